@@ -1,0 +1,78 @@
+/**
+ * The engine contract: what an agent needs from a text-to-speech engine.
+ *
+ * An engine turns text into raw PCM audio. Containers (WAV, MP3, …) are the gateway's business, so
+ * every engine speaks the same small shape whatever model it wraps.
+ */
+
+/** Sample layout every engine emits: signed 16-bit little-endian PCM, interleaved channels. */
+export interface PcmFormat {
+  /** Samples per second, e.g. 22050. */
+  sampleRateHz: number;
+  /** Interleaved channels; 1 for mono. */
+  channels: number;
+}
+
+/** A voice an engine offers out of the box (an engine preset, not a cloned voice). */
+export interface EngineVoice {
+  /** Stable id used in requests, e.g. `en-us`. */
+  id: string;
+  /** Human-readable name. */
+  name: string;
+  /** BCP-47 language tags the voice speaks. */
+  languages: string[];
+  /** `female`, `male` or empty when the engine does not say. */
+  gender: string;
+}
+
+/** What an engine can do; reported to the gateway in the agent's hello. */
+export interface EngineInfo {
+  /** Engine id, e.g. `espeak-ng`. */
+  id: string;
+  /** Engine version string. */
+  version: string;
+  /** Model family this engine runs (clone prompts are tied to it), e.g. `espeak-ng`. */
+  modelFamily: string;
+  /** Model size within the family, e.g. `1.7b`; empty when not meaningful. */
+  modelSize: string;
+  /** Output format of {@link TtsEngine.synthesize}. */
+  format: PcmFormat;
+  /** Preset voices. */
+  voices: EngineVoice[];
+  /** Whether `speed` in a request changes the rate of speech. */
+  supportsSpeed: boolean;
+}
+
+/** One synthesis request as an engine sees it (already validated by the gateway and agent). */
+export interface EngineSynthesisRequest {
+  /** Text to speak; never empty. */
+  text: string;
+  /** Preset voice id from {@link EngineInfo.voices}; empty means the engine default. */
+  voiceId: string;
+  /** Rate multiplier, 1 = normal; engines clamp to what they support. */
+  speed: number;
+  /** Free-form style instructions for engines that take them; others ignore it. */
+  instructions: string;
+}
+
+/** A piece of synthesized audio. */
+export interface EngineAudioChunk {
+  /** Raw PCM in the engine's {@link EngineInfo.format}; length is a whole number of frames. */
+  pcm: Uint8Array;
+}
+
+/**
+ * A text-to-speech engine.
+ *
+ * `synthesize` yields audio as it is produced (sentence by sentence or finer) so the first bytes can
+ * leave before the whole text is done, and stops promptly when `signal` aborts (throwing the abort
+ * reason). Implementations must not block the event loop for long: an agent also answers heartbeats.
+ */
+export interface TtsEngine {
+  /** Static description of the engine. */
+  readonly info: EngineInfo;
+  /** Streams PCM for `request`. */
+  synthesize(request: EngineSynthesisRequest, signal: AbortSignal): AsyncIterable<EngineAudioChunk>;
+  /** Releases workers and memory; idempotent. */
+  close(): Promise<void>;
+}
