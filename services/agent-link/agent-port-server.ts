@@ -1,0 +1,194 @@
+import * as grpc from "@grpc/grpc-js";
+import { HealthImplementation } from "grpc-health-check";
+import type { Logger } from "pino";
+import { AgentService, type CallRequest } from "../../gen/voxgate/v1/agent_pb.js";
+import { parseBearer } from "../auth/bearer.js";
+import type { TokenStore } from "../auth/token-store.js";
+import { createGrpcServiceDefinition } from "../grpc/service-definition.js";
+import type { BackendRegistry } from "../registry/index.js";
+import { AgentSession } from "./agent-session.js";
+import type { CallStream, ControlStream } from "./agent-streams.js";
+import { type CallBroker, createCallBroker } from "./call-broker.js";
+
+/** Metadata key an agent puts on call streams to name its session. */
+export const kSessionMetadata = "x-voxgate-session";
+
+/** Limits and timings of the agent port. Every one has a default; none is unlimited. */
+export interface AgentPortLimits {
+  /** Largest message either way, in bytes. @default 4 MiB */
+  maxMessageBytes: number;
+  /** Concurrent streams per agent connection (control + calls). @default 256 */
+  maxConcurrentStreams: number;
+  /** Interval of HTTP/2 keepalive pings to agents, in ms. @default 1000 */
+  keepaliveTimeMs: number;
+  /** Time an agent has to answer a ping before its connection is dropped, in ms. @default 1000 */
+  keepaliveTimeoutMs: number;
+  /** Shortest interval an agent may ping at, in ms (faster pings get GOAWAY). @default 5000 */
+  minAgentPingIntervalMs: number;
+  /** HTTP/2 session memory per connection, in MiB. @default 64 */
+  maxSessionMemoryMb: number;
+  /** Interval agents must heartbeat at, in ms. @default 1000 */
+  heartbeatIntervalMs: number;
+  /** Missed heartbeat intervals before an agent is dropped. @default 3 */
+  heartbeatMissLimit: number;
+  /** Time an agent has to say hello, in ms. @default 5000 */
+  helloTimeoutMs: number;
+  /** Time an agent has to open the stream for an offered call, in ms. @default 5000 */
+  acceptTimeoutMs: number;
+}
+
+/** Defaults of {@link AgentPortLimits}. */
+export const defaultAgentPortLimits: AgentPortLimits = {
+  maxMessageBytes: 4 * 1024 * 1024,
+  maxConcurrentStreams: 256,
+  keepaliveTimeMs: 1000,
+  keepaliveTimeoutMs: 1000,
+  minAgentPingIntervalMs: 5000,
+  maxSessionMemoryMb: 64,
+  heartbeatIntervalMs: 1000,
+  heartbeatMissLimit: 3,
+  helloTimeoutMs: 5000,
+  acceptTimeoutMs: 5000,
+};
+
+/** Options of {@link createAgentPortServer}. */
+export interface AgentPortServerOptions {
+  /** Interface to listen on. */
+  host: string;
+  /** Port; 0 picks a free one. */
+  port: number;
+  /** Tokens; only those with the `agent` scope are accepted here. */
+  tokens: TokenStore;
+  /** Registry agents join. */
+  registry: BackendRegistry;
+  /** Root logger. */
+  log: Logger;
+  /** Limits; missing keys take {@link defaultAgentPortLimits}. */
+  limits?: Partial<AgentPortLimits>;
+}
+
+/** The agent port: where GPU hosts dial in. */
+export interface AgentPortServer {
+  /** Starts listening; resolves with the bound port. */
+  listen(): Promise<number>;
+  /** Sessions currently open. */
+  readonly sessions: ReadonlySet<AgentSession>;
+  /**
+   * Closes the port: ends every session (agents reconnect elsewhere or later) and stops the
+   * server, forcing it after `graceMs`. Idempotent.
+   */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** Creates the agent port server (gRPC only, separate from the public port). */
+export function createAgentPortServer(options: AgentPortServerOptions): AgentPortServer {
+  const limits: AgentPortLimits = { ...defaultAgentPortLimits, ...options.limits };
+  const log = options.log.child({ component: "agent-port" });
+  const broker: CallBroker = createCallBroker({ acceptTimeoutMs: limits.acceptTimeoutMs });
+  const sessions = new Map<string, AgentSession>();
+  const server = new grpc.Server({
+    "grpc.max_receive_message_length": limits.maxMessageBytes,
+    "grpc.max_send_message_length": limits.maxMessageBytes,
+    "grpc.max_concurrent_streams": limits.maxConcurrentStreams,
+    "grpc.keepalive_time_ms": limits.keepaliveTimeMs,
+    "grpc.keepalive_timeout_ms": limits.keepaliveTimeoutMs,
+    "grpc.keepalive_permit_without_calls": 1,
+    "grpc.http2.min_ping_interval_without_data_ms": limits.minAgentPingIntervalMs,
+    "grpc-node.max_session_memory": limits.maxSessionMemoryMb,
+  });
+
+  /** Checks the bearer token from metadata; ends the call with UNAUTHENTICATED when it fails. */
+  const authorize = (call: ControlStream | CallStream): boolean => {
+    const token = parseBearer(String(call.metadata.get("authorization")[0] ?? ""));
+    const principal = options.tokens.verify(token);
+    if (principal?.scopes.has("agent")) return true;
+    const details = principal
+      ? `token "${principal.name}" has no agent scope; the agent port takes agent tokens only`
+      : token
+        ? "invalid agent token"
+        : "missing agent token: pass --token or set VOXGATE_AGENT_TOKEN";
+    log.warn({ peer: call.getPeer(), reason: details }, "agent refused");
+    call.emit("error", { code: grpc.status.UNAUTHENTICATED, details });
+    return false;
+  };
+
+  const handlers = {
+    connect(control: ControlStream) {
+      if (!authorize(control)) return;
+      const session = new AgentSession({
+        control,
+        peer: control.getPeer(),
+        registry: options.registry,
+        broker,
+        log,
+        heartbeatIntervalMs: limits.heartbeatIntervalMs,
+        heartbeatMissLimit: limits.heartbeatMissLimit,
+        helloTimeoutMs: limits.helloTimeoutMs,
+      });
+      sessions.set(session.id, session);
+      void session.run().finally(() => sessions.delete(session.id));
+    },
+    call(stream: CallStream) {
+      if (!authorize(stream)) return;
+      void acceptCallStream(stream);
+    },
+  };
+
+  const acceptCallStream = async (stream: CallStream) => {
+    const session = sessions.get(String(stream.metadata.get(kSessionMetadata)[0] ?? ""));
+    const messages = (stream as AsyncIterable<CallRequest>)[Symbol.asyncIterator]();
+    const refuse = (details: string) => {
+      log.warn({ peer: stream.getPeer(), reason: details }, "call stream refused");
+      stream.emit("error", { code: grpc.status.FAILED_PRECONDITION, details });
+    };
+    if (!session) return refuse("unknown or closed session");
+    let first: IteratorResult<CallRequest>;
+    try {
+      first = await messages.next();
+    } catch {
+      return; // the agent went away before saying which call this is
+    }
+    if (first.done || first.value.kind.case !== "accept") {
+      return refuse("a call stream must start with accept");
+    }
+    if (!session.acceptCall(first.value.kind.value.callId, { stream, messages })) {
+      refuse("no such call is waiting for this session (expired or not yours)");
+    }
+  };
+
+  server.addService(createGrpcServiceDefinition(AgentService), handlers);
+  const health = new HealthImplementation({ "": "SERVING", "voxgate.v1.AgentService": "SERVING" });
+  health.addToServer(server);
+
+  let closing: Promise<void> | undefined;
+  return {
+    get sessions() {
+      return new Set(sessions.values());
+    },
+    listen() {
+      return new Promise((resolve, reject) => {
+        server.bindAsync(
+          `${options.host}:${options.port}`,
+          grpc.ServerCredentials.createInsecure(),
+          (err, port) => {
+            if (err) return reject(err);
+            log.info({ host: options.host, port }, "agent port listening");
+            resolve(port);
+          },
+        );
+      });
+    },
+    close(graceMs = 2000) {
+      closing ??= new Promise<void>((resolve) => {
+        health.setStatus("", "NOT_SERVING");
+        for (const session of sessions.values()) session.shutdown("gateway shutting down");
+        const force = setTimeout(() => server.forceShutdown(), graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      });
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,283 @@
+import { randomUUID } from "node:crypto";
+import { create, type DescMethod, type MessageInitShape } from "@bufbuild/protobuf";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { status as grpcStatus } from "@grpc/grpc-js";
+import type { Logger } from "pino";
+import {
+  type AgentHello,
+  type ConnectRequest,
+  ConnectResponseSchema,
+} from "../../gen/voxgate/v1/agent_pb.js";
+import { BackendKind, BackendState } from "../../gen/voxgate/v1/backend_admin_pb.js";
+import { GPUBackendService } from "../../gen/voxgate/v1/gpu_backend_pb.js";
+import type { BackendRegistry } from "../registry/index.js";
+import type { AcceptedCall, CallStream, ControlStream } from "./agent-streams.js";
+import { createAgentTransport } from "./agent-transport.js";
+import type { CallBroker } from "./call-broker.js";
+
+/**
+ * Life of an agent session:
+ * - `awaiting-hello`: stream open, nothing routed to it;
+ * - `ready`: registered, takes work;
+ * - `draining`: registered, takes no new work, running calls finish;
+ * - `closed`: removed from the registry; terminal.
+ */
+export type AgentSessionState = "awaiting-hello" | "ready" | "draining" | "closed";
+
+/** Options of {@link AgentSession}. */
+export interface AgentSessionOptions {
+  /** The control stream the agent opened. */
+  control: ControlStream;
+  /** Peer address, for admin views. */
+  peer: string;
+  /** Registry to join. */
+  registry: BackendRegistry;
+  /** Matches offers with the call streams the agent opens. */
+  broker: CallBroker;
+  /** Parent logger. */
+  log: Logger;
+  /** Interval the agent must send heartbeats at, in ms. */
+  heartbeatIntervalMs: number;
+  /** Heartbeat intervals that may pass silently before the agent is dropped. */
+  heartbeatMissLimit: number;
+  /** Time the agent has to say hello, in ms. */
+  helloTimeoutMs: number;
+}
+
+const AGENT_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+/**
+ * One agent's control stream on the gateway: registers the agent on hello, watches its
+ * heartbeats, offers it calls, and removes it from the registry the moment the stream ends or
+ * heartbeats stop.
+ */
+export class AgentSession {
+  /** Session id, sent to the agent in the welcome; call streams must present it. */
+  readonly id = randomUUID();
+  #state: AgentSessionState = "awaiting-hello";
+  #agentId = "";
+  #lastHeartbeatAt = Date.now();
+  #watchdog: NodeJS.Timeout | undefined;
+  #activeCalls = new Set<CallStream>();
+  #log: Logger;
+  #closed: Promise<void>;
+  #resolveClosed!: () => void;
+  readonly #options: AgentSessionOptions;
+  readonly #client;
+
+  constructor(options: AgentSessionOptions) {
+    this.#options = options;
+    this.#log = options.log.child({ component: "agent-session", session: this.id, peer: options.peer });
+    this.#closed = new Promise((resolve) => {
+      this.#resolveClosed = resolve;
+    });
+    const session = this;
+    this.#client = createClient(
+      GPUBackendService,
+      createAgentTransport({
+        get agentId() {
+          return session.#agentId;
+        },
+        open: (method, timeoutMs, requestId, signal) =>
+          session.#open(method, timeoutMs, requestId, signal),
+        cancel: (callId, reason) =>
+          session.#send({ kind: { case: "cancel", value: { callId, reason } } }),
+      }),
+    );
+  }
+
+  /** Current state. */
+  get state(): AgentSessionState {
+    return this.#state;
+  }
+
+  /** The agent's id once it said hello, else empty. */
+  get agentId(): string {
+    return this.#agentId;
+  }
+
+  /** Reads the control stream until it ends; resolves when the session is closed. */
+  async run(): Promise<void> {
+    const { control, helloTimeoutMs } = this.#options;
+    const helloTimer = setTimeout(
+      () => this.shutdown(`no hello within ${helloTimeoutMs} ms`, Code.DeadlineExceeded),
+      helloTimeoutMs,
+    );
+    control.on("error", (err) => this.shutdown(`control stream error: ${err.message}`));
+    control.on("cancelled", () => this.shutdown("agent connection lost"));
+    control.on("close", () => this.shutdown("control stream closed"));
+    try {
+      for await (const message of control as AsyncIterable<ConnectRequest>) {
+        if (this.#state === "closed") break;
+        this.#onMessage(message);
+        if (this.#state !== "awaiting-hello") clearTimeout(helloTimer);
+      }
+      this.shutdown("agent closed the control stream");
+    } catch (err) {
+      this.shutdown(`control stream failed: ${err instanceof Error ? err.message : String(err)}`);
+    } finally {
+      clearTimeout(helloTimer);
+    }
+    return this.#closed;
+  }
+
+  /** Hands an opened call stream to the call waiting for it; false when none is. */
+  acceptCall(callId: string, call: AcceptedCall): boolean {
+    if (this.#state === "closed") return false;
+    const accepted = this.#options.broker.accept(this.id, callId, call);
+    if (accepted) {
+      this.#activeCalls.add(call.stream);
+      call.stream.once("close", () => this.#activeCalls.delete(call.stream));
+    }
+    return accepted;
+  }
+
+  /**
+   * Ends the session: removes the backend, fails calls waiting for streams, cancels running calls
+   * and closes the control stream. Idempotent.
+   */
+  shutdown(reason: string, code: Code = Code.Unavailable): void {
+    if (this.#state === "closed") return;
+    const wasRegistered = this.#state !== "awaiting-hello";
+    this.#state = "closed";
+    clearInterval(this.#watchdog);
+    const { registry, broker, control } = this.#options;
+    if (wasRegistered && registry.get(this.#agentId)?.client === this.#client) {
+      registry.remove(this.#agentId, reason);
+    }
+    const error = new ConnectError(`agent ${this.#agentId || "(no hello)"}: ${reason}`, Code.Unavailable);
+    broker.failSession(this.id, error);
+    for (const call of this.#activeCalls) {
+      call.emit("error", { code: grpcStatus.UNAVAILABLE, details: error.message });
+    }
+    this.#activeCalls.clear();
+    if (!control.destroyed && !control.writableEnded) {
+      if (code === Code.Unavailable) {
+        control.end();
+      } else {
+        control.emit("error", { code: toGrpcCode(code), details: reason });
+      }
+    }
+    this.#log.info({ agent: this.#agentId, reason }, "agent session closed");
+    this.#resolveClosed();
+  }
+
+  #onMessage(message: ConnectRequest): void {
+    const { kind } = message;
+    if (this.#state === "awaiting-hello") {
+      if (kind.case !== "hello") {
+        this.shutdown(`first message must be hello, got ${kind.case ?? "nothing"}`, Code.InvalidArgument);
+        return;
+      }
+      this.#onHello(kind.value);
+      return;
+    }
+    switch (kind.case) {
+      case "heartbeat":
+        this.#lastHeartbeatAt = Date.now();
+        if (kind.value.load) this.#options.registry.reportLoad(this.#agentId, kind.value.load);
+        break;
+      case "draining":
+        this.#state = "draining";
+        this.#options.registry.setState(
+          this.#agentId,
+          BackendState.DRAINING,
+          `agent draining: ${kind.value.reason}`,
+        );
+        break;
+      case "hello":
+        this.shutdown("hello sent twice", Code.InvalidArgument);
+        break;
+      default:
+        break;
+    }
+  }
+
+  #onHello(hello: AgentHello): void {
+    const { registry, heartbeatIntervalMs, heartbeatMissLimit, peer } = this.#options;
+    if (!AGENT_ID.test(hello.agentId)) {
+      this.shutdown(
+        "agent_id must be 1-64 characters of letters, digits, '.', '_' or '-'",
+        Code.InvalidArgument,
+      );
+      return;
+    }
+    const capabilities = hello.capabilities;
+    if (!capabilities || capabilities.engines.length === 0) {
+      this.shutdown("hello lists no engines", Code.InvalidArgument);
+      return;
+    }
+    this.#agentId = hello.agentId;
+    this.#log = this.#log.child({ agent: hello.agentId });
+    this.#state = "ready";
+    this.#lastHeartbeatAt = Date.now();
+    this.#send({
+      kind: {
+        case: "welcome",
+        value: { sessionId: this.id, heartbeatIntervalMs, backendId: hello.agentId },
+      },
+    });
+    // A reconnecting agent replaces its stale session (its old stream may not have died yet).
+    registry.add(
+      {
+        id: hello.agentId,
+        kind: BackendKind.AGENT,
+        client: this.#client,
+        capabilities,
+        priority: hello.priority,
+        version: hello.version,
+        address: peer,
+        labels: { ...hello.labels },
+      },
+      "agent connected",
+    );
+    const silenceLimitMs = heartbeatIntervalMs * heartbeatMissLimit;
+    this.#watchdog = setInterval(() => {
+      const silentMs = Date.now() - this.#lastHeartbeatAt;
+      if (silentMs > silenceLimitMs) {
+        this.shutdown(`no heartbeat for ${silentMs} ms (limit ${silenceLimitMs} ms)`);
+      }
+    }, heartbeatIntervalMs);
+    this.#watchdog.unref();
+    this.#log.info(
+      { version: hello.version, engines: capabilities.engines.map((e) => e.id), slots: capabilities.slots },
+      "agent ready",
+    );
+  }
+
+  async #open(
+    method: DescMethod,
+    timeoutMs: number | undefined,
+    requestId: string,
+    signal: AbortSignal,
+  ): Promise<AcceptedCall & { callId: string }> {
+    if (this.#state !== "ready") {
+      throw new ConnectError(`agent ${this.#agentId} is ${this.#state}`, Code.Unavailable);
+    }
+    const callId = randomUUID();
+    const accepted = this.#options.broker.expect(this.id, callId, signal);
+    this.#send({
+      kind: {
+        case: "offer",
+        value: {
+          callId,
+          method: `/${method.parent.typeName}/${method.name}`,
+          timeoutMs: BigInt(timeoutMs ?? 0),
+          requestId,
+        },
+      },
+    });
+    return { callId, ...(await accepted) };
+  }
+
+  #send(message: MessageInitShape<typeof ConnectResponseSchema>): void {
+    const { control } = this.#options;
+    // Control messages are small and rare; grpc-js buffers them, so no backpressure wait here.
+    if (!control.destroyed && !control.writableEnded) control.write(create(ConnectResponseSchema, message));
+  }
+}
+
+function toGrpcCode(code: Code): number {
+  // Connect codes equal gRPC status codes by definition.
+  return code as number;
+}

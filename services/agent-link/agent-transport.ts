@@ -1,0 +1,186 @@
+import {
+  create,
+  type DescMessage,
+  type DescMethod,
+  type DescMethodStreaming,
+  type DescMethodUnary,
+  fromBinary,
+  type MessageInitShape,
+  type MessageShape,
+  toBinary,
+} from "@bufbuild/protobuf";
+import {
+  Code,
+  ConnectError,
+  type StreamResponse,
+  type Transport,
+  type UnaryResponse,
+} from "@connectrpc/connect";
+import { status as grpcStatus } from "@grpc/grpc-js";
+import { writeWithBackpressure } from "../grpc/write-with-backpressure.js";
+import type { CallRequest } from "../../gen/voxgate/v1/agent_pb.js";
+import type { AcceptedCall } from "./agent-streams.js";
+
+/** What the transport needs from an agent session. */
+export interface AgentCallOpener {
+  /** Agent id, for error messages. */
+  readonly agentId: string;
+  /** Offers a call to the agent and resolves with the stream it opens for it. */
+  open(
+    method: DescMethod,
+    timeoutMs: number | undefined,
+    requestId: string,
+    signal: AbortSignal,
+  ): Promise<AcceptedCall & { callId: string }>;
+  /** Tells the agent to stop a call. */
+  cancel(callId: string, reason: string): void;
+}
+
+/** Header carrying the client's request id down to the agent. */
+export const kRequestIdHeader = "x-request-id";
+
+/**
+ * Creates a Connect `Transport` that runs GPUBackendService calls on an agent: each call is one
+ * work offer plus one call stream opened by the agent, carrying serialized request and response
+ * messages. With it the registry holds an ordinary typed client per agent.
+ *
+ * Deadlines: `timeoutMs` is enforced here and sent to the agent; on expiry the call ends with
+ * DEADLINE_EXCEEDED and the agent is told to cancel. Caller aborts cancel the agent's work too.
+ */
+export function createAgentTransport(agent: AgentCallOpener): Transport {
+  async function stream<I extends DescMessage, O extends DescMessage>(
+    method: DescMethodStreaming<I, O> | DescMethodUnary<I, O>,
+    signal: AbortSignal | undefined,
+    timeoutMs: number | undefined,
+    header: ConstructorParameters<typeof Headers>[0] | undefined,
+    input: AsyncIterable<MessageInitShape<I>>,
+  ): Promise<StreamResponse<I, O>> {
+    const requestId = new Headers(header).get(kRequestIdHeader) ?? "";
+    const signals = [signal, timeoutMs ? AbortSignal.timeout(timeoutMs) : undefined].filter(
+      (s): s is AbortSignal => s !== undefined,
+    );
+    const callSignal = AbortSignal.any(signals);
+    const call = await agent.open(method, timeoutMs, requestId, callSignal);
+    const { callId, stream: callStream, messages } = call;
+
+    let finished = false;
+    const onAbort = () => {
+      if (finished) return;
+      const reason = abortReason(callSignal, timeoutMs);
+      agent.cancel(callId, reason.message);
+      // Ending the stream with a status wakes the reader below and tells the agent at once.
+      callStream.emit("error", { code: grpcStatus.CANCELLED, details: reason.message });
+    };
+    callSignal.addEventListener("abort", onAbort, { once: true });
+
+    // Requests flow while responses are read, as on any bidi stream.
+    const pump = (async () => {
+      for await (const message of input) {
+        const bytes = toBinary(method.input, create(method.input, message));
+        await writeWithBackpressure(callStream, { kind: { case: "request", value: bytes } });
+      }
+      await writeWithBackpressure(callStream, { kind: { case: "requestsDone", value: true } });
+    })();
+    pump.catch(() => {
+      // A failed pump surfaces through the reader (the stream ends); nothing else to do here.
+    });
+
+    async function* responses(): AsyncGenerator<MessageShape<O>> {
+      try {
+        while (true) {
+          let next: IteratorResult<CallRequest>;
+          try {
+            next = await messages.next();
+          } catch (err) {
+            if (callSignal.aborted) throw abortReason(callSignal, timeoutMs);
+            throw new ConnectError(
+              `agent ${agent.agentId} lost the call: ${errorText(err)}`,
+              Code.Unavailable,
+              undefined,
+              undefined,
+              err,
+            );
+          }
+          if (next.done) {
+            if (callSignal.aborted) throw abortReason(callSignal, timeoutMs);
+            throw new ConnectError(
+              `agent ${agent.agentId} ended the call without a status`,
+              Code.Unavailable,
+            );
+          }
+          const { kind } = next.value;
+          switch (kind.case) {
+            case "response":
+              yield fromBinary(method.output, kind.value);
+              break;
+            case "status":
+              if (kind.value.code !== 0) {
+                throw new ConnectError(kind.value.message, kind.value.code as Code);
+              }
+              return;
+            case "promptWanted":
+              // Prompt delivery over the agent link arrives with the prompt store.
+              throw new ConnectError(
+                `agent ${agent.agentId} asked for clone prompt ${kind.value.digest}, which this gateway cannot supply`,
+                Code.FailedPrecondition,
+              );
+            default:
+              throw new ConnectError(
+                `agent ${agent.agentId} sent an unexpected ${kind.case ?? "empty"} message`,
+                Code.Internal,
+              );
+          }
+        }
+      } finally {
+        finished = true;
+        callSignal.removeEventListener("abort", onAbort);
+        if (!callStream.writableEnded && !callStream.destroyed) callStream.end();
+      }
+    }
+
+    return {
+      stream: true,
+      service: method.parent,
+      method: method as DescMethodStreaming<I, O>,
+      header: new Headers(),
+      trailer: new Headers(),
+      message: responses(),
+    };
+  }
+
+  return {
+    stream,
+    async unary<I extends DescMessage, O extends DescMessage>(
+      method: DescMethodUnary<I, O>,
+      signal: AbortSignal | undefined,
+      timeoutMs: number | undefined,
+      header: ConstructorParameters<typeof Headers>[0] | undefined,
+      input: MessageInitShape<I>,
+    ): Promise<UnaryResponse<I, O>> {
+      const response = await stream(method, signal, timeoutMs, header, single(input));
+      let message: MessageShape<O> | undefined;
+      for await (const m of response.message) {
+        if (message) throw new ConnectError("agent sent two unary responses", Code.Internal);
+        message = m;
+      }
+      if (!message) throw new ConnectError("agent sent no unary response", Code.Internal);
+      return { ...response, stream: false, method, message };
+    },
+  };
+}
+
+async function* single<T>(value: T): AsyncIterable<T> {
+  yield value;
+}
+
+function abortReason(signal: AbortSignal, timeoutMs: number | undefined): ConnectError {
+  const reason: unknown = signal.reason;
+  if (reason instanceof DOMException && reason.name === "TimeoutError") {
+    return new ConnectError(`deadline of ${timeoutMs} ms exceeded`, Code.DeadlineExceeded);
+  }
+  return ConnectError.from(reason, Code.Canceled);
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,297 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { Code } from "@connectrpc/connect";
+import * as grpc from "@grpc/grpc-js";
+import type { Logger } from "pino";
+import {
+  AgentService,
+  CallRequestSchema,
+  type ConnectRequest,
+  ConnectRequestSchema,
+  type ConnectResponse,
+  type WorkOffer,
+} from "../../gen/voxgate/v1/agent_pb.js";
+import type { Capabilities } from "../../gen/voxgate/v1/capabilities_pb.js";
+import { GPUBackendService } from "../../gen/voxgate/v1/gpu_backend_pb.js";
+import { kSessionMetadata } from "../agent-link/agent-port-server.js";
+import type { EngineHost } from "../engine-host/index.js";
+import { createGrpcServiceDefinition } from "../grpc/service-definition.js";
+import { type BackoffOptions, backoffDelayMs, defaultBackoff } from "./backoff.js";
+import { type AgentCallStream, type CallDispatcher, createCallDispatcher } from "./call-dispatcher.js";
+
+/**
+ * Life of an agent:
+ * - `idle`: created, `run()` not called;
+ * - `connecting`: dialling the gateway, hello sent, no welcome yet;
+ * - `connected`: welcomed, taking work;
+ * - `backoff`: lost the gateway, waiting to redial;
+ * - `draining`: takes no new work, finishing running calls;
+ * - `stopped`: terminal.
+ */
+export type AgentState = "idle" | "connecting" | "connected" | "backoff" | "draining" | "stopped";
+
+/** Options of {@link Agent}. */
+export interface AgentOptions {
+  /** Gateway agent port, `host:port`. */
+  gatewayAddress: string;
+  /** Agent token (scope `agent`). */
+  token: string;
+  /** Stable id of this agent. */
+  agentId: string;
+  /** Software version reported in hello. */
+  version: string;
+  /** Routing priority; lower is preferred. @default 0 */
+  priority?: number;
+  /** Labels shown by admin APIs. */
+  labels?: Record<string, string>;
+  /** The engines this agent serves, behind the GPUBackendService contract. */
+  host: EngineHost;
+  /** Capabilities announced in hello. */
+  capabilities: Capabilities;
+  /** Reconnect backoff. */
+  backoff?: Partial<BackoffOptions>;
+  /** Interval of HTTP/2 keepalive pings to the gateway, in ms. @default 10_000 */
+  keepaliveTimeMs?: number;
+  /** Time the gateway has to answer a ping, in ms. @default 5000 */
+  keepaliveTimeoutMs?: number;
+  /** Largest message either way, in bytes. @default 4 MiB */
+  maxMessageBytes?: number;
+  /** Longest wait for running calls when draining, in ms. @default 30_000 */
+  drainTimeoutMs?: number;
+  /** Logger. */
+  log: Logger;
+}
+
+type AgentClient = grpc.Client & {
+  connect(metadata: grpc.Metadata): grpc.ClientDuplexStream<ConnectRequest, ConnectResponse>;
+  call(metadata: grpc.Metadata): AgentCallStream;
+};
+
+const AgentClientConstructor = grpc.makeGenericClientConstructor(
+  createGrpcServiceDefinition(AgentService),
+  "AgentService",
+) as unknown as new (
+  address: string,
+  credentials: grpc.ChannelCredentials,
+  options: grpc.ClientOptions,
+) => AgentClient;
+
+/**
+ * A GPU host's link to a gateway: dials out, says hello, heartbeats its load, takes work offers
+ * (one call stream per call) and reconnects with capped exponential backoff and jitter.
+ */
+export class Agent {
+  #state: AgentState = "idle";
+  readonly #options: AgentOptions;
+  readonly #log: Logger;
+  readonly #dispatcher: CallDispatcher;
+  readonly #backoff: BackoffOptions;
+  readonly #running = new Map<string, { done: Promise<void>; abort: AbortController }>();
+  readonly #stopSignal = new AbortController();
+  #client: AgentClient | undefined;
+  #control: grpc.ClientDuplexStream<ConnectRequest, ConnectResponse> | undefined;
+  #sessionId = "";
+  #heartbeat: NodeJS.Timeout | undefined;
+  #sequence = 0n;
+  #draining: Promise<void> | undefined;
+  #runDone: Promise<void> | undefined;
+
+  constructor(options: AgentOptions) {
+    this.#options = options;
+    this.#log = options.log.child({ component: "agent", agent: options.agentId });
+    this.#dispatcher = createCallDispatcher(GPUBackendService, options.host.handler);
+    this.#backoff = { ...defaultBackoff, ...options.backoff };
+  }
+
+  /** Current state. */
+  get state(): AgentState {
+    return this.#state;
+  }
+
+  /** Calls running now. */
+  get inFlight(): number {
+    return this.#running.size;
+  }
+
+  /** Connects and serves until {@link shutdown} (or a finished drain); reconnects on loss. */
+  run(): Promise<void> {
+    this.#runDone ??= this.#loop();
+    return this.#runDone;
+  }
+
+  /**
+   * Stops taking work: tells the gateway, waits for running calls (at most `drainTimeoutMs`),
+   * then shuts down. Idempotent.
+   */
+  drain(reason: string): Promise<void> {
+    this.#draining ??= (async () => {
+      if (this.#state === "stopped") return;
+      this.#state = "draining";
+      this.#options.host.drain();
+      this.#log.info({ reason, inFlight: this.#running.size }, "draining");
+      this.#send({ kind: { case: "draining", value: { reason } } });
+      const limitMs = this.#options.drainTimeoutMs ?? 30_000;
+      const finished = Promise.all([...this.#running.values()].map((r) => r.done));
+      const timedOut = sleep(limitMs, "timeout", { ref: false });
+      if ((await Promise.race([finished, timedOut])) === "timeout") {
+        this.#log.warn({ inFlight: this.#running.size, limitMs }, "drain timed out; cancelling");
+      }
+      await this.shutdown();
+    })();
+    return this.#draining;
+  }
+
+  /** Cancels running calls, closes the link and ends {@link run}. Idempotent. */
+  async shutdown(): Promise<void> {
+    if (this.#state === "stopped") return;
+    this.#state = "stopped";
+    this.#stopSignal.abort(new Error("agent stopped"));
+    for (const call of this.#running.values()) call.abort.abort(new Error("agent stopped"));
+    await Promise.all([...this.#running.values()].map((r) => r.done));
+    this.#closeLink();
+    this.#log.info("stopped");
+  }
+
+  async #loop(): Promise<void> {
+    let attempt = 0;
+    while (!this.#stopping()) {
+      const welcomed = await this.#session();
+      if (welcomed) attempt = 0;
+      if (this.#stopping()) break;
+      this.#state = "backoff";
+      const delayMs = backoffDelayMs(attempt++, this.#backoff);
+      this.#log.info({ delayMs, attempt }, "reconnecting after delay");
+      await sleep(delayMs, undefined, { signal: this.#stopSignal.signal }).catch(() => {});
+    }
+    // A drain in progress finishes the shutdown itself.
+    await this.#draining;
+  }
+
+  #stopping(): boolean {
+    return this.#state === "stopped" || this.#state === "draining";
+  }
+
+  /** One control-stream session; resolves when it ends, with whether it was welcomed. */
+  #session(): Promise<boolean> {
+    const o = this.#options;
+    this.#state = "connecting";
+    const maxMessageBytes = o.maxMessageBytes ?? 4 * 1024 * 1024;
+    // A fresh channel per session, so our backoff (not grpc-js's own) paces reconnects.
+    const client = new AgentClientConstructor(o.gatewayAddress, grpc.credentials.createInsecure(), {
+      "grpc.keepalive_time_ms": o.keepaliveTimeMs ?? 10_000,
+      "grpc.keepalive_timeout_ms": o.keepaliveTimeoutMs ?? 5000,
+      "grpc.keepalive_permit_without_calls": 1,
+      "grpc.max_receive_message_length": maxMessageBytes,
+      "grpc.max_send_message_length": maxMessageBytes,
+    });
+    this.#client = client;
+    const control = client.connect(this.#metadata());
+    this.#control = control;
+    let welcomed = false;
+    return new Promise<boolean>((resolve) => {
+      const end = (why: string) => {
+        clearInterval(this.#heartbeat);
+        if (this.#control === control) this.#closeLink();
+        if (this.#state !== "stopped" && this.#state !== "draining") {
+          this.#log.warn({ reason: why }, welcomed ? "lost the gateway" : "could not join the gateway");
+        }
+        resolve(welcomed);
+      };
+      control.on("data", (message: ConnectResponse) => {
+        const { kind } = message;
+        switch (kind.case) {
+          case "welcome":
+            welcomed = true;
+            this.#sessionId = kind.value.sessionId;
+            if (this.#state === "connecting") this.#state = "connected";
+            this.#startHeartbeats(kind.value.heartbeatIntervalMs);
+            this.#log.info({ session: this.#sessionId, gateway: o.gatewayAddress }, "connected to gateway");
+            break;
+          case "offer":
+            this.#take(kind.value);
+            break;
+          case "cancel":
+            this.#running.get(kind.value.callId)?.abort.abort(new Error(kind.value.reason));
+            break;
+          case "drain":
+            void this.drain(`gateway asked: ${kind.value.reason}`);
+            break;
+          default:
+            break;
+        }
+      });
+      control.on("error", (err: grpc.ServiceError) => end(err.details || err.message));
+      control.on("end", () => end("gateway ended the control stream"));
+      this.#send({
+        kind: {
+          case: "hello",
+          value: {
+            agentId: o.agentId,
+            version: o.version,
+            capabilities: o.capabilities,
+            priority: o.priority ?? 0,
+            labels: o.labels ?? {},
+          },
+        },
+      });
+    });
+  }
+
+  #take(offer: WorkOffer): void {
+    const client = this.#client;
+    if (!client) return;
+    const stream = client.call(this.#metadata(true));
+    stream.on("error", () => {
+      // Surfaced through the dispatcher's reads and writes.
+    });
+    const abort = new AbortController();
+    stream.write(create(CallRequestSchema, { kind: { case: "accept", value: { callId: offer.callId } } }));
+    if (this.#state === "draining" || this.#state === "stopped") {
+      // Offered before the gateway saw our drain notice: refuse so it routes elsewhere.
+      const status = { code: Code.Unavailable, message: "agent is draining" };
+      stream.write(create(CallRequestSchema, { kind: { case: "status", value: status } }));
+      stream.end();
+      return;
+    }
+    const log = this.#log.child({ callId: offer.callId, requestId: offer.requestId });
+    const started = performance.now();
+    const done = this.#dispatcher.run(offer, stream, abort.signal).finally(() => {
+      this.#running.delete(offer.callId);
+      log.debug({ method: offer.method, ms: Math.round(performance.now() - started) }, "call done");
+    });
+    this.#running.set(offer.callId, { done, abort });
+  }
+
+  #startHeartbeats(intervalMs: number): void {
+    clearInterval(this.#heartbeat);
+    const beat = () => {
+      const load = this.#options.host.load();
+      this.#send({ kind: { case: "heartbeat", value: { load, sequence: this.#sequence++ } } });
+    };
+    this.#heartbeat = setInterval(beat, Math.max(100, intervalMs));
+  }
+
+  #metadata(withSession = false): grpc.Metadata {
+    const metadata = new grpc.Metadata();
+    metadata.set("authorization", `Bearer ${this.#options.token}`);
+    if (withSession) metadata.set(kSessionMetadata, this.#sessionId);
+    return metadata;
+  }
+
+  #send(message: MessageInitShape<typeof ConnectRequestSchema>): void {
+    const control = this.#control;
+    if (control && !control.destroyed && !control.writableEnded) {
+      control.write(create(ConnectRequestSchema, message));
+    }
+  }
+
+  #closeLink(): void {
+    clearInterval(this.#heartbeat);
+    const control = this.#control;
+    this.#control = undefined;
+    if (control && !control.writableEnded) control.end();
+    control?.cancel();
+    this.#client?.close();
+    this.#client = undefined;
+  }
+}

@@ -1,0 +1,178 @@
+import {
+  create,
+  type DescMessage,
+  type DescMethod,
+  type DescService,
+  fromBinary,
+  type MessageInitShape,
+  type MessageShape,
+  toBinary,
+} from "@bufbuild/protobuf";
+import {
+  Code,
+  ConnectError,
+  createHandlerContext,
+  createServiceImplSpec,
+  type MethodImplSpec,
+  type ServiceImpl,
+} from "@connectrpc/connect";
+import type { ClientDuplexStream } from "@grpc/grpc-js";
+import {
+  type CallRequest,
+  CallRequestSchema,
+  type CallResponse,
+  type WorkOffer,
+} from "../../gen/voxgate/v1/agent_pb.js";
+import { writeWithBackpressure } from "../grpc/write-with-backpressure.js";
+
+/** The agent's end of one call stream. */
+export type AgentCallStream = ClientDuplexStream<CallRequest, CallResponse>;
+
+/** Runs tunnelled calls against a service implementation. */
+export interface CallDispatcher {
+  /**
+   * Serves one offered call on `stream` (whose accept was already written): reads the request
+   * messages, runs the method, writes responses and a final status, and half-closes. Never throws;
+   * failures become the call's status. `signal` cancels the call.
+   */
+  run(offer: WorkOffer, stream: AgentCallStream, signal: AbortSignal): Promise<void>;
+}
+
+/**
+ * Creates a dispatcher for `service` implemented by `impl`: the agent serves the same typed
+ * contract a Connect server would, reached through the gateway's call streams instead.
+ */
+export function createCallDispatcher<S extends DescService>(
+  service: S,
+  impl: ServiceImpl<S>,
+): CallDispatcher {
+  const spec = createServiceImplSpec(service, impl);
+  const byPath = new Map<string, MethodImplSpec>();
+  for (const method of Object.values(spec.methods)) {
+    byPath.set(`/${service.typeName}/${method.method.name}`, method);
+  }
+
+  return {
+    async run(offer, stream, signal) {
+      const write = (kind: NonNullable<MessageInitShape<typeof CallRequestSchema>["kind"]>) =>
+        writeWithBackpressure(stream, create(CallRequestSchema, { kind } as MessageInitShape<typeof CallRequestSchema>));
+      const methodSpec = byPath.get(offer.method);
+      const controller = new AbortController();
+      const onAbort = () => controller.abort(signal.reason);
+      signal.addEventListener("abort", onAbort, { once: true });
+      const messages = (stream as AsyncIterable<CallResponse>)[Symbol.asyncIterator]();
+      let finished = false;
+      try {
+        if (!methodSpec) {
+          throw new ConnectError(`method ${offer.method} is not served here`, Code.Unimplemented);
+        }
+        const { method } = methodSpec;
+        const requests = readRequests(method.input, messages, () => {
+          // After the requests, keep reading so a gateway-side cancel aborts the work at once.
+          void watchForCancel(messages, controller, () => finished);
+        });
+        const timeoutMs = Number(offer.timeoutMs);
+        const context = createHandlerContext({
+          service,
+          method: method as DescMethod,
+          protocolName: "voxgate-agent-link",
+          requestMethod: "POST",
+          url: offer.method,
+          requestSignal: controller.signal,
+          requestHeader: { "x-request-id": offer.requestId },
+          ...(timeoutMs > 0 ? { timeoutMs } : {}),
+        });
+        const respond = (message: unknown) =>
+          write({
+            case: "response",
+            value: toBinary(method.output, create(method.output, message as never)),
+          });
+        switch (methodSpec.kind) {
+          case "unary":
+            await respond(await methodSpec.impl(await only(requests), context));
+            break;
+          case "server_streaming":
+            for await (const out of methodSpec.impl(await only(requests), context)) {
+              await respond(out);
+            }
+            break;
+          case "client_streaming":
+            await respond(await methodSpec.impl(requests, context));
+            break;
+          case "bidi_streaming":
+            for await (const out of methodSpec.impl(requests, context)) await respond(out);
+            break;
+        }
+        finished = true;
+        await write({ case: "status", value: { code: 0, message: "" } });
+      } catch (err) {
+        finished = true;
+        const error = controller.signal.aborted
+          ? ConnectError.from(controller.signal.reason, Code.Canceled)
+          : ConnectError.from(err);
+        await write({
+          case: "status",
+          value: { code: error.code, message: error.rawMessage },
+        }).catch(() => {
+          // The gateway is gone; there is nobody left to tell.
+        });
+      } finally {
+        signal.removeEventListener("abort", onAbort);
+        if (!stream.writableEnded) stream.end();
+      }
+    },
+  };
+}
+
+async function* readRequests<I extends DescMessage>(
+  schema: I,
+  messages: AsyncIterator<CallResponse>,
+  onDone: () => void,
+): AsyncGenerator<MessageShape<I>> {
+  while (true) {
+    const next = await messages.next();
+    if (next.done) {
+      throw new ConnectError("gateway closed the call before sending requests_done", Code.Canceled);
+    }
+    const { kind } = next.value;
+    if (kind.case === "request") {
+      yield fromBinary(schema, kind.value);
+    } else if (kind.case === "requestsDone") {
+      onDone();
+      return;
+    }
+    // Prompt chunks arrive with the prompt store; until then they are ignored.
+  }
+}
+
+async function watchForCancel(
+  messages: AsyncIterator<CallResponse>,
+  controller: AbortController,
+  isFinished: () => boolean,
+): Promise<void> {
+  try {
+    while (!(await messages.next()).done) {
+      // Only prompt chunks may follow requests_done; nothing to do with them yet.
+    }
+  } catch (err) {
+    if (!isFinished()) {
+      controller.abort(new ConnectError(`gateway cancelled the call: ${errorText(err)}`, Code.Canceled));
+    }
+  }
+}
+
+async function only<T>(requests: AsyncIterable<T>): Promise<T> {
+  let first: T | undefined;
+  let count = 0;
+  for await (const request of requests) {
+    if (count++ === 0) first = request;
+  }
+  if (count !== 1 || first === undefined) {
+    throw new ConnectError(`expected exactly one request message, got ${count}`, Code.InvalidArgument);
+  }
+  return first;
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

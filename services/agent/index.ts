@@ -1,0 +1,3 @@
+export { Agent, type AgentOptions, type AgentState } from "./agent.js";
+export { type BackoffOptions, backoffDelayMs, defaultBackoff } from "./backoff.js";
+export { type CallDispatcher, createCallDispatcher } from "./call-dispatcher.js";

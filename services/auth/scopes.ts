@@ -1,0 +1,51 @@
+/**
+ * Token scopes. Client scopes open public services; the agent scope opens the agent port and
+ * nothing else, so a leaked GPU-host token cannot call the public API and a client token cannot
+ * pose as a GPU host.
+ */
+
+/** Scopes a client token may hold. */
+export const CLIENT_SCOPES = ["tts", "voices", "jobs", "admin"] as const;
+
+/** Every scope. */
+export const SCOPES = [...CLIENT_SCOPES, "agent"] as const;
+
+/** A token scope. */
+export type Scope = (typeof SCOPES)[number];
+
+/** A client scope. */
+export type ClientScope = (typeof CLIENT_SCOPES)[number];
+
+/** Returns whether `value` is a known scope. */
+export function isScope(value: string): value is Scope {
+  return (SCOPES as readonly string[]).includes(value);
+}
+
+/**
+ * Scope each public service requires, by fully-qualified service name. Services absent here are
+ * open without a token (only grpc.health.v1.Health, so load balancers can probe).
+ */
+const SERVICE_SCOPES: ReadonlyMap<string, ClientScope> = new Map([
+  ["voxgate.v1.TtsService", "tts"],
+  ["voxgate.v1.VoiceService", "voices"],
+  ["voxgate.v1.PromptStoreService", "voices"],
+  ["voxgate.v1.JobService", "jobs"],
+  ["voxgate.v1.BackendAdminService", "admin"],
+]);
+
+/** Services anyone may call without a token. */
+const OPEN_SERVICES: ReadonlySet<string> = new Set(["grpc.health.v1.Health"]);
+
+/** What a public service requires: a scope, nothing (open), or unknown service. */
+export type ServiceAccess =
+  | { kind: "scope"; scope: ClientScope }
+  | { kind: "open" }
+  | { kind: "unknown" };
+
+/** Returns what calling `serviceTypeName` (e.g. `voxgate.v1.TtsService`) requires. */
+export function serviceAccess(serviceTypeName: string): ServiceAccess {
+  const scope = SERVICE_SCOPES.get(serviceTypeName);
+  if (scope) return { kind: "scope", scope };
+  if (OPEN_SERVICES.has(serviceTypeName)) return { kind: "open" };
+  return { kind: "unknown" };
+}

@@ -1,0 +1,68 @@
+import { timingSafeEqual } from "node:crypto";
+import type { Scope } from "./scopes.js";
+import { hashToken } from "./token-codec.js";
+
+/** A token the gateway accepts, as written in the config file: only its hash is stored. */
+export interface TokenEntry {
+  /** Name for logs and admin views, e.g. `storyforge-cloud`. */
+  name: string;
+  /** Lowercase hex sha256 of the token. */
+  sha256: string;
+  /** Scopes the token grants. */
+  scopes: readonly Scope[];
+}
+
+/** Who made a call: the name and scopes of the token presented. */
+export interface Principal {
+  /** Token name from the config. */
+  name: string;
+  /** Scopes granted. */
+  scopes: ReadonlySet<Scope>;
+}
+
+/** Verifies presented tokens against configured hashes. */
+export interface TokenStore {
+  /**
+   * Returns the principal of `presented`, or undefined when it matches no configured token.
+   * Runs in time independent of which entry (if any) matches.
+   */
+  verify(presented: string | undefined): Principal | undefined;
+  /** Number of configured tokens. */
+  readonly size: number;
+}
+
+/**
+ * Creates a token store. Tokens are random 256-bit values, so a plain sha256 is a sound stored
+ * form (no dictionary to guess from); comparison is constant-time over every entry.
+ *
+ * @throws Error when an entry's hash is not 64 lowercase hex characters or names repeat.
+ */
+export function createTokenStore(entries: readonly TokenEntry[]): TokenStore {
+  const names = new Set<string>();
+  const prepared = entries.map((entry) => {
+    if (!/^[0-9a-f]{64}$/.test(entry.sha256)) {
+      throw new Error(`token "${entry.name}": sha256 must be 64 lowercase hex characters`);
+    }
+    if (names.has(entry.name)) throw new Error(`token name "${entry.name}" is used twice`);
+    names.add(entry.name);
+    return {
+      hash: Buffer.from(entry.sha256, "hex"),
+      principal: { name: entry.name, scopes: new Set(entry.scopes) } satisfies Principal,
+    };
+  });
+  return {
+    size: prepared.length,
+    verify(presented) {
+      if (presented === undefined || presented.length === 0 || presented.length > 512) {
+        return undefined;
+      }
+      const candidate = Buffer.from(hashToken(presented), "hex");
+      let found: Principal | undefined;
+      // Compare against every entry, never stopping early, so timing reveals nothing.
+      for (const entry of prepared) {
+        if (timingSafeEqual(entry.hash, candidate)) found = entry.principal;
+      }
+      return found;
+    },
+  };
+}

@@ -1,0 +1,196 @@
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import { AudioEncoding } from "../../gen/voxgate/v1/audio_pb.js";
+import {
+  type GPUBackendService,
+  type HealthResponse,
+  type LoadReportSchema,
+  type SynthesizeRequest,
+  type SynthesizeResponseSchema,
+  ServingState,
+} from "../../gen/voxgate/v1/gpu_backend_pb.js";
+import { isUnknownVoiceError } from "../engines/engine-errors.js";
+import type { TtsEngine } from "../engines/tts-engine.js";
+import { describeEngines } from "./engine-capabilities.js";
+
+/** Options of {@link createEngineHostHandler}. */
+export interface EngineHostOptions {
+  /** Engines hosted; the first is the default. */
+  engines: readonly TtsEngine[];
+  /** Calls run at once; further calls get RESOURCE_EXHAUSTED so the gateway picks another backend. */
+  slots: number;
+  /**
+   * Longest text accepted, in characters; the gateway enforces its own (smaller) limit first.
+   * @default 100_000
+   */
+  maxTextChars?: number;
+}
+
+/** Engine host: GPUBackendService over local engines, with a slot counter and drain switch. */
+export interface EngineHost {
+  /** The service implementation to serve (over the agent link or in process). */
+  readonly handler: ServiceImpl<typeof GPUBackendService>;
+  /** Calls running now. */
+  readonly inFlight: number;
+  /** Current load, as reported in heartbeats and Health. */
+  load(): MessageInitShape<typeof LoadReportSchema>;
+  /** Stops taking new calls (Health reports DRAINING); running calls finish. */
+  drain(): void;
+  /** Resolves when no call is running. */
+  idle(): Promise<void>;
+}
+
+/** Creates the engine host. */
+export function createEngineHost(options: EngineHostOptions): EngineHost {
+  const { engines, slots } = options;
+  const maxTextChars = options.maxTextChars ?? 100_000;
+  if (engines.length === 0) throw new Error("an engine host needs at least one engine");
+  let inFlight = 0;
+  let draining = false;
+  let idleWaiters: Array<() => void> = [];
+  const capabilities = describeEngines(engines, slots);
+  let lastCpu = process.cpuUsage();
+  let lastCpuAt = performance.now();
+
+  const enter = () => {
+    if (draining) throw new ConnectError("backend is draining", Code.Unavailable);
+    if (inFlight >= slots) {
+      throw new ConnectError(`all ${slots} slots are busy`, Code.ResourceExhausted);
+    }
+    inFlight++;
+  };
+  const leave = () => {
+    inFlight--;
+    if (inFlight === 0) {
+      for (const wake of idleWaiters) wake();
+      idleWaiters = [];
+    }
+  };
+
+  const pickEngine = (id: string): TtsEngine => {
+    if (!id) return engines[0] as TtsEngine;
+    const engine = engines.find((e) => e.info.id === id);
+    if (!engine) {
+      const known = engines.map((e) => e.info.id).join(", ");
+      throw new ConnectError(`engine "${id}" is not hosted here (hosted: ${known})`, Code.NotFound);
+    }
+    return engine;
+  };
+
+  async function* synthesize(
+    request: SynthesizeRequest,
+    context: HandlerContext,
+  ): AsyncIterable<MessageInitShape<typeof SynthesizeResponseSchema>> {
+    if (request.text.trim().length === 0) {
+      throw new ConnectError("text is empty", Code.InvalidArgument);
+    }
+    if (request.text.length > maxTextChars) {
+      throw new ConnectError(
+        `text is ${request.text.length} characters; this backend's limit is ${maxTextChars}`,
+        Code.InvalidArgument,
+      );
+    }
+    const engine = pickEngine(request.engine);
+    if (request.voice?.kind.case === "clonePrompt") {
+      throw new ConnectError(
+        `engine "${engine.info.id}" cannot speak with clone prompts`,
+        Code.FailedPrecondition,
+      );
+    }
+    enter();
+    try {
+      const { sampleRateHz, channels } = engine.info.format;
+      yield {
+        kind: {
+          case: "format",
+          value: {
+            encoding: AudioEncoding.PCM,
+            sampleRateHz,
+            channels,
+            contentType: `audio/L16; rate=${sampleRateHz}; channels=${channels}`,
+          },
+        },
+      };
+      let audioBytes = 0;
+      const chunks = engine.synthesize(
+        {
+          text: request.text,
+          voiceId: request.voice?.kind.case === "presetId" ? request.voice.kind.value : "",
+          speed: request.speed > 0 ? request.speed : 1,
+          instructions: request.instructions,
+        },
+        context.signal,
+      );
+      try {
+        for await (const chunk of chunks) {
+          audioBytes += chunk.pcm.byteLength;
+          yield { kind: { case: "audio", value: chunk.pcm } };
+        }
+      } catch (err) {
+        if (isUnknownVoiceError(err)) throw new ConnectError(err.message, Code.NotFound);
+        throw err;
+      }
+      yield {
+        kind: {
+          case: "summary",
+          value: {
+            audioBytes: BigInt(audioBytes),
+            durationMs: BigInt(Math.round((audioBytes / (2 * channels) / sampleRateHz) * 1000)),
+            engine: engine.info.id,
+            model: { family: engine.info.modelFamily, size: engine.info.modelSize },
+          },
+        },
+      };
+    } finally {
+      leave();
+    }
+  }
+
+  const load = (): MessageInitShape<typeof LoadReportSchema> => {
+    const now = performance.now();
+    const cpu = process.cpuUsage(lastCpu);
+    const cpuRatio = (cpu.user + cpu.system) / 1000 / Math.max(1, now - lastCpuAt);
+    lastCpu = process.cpuUsage();
+    lastCpuAt = now;
+    return { inFlight, slots, cpuRatio, rssBytes: BigInt(process.memoryUsage.rss()) };
+  };
+
+  const unsupported = (what: string) =>
+    new ConnectError(`no hosted engine supports ${what}`, Code.Unimplemented);
+
+  const handler: ServiceImpl<typeof GPUBackendService> = {
+    health() {
+      const state: HealthResponse["state"] = draining
+        ? ServingState.DRAINING
+        : ServingState.SERVING;
+      return { state, capabilities, load: load() };
+    },
+    synthesize,
+    // biome-ignore lint/correctness/useYield: unsupported until an engine offers it
+    async *createClonePrompt() {
+      throw unsupported("clone prompt creation");
+    },
+    async analyzeAudio() {
+      throw unsupported("audio analysis");
+    },
+    // biome-ignore lint/correctness/useYield: unsupported until an engine offers it
+    async *generate() {
+      throw unsupported("text generation");
+    },
+  };
+
+  return {
+    handler,
+    get inFlight() {
+      return inFlight;
+    },
+    load,
+    drain() {
+      draining = true;
+    },
+    idle() {
+      if (inFlight === 0) return Promise.resolve();
+      return new Promise((resolve) => idleWaiters.push(resolve));
+    },
+  };
+}

@@ -1,0 +1,2 @@
+export { createGrpcServiceDefinition, deserializeFor, serializeFor } from "./service-definition.js";
+export { writeWithBackpressure } from "./write-with-backpressure.js";

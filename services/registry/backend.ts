@@ -1,0 +1,59 @@
+import type { Client } from "@connectrpc/connect";
+import type { BackendKind, BackendState } from "../../gen/voxgate/v1/backend_admin_pb.js";
+import type { Capabilities, Feature } from "../../gen/voxgate/v1/capabilities_pb.js";
+import type { GPUBackendService, LoadReport } from "../../gen/voxgate/v1/gpu_backend_pb.js";
+
+/** A typed client of the backend contract; every backend kind is reached through one. */
+export type GpuBackendClient = Client<typeof GPUBackendService>;
+
+/** What a backend brings when it joins the registry. */
+export interface BackendRegistration {
+  /** Stable id (an agent's id survives reconnects). */
+  id: string;
+  /** How the gateway reaches it. */
+  kind: BackendKind;
+  /** Typed client of GPUBackendService for this backend. */
+  client: GpuBackendClient;
+  /** Engines, voices, features, slots. */
+  capabilities: Capabilities;
+  /** Routing priority; lower is preferred. */
+  priority: number;
+  /** Software version, for admin views. */
+  version: string;
+  /** Where it connected from / is reached at. */
+  address: string;
+  /** Free-form labels. */
+  labels: Record<string, string>;
+}
+
+/** A backend as the registry holds it: registration plus live state. */
+export interface RegisteredBackend extends BackendRegistration {
+  /** Health state. */
+  state: BackendState;
+  /** Calls running now (leases not yet released). */
+  inFlight: number;
+  /** Latest load reported by the backend itself. */
+  load: LoadReport | undefined;
+  /** Last error seen, for admin views. */
+  lastError: string;
+  /** When the backend joined. */
+  connectedAt: Date;
+  /** When it last proved alive (heartbeat or successful call). */
+  lastSeenAt: Date;
+  /** Calls routed to it. */
+  callsTotal: number;
+  /** Of those, calls that failed because of the backend. */
+  failuresTotal: number;
+}
+
+/** What a call needs from a backend. */
+export interface BackendCriteria {
+  /** Feature the call uses. */
+  feature: Feature;
+  /** Engine id, or empty for any. */
+  engine?: string;
+  /** Model family, or empty for any. */
+  modelFamily?: string;
+  /** Backend ids already tried by this call. */
+  exclude?: ReadonlySet<string>;
+}

@@ -1,0 +1,14 @@
+export type {
+  BackendCriteria,
+  BackendRegistration,
+  GpuBackendClient,
+  RegisteredBackend,
+} from "./backend.js";
+export {
+  type BackendEvent,
+  type BackendLease,
+  type BackendRegistry,
+  type BackendRegistryOptions,
+  type CallOutcome,
+  createBackendRegistry,
+} from "./backend-registry.js";
