@@ -24,6 +24,11 @@ export interface EngineHostOptions {
    * @default 100_000
    */
   maxTextChars?: number;
+  /**
+   * Largest audio message, in bytes; longer engine output is sliced (on frame boundaries).
+   * @default 65_536
+   */
+  maxChunkBytes?: number;
 }
 
 /** Engine host: GPUBackendService over local engines, with a slot counter and drain switch. */
@@ -44,6 +49,7 @@ export interface EngineHost {
 export function createEngineHost(options: EngineHostOptions): EngineHost {
   const { engines, slots } = options;
   const maxTextChars = options.maxTextChars ?? 100_000;
+  const maxChunkBytes = options.maxChunkBytes ?? 64 * 1024;
   if (engines.length === 0) throw new Error("an engine host needs at least one engine");
   let inFlight = 0;
   let draining = false;
@@ -100,6 +106,8 @@ export function createEngineHost(options: EngineHostOptions): EngineHost {
     enter();
     try {
       const { sampleRateHz, channels } = engine.info.format;
+      const frameBytes = 2 * channels;
+      const chunkBytes = Math.max(frameBytes, Math.floor(maxChunkBytes / frameBytes) * frameBytes);
       yield {
         kind: {
           case: "format",
@@ -123,8 +131,12 @@ export function createEngineHost(options: EngineHostOptions): EngineHost {
       );
       try {
         for await (const chunk of chunks) {
-          audioBytes += chunk.pcm.byteLength;
-          yield { kind: { case: "audio", value: chunk.pcm } };
+          // Engines yield whole sentences; slices keep messages small and audio flowing evenly.
+          for (let offset = 0; offset < chunk.pcm.byteLength; offset += chunkBytes) {
+            const slice = chunk.pcm.subarray(offset, offset + chunkBytes);
+            audioBytes += slice.byteLength;
+            yield { kind: { case: "audio", value: slice } };
+          }
         }
       } catch (err) {
         if (isUnknownVoiceError(err)) throw new ConnectError(err.message, Code.NotFound);

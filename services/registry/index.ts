@@ -12,3 +12,4 @@ export {
   type CallOutcome,
   createBackendRegistry,
 } from "./backend-registry.js";
+export { isBackendFault } from "./backend-fault.js";

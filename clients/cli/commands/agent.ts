@@ -1,0 +1,57 @@
+import { Agent, agentSettings, defaultAgentId } from "../../../services/agent/index.js";
+import { describeSettings, loadSettings } from "../../../services/config/settings.js";
+import { createEngineHost, describeEngines } from "../../../services/engine-host/index.js";
+import { createEspeakEngine, isEngineUnavailableError } from "../../../services/engines/index.js";
+import { createLogger } from "../../../services/logging/index.js";
+import { VOXGATE_VERSION } from "../../../services/version.js";
+import type { CliCommand } from "../cli-command.js";
+import { CliError, CliUsageError } from "../cli-errors.js";
+import { loadOrUsageError } from "./server-command-support.js";
+
+/** `voxgate agent`: dials a gateway and serves its engines until drained. */
+export const agentCommand: CliCommand = {
+  name: "agent",
+  summary: "Run an agent: dial a gateway and serve this host's TTS engines",
+  usage: `Usage: voxgate agent --gateway HOST:PORT [--token TOKEN] [flags]
+
+Dials OUT to the gateway's agent port (no open port needed on this host), says hello with its
+engines, voices and slots, heartbeats its load, and runs the calls the gateway offers. Reconnects
+with capped exponential backoff and jitter. SIGTERM/SIGINT drain: running calls finish, no new
+work is taken; a second signal exits at once.
+
+Engine: the built-in espeak-ng CPU engine (optional GPL-3.0 dependency "espeak-ng").
+
+${describeSettings(agentSettings)}`,
+  async run(argv, io) {
+    const settings = loadOrUsageError(() => loadSettings(agentSettings, { argv, env: io.env }));
+    if (!settings.token) {
+      throw new CliUsageError("an agent token is required: set VOXGATE_AGENT_TOKEN or pass --token");
+    }
+    const log = createLogger({ level: settings.logLevel, service: "agent" });
+    const engine = await createEspeakEngine({ workers: settings.slots }).catch((err: unknown) => {
+      if (isEngineUnavailableError(err)) throw new CliError(err.message);
+      throw err;
+    });
+    const host = createEngineHost({ engines: [engine], slots: settings.slots });
+    const agent = new Agent({
+      gatewayAddress: settings.gateway,
+      token: settings.token,
+      agentId: settings.id || defaultAgentId(),
+      version: VOXGATE_VERSION,
+      priority: settings.priority,
+      host,
+      capabilities: describeEngines([engine], settings.slots),
+      drainTimeoutMs: settings.drainTimeoutMs,
+      log,
+    });
+    const onStop = () => void agent.drain(String((io.signal?.reason as Error | undefined)?.message ?? "stop"));
+    io.signal?.addEventListener("abort", onStop, { once: true });
+    try {
+      await agent.run();
+    } finally {
+      io.signal?.removeEventListener("abort", onStop);
+      await engine.close();
+    }
+    return 0;
+  },
+};

@@ -1,0 +1,41 @@
+import { describeSettings, loadSettings } from "../../../services/config/settings.js";
+import { createGateway, gatewayOptionsFromSettings, gatewaySettings } from "../../../services/gateway/index.js";
+import { createLogger } from "../../../services/logging/index.js";
+import type { CliCommand } from "../cli-command.js";
+import { loadOrUsageError, untilAborted } from "./server-command-support.js";
+
+/** `voxgate gateway`: runs the public API port and the agent port until stopped. */
+export const gatewayCommand: CliCommand = {
+  name: "gateway",
+  summary: "Run the gateway: the public API port and the agent port",
+  usage: `Usage: voxgate gateway [--config FILE] [flags]
+
+Serves Connect, gRPC and gRPC-Web (HTTP/1.1 and h2c) on the public port and the agent link (gRPC)
+on the agent port. Logs are JSON lines on standard output. SIGTERM/SIGINT close both ports.
+
+Settings: a flag beats its environment variable, which beats the config file (JSON, --config or
+VOXGATE_CONFIG), which beats the default.
+
+${describeSettings(gatewaySettings)}
+
+Example config file:
+  { "port": 8080, "tokens": [{ "name": "cloud", "sha256": "<hex>", "scopes": ["tts", "voices"] }] }
+Make tokens with: voxgate token create --scopes tts,voices`,
+  async run(argv, io) {
+    const settings = loadOrUsageError(() => loadSettings(gatewaySettings, { argv, env: io.env }));
+    const log = createLogger({ level: settings.logLevel, service: "gateway" });
+    const options = gatewayOptionsFromSettings(settings, log);
+    if (!options.tokens.some((t) => !t.scopes.includes("agent"))) {
+      log.warn("no client tokens configured: every call except health will be refused");
+    }
+    if (!options.tokens.some((t) => t.scopes.includes("agent"))) {
+      log.warn("no agent tokens configured: no agent can connect");
+    }
+    const gateway = createGateway(options);
+    const addresses = await gateway.listen();
+    log.info(addresses, "gateway ready");
+    await untilAborted(io.signal);
+    await gateway.close();
+    return 0;
+  },
+};

@@ -1,0 +1,66 @@
+import { CLIENT_SCOPES } from "../../../services/auth/scopes.js";
+import { generateToken, hashToken } from "../../../services/auth/token-codec.js";
+import { loadSettings } from "../../../services/config/settings.js";
+import { createGateway, gatewayOptionsFromSettings, gatewaySettings } from "../../../services/gateway/index.js";
+import { superviseAgentProcess } from "../../../services/launcher/index.js";
+import { createLogger } from "../../../services/logging/index.js";
+import type { CliCommand } from "../cli-command.js";
+import { loadOrUsageError, untilAborted } from "./server-command-support.js";
+
+/** `voxgate start` (`npm start`): gateway plus one local CPU agent, zero config. */
+export const startCommand: CliCommand = {
+  name: "start",
+  summary: "Run a complete local system: gateway + one CPU agent, no config needed",
+  usage: `Usage: voxgate start [gateway flags]
+
+Starts the gateway and one local agent process with the built-in espeak-ng CPU engine. Prints
+the API URL and a client token. VOXGATE_PORT fixes the port (default 8080) and VOXGATE_TOKEN fixes
+the token (default: a new one per run); every "voxgate gateway" setting applies too.`,
+  async run(argv, io) {
+    const settings = loadOrUsageError(() => loadSettings(gatewaySettings, { argv, env: io.env }));
+    const log = createLogger({ level: settings.logLevel, service: "gateway" });
+    const clientToken = settings.clientToken || generateToken();
+    const agentToken = generateToken();
+    const options = gatewayOptionsFromSettings({ ...settings, clientToken: "", agentToken: "" }, log);
+    options.tokens = [
+      ...options.tokens,
+      { name: "local-client", sha256: hashToken(clientToken), scopes: CLIENT_SCOPES },
+      { name: "local-agent", sha256: hashToken(agentToken), scopes: ["agent"] },
+    ];
+    const gateway = createGateway(options);
+    const addresses = await gateway.listen();
+    const agent = superviseAgentProcess({
+      gatewayAddress: `127.0.0.1:${addresses.agentPort}`,
+      token: agentToken,
+      agentId: "local-cpu",
+      env: { ...io.env, VOXGATE_LOG_LEVEL: settings.logLevel },
+      log,
+    });
+    log.info({ ...addresses, tokenSource: settings.clientToken ? "VOXGATE_TOKEN" : "generated" }, "voxgate ready");
+    io.stderr.write(banner(addresses.publicUrl, addresses.agentPort, clientToken, !settings.clientToken));
+    await untilAborted(io.signal);
+    log.info("stopping: draining the local agent");
+    await agent.stop();
+    await gateway.close();
+    return 0;
+  },
+};
+
+function banner(url: string, agentPort: number, token: string, generated: boolean): string {
+  return `
+  voxgate is running
+    API         ${url}   (Connect, gRPC, gRPC-Web; HTTP/1.1 and h2c)
+    agent port  127.0.0.1:${agentPort}   (more GPU hosts: voxgate agent --gateway HOST:${agentPort})
+    token       ${token}${generated ? "   (new each run; set VOXGATE_TOKEN to fix it)" : ""}
+
+  Try it (another terminal):
+    export VOXGATE_TOKEN=${token}
+    node bin/voxgate.mjs speak "Hello from voxgate" -o hello.wav
+    curl -sS ${url}/voxgate.v1.TtsService/Synthesize \\
+      -H "Authorization: Bearer $VOXGATE_TOKEN" -H "Content-Type: application/json" \\
+      -d '{"text":"Hello from voxgate"}' | jq -r .data | base64 -d > hello.wav
+
+  Ctrl-C stops (the agent drains first).
+
+`;
+}

@@ -1,0 +1,307 @@
+/**
+ * The typed client factory: every public voxgate service over one transport.
+ *
+ * ```ts
+ * const voxgate = createVoxgateClient({ baseUrl: "http://127.0.0.1:8080", token });
+ * try {
+ *   for await (const chunk of voxgate.tts.streamSynthesize({ text: "Hello" })) {
+ *     out.write(chunk.data);
+ *   }
+ * } finally {
+ *   voxgate.close();
+ * }
+ * ```
+ */
+import * as http from "node:http";
+import type * as http2 from "node:http2";
+import * as https from "node:https";
+import { type Client, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
+import {
+  createConnectTransport,
+  createGrpcTransport,
+  createGrpcWebTransport,
+  Http2SessionManager,
+} from "@connectrpc/connect-node";
+import { Health } from "../gen/health/v1/health_pb.js";
+import { BackendAdminService } from "../gen/voxgate/v1/backend_admin_pb.js";
+import { JobService } from "../gen/voxgate/v1/job_pb.js";
+import { PromptStoreService } from "../gen/voxgate/v1/prompt_store_pb.js";
+import { TtsService } from "../gen/voxgate/v1/tts_pb.js";
+import { VoiceService } from "../gen/voxgate/v1/voice_pb.js";
+
+/** Wire protocol of a voxgate client; the gateway's public port speaks all three. */
+export type VoxgateProtocol = "connect" | "grpc" | "grpc-web";
+
+/** HTTP version of a voxgate client. `"2"` over `http:` URLs is cleartext HTTP/2 (h2c). */
+export type VoxgateHttpVersion = "1.1" | "2";
+
+/** The wire protocols {@link VoxgateClientOptions.protocol} accepts. */
+export const VOXGATE_PROTOCOLS: readonly VoxgateProtocol[] = ["connect", "grpc", "grpc-web"];
+
+/** Options of {@link createVoxgateClient} and {@link createVoxgateTransport}. */
+export interface VoxgateClientOptions {
+  /**
+   * URL of the gateway's public port, e.g. `http://127.0.0.1:8080`. `http:` is cleartext, `https:`
+   * is TLS. A path prefix (`https://example.com/voxgate`) is kept in front of every RPC path.
+   */
+  baseUrl: string;
+  /**
+   * Bearer token sent as `Authorization: Bearer <token>` on every call. Leave it out for a gateway
+   * without auth, or for calls that need none (health checks).
+   */
+  token?: string | undefined;
+  /**
+   * Wire protocol.
+   * @default "connect"
+   */
+  protocol?: VoxgateProtocol | undefined;
+  /**
+   * HTTP version. gRPC needs HTTP/2, and so do client- and bidi-streaming calls
+   * (`prompts.putPrompt`) in every protocol; server streams (`tts.streamSynthesize`) work on both.
+   * @default "2" for `grpc`, "1.1" otherwise
+   */
+  httpVersion?: VoxgateHttpVersion | undefined;
+  /**
+   * Deadline of each call, in milliseconds, unless the call passes its own `timeoutMs`. A call may
+   * pass `timeoutMs: 0` to run without one (long watches).
+   * @default 30_000
+   */
+  timeoutMs?: number | undefined;
+  /**
+   * Binary protobuf on the wire; `false` sends JSON (Connect and gRPC-Web only), handy with a proxy
+   * log open.
+   * @default true
+   */
+  useBinaryFormat?: boolean | undefined;
+  /**
+   * More interceptors, run after the one that adds the token, in order.
+   * @default []
+   */
+  interceptors?: readonly Interceptor[] | undefined;
+}
+
+/** A transport that owns its connections: {@link VoxgateTransport.close} releases them. */
+export interface VoxgateTransport extends Transport {
+  /**
+   * Closes the transport's connections: aborts the HTTP/2 session (failing calls still open on it)
+   * or destroys the HTTP/1.1 sockets, so nothing keeps the process alive. Idempotent. A call made
+   * afterwards opens a new connection, which this method does not track; do not reuse a closed
+   * transport.
+   */
+  close(): void;
+}
+
+/** One typed client per public voxgate service, all sharing one transport. */
+export interface VoxgateServiceClients {
+  /** Speech synthesis: whole clips and streams (`tts` scope). */
+  tts: Client<typeof TtsService>;
+  /** The voice catalog: presets and cloned voices (`voices` scope). */
+  voices: Client<typeof VoiceService>;
+  /** Clone prompt blobs (`voices` scope). */
+  prompts: Client<typeof PromptStoreService>;
+  /** Durable jobs: renders, analyses, batches (`jobs` scope). */
+  jobs: Client<typeof JobService>;
+  /** The backend registry (`admin` scope). */
+  backends: Client<typeof BackendAdminService>;
+  /** `grpc.health.v1.Health`; needs no token. */
+  health: Client<typeof Health>;
+}
+
+/** Typed clients of every public voxgate service plus `close()` for their shared connection. */
+export interface VoxgateClient extends VoxgateServiceClients {
+  /** Releases the connection; see {@link VoxgateTransport.close}. Idempotent. */
+  close(): void;
+}
+
+/**
+ * Creates typed clients of every public voxgate service over one transport built from `options`
+ * (see {@link createVoxgateTransport}). Call `close()` when done, or an HTTP/2 session keeps the
+ * process alive until its idle timeout.
+ *
+ * @throws Error for an invalid option (URL, protocol, HTTP version, timeout, token).
+ */
+export function createVoxgateClient(options: VoxgateClientOptions): VoxgateClient {
+  const transport = createVoxgateTransport(options);
+  return { ...createVoxgateServiceClients(transport), close: () => transport.close() };
+}
+
+/**
+ * Binds one typed client per public voxgate service to `transport`, e.g. an in-memory
+ * `createRouterTransport` in tests. The caller keeps ownership of the transport.
+ */
+export function createVoxgateServiceClients(transport: Transport): VoxgateServiceClients {
+  return {
+    tts: createClient(TtsService, transport),
+    voices: createClient(VoiceService, transport),
+    prompts: createClient(PromptStoreService, transport),
+    jobs: createClient(JobService, transport),
+    backends: createClient(BackendAdminService, transport),
+    health: createClient(Health, transport),
+  };
+}
+
+/**
+ * Creates the transport {@link createVoxgateClient} uses: Connect, gRPC or gRPC-Web over Node's
+ * `http`/`https` (HTTP/1.1, a private keep-alive agent) or `http2` (one session, owned by the
+ * transport), with the bearer token interceptor and the default deadline.
+ *
+ * @throws Error for an invalid option: a URL that is not http(s), an unknown protocol or HTTP
+ * version, gRPC over HTTP/1.1, a negative or non-finite timeout, or a token that is empty or not
+ * a valid header value.
+ */
+export function createVoxgateTransport(options: VoxgateClientOptions): VoxgateTransport {
+  const resolved = resolveOptions(options);
+  const interceptors: Interceptor[] = [];
+  if (resolved.token !== undefined) interceptors.push(bearerToken(resolved.token));
+  interceptors.push(...(options.interceptors ?? []));
+  const common = {
+    baseUrl: resolved.baseUrl,
+    useBinaryFormat: resolved.useBinaryFormat,
+    defaultTimeoutMs: resolved.timeoutMs,
+    interceptors,
+  };
+
+  let close: () => void;
+  let transport: Transport;
+  if (resolved.httpVersion === "2") {
+    const sessions = createSessionManager(resolved.baseUrl);
+    close = sessions.close;
+    const nodeOptions = {
+      ...common,
+      httpVersion: "2",
+      sessionManager: sessions.sessionManager,
+    } as const;
+    transport = createProtocolTransport(resolved.protocol, nodeOptions);
+  } else {
+    const agent = resolved.tls
+      ? new https.Agent({ keepAlive: true })
+      : new http.Agent({ keepAlive: true });
+    close = () => agent.destroy();
+    const nodeOptions = { ...common, httpVersion: "1.1", nodeOptions: { agent } } as const;
+    transport = createProtocolTransport(resolved.protocol, nodeOptions);
+  }
+  let closed = false;
+  return Object.assign(transport, {
+    close(): void {
+      if (closed) return;
+      closed = true;
+      close();
+    },
+  });
+}
+
+type SessionManager = NonNullable<
+  Extract<Parameters<typeof createConnectTransport>[0], { httpVersion: "2" }>["sessionManager"]
+>;
+
+/**
+ * Wraps connect-node's `Http2SessionManager` so `close()` can abort the session; left alone,
+ * connect-node keeps it until its 15 minute idle timeout.
+ *
+ * Every session also gets a no-op `error` listener: when a session has failed (the peer reset it,
+ * or spoke HTTP/1.1) and is then aborted, Node may emit a second `error` after the manager has
+ * detached its listeners, which would otherwise crash the process as an uncaught exception.
+ * The manager still sees every error through its own listeners.
+ */
+function createSessionManager(baseUrl: string): {
+  sessionManager: SessionManager;
+  close: () => void;
+} {
+  const manager = new Http2SessionManager(baseUrl);
+  const guarded = new WeakSet<http2.Http2Session>();
+  const ignore = (): void => {};
+  return {
+    sessionManager: {
+      authority: manager.authority,
+      async request(method, path, headers, options) {
+        const stream = await manager.request(method, path, headers, options);
+        const session = stream.session;
+        if (session !== undefined && !guarded.has(session)) {
+          guarded.add(session);
+          session.on("error", ignore);
+        }
+        return stream;
+      },
+      notifyResponseByteRead: (stream) => manager.notifyResponseByteRead(stream),
+    },
+    close: () => manager.abort(),
+  };
+}
+
+type NodeOptions = Parameters<typeof createConnectTransport>[0] &
+  Parameters<typeof createGrpcTransport>[0] &
+  Parameters<typeof createGrpcWebTransport>[0];
+
+function createProtocolTransport(protocol: VoxgateProtocol, options: NodeOptions): Transport {
+  switch (protocol) {
+    case "connect":
+      return createConnectTransport(options);
+    case "grpc":
+      return createGrpcTransport(options);
+    case "grpc-web":
+      return createGrpcWebTransport(options);
+  }
+}
+
+/** Adds `Authorization: Bearer <token>` to every request. */
+function bearerToken(token: string): Interceptor {
+  const value = `Bearer ${token}`;
+  return (next) => (req) => {
+    req.header.set("Authorization", value);
+    return next(req);
+  };
+}
+
+interface ResolvedOptions {
+  baseUrl: string;
+  tls: boolean;
+  token: string | undefined;
+  protocol: VoxgateProtocol;
+  httpVersion: VoxgateHttpVersion;
+  timeoutMs: number;
+  useBinaryFormat: boolean;
+}
+
+const DEFAULT_TIMEOUT_MS = 30_000;
+
+function resolveOptions(options: VoxgateClientOptions): ResolvedOptions {
+  let url: URL;
+  try {
+    url = new URL(options.baseUrl);
+  } catch {
+    throw new Error(`baseUrl "${options.baseUrl}" is not a URL, e.g. http://127.0.0.1:8080`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new Error(`baseUrl "${options.baseUrl}" must start with http:// or https://`);
+  }
+  const protocol = options.protocol ?? "connect";
+  if (!VOXGATE_PROTOCOLS.includes(protocol)) {
+    throw new Error(`protocol must be one of ${VOXGATE_PROTOCOLS.join(", ")}, got "${protocol}"`);
+  }
+  const httpVersion = options.httpVersion ?? (protocol === "grpc" ? "2" : "1.1");
+  if (httpVersion !== "1.1" && httpVersion !== "2") {
+    throw new Error(`httpVersion must be "1.1" or "2", got "${String(httpVersion)}"`);
+  }
+  if (protocol === "grpc" && httpVersion !== "2") {
+    throw new Error('gRPC needs HTTP/2: use httpVersion "2" or another protocol');
+  }
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  if (!Number.isFinite(timeoutMs) || timeoutMs < 0) {
+    throw new Error(`timeoutMs must be a finite number >= 0, got ${timeoutMs}`);
+  }
+  const token = options.token;
+  // A token with a newline or non-Latin-1 characters would fail on the first call with a
+  // confusing header error; refuse it here instead.
+  if (token !== undefined && !/^[\x21-\x7e]+$/.test(token)) {
+    throw new Error("token must be non-empty printable ASCII without spaces");
+  }
+  return {
+    baseUrl: options.baseUrl,
+    tls: url.protocol === "https:",
+    token,
+    protocol,
+    httpVersion,
+    timeoutMs,
+    useBinaryFormat: options.useBinaryFormat ?? true,
+  };
+}

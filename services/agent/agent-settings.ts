@@ -1,0 +1,73 @@
+import { hostname } from "node:os";
+import { z } from "zod";
+import { intSetting, logLevelSetting, setting, stringSetting } from "../config/settings.js";
+
+/** A host-derived agent id: stable for the life of the process, distinct between processes. */
+export function defaultAgentId(): string {
+  const host = hostname().replace(/[^A-Za-z0-9._-]/g, "-").slice(0, 48) || "agent";
+  return `${host}-${process.pid}`;
+}
+
+/** Every agent setting; `voxgate agent --help` prints this table. */
+export const agentSettings = {
+  gateway: setting({
+    key: "gateway",
+    flag: "gateway",
+    env: "VOXGATE_GATEWAY",
+    description: "gateway agent port to dial, host:port",
+    schema: z.string().regex(/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, {
+      error: "must be host:port, e.g. gateway.example.com:8081",
+    }),
+    defaultValue: "127.0.0.1:8081",
+  }),
+  token: setting({
+    key: "token",
+    flag: "token",
+    env: "VOXGATE_AGENT_TOKEN",
+    description: "agent token (scope agent); prefer the variable, flags show in ps",
+    schema: stringSetting,
+    defaultValue: "",
+  }),
+  id: setting({
+    key: "id",
+    flag: "id",
+    env: "VOXGATE_AGENT_ID",
+    description: "agent id, stable across reconnects (default: host name and pid)",
+    schema: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, {
+      error: "1-64 letters, digits, '.', '_' or '-'",
+    }),
+    defaultValue: "",
+  }),
+  slots: setting({
+    key: "slots",
+    flag: "slots",
+    env: "VOXGATE_AGENT_SLOTS",
+    description: "calls this agent runs at once (also the number of engine workers)",
+    schema: intSetting(1, 256),
+    defaultValue: 2,
+  }),
+  priority: setting({
+    key: "priority",
+    flag: "priority",
+    env: "VOXGATE_AGENT_PRIORITY",
+    description: "routing priority; lower is preferred",
+    schema: intSetting(-1000, 1000),
+    defaultValue: 0,
+  }),
+  drainTimeoutMs: setting({
+    key: "drainTimeoutMs",
+    flag: "drain-timeout-ms",
+    env: "VOXGATE_AGENT_DRAIN_TIMEOUT_MS",
+    description: "longest wait for running calls on SIGTERM before cancelling them, in ms",
+    schema: intSetting(0, 3_600_000),
+    defaultValue: 30_000,
+  }),
+  logLevel: setting({
+    key: "logLevel",
+    flag: "log-level",
+    env: "VOXGATE_LOG_LEVEL",
+    description: "fatal, error, warn, info, debug, trace or silent",
+    schema: logLevelSetting,
+    defaultValue: "info" as const,
+  }),
+};

@@ -1,0 +1,88 @@
+import { randomUUID } from "node:crypto";
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { Logger } from "pino";
+import { parseBearer } from "./bearer.js";
+import { type NodeRequest, type NodeResponse, writeRpcError } from "./rpc-error-response.js";
+import { serviceAccess } from "./scopes.js";
+import type { Principal, TokenStore } from "./token-store.js";
+
+/** What the gate learned about a request, handed to the RPC layer. */
+export interface GateResult {
+  /** Request id: the caller's `x-request-id` when it is sane, else a new one. */
+  requestId: string;
+  /** Who is calling; undefined for open services (health). */
+  principal: Principal | undefined;
+}
+
+/** Options of {@link createRequestGate}. */
+export interface RequestGateOptions {
+  /** Accepted tokens. */
+  tokens: TokenStore;
+  /** Logger for refusals. */
+  log: Logger;
+  /**
+   * Maps a request path to the fully-qualified service it calls, or undefined when the path is no
+   * RPC (then the request passes on, to be answered 404 by the router).
+   * @default the Connect/gRPC path form `/package.Service/Method`
+   */
+  serviceOfPath?: (path: string) => string | undefined;
+}
+
+/** Checks each public request's token and scope before any of its body is read. */
+export interface RequestGate {
+  /**
+   * Returns the gate result when the request may proceed; otherwise answers it (UNAUTHENTICATED or
+   * PERMISSION_DENIED in the request's protocol) and returns undefined.
+   */
+  admit(req: NodeRequest, res: NodeResponse): GateResult | undefined;
+}
+
+const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** Creates the public port's request gate. */
+export function createRequestGate(options: RequestGateOptions): RequestGate {
+  const log = options.log.child({ component: "request-gate" });
+  const serviceOfPath = options.serviceOfPath ?? rpcServiceOfPath;
+  return {
+    admit(req, res) {
+      const offered = String(req.headers["x-request-id"] ?? "");
+      const requestId = SANE_REQUEST_ID.test(offered) ? offered : randomUUID();
+      res.setHeader("x-request-id", requestId);
+      const path = (req.url ?? "/").split("?")[0] ?? "/";
+      const service = serviceOfPath(path);
+      const access = service ? serviceAccess(service) : ({ kind: "unknown" } as const);
+      if (access.kind !== "scope") return { requestId, principal: undefined };
+
+      const refuse = (message: string, code: Code) => {
+        log.warn({ requestId, path, code: Code[code], reason: message }, "request refused");
+        writeRpcError(req, res, new ConnectError(message, code));
+        return undefined;
+      };
+      const token = parseBearer(req.headers.authorization);
+      if (!token) {
+        return refuse("missing token: send Authorization: Bearer <token>", Code.Unauthenticated);
+      }
+      const principal = options.tokens.verify(token);
+      if (!principal) return refuse("invalid token", Code.Unauthenticated);
+      if (principal.scopes.has("agent")) {
+        return refuse(
+          "agent tokens are accepted on the agent port only, not on the public API",
+          Code.Unauthenticated,
+        );
+      }
+      if (!principal.scopes.has(access.scope)) {
+        return refuse(
+          `token "${principal.name}" lacks the "${access.scope}" scope needed for ${service}`,
+          Code.PermissionDenied,
+        );
+      }
+      return { requestId, principal };
+    },
+  };
+}
+
+/** `/voxgate.v1.TtsService/Synthesize` → `voxgate.v1.TtsService`. */
+function rpcServiceOfPath(path: string): string | undefined {
+  const match = /^\/([A-Za-z_][\w.]*)\/[A-Za-z_]\w*$/.exec(path);
+  return match?.[1];
+}

@@ -1,0 +1,63 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import { type ConnectError, Code } from "@connectrpc/connect";
+import { codeToHttpStatus, codeToString } from "@connectrpc/connect/protocol-connect";
+
+/** A Node request on either HTTP version. */
+export type NodeRequest = IncomingMessage | Http2ServerRequest;
+/** A Node response on either HTTP version. */
+export type NodeResponse = ServerResponse | Http2ServerResponse;
+
+/**
+ * Answers a request with `error` in the request's own protocol WITHOUT reading its body, so the
+ * gateway can refuse before spending anything on an unauthenticated upload:
+ * - gRPC and gRPC-Web: HTTP 200 with `grpc-status`/`grpc-message` in a trailers-only response;
+ * - Connect streaming: HTTP 200 with an end-of-stream envelope carrying the error;
+ * - Connect unary and anything else: the HTTP status for the code and a JSON error body
+ *   (`{"code","message"}`, the Connect and REST error shape).
+ * HTTP/1.1 connections are closed afterwards, since the unread body would poison them.
+ */
+export function writeRpcError(req: NodeRequest, res: NodeResponse, error: ConnectError): void {
+  const contentType = String(req.headers["content-type"] ?? "");
+  const message = error.rawMessage;
+  const headers: Record<string, string> = {};
+  if (req.httpVersionMajor === 1) headers.connection = "close";
+  if (error.code === Code.Unauthenticated) headers["www-authenticate"] = 'Bearer realm="voxgate"';
+
+  if (/^application\/grpc(-web)?(\+|;|$)/.test(contentType)) {
+    const grpcHeaders = {
+      ...headers,
+      "content-type": contentType,
+      "grpc-status": String(error.code),
+      "grpc-message": encodeURIComponent(message),
+    };
+    if ("stream" in res && typeof res.stream?.respond === "function") {
+      // A true trailers-only response: one HEADERS frame that ends the stream.
+      res.stream.respond({ ":status": 200, ...grpcHeaders }, { endStream: true });
+      return;
+    }
+    res.writeHead(200, grpcHeaders);
+    res.end();
+    return;
+  }
+
+  const errorJson = { code: codeToString(error.code), message };
+  if (/^application\/connect\+/.test(contentType)) {
+    const payload = Buffer.from(JSON.stringify({ error: errorJson }));
+    const envelope = Buffer.alloc(5 + payload.length);
+    envelope.writeUInt8(0b10, 0); // end-of-stream flag
+    envelope.writeUInt32BE(payload.length, 1);
+    payload.copy(envelope, 5);
+    res.writeHead(200, { ...headers, "content-type": contentType });
+    res.end(envelope);
+    return;
+  }
+
+  const body = JSON.stringify(errorJson);
+  res.writeHead(codeToHttpStatus(error.code), {
+    ...headers,
+    "content-type": "application/json",
+    "content-length": String(Buffer.byteLength(body)),
+  });
+  res.end(body);
+}

@@ -1,0 +1,167 @@
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { z } from "zod";
+
+/**
+ * One setting: where it can come from and how it is checked. Sources, strongest first: command-line
+ * flag, environment variable, config file key, default.
+ */
+export interface SettingSpec<T> {
+  /** Key in the config file (camelCase). */
+  key: string;
+  /** Command-line flag without dashes, or undefined for secrets (flags show up in `ps`). */
+  flag: string | undefined;
+  /** Environment variable. */
+  env: string;
+  /** One line for --help and the README. */
+  description: string;
+  /** Validation and coercion of the raw value. */
+  schema: z.ZodType<T>;
+  /** Value when no source sets it. */
+  defaultValue: T;
+}
+
+/** Declares a setting. */
+export function setting<T>(spec: SettingSpec<T>): SettingSpec<T> {
+  return spec;
+}
+
+/** Resolved values of a settings table. */
+export type SettingValues<Table extends Record<string, SettingSpec<unknown>>> = {
+  [K in keyof Table]: Table[K] extends SettingSpec<infer T> ? T : never;
+};
+
+/** Raised when a setting is invalid; the message names the setting, its source and the rule. */
+export class SettingsError extends Error {
+  override readonly name = "SettingsError";
+}
+
+/** Returns whether `err` is a {@link SettingsError}. */
+export function isSettingsError(err: unknown): err is SettingsError {
+  return err instanceof SettingsError;
+}
+
+/** Where settings are read from. */
+export interface SettingSources {
+  /** Command-line arguments after the command name. */
+  argv: readonly string[];
+  /** Environment. */
+  env: Readonly<Record<string, string | undefined>>;
+}
+
+/**
+ * Resolves every setting of `table` from flags, environment, the config file named by the
+ * `config` setting (JSON), and defaults; validates all of them and throws one {@link SettingsError}
+ * listing every problem, so a misconfigured process fails at start with a clear message.
+ */
+export function loadSettings<Table extends Record<string, SettingSpec<unknown>>>(
+  table: Table,
+  sources: SettingSources,
+): SettingValues<Table> & { config: string; positionals: string[] } {
+  const specs = Object.values(table);
+  const options: Record<string, { type: "string" | "boolean" }> = {
+    config: { type: "string" },
+  };
+  for (const spec of specs) {
+    if (spec.flag) options[spec.flag] = { type: "string" };
+  }
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({ args: [...sources.argv], options, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new SettingsError(err instanceof Error ? err.message : String(err));
+  }
+  const flags = parsed.values as Record<string, string | undefined>;
+  const configPath = flags.config ?? sources.env.VOXGATE_CONFIG ?? "";
+  const file = configPath ? readConfigFile(configPath) : {};
+
+  const problems: string[] = [];
+  const knownKeys = new Set(specs.map((s) => s.key));
+  for (const key of Object.keys(file)) {
+    if (!knownKeys.has(key)) problems.push(`config file ${configPath}: unknown key "${key}"`);
+  }
+  const values: Record<string, unknown> = {};
+  for (const [name, spec] of Object.entries(table)) {
+    const flagValue = spec.flag ? flags[spec.flag] : undefined;
+    const envValue = sources.env[spec.env];
+    const [raw, source] =
+      flagValue !== undefined
+        ? [flagValue, `--${spec.flag}`]
+        : envValue !== undefined && envValue !== ""
+          ? [envValue, spec.env]
+          : spec.key in file
+            ? [file[spec.key], `"${spec.key}" in ${configPath}`]
+            : [undefined, "default"];
+    if (raw === undefined) {
+      values[name] = spec.defaultValue;
+      continue;
+    }
+    const result = spec.schema.safeParse(raw);
+    if (result.success) {
+      values[name] = result.data;
+    } else {
+      const rule = result.error.issues.map((i) => i.message).join("; ");
+      problems.push(`${spec.key} from ${source}: ${rule}`);
+    }
+  }
+  if (problems.length > 0) {
+    throw new SettingsError(`invalid settings:\n  - ${problems.join("\n  - ")}`);
+  }
+  return {
+    ...(values as SettingValues<Table>),
+    config: configPath,
+    positionals: parsed.positionals,
+  };
+}
+
+/** Renders a settings table as aligned text for --help. */
+export function describeSettings(table: Record<string, SettingSpec<unknown>>): string {
+  const rows = Object.values(table).map((s) => [
+    s.flag ? `--${s.flag}` : "",
+    s.env,
+    s.key,
+    JSON.stringify(s.defaultValue),
+    s.description,
+  ]);
+  const header = ["flag", "env", "config key", "default", "meaning"];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i < cells.length - 1 ? c.padEnd(widths[i] ?? 0) : c)).join("  ");
+  return [line(header), ...rows.map(line)].join("\n");
+}
+
+function readConfigFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new SettingsError(`cannot read config file ${path}: ${(err as Error).message}`);
+  }
+  try {
+    const value: unknown = JSON.parse(text);
+    if (typeof value !== "object" || value === null || Array.isArray(value)) {
+      throw new Error("the top level must be an object");
+    }
+    return value as Record<string, unknown>;
+  } catch (err) {
+    throw new SettingsError(`config file ${path} is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+/** Integer in [min, max], from a string or number. */
+export function intSetting(min: number, max: number): z.ZodType<number> {
+  return z.coerce
+    .number({ error: "must be a number" })
+    .int({ error: "must be a whole number" })
+    .min(min, { error: `must be at least ${min}` })
+    .max(max, { error: `must be at most ${max}` });
+}
+
+/** TCP port, 0 meaning any free port. */
+export const portSetting = intSetting(0, 65_535);
+
+/** Non-empty string. */
+export const stringSetting = z.string().min(1, { error: "must not be empty" });
+
+/** Log level. */
+export const logLevelSetting = z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]);

@@ -1,0 +1,487 @@
+/**
+ * The built-in CPU engine: eSpeak NG compiled to WebAssembly (npm `espeak-ng`, GPL-3.0), run in
+ * worker threads so that the GPL code stays out of voxgate's module graph and a sentence's
+ * synthesis never blocks the agent's event loop.
+ */
+import { Worker } from "node:worker_threads";
+import type { Logger } from "pino";
+import { splitSentences } from "../../audio/index.js";
+import {
+  EngineOverloadedError,
+  EngineUnavailableError,
+  SynthesisFailedError,
+  UnknownVoiceError,
+} from "../engine-errors.js";
+import type {
+  EngineAudioChunk,
+  EngineInfo,
+  EngineSynthesisRequest,
+  EngineVoice,
+  TtsEngine,
+} from "../tts-engine.js";
+import type {
+  EspeakReadyMessage,
+  EspeakSynthesizeMessage,
+  EspeakWorkerData,
+  EspeakWorkerMessage,
+} from "./espeak-protocol.js";
+import { parseEspeakVoiceTable } from "./espeak-voices.js";
+
+const ENGINE_ID = "espeak-ng";
+// espeak-ng's default rate; `speed` scales it within the range espeak-ng accepts.
+const BASE_WORDS_PER_MINUTE = 175;
+const MIN_WORDS_PER_MINUTE = 80;
+const MAX_WORDS_PER_MINUTE = 450;
+const MAX_SUGGESTED_VOICES = 8;
+
+/** Options of {@link createEspeakEngine}. */
+export interface EspeakEngineOptions {
+  /**
+   * Worker threads, each with its own espeak-ng instance: about 1 s to start and 150-180 MB
+   * resident (wasm module, voice data, V8). One sentence runs per worker at a time; more workers
+   * serve concurrent calls in parallel.
+   * @default 1
+   */
+  workers?: number;
+  /**
+   * Sentences waiting for a worker beyond which new calls are refused with
+   * `EngineOverloadedError` before producing audio. A call under way is never refused, so the
+   * queue can pass this by a few sentences per running call.
+   * @default 64
+   */
+  maxQueue?: number;
+  /**
+   * Voice used when a request's `voiceId` is empty; must be one espeak-ng lists.
+   * @default "en-us"
+   */
+  defaultVoiceId?: string;
+  /**
+   * Time a worker may take to load espeak-ng and report ready before start fails.
+   * @default 30000
+   */
+  startTimeoutMs?: number;
+  /**
+   * Module specifier of the espeak-ng Emscripten build to load in the workers; it must resolve
+   * to a file with `espeak-ng.wasm` beside it.
+   * @default "espeak-ng"
+   */
+  packageName?: string;
+  /** Logger; the engine logs through `log.child({ component: "espeak-engine" })`. */
+  log?: Logger;
+}
+
+// A sentence on its way through a worker.
+interface Job {
+  readonly message: EspeakSynthesizeMessage;
+  readonly promise: Promise<Uint8Array>;
+  resolve(pcm: Uint8Array): void;
+  reject(err: Error): void;
+}
+
+interface WorkerSlot {
+  readonly worker: Worker;
+  job: Job | undefined;
+}
+
+/**
+ * `starting`: workers are loading espeak-ng. `running`: serving calls. `closed`: `close()` was
+ * called; calls reject with `EngineUnavailableError` and workers are gone or going.
+ */
+type State = "starting" | "running" | "closed";
+
+/**
+ * Starts the espeak-ng engine: spawns `workers` worker threads, each loading the `espeak-ng`
+ * package with a dynamic `import()`, and reads the output format, version and voice list from the
+ * engine itself. The voice list is read once and kept for the engine's lifetime.
+ *
+ * `synthesize` splits the text into sentences, synthesizes them in order and yields each
+ * sentence's PCM (22050 Hz mono with the npm build) as soon as it is ready, while the next one is
+ * already being synthesized. It stops between sentences when `signal` aborts, throwing
+ * `signal.reason`; a sentence already in a worker runs to its end (tens of milliseconds) and is
+ * dropped. `speed` scales espeak-ng's 175 words per minute, clamped to 80..450; `instructions` are
+ * ignored. An empty `voiceId` means `defaultVoiceId`; an unknown one throws `UnknownVoiceError`.
+ *
+ * Rejects with `EngineUnavailableError` when the package is not installed (it is an optional
+ * dependency) or a worker fails to start, with `UnknownVoiceError` when `defaultVoiceId` is not an
+ * espeak-ng voice, and with `RangeError` for invalid options.
+ */
+export async function createEspeakEngine(options: EspeakEngineOptions = {}): Promise<TtsEngine> {
+  const workerCount = options.workers ?? 1;
+  const maxQueue = options.maxQueue ?? 64;
+  const defaultVoiceId = options.defaultVoiceId ?? "en-us";
+  const startTimeoutMs = options.startTimeoutMs ?? 30_000;
+  const packageName = options.packageName ?? "espeak-ng";
+  requirePositiveInteger("workers", workerCount);
+  requirePositiveInteger("maxQueue", maxQueue);
+  requirePositiveInteger("startTimeoutMs", startTimeoutMs);
+  const log = options.log?.child({ component: "espeak-engine" });
+
+  let state: State = "starting";
+  // A function, not a comparison inline: `state` changes behind TypeScript's narrowing.
+  const isClosed = (): boolean => state === "closed";
+  let nextJobId = 1;
+  const slots: WorkerSlot[] = [];
+  const queue: Job[] = [];
+  // Replacement workers being started after a crash; while one is, queued jobs can wait for it.
+  let replacing = 0;
+  // Each call keeps every worker busy plus one sentence queued, so a worker never idles while the
+  // caller is sending the previous chunk.
+  const lookahead = workerCount + 1;
+
+  const startWorker = (introspect: boolean): Promise<EspeakReadyMessage> =>
+    spawnWorker({ packageName, introspect, startTimeoutMs }).then(({ worker, ready }) => {
+      if (state === "closed") {
+        void worker.terminate();
+        return ready;
+      }
+      const slot: WorkerSlot = { worker, job: undefined };
+      slots.push(slot);
+      worker.on("message", (message: EspeakWorkerMessage) => onWorkerMessage(slot, message));
+      worker.on("error", (err) => log?.error({ err }, "espeak-ng worker failed"));
+      worker.on("exit", (code) => onWorkerExit(slot, code));
+      return ready;
+    });
+
+  const onWorkerMessage = (slot: WorkerSlot, message: EspeakWorkerMessage): void => {
+    if (message.type !== "audio" && message.type !== "failed") {
+      return;
+    }
+    const job = slot.job;
+    if (job === undefined || job.message.jobId !== message.jobId) {
+      log?.warn({ jobId: message.jobId }, "espeak-ng worker answered a job it was not given");
+      return;
+    }
+    slot.job = undefined;
+    if (message.type === "audio") {
+      job.resolve(new Uint8Array(message.pcm));
+    } else {
+      job.reject(new SynthesisFailedError(ENGINE_ID, message.message));
+    }
+    dispatch();
+  };
+
+  const onWorkerExit = (slot: WorkerSlot, code: number): void => {
+    const index = slots.indexOf(slot);
+    if (index !== -1) {
+      slots.splice(index, 1);
+    }
+    if (state === "closed") {
+      return;
+    }
+    log?.error({ exitCode: code }, "espeak-ng worker exited; starting a replacement");
+    slot.job?.reject(
+      new EngineUnavailableError(ENGINE_ID, `espeak-ng worker exited with code ${code}`),
+    );
+    replacing++;
+    startWorker(false)
+      .then(dispatch, (err: unknown) => {
+        log?.error({ err }, "espeak-ng replacement worker failed to start");
+      })
+      .finally(() => {
+        replacing--;
+        failQueueIfNoWorkers();
+      });
+  };
+
+  const noWorkerError = (): EngineUnavailableError =>
+    new EngineUnavailableError(ENGINE_ID, "no espeak-ng worker is running");
+
+  const failQueueIfNoWorkers = (): void => {
+    if (slots.length === 0 && replacing === 0) {
+      const error = noWorkerError();
+      for (const job of queue.splice(0)) {
+        job.reject(error);
+      }
+    }
+  };
+
+  const dispatch = (): void => {
+    for (const slot of slots) {
+      const job = slot.job === undefined ? queue.shift() : undefined;
+      if (job !== undefined) {
+        slot.job = job;
+        slot.worker.postMessage(job.message);
+      }
+    }
+  };
+
+  const enqueue = (text: string, voice: string, wordsPerMinute: number): Job => {
+    let resolve!: (pcm: Uint8Array) => void;
+    let reject!: (err: Error) => void;
+    const promise = new Promise<Uint8Array>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    // Lookahead jobs may fail (close(), a worker crash) before their call awaits them, or after it
+    // stopped listening; their rejection must not count as unhandled.
+    promise.catch(() => {});
+    const jobId = nextJobId++;
+    const job: Job = {
+      message: { type: "synthesize", jobId, text, voice, wordsPerMinute },
+      promise,
+      resolve,
+      reject,
+    };
+    queue.push(job);
+    dispatch();
+    failQueueIfNoWorkers();
+    return job;
+  };
+
+  // Drops a job its call no longer waits for: out of the queue if still there; if it is in a
+  // worker already, its result settles a promise nobody reads.
+  const cancel = (job: Job): void => {
+    const index = queue.indexOf(job);
+    if (index !== -1) {
+      queue.splice(index, 1);
+    }
+  };
+
+  const closedError = (): EngineUnavailableError =>
+    new EngineUnavailableError(ENGINE_ID, "espeak-ng engine is closed");
+
+  let closing: Promise<void> | undefined;
+  const shutdown = async (): Promise<void> => {
+    state = "closed";
+    const error = closedError();
+    for (const job of queue.splice(0)) {
+      job.reject(error);
+    }
+    for (const slot of slots) {
+      slot.job?.reject(error);
+      slot.job = undefined;
+    }
+    await Promise.all(slots.map((slot) => slot.worker.terminate()));
+    log?.info("espeak-ng engine closed");
+  };
+
+  let readies: EspeakReadyMessage[];
+  try {
+    readies = await Promise.all(
+      Array.from({ length: workerCount }, (_, i) => startWorker(i === 0)),
+    );
+  } catch (err) {
+    await shutdown();
+    throw err;
+  }
+  const first = readies[0];
+  if (first === undefined || first.voiceTable === undefined) {
+    await shutdown();
+    throw new EngineUnavailableError(ENGINE_ID, "espeak-ng worker did not list its voices");
+  }
+  const voices = parseEspeakVoiceTable(first.voiceTable);
+  const voicesByKey = new Map(voices.map((voice) => [voice.id.toLowerCase(), voice]));
+  if (!voicesByKey.has(defaultVoiceId.toLowerCase())) {
+    await shutdown();
+    throw new UnknownVoiceError(ENGINE_ID, defaultVoiceId, suggestVoices(voices, defaultVoiceId));
+  }
+  state = "running";
+  log?.info(
+    {
+      workers: workerCount,
+      startupMs: Math.round(Math.max(...readies.map((ready) => ready.startupMs))),
+      voices: voices.length,
+    },
+    "espeak-ng engine started",
+  );
+
+  const resolveVoice = (voiceId: string): string => {
+    const wanted = voiceId === "" ? defaultVoiceId : voiceId;
+    const voice = voicesByKey.get(wanted.toLowerCase());
+    if (voice === undefined) {
+      throw new UnknownVoiceError(
+        ENGINE_ID,
+        voiceId,
+        suggestVoices(voices, wanted, defaultVoiceId),
+      );
+    }
+    return voice.id;
+  };
+
+  const info: EngineInfo = {
+    id: ENGINE_ID,
+    version: first.version ?? "unknown",
+    modelFamily: ENGINE_ID,
+    modelSize: "",
+    format: { sampleRateHz: first.sampleRateHz, channels: first.channels },
+    voices,
+    supportsSpeed: true,
+  };
+
+  return {
+    info,
+    async *synthesize(
+      request: EngineSynthesisRequest,
+      signal: AbortSignal,
+    ): AsyncGenerator<EngineAudioChunk> {
+      signal.throwIfAborted();
+      if (isClosed()) {
+        throw closedError();
+      }
+      const voice = resolveVoice(request.voiceId);
+      const wordsPerMinute = toWordsPerMinute(request.speed);
+      const sentences = splitSentences(request.text);
+      if (sentences.length > 0 && queue.length >= maxQueue) {
+        throw new EngineOverloadedError(ENGINE_ID, maxQueue);
+      }
+      const inFlight: Job[] = [];
+      let next = 0;
+      try {
+        for (;;) {
+          signal.throwIfAborted();
+          if (isClosed()) {
+            throw closedError();
+          }
+          while (inFlight.length < lookahead && next < sentences.length) {
+            inFlight.push(enqueue(sentences[next++] as string, voice, wordsPerMinute));
+          }
+          const job = inFlight[0];
+          if (job === undefined) {
+            return;
+          }
+          const pcm = await untilSettledOrAborted(job.promise, signal);
+          inFlight.shift();
+          yield { pcm };
+        }
+      } finally {
+        for (const job of inFlight) {
+          cancel(job);
+        }
+      }
+    },
+    close(): Promise<void> {
+      closing ??= shutdown();
+      return closing;
+    },
+  };
+}
+
+interface SpawnedWorker {
+  worker: Worker;
+  ready: EspeakReadyMessage;
+}
+
+// Starts one worker and waits for its `ready`, translating every way it can fail.
+function spawnWorker(options: {
+  packageName: string;
+  introspect: boolean;
+  startTimeoutMs: number;
+}): Promise<SpawnedWorker> {
+  const workerData: EspeakWorkerData = {
+    entryUrl: workerImplementationUrl(),
+    packageName: options.packageName,
+    introspect: options.introspect,
+  };
+  // A plain-JavaScript entry file loads the implementation, so the worker starts the same way
+  // under tsx, under vitest and once compiled (see espeak-worker-entry.mjs).
+  const worker = new Worker(new URL("./espeak-worker-entry.mjs", import.meta.url), {
+    workerData,
+    name: ENGINE_ID,
+  });
+  return new Promise((resolve, reject) => {
+    const fail = (err: EngineUnavailableError): void => {
+      cleanup();
+      void worker.terminate();
+      reject(err);
+    };
+    const onMessage = (message: EspeakWorkerMessage): void => {
+      if (message.type === "ready") {
+        cleanup();
+        resolve({ worker, ready: message });
+      } else if (message.type === "unavailable") {
+        fail(
+          new EngineUnavailableError(
+            ENGINE_ID,
+            `the espeak-ng engine needs the optional package "${options.packageName}" (GPL-3.0), which is not installed; run \`npm install espeak-ng\``,
+            { cause: new Error(message.message) },
+          ),
+        );
+      }
+    };
+    const onError = (err: Error): void => {
+      fail(
+        new EngineUnavailableError(ENGINE_ID, `espeak-ng worker failed to start: ${err.message}`, {
+          cause: err,
+        }),
+      );
+    };
+    const onExit = (code: number): void => {
+      fail(
+        new EngineUnavailableError(ENGINE_ID, `espeak-ng worker exited with code ${code} at start`),
+      );
+    };
+    const timer = setTimeout(() => {
+      fail(
+        new EngineUnavailableError(
+          ENGINE_ID,
+          `espeak-ng worker did not start within ${options.startTimeoutMs} ms`,
+        ),
+      );
+    }, options.startTimeoutMs);
+    const cleanup = (): void => {
+      clearTimeout(timer);
+      worker.off("message", onMessage);
+      worker.off("error", onError);
+      worker.off("exit", onExit);
+    };
+    worker.on("message", onMessage);
+    worker.on("error", onError);
+    worker.on("exit", onExit);
+  });
+}
+
+// The worker implementation sits next to this file, as .ts when run from source and .js once built.
+function workerImplementationUrl(): string {
+  const self = new URL(import.meta.url);
+  const extension = self.pathname.endsWith(".ts") ? "ts" : "js";
+  return new URL(`./espeak-worker.${extension}`, self).href;
+}
+
+function untilSettledOrAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    return Promise.reject(signal.reason);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(err);
+      },
+    );
+  });
+}
+
+function toWordsPerMinute(speed: number): number {
+  if (!Number.isFinite(speed) || speed <= 0) {
+    return BASE_WORDS_PER_MINUTE;
+  }
+  const wordsPerMinute = Math.round(BASE_WORDS_PER_MINUTE * speed);
+  return Math.min(MAX_WORDS_PER_MINUTE, Math.max(MIN_WORDS_PER_MINUTE, wordsPerMinute));
+}
+
+// Valid ids to show with an unknown one: same primary language first, then the default.
+function suggestVoices(voices: EngineVoice[], wanted: string, defaultVoiceId?: string): string[] {
+  const primary = wanted.toLowerCase().split(/[-_]/)[0];
+  const related = voices
+    .filter((voice) => voice.languages.some((tag) => tag.toLowerCase().split("-")[0] === primary))
+    .map((voice) => voice.id);
+  const fallback = voices.map((voice) => voice.id);
+  const ordered = [
+    ...related,
+    ...(defaultVoiceId === undefined ? [] : [defaultVoiceId]),
+    ...fallback,
+  ];
+  return [...new Set(ordered)].slice(0, MAX_SUGGESTED_VOICES);
+}
+
+function requirePositiveInteger(name: string, value: number): void {
+  if (!Number.isInteger(value) || value < 1) {
+    throw new RangeError(`${name} must be a positive integer, got ${value}`);
+  }
+}

@@ -1,0 +1,21 @@
+/** Text-to-speech engines: the contract every engine implements, its errors, and the engines. */
+export {
+  EngineOverloadedError,
+  EngineUnavailableError,
+  isEngineOverloadedError,
+  isEngineUnavailableError,
+  isSynthesisFailedError,
+  isUnknownVoiceError,
+  SynthesisFailedError,
+  UnknownVoiceError,
+} from "./engine-errors.js";
+export type { EspeakEngineOptions } from "./espeak/index.js";
+export { createEspeakEngine } from "./espeak/index.js";
+export type {
+  EngineAudioChunk,
+  EngineInfo,
+  EngineSynthesisRequest,
+  EngineVoice,
+  PcmFormat,
+  TtsEngine,
+} from "./tts-engine.js";

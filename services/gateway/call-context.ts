@@ -1,0 +1,18 @@
+import { createContextKey } from "@connectrpc/connect";
+import type { Logger } from "pino";
+import type { Principal } from "../auth/token-store.js";
+
+/** Per-call facts every handler may need: who calls, the request id, a logger bound to both. */
+export interface CallContext {
+  /** Request id (also in the `x-request-id` response header). */
+  requestId: string;
+  /** Caller; undefined for open services. */
+  principal: Principal | undefined;
+  /** Logger with `requestId` bound. */
+  log: Logger;
+}
+
+/** Context key of {@link CallContext}; the gateway fills it for every public call. */
+export const kCallContext = createContextKey<CallContext | undefined>(undefined, {
+  description: "voxgate call context",
+});

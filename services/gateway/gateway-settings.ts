@@ -1,0 +1,204 @@
+import { z } from "zod";
+import { SCOPES } from "../auth/scopes.js";
+import {
+  intSetting,
+  logLevelSetting,
+  portSetting,
+  setting,
+  stringSetting,
+} from "../config/settings.js";
+
+const MiB = 1024 * 1024;
+
+const tokenEntries = z.array(
+  z.object({
+    name: z.string().min(1),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/, { error: "sha256 must be 64 lowercase hex characters" }),
+    scopes: z
+      .array(z.enum(SCOPES))
+      .min(1)
+      .refine((scopes) => !(scopes.includes("agent") && scopes.length > 1), {
+        error: "an agent token carries the agent scope only (client and agent tokens stay apart)",
+      }),
+  }),
+);
+
+/**
+ * Every gateway setting. `voxgate gateway --help` prints this table; the README documents it and a
+ * test keeps the two in step.
+ */
+export const gatewaySettings = {
+  host: setting({
+    key: "host",
+    flag: "host",
+    env: "VOXGATE_HOST",
+    description: "interface of the public API port (0.0.0.0 to serve other machines)",
+    schema: stringSetting,
+    defaultValue: "127.0.0.1",
+  }),
+  port: setting({
+    key: "port",
+    flag: "port",
+    env: "VOXGATE_PORT",
+    description: "public API port: Connect, gRPC, gRPC-Web over HTTP/1.1 and h2c (0 = any free)",
+    schema: portSetting,
+    defaultValue: 8080,
+  }),
+  agentHost: setting({
+    key: "agentHost",
+    flag: "agent-host",
+    env: "VOXGATE_AGENT_HOST",
+    description: "interface of the agent port",
+    schema: stringSetting,
+    defaultValue: "127.0.0.1",
+  }),
+  agentPort: setting({
+    key: "agentPort",
+    flag: "agent-port",
+    env: "VOXGATE_AGENT_PORT",
+    description: "agent port: gRPC only, where GPU hosts dial in (0 = any free)",
+    schema: portSetting,
+    defaultValue: 8081,
+  }),
+  tokens: setting({
+    key: "tokens",
+    flag: undefined,
+    env: "VOXGATE_TOKENS_JSON",
+    description: 'accepted tokens, hashed: [{"name","sha256","scopes":["tts",...]}] (voxgate token create)',
+    schema: z.preprocess((v) => (typeof v === "string" ? JSON.parse(v) : v), tokenEntries),
+    defaultValue: [],
+  }),
+  clientToken: setting({
+    key: "clientToken",
+    flag: undefined,
+    env: "VOXGATE_TOKEN",
+    description: "a plain client token accepted with every client scope (handy for one-box setups)",
+    schema: stringSetting,
+    defaultValue: "",
+  }),
+  agentToken: setting({
+    key: "agentToken",
+    flag: undefined,
+    env: "VOXGATE_AGENT_TOKEN",
+    description: "a plain agent token accepted on the agent port",
+    schema: stringSetting,
+    defaultValue: "",
+  }),
+  logLevel: setting({
+    key: "logLevel",
+    flag: "log-level",
+    env: "VOXGATE_LOG_LEVEL",
+    description: "fatal, error, warn, info, debug, trace or silent",
+    schema: logLevelSetting,
+    defaultValue: "info" as const,
+  }),
+  maxTextChars: setting({
+    key: "maxTextChars",
+    flag: "max-text-chars",
+    env: "VOXGATE_MAX_TEXT_CHARS",
+    description: "longest text one synthesis call accepts, in characters",
+    schema: intSetting(1, 1_000_000),
+    defaultValue: 5000,
+  }),
+  maxRequestBytes: setting({
+    key: "maxRequestBytes",
+    flag: "max-request-bytes",
+    env: "VOXGATE_MAX_REQUEST_BYTES",
+    description: "largest request message on the public port, in bytes",
+    schema: intSetting(1024, 1024 * MiB),
+    defaultValue: 16 * MiB,
+  }),
+  maxClipBytes: setting({
+    key: "maxClipBytes",
+    flag: "max-clip-bytes",
+    env: "VOXGATE_MAX_CLIP_BYTES",
+    description: "largest whole-clip answer (Synthesize), in bytes; streams are not limited by it",
+    schema: intSetting(1024, 1024 * MiB),
+    defaultValue: 64 * MiB,
+  }),
+  defaultTimeoutMs: setting({
+    key: "defaultTimeoutMs",
+    flag: "default-timeout-ms",
+    env: "VOXGATE_DEFAULT_TIMEOUT_MS",
+    description: "deadline of calls whose client sets none, in ms",
+    schema: intSetting(100, 24 * 3_600_000),
+    defaultValue: 300_000,
+  }),
+  maxTimeoutMs: setting({
+    key: "maxTimeoutMs",
+    flag: "max-timeout-ms",
+    env: "VOXGATE_MAX_TIMEOUT_MS",
+    description: "longest deadline a client may ask for, in ms (longer ones are cut to it)",
+    schema: intSetting(100, 24 * 3_600_000),
+    defaultValue: 600_000,
+  }),
+  maxStreamsPerConnection: setting({
+    key: "maxStreamsPerConnection",
+    flag: "max-streams-per-connection",
+    env: "VOXGATE_MAX_STREAMS_PER_CONNECTION",
+    description: "concurrent HTTP/2 streams per client connection on the public port",
+    schema: intSetting(1, 100_000),
+    defaultValue: 256,
+  }),
+  headersTimeoutMs: setting({
+    key: "headersTimeoutMs",
+    flag: "headers-timeout-ms",
+    env: "VOXGATE_HEADERS_TIMEOUT_MS",
+    description: "time a client has to send request headers, in ms",
+    schema: intSetting(100, 600_000),
+    defaultValue: 10_000,
+  }),
+  agentMaxMessageBytes: setting({
+    key: "agentMaxMessageBytes",
+    flag: "agent-max-message-bytes",
+    env: "VOXGATE_AGENT_MAX_MESSAGE_BYTES",
+    description: "largest message on the agent port, in bytes",
+    schema: intSetting(1024, 1024 * MiB),
+    defaultValue: 4 * MiB,
+  }),
+  agentMaxStreams: setting({
+    key: "agentMaxStreams",
+    flag: "agent-max-streams",
+    env: "VOXGATE_AGENT_MAX_STREAMS",
+    description: "concurrent streams per agent connection (control + calls)",
+    schema: intSetting(2, 100_000),
+    defaultValue: 256,
+  }),
+  agentKeepaliveMs: setting({
+    key: "agentKeepaliveMs",
+    flag: "agent-keepalive-ms",
+    env: "VOXGATE_AGENT_KEEPALIVE_MS",
+    description: "interval of keepalive pings to agents, in ms",
+    schema: intSetting(100, 3_600_000),
+    defaultValue: 1000,
+  }),
+  agentKeepaliveTimeoutMs: setting({
+    key: "agentKeepaliveTimeoutMs",
+    flag: "agent-keepalive-timeout-ms",
+    env: "VOXGATE_AGENT_KEEPALIVE_TIMEOUT_MS",
+    description: "time an agent has to answer a ping before it is dropped, in ms",
+    schema: intSetting(100, 600_000),
+    defaultValue: 1000,
+  }),
+  heartbeatIntervalMs: setting({
+    key: "heartbeatIntervalMs",
+    flag: "heartbeat-interval-ms",
+    env: "VOXGATE_HEARTBEAT_INTERVAL_MS",
+    description: "interval agents must heartbeat at, in ms",
+    schema: intSetting(100, 600_000),
+    defaultValue: 1000,
+  }),
+  heartbeatMissLimit: setting({
+    key: "heartbeatMissLimit",
+    flag: "heartbeat-miss-limit",
+    env: "VOXGATE_HEARTBEAT_MISS_LIMIT",
+    description: "silent heartbeat intervals before an agent is dropped",
+    schema: intSetting(1, 100),
+    defaultValue: 3,
+  }),
+};
+
+/** Resolved gateway settings. */
+export type GatewaySettings = {
+  [K in keyof typeof gatewaySettings]: (typeof gatewaySettings)[K]["defaultValue"];
+};

@@ -1,0 +1,155 @@
+import { createContextValues } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import type { Logger } from "pino";
+import { Health } from "../../gen/health/v1/health_pb.js";
+import { BackendAdminService } from "../../gen/voxgate/v1/backend_admin_pb.js";
+import { TtsService } from "../../gen/voxgate/v1/tts_pb.js";
+import { VoiceService } from "../../gen/voxgate/v1/voice_pb.js";
+import {
+  type AgentPortLimits,
+  type AgentPortServer,
+  createAgentPortServer,
+} from "../agent-link/agent-port-server.js";
+import { createRequestGate, type GateResult } from "../auth/request-gate.js";
+import type { NodeRequest } from "../auth/rpc-error-response.js";
+import { createTokenStore, type TokenEntry } from "../auth/token-store.js";
+import { createBackendAdminHandler } from "../backend-admin/backend-admin-handler.js";
+import { type BackendRegistry, createBackendRegistry } from "../registry/index.js";
+import { createTtsHandler } from "../tts/tts-handler.js";
+import { createVoiceHandler } from "../voices/voice-handler.js";
+import { kCallContext } from "./call-context.js";
+import { createHealthHandler } from "./health-handler.js";
+import { createLoggingInterceptor } from "./logging-interceptor.js";
+import { createPublicServer, type PublicServer, type PublicServerLimits } from "./public-server.js";
+
+/** Options of {@link createGateway}. */
+export interface GatewayOptions {
+  /** Public API port interface and port (0 = any free). */
+  public: { host: string; port: number; limits?: Partial<PublicServerLimits> };
+  /** Agent port interface and port (0 = any free). */
+  agent: { host: string; port: number; limits?: Partial<AgentPortLimits> };
+  /** Accepted tokens (hashed). */
+  tokens: readonly TokenEntry[];
+  /** Request limits of the public API. */
+  limits: {
+    /** Longest synthesis text, in characters. */
+    maxTextChars: number;
+    /** Largest request message, in bytes. */
+    maxRequestBytes: number;
+    /** Largest whole clip, in bytes. */
+    maxClipBytes: number;
+    /** Deadline of calls without one, in ms. */
+    defaultTimeoutMs: number;
+    /** Longest deadline a caller may ask for, in ms. */
+    maxTimeoutMs: number;
+  };
+  /** Root logger. */
+  log: Logger;
+}
+
+/** Where a started gateway listens. */
+export interface GatewayAddresses {
+  /** Base URL of the public API, e.g. `http://127.0.0.1:8080`. */
+  publicUrl: string;
+  /** Bound public port. */
+  publicPort: number;
+  /** Bound agent port. */
+  agentPort: number;
+}
+
+/** A gateway: public API port, agent port and the registry between them. */
+export interface Gateway {
+  /** The backend registry. */
+  readonly registry: BackendRegistry;
+  /** Starts both ports. */
+  listen(): Promise<GatewayAddresses>;
+  /** Closes both ports (agents are told by their streams ending). Idempotent. */
+  close(graceMs?: number): Promise<void>;
+}
+
+const PUBLIC_SERVICES = [TtsService, VoiceService, BackendAdminService] as const;
+
+/** Assembles a gateway from validated options. */
+export function createGateway(options: GatewayOptions): Gateway {
+  const { log, limits } = options;
+  const registry = createBackendRegistry({ log });
+  const tokens = createTokenStore(options.tokens);
+  const shutdown = new AbortController();
+  const gate = createRequestGate({ tokens, log });
+  // The gate runs before Connect reads a byte of the body; what it learns rides on the request.
+  const admitted = new WeakMap<NodeRequest, GateResult>();
+
+  const rpcHandler = connectNodeAdapter({
+    routes(router) {
+      router.service(TtsService, createTtsHandler({ registry, limits, defaultTimeoutMs: limits.defaultTimeoutMs }));
+      router.service(VoiceService, createVoiceHandler({ registry }));
+      router.service(BackendAdminService, createBackendAdminHandler({ registry }));
+      router.service(
+        Health,
+        createHealthHandler({
+          registry,
+          services: PUBLIC_SERVICES.map((s) => s.typeName),
+          shutdownSignal: shutdown.signal,
+        }),
+      );
+    },
+    interceptors: [createLoggingInterceptor(log)],
+    readMaxBytes: limits.maxRequestBytes,
+    // Whole clips can be large; the clip limit bounds them before they are encoded.
+    writeMaxBytes: limits.maxClipBytes + 1024 * 1024,
+    maxTimeoutMs: limits.maxTimeoutMs,
+    // Audio is already dense: compressing it costs CPU and throughput for nothing, and accepting
+    // compressed requests would open the door to decompression bombs.
+    acceptCompression: [],
+    shutdownSignal: shutdown.signal,
+    contextValues(req) {
+      const result = admitted.get(req);
+      const requestId = result?.requestId ?? "";
+      return createContextValues().set(kCallContext, {
+        requestId,
+        principal: result?.principal,
+        log: log.child({ requestId }),
+      });
+    },
+  });
+
+  const publicServer: PublicServer = createPublicServer({
+    host: options.public.host,
+    port: options.public.port,
+    ...(options.public.limits ? { limits: options.public.limits } : {}),
+    log,
+    handler(req, res) {
+      const result = gate.admit(req, res);
+      if (!result) return;
+      admitted.set(req, result);
+      rpcHandler(req, res);
+    },
+  });
+  const agentServer: AgentPortServer = createAgentPortServer({
+    host: options.agent.host,
+    port: options.agent.port,
+    tokens,
+    registry,
+    log,
+    ...(options.agent.limits ? { limits: options.agent.limits } : {}),
+  });
+
+  let closing: Promise<void> | undefined;
+  return {
+    registry,
+    async listen() {
+      const [publicPort, agentPort] = await Promise.all([publicServer.listen(), agentServer.listen()]);
+      const host = options.public.host.includes(":") ? `[${options.public.host}]` : options.public.host;
+      const shownHost = host === "0.0.0.0" || host === "[::]" ? "127.0.0.1" : host;
+      return { publicUrl: `http://${shownHost}:${publicPort}`, publicPort, agentPort };
+    },
+    close(graceMs = 2000) {
+      closing ??= (async () => {
+        shutdown.abort();
+        await Promise.all([agentServer.close(graceMs), publicServer.close(graceMs)]);
+        log.info("gateway closed");
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,18 @@
+export { type CallContext, kCallContext } from "./call-context.js";
+export {
+  createGateway,
+  type Gateway,
+  type GatewayAddresses,
+  type GatewayOptions,
+} from "./gateway.js";
+export { type GatewaySettings, gatewaySettings } from "./gateway-settings.js";
+export { createHealthHandler, type HealthHandlerOptions } from "./health-handler.js";
+export { createLoggingInterceptor } from "./logging-interceptor.js";
+export {
+  createPublicServer,
+  defaultPublicServerLimits,
+  type PublicServer,
+  type PublicServerLimits,
+  type PublicServerOptions,
+} from "./public-server.js";
+export { gatewayOptionsFromSettings } from "./gateway-options.js";

@@ -1,0 +1,171 @@
+import * as http from "node:http";
+import * as http2 from "node:http2";
+import * as net from "node:net";
+import type { Logger } from "pino";
+import type { NodeRequest, NodeResponse } from "../auth/rpc-error-response.js";
+
+/** Limits of the public port. */
+export interface PublicServerLimits {
+  /** Concurrent HTTP/2 streams per connection. @default 256 */
+  maxStreamsPerConnection: number;
+  /** Time a client has to send its request headers, in ms. @default 10_000 */
+  headersTimeoutMs: number;
+  /** Idle time before an HTTP/1.1 keep-alive connection closes, in ms. @default 5000 */
+  keepAliveTimeoutMs: number;
+  /** Largest request headers, in bytes. @default 16 KiB */
+  maxHeaderBytes: number;
+  /** HTTP/2 session memory per connection, in MiB. @default 64 */
+  maxSessionMemoryMb: number;
+  /**
+   * HTTP/2 flow-control window per stream and per connection, in bytes: big enough that one
+   * round trip never limits audio throughput. @default 4 MiB
+   */
+  windowBytes: number;
+}
+
+/** Defaults of {@link PublicServerLimits}. */
+export const defaultPublicServerLimits: PublicServerLimits = {
+  maxStreamsPerConnection: 256,
+  headersTimeoutMs: 10_000,
+  keepAliveTimeoutMs: 5000,
+  maxHeaderBytes: 16 * 1024,
+  maxSessionMemoryMb: 64,
+  windowBytes: 4 * 1024 * 1024,
+};
+
+/** Options of {@link createPublicServer}. */
+export interface PublicServerOptions {
+  /** Interface to listen on. */
+  host: string;
+  /** Port; 0 picks a free one. */
+  port: number;
+  /** Handles every request of either HTTP version. */
+  handler: (req: NodeRequest, res: NodeResponse) => void;
+  /** Limits; missing keys take {@link defaultPublicServerLimits}. */
+  limits?: Partial<PublicServerLimits>;
+  /** Logger. */
+  log: Logger;
+}
+
+/** The public API port. */
+export interface PublicServer {
+  /** Starts listening; resolves with the bound port. */
+  listen(): Promise<number>;
+  /** Stops accepting, lets running requests finish for `graceMs`, then cuts the rest. Idempotent. */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** The HTTP/2 connection preface starts with these bytes; no HTTP/1.1 method does. */
+const H2_PREFACE_START = Buffer.from("PRI ");
+
+/**
+ * Serves HTTP/1.1 and cleartext HTTP/2 (h2c, prior knowledge) on one port: each connection's first
+ * bytes decide which server takes it. Node's h2c server cannot fall back to HTTP/1.1 by itself
+ * (`allowHTTP1` needs TLS), yet plain `curl` speaks HTTP/1.1 and gRPC needs HTTP/2.
+ */
+export function createPublicServer(options: PublicServerOptions): PublicServer {
+  const limits = { ...defaultPublicServerLimits, ...options.limits };
+  const log = options.log.child({ component: "public-port" });
+  const sockets = new Set<net.Socket>();
+
+  const h1 = http.createServer(
+    {
+      maxHeaderSize: limits.maxHeaderBytes,
+      headersTimeout: limits.headersTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      // Streams can run long; deadlines are enforced per call instead.
+      requestTimeout: 0,
+    },
+    options.handler,
+  );
+  const h2 = http2.createServer(
+    {
+      maxSessionMemory: limits.maxSessionMemoryMb,
+      maxHeaderListPairs: 128,
+      settings: {
+        maxConcurrentStreams: limits.maxStreamsPerConnection,
+        initialWindowSize: Math.min(limits.windowBytes, 2 ** 31 - 1),
+        maxHeaderListSize: limits.maxHeaderBytes,
+      },
+    },
+    options.handler,
+  );
+  const h2Sessions = new Set<http2.ServerHttp2Session>();
+  h2.on("session", (session) => {
+    h2Sessions.add(session);
+    session.once("close", () => h2Sessions.delete(session));
+    // The connection-level window is not a SETTINGS value; widen it once the session exists.
+    session.once("localSettings", () => {
+      try {
+        session.setLocalWindowSize(limits.windowBytes);
+      } catch {
+        // The session closed before we got to it.
+      }
+    });
+  });
+
+  const front = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+    // A client that connects and says nothing holds a socket; give it the headers timeout.
+    socket.setTimeout(limits.headersTimeoutMs, () => socket.destroy());
+    let head = Buffer.alloc(0);
+    const onData = (chunk: Buffer) => {
+      head = Buffer.concat([head, chunk]);
+      if (head.length < H2_PREFACE_START.length && H2_PREFACE_START.subarray(0, head.length).equals(head)) {
+        return; // need more bytes to decide
+      }
+      socket.off("data", onData);
+      socket.pause();
+      socket.setTimeout(0);
+      socket.unshift(head);
+      if (head.subarray(0, H2_PREFACE_START.length).equals(H2_PREFACE_START)) {
+        // The HTTP/2 session reads the buffered preface and takes the socket over; resuming the
+        // socket here as well would deliver those bytes twice.
+        h2.emit("connection", socket);
+      } else {
+        h1.emit("connection", socket);
+        socket.resume();
+      }
+    };
+    socket.on("data", onData);
+    socket.on("error", () => socket.destroy());
+  });
+
+  let closing: Promise<void> | undefined;
+  return {
+    listen() {
+      return new Promise((resolve, reject) => {
+        front.once("error", reject);
+        front.listen(options.port, options.host, () => {
+          front.off("error", reject);
+          const address = front.address() as net.AddressInfo;
+          log.info({ host: options.host, port: address.port }, "public port listening");
+          resolve(address.port);
+        });
+      });
+    },
+    close(graceMs = 2000) {
+      closing ??= new Promise<void>((resolve) => {
+        front.close();
+        h1.close();
+        h2.close();
+        h1.closeIdleConnections();
+        // GOAWAY: running streams finish, no new ones start.
+        for (const session of h2Sessions) session.close();
+        const force = setTimeout(() => {
+          for (const socket of sockets) socket.destroy();
+        }, graceMs);
+        force.unref();
+        const check = setInterval(() => {
+          if (sockets.size === 0) {
+            clearInterval(check);
+            clearTimeout(force);
+            resolve();
+          }
+        }, 20);
+      });
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,1 @@
+export { type AgentProcess, type AgentProcessOptions, superviseAgentProcess } from "./agent-process.js";

@@ -1,0 +1,8 @@
+export { type AudioContainer, chooseContainer, isSupportedEncoding } from "./audio-container.js";
+export { type SynthesisLimits, toBackendRequest } from "./synthesis-request.js";
+export {
+  createTtsHandler,
+  kAttemptsHeader,
+  kBackendHeader,
+  type TtsHandlerOptions,
+} from "./tts-handler.js";

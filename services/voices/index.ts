@@ -1,0 +1,1 @@
+export { createVoiceHandler, type VoiceHandlerOptions } from "./voice-handler.js";
