@@ -23,7 +23,10 @@ const fakeTts: Partial<ServiceImpl<typeof TtsService>> = {
   async *streamSynthesize(req, ctx) {
     ctx.responseHeader.set("x-voxgate-backend", "fake-1");
     for (const word of req.text.split(" ")) {
-      yield create(HttpBodySchema, { contentType: "text/plain", data: new TextEncoder().encode(word) });
+      yield create(HttpBodySchema, {
+        contentType: "text/plain",
+        data: new TextEncoder().encode(word),
+      });
     }
   },
 };
@@ -74,32 +77,35 @@ const matrix: [VoxgateProtocol, VoxgateHttpVersion, string][] = [
 ];
 
 describe("createVoxgateClient", () => {
-  it.each(matrix)("calls unary and server-streaming RPCs over %s on HTTP/%s with the token", async (protocol, httpVersion, contentType) => {
-    const fake = await start(httpVersion, TOKEN);
-    client = createVoxgateClient({ baseUrl: fake.url, token: TOKEN, protocol, httpVersion });
+  it.each(matrix)(
+    "calls unary and server-streaming RPCs over %s on HTTP/%s with the token",
+    async (protocol, httpVersion, contentType) => {
+      const fake = await start(httpVersion, TOKEN);
+      client = createVoxgateClient({ baseUrl: fake.url, token: TOKEN, protocol, httpVersion });
 
-    const whole = await client.tts.synthesize({ text: "hi there" });
-    expect(new TextDecoder().decode(whole.data)).toBe("whole:hi there");
+      const whole = await client.tts.synthesize({ text: "hi there" });
+      expect(new TextDecoder().decode(whole.data)).toBe("whole:hi there");
 
-    let backend: string | null = null;
-    const words: string[] = [];
-    const stream = client.tts.streamSynthesize(
-      { text: "one two three" },
-      { onHeader: (headers) => (backend = headers.get("x-voxgate-backend")) },
-    );
-    for await (const body of stream) words.push(new TextDecoder().decode(body.data));
-    expect(words).toEqual(["one", "two", "three"]);
-    expect(backend).toBe("fake-1");
+      let backend: string | null = null;
+      const words: string[] = [];
+      const stream = client.tts.streamSynthesize(
+        { text: "one two three" },
+        { onHeader: (headers) => (backend = headers.get("x-voxgate-backend")) },
+      );
+      for await (const body of stream) words.push(new TextDecoder().decode(body.data));
+      expect(words).toEqual(["one", "two", "three"]);
+      expect(backend).toBe("fake-1");
 
-    expect(fake.calls.map((c) => c.procedure)).toEqual([
-      "/voxgate.v1.TtsService/Synthesize",
-      "/voxgate.v1.TtsService/StreamSynthesize",
-    ]);
-    for (const call of fake.calls) {
-      expect(call.authorization).toBe(`Bearer ${TOKEN}`);
-      expect(call.contentType).toMatch(new RegExp(`^${contentType}`));
-    }
-  });
+      expect(fake.calls.map((c) => c.procedure)).toEqual([
+        "/voxgate.v1.TtsService/Synthesize",
+        "/voxgate.v1.TtsService/StreamSynthesize",
+      ]);
+      for (const call of fake.calls) {
+        expect(call.authorization).toBe(`Bearer ${TOKEN}`);
+        expect(call.contentType).toMatch(new RegExp(`^${contentType}`));
+      }
+    },
+  );
 
   it("defaults to Connect over HTTP/1.1 in binary, without a token", async () => {
     const fake = await start("1.1");
@@ -161,24 +167,33 @@ describe("createVoxgateClient", () => {
         });
       },
     });
-    client = createVoxgateClient({ baseUrl: gateway.url, httpVersion: "2", timeoutMs: 150 });
+    client = createVoxgateClient({ baseUrl: gateway.url, timeoutMs: 150 });
     const started = performance.now();
     await expect(client.tts.synthesize({ text: "x" })).rejects.toMatchObject({
       code: Code.DeadlineExceeded,
     });
     expect(performance.now() - started).toBeLessThan(5_000);
+    client.close();
+
+    client = createVoxgateClient({ baseUrl: gateway.url, timeoutMs: 60_000 });
+    await expect(client.tts.synthesize({ text: "x" }, { timeoutMs: 100 })).rejects.toMatchObject({
+      code: Code.DeadlineExceeded,
+    });
   });
 
-  it.each(["1.1", "2"] as const)("close() releases the HTTP/%s connection so nothing hangs", async (httpVersion) => {
-    const fake = await start(httpVersion);
-    client = createVoxgateClient({ baseUrl: fake.url, httpVersion });
-    await client.health.check({});
-    expect(fake.openConnections()).toBe(1);
-    client.close();
-    client.close(); // idempotent
-    await fake.waitForNoConnections();
-    expect(fake.openConnections()).toBe(0);
-  });
+  it.each(["1.1", "2"] as const)(
+    "close() releases the HTTP/%s connection so nothing hangs",
+    async (httpVersion) => {
+      const fake = await start(httpVersion);
+      client = createVoxgateClient({ baseUrl: fake.url, httpVersion });
+      await client.health.check({});
+      expect(fake.openConnections()).toBe(1);
+      client.close();
+      client.close(); // idempotent
+      await fake.waitForNoConnections();
+      expect(fake.openConnections()).toBe(0);
+    },
+  );
 });
 
 describe("createVoxgateTransport", () => {
@@ -195,7 +210,10 @@ describe("createVoxgateTransport", () => {
     [{ baseUrl: "ftp://example.com" }, /http:\/\/ or https:\/\//],
     [{ baseUrl: "http://x", protocol: "soap" as VoxgateProtocol }, /protocol must be one of/],
     [{ baseUrl: "http://x", httpVersion: "3" as VoxgateHttpVersion }, /httpVersion must be/],
-    [{ baseUrl: "http://x", protocol: "grpc" as const, httpVersion: "1.1" as const }, /gRPC needs HTTP\/2/],
+    [
+      { baseUrl: "http://x", protocol: "grpc" as const, httpVersion: "1.1" as const },
+      /gRPC needs HTTP\/2/,
+    ],
     [{ baseUrl: "http://x", timeoutMs: -1 }, /timeoutMs must be/],
     [{ baseUrl: "http://x", timeoutMs: Number.NaN }, /timeoutMs must be/],
     [{ baseUrl: "http://x", token: "" }, /token must be/],

@@ -14,7 +14,12 @@ function nodeError(code: string, message = code): Error {
 
 describe("describeError", () => {
   it.each([
-    [Code.Unauthenticated, "bad token", {}, "the gateway refused the token: set VOXGATE_TOKEN or pass --token"],
+    [
+      Code.Unauthenticated,
+      "bad token",
+      {},
+      "the gateway refused the token: set VOXGATE_TOKEN or pass --token",
+    ],
     [
       Code.PermissionDenied,
       'token "ci" lacks scope admin',
@@ -27,7 +32,12 @@ describe("describeError", () => {
       {},
       "the token is not allowed to do this (nope): create one with the scope this call needs (voxgate token create --scopes …)",
     ],
-    [Code.InvalidArgument, "text is longer than 5000 characters", {}, "text is longer than 5000 characters"],
+    [
+      Code.InvalidArgument,
+      "text is longer than 5000 characters",
+      {},
+      "text is longer than 5000 characters",
+    ],
     [Code.NotFound, 'voice "xx" not found', {}, 'voice "xx" not found'],
     [
       Code.Unavailable,
@@ -41,7 +51,12 @@ describe("describeError", () => {
       { timeoutMs: 2500 },
       "no answer within 2.5 s: pass a larger --timeout (seconds)",
     ],
-    [Code.ResourceExhausted, "all 4 slots busy", {}, "the gateway is at capacity (all 4 slots busy): try again shortly"],
+    [
+      Code.ResourceExhausted,
+      "all 4 slots busy",
+      {},
+      "the gateway is at capacity (all 4 slots busy): try again shortly",
+    ],
     [
       Code.Unimplemented,
       "",
@@ -66,16 +81,63 @@ describe("describeError", () => {
   });
 
   it("recognizes a refused connection anywhere in the cause chain", () => {
-    const direct = new ConnectError("connect ECONNREFUSED", Code.Unavailable, undefined, undefined, nodeError("ECONNREFUSED"));
+    const direct = new ConnectError(
+      "connect ECONNREFUSED",
+      Code.Unavailable,
+      undefined,
+      undefined,
+      nodeError("ECONNREFUSED"),
+    );
     const refused = `cannot reach the gateway at ${URL} — is it running? (npm start)`;
     expect(describeError(direct, { baseUrl: URL })).toBe(refused);
     // Node reports a failed dual-stack connect as an AggregateError of per-address errors.
-    const aggregate = new AggregateError([nodeError("ECONNREFUSED"), nodeError("ECONNREFUSED")], "");
-    const nested = new ConnectError("x", Code.Unavailable, undefined, undefined, new Error("wrap", { cause: aggregate }));
+    const aggregate = new AggregateError(
+      [nodeError("ECONNREFUSED"), nodeError("ECONNREFUSED")],
+      "",
+    );
+    const nested = new ConnectError(
+      "x",
+      Code.Unavailable,
+      undefined,
+      undefined,
+      new Error("wrap", { cause: aggregate }),
+    );
     expect(describeError(nested, { baseUrl: URL })).toBe(refused);
     expect(describeError(nodeError("ECONNREFUSED"), { baseUrl: URL })).toBe(refused);
-    expect(describeError(new ConnectError("getaddrinfo", Code.Unavailable, undefined, undefined, nodeError("ENOTFOUND")), { baseUrl: "http://nohost:1" })).toBe(
-      "cannot resolve the host of http://nohost:1: check --url or VOXGATE_URL",
+    expect(
+      describeError(
+        new ConnectError(
+          "getaddrinfo",
+          Code.Unavailable,
+          undefined,
+          undefined,
+          nodeError("ENOTFOUND"),
+        ),
+        { baseUrl: "http://nohost:1" },
+      ),
+    ).toBe("cannot resolve the host of http://nohost:1: check --url or VOXGATE_URL");
+  });
+
+  it("words a connection dropped mid-request apart from a gateway failure", () => {
+    const write = new ConnectError(
+      "write EPIPE",
+      Code.Internal,
+      undefined,
+      undefined,
+      nodeError("EPIPE"),
+    );
+    expect(describeError(write, { baseUrl: URL })).toBe(
+      `the gateway at ${URL} closed the connection before answering (EPIPE): often a refused token (check VOXGATE_TOKEN or --token) or a request over its limits`,
+    );
+    const reset = new ConnectError(
+      "read ECONNRESET",
+      Code.Aborted,
+      undefined,
+      undefined,
+      nodeError("ECONNRESET"),
+    );
+    expect(describeError(reset, { baseUrl: URL })).toMatch(
+      /closed the connection before answering \(ECONNRESET\)/,
     );
   });
 

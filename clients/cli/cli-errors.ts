@@ -73,6 +73,8 @@ export function describeError(error: unknown, context: ErrorContext = {}): strin
 function describeConnectError(error: ConnectError, context: ErrorContext): string {
   const url = context.baseUrl ?? "the configured URL";
   const raw = error.rawMessage || codeName(error.code);
+  const dropped = describeDropped(error, context);
+  if (dropped !== undefined) return dropped;
   switch (error.code) {
     case Code.Unauthenticated:
       return "the gateway refused the token: set VOXGATE_TOKEN or pass --token";
@@ -118,6 +120,19 @@ function describeUnreachable(error: unknown, context: ErrorContext): string | un
     return `cannot reach the gateway at ${url}: the connection timed out or the host is unreachable`;
   }
   return undefined;
+}
+
+/**
+ * Describes a connection the gateway closed mid-request (EPIPE, ECONNRESET) rather than an RPC
+ * error it sent. Over HTTP/1.1 this is what a request refused before its body was read can look
+ * like: the refusal is lost when the server closes while the client is still writing.
+ */
+function describeDropped(error: ConnectError, context: ErrorContext): string | undefined {
+  const codes = nodeErrorCodes(error);
+  const code = codes.has("EPIPE") ? "EPIPE" : codes.has("ECONNRESET") ? "ECONNRESET" : undefined;
+  if (code === undefined) return undefined;
+  const url = context.baseUrl ?? "the configured URL";
+  return `the gateway at ${url} closed the connection before answering (${code}): often a refused token (check VOXGATE_TOKEN or --token) or a request over its limits`;
 }
 
 /**

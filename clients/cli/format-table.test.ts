@@ -11,12 +11,9 @@ describe("formatTable", () => {
       ],
     );
     expect(out).toBe(
-      [
-        "ID     NAME          ENGINE",
-        "en-us  English (US)  espeak-ng",
-        "de     German",
-        "",
-      ].join("\n"),
+      ["ID     NAME          ENGINE", "en-us  English (US)  espeak-ng", "de     German", ""].join(
+        "\n",
+      ),
     );
   });
 

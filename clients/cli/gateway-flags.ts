@@ -11,7 +11,13 @@ import {
   type VoxgateClientOptions,
 } from "../voxgate-client.js";
 import type { CliIo } from "./cli-command.js";
-import { CliError, CliUsageError, describeError, isCliError, isCliUsageError } from "./cli-errors.js";
+import {
+  CliError,
+  CliUsageError,
+  describeError,
+  isCliError,
+  isCliUsageError,
+} from "./cli-errors.js";
 import { parseChoiceFlag, parseNumberFlag } from "./parse-flags.js";
 
 /** Gateway URL used when neither `--url` nor `VOXGATE_URL` is given: `npm start`'s public port. */

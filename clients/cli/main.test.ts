@@ -17,7 +17,9 @@ describe("main", () => {
       const t = createTestIo();
       expect(await main([flag], t.io)).toBe(0);
       for (const command of commands) {
-        expect(t.stdout()).toMatch(new RegExp(`^  ${command.name} +${escape(command.summary)}$`, "m"));
+        expect(t.stdout()).toMatch(
+          new RegExp(`^  ${command.name} +${escapeRegExp(command.summary)}$`, "m"),
+        );
       }
       expect(t.stdout()).toContain("Usage: voxgate <command> [flags]");
       expect(t.stderr()).toBe("");
@@ -51,10 +53,16 @@ describe("main", () => {
 
   it("prints each command's usage for <command> --help, -h and help <command>", async () => {
     for (const command of commands) {
-      for (const argv of [[command.name, "--help"], [command.name, "x", "-h"], ["help", command.name]]) {
+      for (const argv of [
+        [command.name, "--help"],
+        [command.name, "x", "-h"],
+        ["help", command.name],
+      ]) {
         const t = createTestIo();
         expect(await main(argv, t.io)).toBe(0);
-        expect(t.stdout()).toBe(command.usage.endsWith("\n") ? command.usage : `${command.usage}\n`);
+        expect(t.stdout()).toBe(
+          command.usage.endsWith("\n") ? command.usage : `${command.usage}\n`,
+        );
         expect(t.stdout()).toMatch(/^Usage: voxgate /);
       }
     }
@@ -111,7 +119,9 @@ describe("main", () => {
 
     const debug = createTestIo({ env: { VOXGATE_DEBUG: "1" } });
     expect(await main(["crash"], debug.io, registry)).toBe(1);
-    expect(debug.stderr()).toMatch(/^voxgate crash: undefined is not a function\nTypeError: .*\n +at /);
+    expect(debug.stderr()).toMatch(
+      /^voxgate crash: undefined is not a function\nTypeError: .*\n +at /,
+    );
   });
 
   it("reports an interrupted command with exit 130", async () => {
@@ -129,7 +139,9 @@ describe("main", () => {
 describe("voxgate token create", () => {
   it("prints a fresh token and a config entry whose hash matches it", async () => {
     const t = createTestIo();
-    expect(await main(["token", "create", "--scopes", "tts, voices,tts", "--name", "ci"], t.io)).toBe(0);
+    expect(
+      await main(["token", "create", "--scopes", "tts, voices,tts", "--name", "ci"], t.io),
+    ).toBe(0);
     const [token = "", ...rest] = t.stdout().split("\n");
     expect(token).toMatch(/^vxg_[A-Za-z0-9_-]{43}$/);
     const entry = JSON.parse(rest.join("\n")) as unknown;
@@ -159,7 +171,10 @@ describe("voxgate token create", () => {
     [["token", "revoke"], /unknown subcommand "revoke"/],
     [["token", "create"], /--scopes is required/],
     [["token", "create", "--scopes", ","], /--scopes is empty/],
-    [["token", "create", "--scopes", "tts,root"], /unknown scope "root": valid scopes are tts, voices, jobs, admin, agent/],
+    [
+      ["token", "create", "--scopes", "tts,root"],
+      /unknown scope "root": valid scopes are tts, voices, jobs, admin, agent/,
+    ],
     [["token", "create", "--scopes", "agent,tts"], /agent tokens are for the agent port only/],
     [["token", "create", "--scopes", "tts", "--name", "has space"], /--name "has space" must be/],
     [["token", "create", "--scopes", "tts", "extra"], /Unexpected argument 'extra'/],
@@ -175,6 +190,6 @@ function fakeCommand(name: string, run: CliCommand["run"]): CliCommand {
   return { name, summary: `fake ${name}`, usage: `Usage: voxgate ${name}\n`, run };
 }
 
-function escape(text: string): string {
+function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }

@@ -83,7 +83,9 @@ function report(error: unknown, command: CliCommand, io: CliIo): number {
     io.stderr.write(`${prefix}: interrupted\n`);
     exitCode = EXIT_INTERRUPTED;
   } else if (isCliUsageError(error) || isParseArgsError(error)) {
-    io.stderr.write(`${prefix}: ${error.message}\nRun "voxgate ${command.name} --help" for usage.\n`);
+    io.stderr.write(
+      `${prefix}: ${error.message}\nRun "voxgate ${command.name} --help" for usage.\n`,
+    );
     exitCode = EXIT_USAGE;
   } else {
     const message = isCliError(error) ? error.message : describeError(error);

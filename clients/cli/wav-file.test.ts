@@ -40,7 +40,13 @@ describe("patchWavFileSizes", () => {
     expect(result).toEqual({
       patched: true,
       riffSize: file.length - 8,
-      info: { sampleRateHz: 22050, channels: 1, bitsPerSample: 16, dataOffset: 44, dataBytes: body.length },
+      info: {
+        sampleRateHz: 22050,
+        channels: 1,
+        bitsPerSample: 16,
+        dataOffset: 44,
+        dataBytes: body.length,
+      },
     });
     // The audio is untouched and a strict reader now sees the exact size.
     expect(file.subarray(44)).toEqual(Buffer.from(body));
@@ -49,7 +55,10 @@ describe("patchWavFileSizes", () => {
 
   it("is harmless on a file whose sizes are already right, and on an empty body", async () => {
     const path = join(dir, "exact.wav");
-    const exact = Buffer.concat([encodeWavHeader({ sampleRateHz: 8000, channels: 2, dataBytes: 8 }), pcm(8)]);
+    const exact = Buffer.concat([
+      encodeWavHeader({ sampleRateHz: 8000, channels: 2, dataBytes: 8 }),
+      pcm(8),
+    ]);
     await writeFile(path, exact);
     expect((await patchWavFileSizes(path)).patched).toBe(true);
     expect(await readFile(path)).toEqual(exact);
@@ -63,7 +72,9 @@ describe("patchWavFileSizes", () => {
   it("leaves files without a canonical 44-byte header untouched", async () => {
     // A LIST chunk before data moves "data" away from byte 36.
     const header = encodeWavHeader({ sampleRateHz: 16000, channels: 1 });
-    const list = Buffer.from([..."LIST"].map((c) => c.charCodeAt(0)).concat([4, 0, 0, 0, 1, 2, 3, 4]));
+    const list = Buffer.from(
+      [..."LIST"].map((c) => c.charCodeAt(0)).concat([4, 0, 0, 0, 1, 2, 3, 4]),
+    );
     const moved = Buffer.concat([header.subarray(0, 36), list, header.subarray(36), pcm(4)]);
     const cases: [string, Uint8Array, RegExp][] = [
       ["moved.wav", moved, /canonical/],
@@ -81,6 +92,8 @@ describe("patchWavFileSizes", () => {
   });
 
   it("fails with the fs error for a missing file", async () => {
-    await expect(patchWavFileSizes(join(dir, "missing.wav"))).rejects.toMatchObject({ code: "ENOENT" });
+    await expect(patchWavFileSizes(join(dir, "missing.wav"))).rejects.toMatchObject({
+      code: "ENOENT",
+    });
   });
 });

@@ -133,10 +133,12 @@ export class AgentSession {
   }
 
   /**
-   * Ends the session: removes the backend, fails calls waiting for streams, cancels running calls
-   * and closes the control stream. Idempotent.
+   * Ends the session: removes the backend, fails calls waiting for streams and closes the control
+   * stream. Running calls are cancelled only when `cancelRunning` is set (the agent went silent);
+   * after a graceful end (a drained agent) their streams finish on their own, and if the
+   * connection died grpc-js fails them anyway. Idempotent.
    */
-  shutdown(reason: string, code: Code = Code.Unavailable): void {
+  shutdown(reason: string, code: Code = Code.Unavailable, cancelRunning = false): void {
     if (this.#state === "closed") return;
     const wasRegistered = this.#state !== "awaiting-hello";
     this.#state = "closed";
@@ -147,8 +149,10 @@ export class AgentSession {
     }
     const error = new ConnectError(`agent ${this.#agentId || "(no hello)"}: ${reason}`, Code.Unavailable);
     broker.failSession(this.id, error);
-    for (const call of this.#activeCalls) {
-      call.emit("error", { code: grpcStatus.UNAVAILABLE, details: error.message });
+    if (cancelRunning) {
+      for (const call of this.#activeCalls) {
+        call.emit("error", { code: grpcStatus.UNAVAILABLE, details: error.message });
+      }
     }
     this.#activeCalls.clear();
     if (!control.destroyed && !control.writableEnded) {
@@ -235,7 +239,7 @@ export class AgentSession {
     this.#watchdog = setInterval(() => {
       const silentMs = Date.now() - this.#lastHeartbeatAt;
       if (silentMs > silenceLimitMs) {
-        this.shutdown(`no heartbeat for ${silentMs} ms (limit ${silenceLimitMs} ms)`);
+        this.shutdown(`no heartbeat for ${silentMs} ms (limit ${silenceLimitMs} ms)`, Code.Unavailable, true);
       }
     }, heartbeatIntervalMs);
     this.#watchdog.unref();

@@ -182,5 +182,8 @@ function abortReason(signal: AbortSignal, timeoutMs: number | undefined): Connec
 }
 
 function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+  if (err instanceof Error) return err.message;
+  // grpc-js reports statuses as plain objects with `details`.
+  if (typeof err === "object" && err !== null && "details" in err) return String(err.details);
+  return String(err);
 }

@@ -61,7 +61,14 @@ export function createCallDispatcher<S extends DescService>(
       const onAbort = () => controller.abort(signal.reason);
       signal.addEventListener("abort", onAbort, { once: true });
       const messages = (stream as AsyncIterable<CallResponse>)[Symbol.asyncIterator]();
+      // The call is over when the gateway has read it to the end and closed it (status), not when
+      // our last write is queued: a drain that exited earlier would lose buffered audio.
+      const closedByGateway = new Promise<void>((resolve) => {
+        stream.once("status", () => resolve());
+        stream.once("close", () => resolve());
+      });
       let finished = false;
+      let context: ReturnType<typeof createHandlerContext> | undefined;
       try {
         if (!methodSpec) {
           throw new ConnectError(`method ${offer.method} is not served here`, Code.Unimplemented);
@@ -72,7 +79,7 @@ export function createCallDispatcher<S extends DescService>(
           void watchForCancel(messages, controller, () => finished);
         });
         const timeoutMs = Number(offer.timeoutMs);
-        const context = createHandlerContext({
+        context = createHandlerContext({
           service,
           method: method as DescMethod,
           protocolName: "voxgate-agent-link",
@@ -117,8 +124,13 @@ export function createCallDispatcher<S extends DescService>(
           // The gateway is gone; there is nobody left to tell.
         });
       } finally {
-        signal.removeEventListener("abort", onAbort);
         if (!stream.writableEnded) stream.end();
+        await Promise.race([closedByGateway, aborted(controller.signal)]);
+        if (controller.signal.aborted) stream.cancel();
+        signal.removeEventListener("abort", onAbort);
+        // Clears the context's deadline timer; without this every call kept the process alive
+        // until its deadline (a drained agent could not exit).
+        context?.abort();
       }
     },
   };
@@ -159,6 +171,11 @@ async function watchForCancel(
       controller.abort(new ConnectError(`gateway cancelled the call: ${errorText(err)}`, Code.Canceled));
     }
   }
+}
+
+function aborted(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
 }
 
 async function only<T>(requests: AsyncIterable<T>): Promise<T> {

@@ -3,6 +3,18 @@ import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import { type ConnectError, Code } from "@connectrpc/connect";
 import { codeToHttpStatus, codeToString } from "@connectrpc/connect/protocol-connect";
 
+/** Most bytes of an unwanted HTTP/1.1 request body the gateway reads (and drops) to answer it. */
+export const DISCARD_LIMIT_BYTES = 1024 * 1024;
+
+function discardBody(req: NodeRequest): void {
+  let discarded = 0;
+  req.on("data", (chunk: Buffer) => {
+    discarded += chunk.byteLength;
+    if (discarded > DISCARD_LIMIT_BYTES) req.socket.destroy();
+  });
+  req.resume();
+}
+
 /** A Node request on either HTTP version. */
 export type NodeRequest = IncomingMessage | Http2ServerRequest;
 /** A Node response on either HTTP version. */
@@ -15,13 +27,14 @@ export type NodeResponse = ServerResponse | Http2ServerResponse;
  * - Connect streaming: HTTP 200 with an end-of-stream envelope carrying the error;
  * - Connect unary and anything else: the HTTP status for the code and a JSON error body
  *   (`{"code","message"}`, the Connect and REST error shape).
- * HTTP/1.1 connections are closed afterwards, since the unread body would poison them.
+ * On HTTP/1.1 the unread body is discarded (never parsed) up to {@link DISCARD_LIMIT_BYTES}, so
+ * the client reads the refusal instead of a broken pipe; a larger upload gets its socket cut.
  */
 export function writeRpcError(req: NodeRequest, res: NodeResponse, error: ConnectError): void {
   const contentType = String(req.headers["content-type"] ?? "");
   const message = error.rawMessage;
   const headers: Record<string, string> = {};
-  if (req.httpVersionMajor === 1) headers.connection = "close";
+  if (req.httpVersionMajor === 1) discardBody(req);
   if (error.code === Code.Unauthenticated) headers["www-authenticate"] = 'Bearer realm="voxgate"';
 
   if (/^application\/grpc(-web)?(\+|;|$)/.test(contentType)) {

@@ -44,7 +44,10 @@ function fakeTts(
       ctx.responseHeader.set("x-voxgate-backend", "fake-gpu-1");
       const data = pcm(req)
         ? PCM
-        : Buffer.concat([encodeWavHeader({ sampleRateHz: RATE, channels: 1, dataBytes: PCM.length }), PCM]);
+        : Buffer.concat([
+            encodeWavHeader({ sampleRateHz: RATE, channels: 1, dataBytes: PCM.length }),
+            PCM,
+          ]);
       return { contentType: pcm(req) ? `audio/L16; rate=${RATE}; channels=1` : "audio/wav", data };
     },
     async *streamSynthesize(req, ctx) {
@@ -122,7 +125,19 @@ describe("voxgate speak", () => {
     const fake = await startGateway();
     const out = join(dir, "hello.wav");
     const t = createTestIo({ env: envFor(fake) });
-    const argv = ["speak", "Hello", "there", "-o", out, "--voice", "en-us", "--engine", "fake", "--speed", "1.5"];
+    const argv = [
+      "speak",
+      "Hello",
+      "there",
+      "-o",
+      out,
+      "--voice",
+      "en-us",
+      "--engine",
+      "fake",
+      "--speed",
+      "1.5",
+    ];
 
     expect(await main(argv, t.io)).toBe(0);
 
@@ -130,12 +145,18 @@ describe("voxgate speak", () => {
     expect(file).toHaveLength(44 + PCM.length);
     expect(sizes(file)).toEqual({ riff: file.length - 8, data: file.length - 44 });
     expect(file.subarray(44)).toEqual(Buffer.from(PCM));
-    expect(parseWav(file)).toMatchObject({ sampleRateHz: RATE, channels: 1, dataBytes: PCM.length });
+    expect(parseWav(file)).toMatchObject({
+      sampleRateHz: RATE,
+      channels: 1,
+      dataBytes: PCM.length,
+    });
     // Only the finished file: the temporary one was renamed.
     expect(await readdir(dir)).toEqual(["hello.wav"]);
     expect(t.stdout()).toBe("");
     expect(t.stderr()).toMatch(
-      new RegExp(`^wrote ${out}: 32,044 bytes, 1\\.00 s of audio \\(16000 Hz mono\\), ${SUMMARY_TAIL}`),
+      new RegExp(
+        `^wrote ${out}: 32,044 bytes, 1\\.00 s of audio \\(16000 Hz mono\\), ${SUMMARY_TAIL}`,
+      ),
     );
     expect(requests).toHaveLength(1);
     expect(requests[0]).toMatchObject({
@@ -160,7 +181,9 @@ describe("voxgate speak", () => {
     expect(t.stdoutBytes()).toEqual(Buffer.from(PCM));
     expect(requests[0]).toMatchObject({ encoding: AudioEncoding.PCM, speed: 0, voice: "" });
     expect(t.stderr()).toMatch(
-      new RegExp(`^wrote stdout: 32,000 bytes, 1\\.00 s of audio \\(16000 Hz mono\\), ${SUMMARY_TAIL}`),
+      new RegExp(
+        `^wrote stdout: 32,000 bytes, 1\\.00 s of audio \\(16000 Hz mono\\), ${SUMMARY_TAIL}`,
+      ),
     );
   });
 
@@ -177,7 +200,9 @@ describe("voxgate speak", () => {
     const fake = await startGateway();
     const t = createTestIo({ env: envFor(fake), stdoutIsTTY: true });
     expect(await main(["speak", "Hi"], t.io)).toBe(2);
-    expect(t.stderr()).toMatch(/^voxgate speak: refusing to write audio to a terminal: pass -o FILE/);
+    expect(t.stderr()).toMatch(
+      /^voxgate speak: refusing to write audio to a terminal: pass -o FILE/,
+    );
     expect(t.stdout()).toBe("");
     expect(fake.calls).toEqual([]);
   });
@@ -190,7 +215,9 @@ describe("voxgate speak", () => {
     const file = await readFile(out);
     expect(sizes(file)).toEqual({ riff: file.length - 8, data: PCM.length });
     expect(fake.calls.map((c) => c.procedure)).toEqual(["/voxgate.v1.TtsService/Synthesize"]);
-    expect(t.stderr()).toMatch(/^wrote .*whole\.wav: 32,044 bytes, 1\.00 s of audio .*backend fake-gpu-1, first byte/);
+    expect(t.stderr()).toMatch(
+      /^wrote .*whole\.wav: 32,044 bytes, 1\.00 s of audio .*backend fake-gpu-1, first byte/,
+    );
   });
 
   it("replaces an existing file only once the audio is complete", async () => {
@@ -211,7 +238,10 @@ describe("voxgate speak", () => {
   });
 
   it("fails mid-stream with the server's message and leaves no partial file behind", async () => {
-    const error = new ConnectError("backend fake-gpu-1 went away after audio started", Code.Unavailable);
+    const error = new ConnectError(
+      "backend fake-gpu-1 went away after audio started",
+      Code.Unavailable,
+    );
     const fake = await startGateway({ failAfter: { chunks: 2, error } });
     const out = join(dir, "partial.wav");
     await writeFile(out, "previous take");
@@ -249,7 +279,9 @@ describe("voxgate speak", () => {
 
   it("takes --url and --token over the environment", async () => {
     const fake = await startGateway();
-    const t = createTestIo({ env: { VOXGATE_URL: "http://127.0.0.1:1", VOXGATE_TOKEN: "vxg_env" } });
+    const t = createTestIo({
+      env: { VOXGATE_URL: "http://127.0.0.1:1", VOXGATE_TOKEN: "vxg_env" },
+    });
     const argv = ["speak", "Hi", "-o", "-", "--url", fake.url, "--token", TOKEN];
     expect(await main(argv, t.io)).toBe(0);
     expect(fake.calls[0]?.authorization).toBe(`Bearer ${TOKEN}`);
@@ -300,7 +332,7 @@ describe("voxgate speak", () => {
     [["speak", "Hi", "--speed", "fast"], /--speed must be a number/],
     [["speak", "Hi", "--stream", "--no-stream"], /contradict/],
     [["speak", "Hi", "--protocol", "soap"], /--protocol must be one of connect, grpc, grpc-web/],
-    [["speak", "Hi", "--timeout", "-1"], /--timeout must be a number/],
+    [["speak", "Hi", "--timeout=-1"], /--timeout must be a number from 0 to 86400, got "-1"/],
     [["speak", "Hi", "--url", "ftp://x"], /--url "ftp:\/\/x" is not an http/],
     [["speak", "Hi", "--voise", "en"], /Unknown option '--voise'/],
   ])("rejects %j with exit 2 before calling", async (argv, message) => {
@@ -313,15 +345,32 @@ describe("voxgate speak", () => {
   });
 
   it("runs against any transport through CliIo.createClient", async () => {
-    const transport = createRouterTransport((router) => router.service(TtsService, fakeTts(requests)));
+    const transport = createRouterTransport((router) =>
+      router.service(TtsService, fakeTts(requests)),
+    );
     let closed = 0;
     const t = createTestIo({
       createClient: (options) => {
-        expect(options).toMatchObject({ baseUrl: "http://gateway.test", token: "vxg_mem", timeoutMs: 5_000 });
+        expect(options).toMatchObject({
+          baseUrl: "http://gateway.test",
+          token: "vxg_mem",
+          timeoutMs: 5_000,
+        });
         return { ...createVoxgateServiceClients(transport), close: () => closed++ };
       },
     });
-    const argv = ["speak", "Hi", "-o", "-", "--url", "http://gateway.test", "--token", "vxg_mem", "--timeout", "5"];
+    const argv = [
+      "speak",
+      "Hi",
+      "-o",
+      "-",
+      "--url",
+      "http://gateway.test",
+      "--token",
+      "vxg_mem",
+      "--timeout",
+      "5",
+    ];
     expect(await main(argv, t.io)).toBe(0);
     expect(t.stdoutBytes()).toHaveLength(44 + PCM.length);
     expect(closed).toBe(1);

@@ -78,7 +78,9 @@ export const speakCommand: CliCommand = {
     });
     const text = positionals.join(" ");
     if (text.trim() === "") {
-      throw new CliUsageError('give the text to speak, e.g. voxgate speak "Hello there" -o hello.wav');
+      throw new CliUsageError(
+        'give the text to speak, e.g. voxgate speak "Hello there" -o hello.wav',
+      );
     }
     const format = parseChoiceFlag("format", values.format, ["wav", "pcm"]);
     const speed = values.speed === undefined ? 0 : parseNumberFlag("speed", values.speed, 0.25, 4);
@@ -162,9 +164,7 @@ function summarize(name: string, received: Received & { totalMs: number }): stri
   if (audio !== undefined) parts.push(audio);
   if (received.backend !== undefined) {
     const attempts = Number(received.attempts);
-    parts.push(
-      `backend ${received.backend}${attempts > 1 ? ` (after ${attempts} attempts)` : ""}`,
-    );
+    parts.push(`backend ${received.backend}${attempts > 1 ? ` (after ${attempts} attempts)` : ""}`);
   }
   if (received.firstByteMs !== undefined) {
     parts.push(`first byte after ${Math.round(received.firstByteMs)} ms`);

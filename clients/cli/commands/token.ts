@@ -57,7 +57,9 @@ export const tokenCommand: CliCommand = {
       },
     });
     if (values.scopes === undefined) {
-      throw new CliUsageError(`--scopes is required: a comma-separated list of ${SCOPES.join(", ")}`);
+      throw new CliUsageError(
+        `--scopes is required: a comma-separated list of ${SCOPES.join(", ")}`,
+      );
     }
     const scopes = parseScopes(values.scopes);
     const token = generateToken();
@@ -82,7 +84,9 @@ export const tokenCommand: CliCommand = {
     );
     io.stdout.write(`${JSON.stringify(entry, null, 2)}\n`);
     if (scopes.includes("agent")) {
-      io.stderr.write("This is an agent token: it opens the gateway's agent port and nothing else.\n");
+      io.stderr.write(
+        "This is an agent token: it opens the gateway's agent port and nothing else.\n",
+      );
     }
     return EXIT_OK;
   },

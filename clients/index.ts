@@ -1,0 +1,18 @@
+/**
+ * voxgate clients: the typed client factory for every public voxgate service. The `voxgate` CLI
+ * lives in `./cli/` (entry `./cli/main.ts`, executable `bin/voxgate.mjs`).
+ */
+export type {
+  VoxgateClient,
+  VoxgateClientOptions,
+  VoxgateHttpVersion,
+  VoxgateProtocol,
+  VoxgateServiceClients,
+  VoxgateTransport,
+} from "./voxgate-client.js";
+export {
+  createVoxgateClient,
+  createVoxgateServiceClients,
+  createVoxgateTransport,
+  VOXGATE_PROTOCOLS,
+} from "./voxgate-client.js";

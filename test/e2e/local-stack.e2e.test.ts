@@ -1,0 +1,130 @@
+/**
+ * `npm start` as a new user runs it: one `voxgate start` process (gateway + spawned CPU agent),
+ * then the CLI and curl against it, with real processes, real espeak-ng and real sockets.
+ */
+import { execFile } from "node:child_process";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createVoxgateClient } from "../../clients/voxgate-client.js";
+import { parseWav, wavDurationMs } from "../../services/audio/wav.js";
+import { generateToken } from "../../services/auth/token-codec.js";
+import { CLI_ENTRY, spawnVoxgate, type VoxgateProcess } from "../helpers/voxgate-process.js";
+
+const run = promisify(execFile);
+const TEN_SENTENCES = Array.from(
+  { length: 10 },
+  (_, i) => `This is sentence number ${i + 1} of a short story about a gateway.`,
+).join(" ");
+
+describe("npm start: gateway and a local CPU agent with zero config", () => {
+  const token = generateToken();
+  let stack: VoxgateProcess;
+  let url = "";
+  let dir = "";
+  let startedAt = 0;
+  let readyAfterMs = 0;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "voxgate-e2e-"));
+    startedAt = performance.now();
+    stack = spawnVoxgate(["start"], { VOXGATE_PORT: "0", VOXGATE_AGENT_PORT: "0", VOXGATE_TOKEN: token });
+    url = String((await stack.waitForLog((l) => l.msg === "voxgate ready")).publicUrl);
+    await stack.waitForLog((l) => l.msg === "agent ready", 60_000);
+    readyAfterMs = performance.now() - startedAt;
+  }, 90_000);
+
+  afterAll(async () => {
+    const code = await stack?.stop("SIGTERM");
+    await rm(dir, { recursive: true, force: true });
+    expect(code).toBe(0);
+  });
+
+  it("prints the API URL and the token to use", () => {
+    expect(stack.stderr()).toContain(url);
+    expect(stack.stderr()).toContain(token);
+  });
+
+  it("the CLI writes a valid WAV of the spoken text", async () => {
+    const file = join(dir, "hello.wav");
+    const { stderr } = await run(process.execPath, [CLI_ENTRY, "speak", "Hello from voxgate", "-o", file], {
+      env: { ...process.env, VOXGATE_URL: url, VOXGATE_TOKEN: token },
+    });
+    const bytes = new Uint8Array(await readFile(file));
+    expect(Buffer.from(bytes.subarray(0, 4)).toString()).toBe("RIFF");
+    expect(Buffer.from(bytes.subarray(8, 12)).toString()).toBe("WAVE");
+    const wav = parseWav(bytes);
+    expect(wav.bitsPerSample).toBe(16);
+    expect(wav.channels).toBe(1);
+    // Sizes were patched after streaming: the data chunk is exactly the rest of the file.
+    expect(wav.dataOffset + wav.dataBytes).toBe(bytes.byteLength);
+    expect(wavDurationMs(wav)).toBeGreaterThan(500);
+    expect(stderr).toContain("local-cpu");
+  });
+
+  it("a Connect-JSON curl call gets audio", async () => {
+    const { stdout } = await run("curl", [
+      "-sS",
+      "--fail-with-body",
+      `${url}/voxgate.v1.TtsService/Synthesize`,
+      "-H",
+      `Authorization: Bearer ${token}`,
+      "-H",
+      "Content-Type: application/json",
+      "-d",
+      JSON.stringify({ text: "Hello from voxgate" }),
+    ], { maxBuffer: 32 * 1024 * 1024 });
+    const body = JSON.parse(stdout) as { contentType: string; data: string };
+    expect(body.contentType).toBe("audio/wav");
+    const wav = parseWav(new Uint8Array(Buffer.from(body.data, "base64")));
+    expect(wavDurationMs(wav)).toBeGreaterThan(500);
+  });
+
+  it("streams the first audio of a 10-sentence text long before the last", async () => {
+    const client = createVoxgateClient({ baseUrl: url, token, protocol: "grpc" });
+    try {
+      const sent = performance.now();
+      let firstChunkMs = 0;
+      let bytes = 0;
+      for await (const chunk of client.tts.streamSynthesize({ text: TEN_SENTENCES })) {
+        if (bytes === 0) {
+          firstChunkMs = performance.now() - sent;
+          expect(chunk.contentType).toBe("audio/wav");
+        }
+        bytes += chunk.data.byteLength;
+      }
+      const totalMs = performance.now() - sent;
+      console.info(
+        `[figures] start→ready ${Math.round(readyAfterMs)} ms; 10 sentences: first chunk ${Math.round(firstChunkMs)} ms, ` +
+          `all ${Math.round(totalMs)} ms, ${bytes} bytes`,
+      );
+      expect(bytes).toBeGreaterThan(22_050 * 2 * 10);
+      expect(firstChunkMs).toBeLessThan(totalMs / 2);
+    } finally {
+      client.close();
+    }
+  });
+
+  it("measures the time from start to the first audio byte of a fresh stack", async () => {
+    const fresh = spawnVoxgate(["start"], { VOXGATE_PORT: "0", VOXGATE_AGENT_PORT: "0", VOXGATE_TOKEN: token });
+    const began = performance.now();
+    try {
+      const freshUrl = String((await fresh.waitForLog((l) => l.msg === "voxgate ready")).publicUrl);
+      await fresh.waitForLog((l) => l.msg === "agent ready", 60_000);
+      const client = createVoxgateClient({ baseUrl: freshUrl, token });
+      try {
+        for await (const chunk of client.tts.streamSynthesize({ text: "Hello from voxgate" })) {
+          expect(chunk.data.byteLength).toBeGreaterThan(44);
+          break;
+        }
+      } finally {
+        client.close();
+      }
+      console.info(`[figures] process start → first audio byte: ${Math.round(performance.now() - began)} ms`);
+    } finally {
+      expect(await fresh.stop("SIGTERM")).toBe(0);
+    }
+  }, 90_000);
+});
