@@ -1,8 +1,5 @@
-import { Agent, agentSettings, defaultAgentId } from "../../../services/agent/index.js";
+import { agentSettings, defaultAgentId } from "../../../services/agent/agent-settings.js";
 import { describeSettings, loadSettings } from "../../../services/config/settings.js";
-import { createEngineHost, describeEngines } from "../../../services/engine-host/index.js";
-import { createEspeakEngine, isEngineUnavailableError } from "../../../services/engines/index.js";
-import { createLogger } from "../../../services/logging/index.js";
 import { VOXGATE_VERSION } from "../../../services/version.js";
 import type { CliCommand } from "../cli-command.js";
 import { CliError, CliUsageError } from "../cli-errors.js";
@@ -27,8 +24,18 @@ ${describeSettings(agentSettings)}`,
     if (!settings.token) {
       throw new CliUsageError("an agent token is required: set VOXGATE_AGENT_TOKEN or pass --token");
     }
+    // Loaded here, not at the top: other commands (and --help) should not pay for the agent. The
+    // engine's workers start first so they warm up while the rest of the agent loads.
+    const { createEspeakEngine, isEngineUnavailableError } = await import("../../../services/engines/index.js");
+    const engineReady = createEspeakEngine({ workers: settings.slots });
+    engineReady.catch(() => {}); // handled below, once the other modules are in
+    const [{ Agent }, { createEngineHost, describeEngines }, { createLogger }] = await Promise.all([
+      import("../../../services/agent/agent.js"),
+      import("../../../services/engine-host/index.js"),
+      import("../../../services/logging/index.js"),
+    ]);
     const log = createLogger({ level: settings.logLevel, service: "agent" });
-    const engine = await createEspeakEngine({ workers: settings.slots }).catch((err: unknown) => {
+    const engine = await engineReady.catch((err: unknown) => {
       if (isEngineUnavailableError(err)) throw new CliError(err.message);
       throw err;
     });

@@ -1,6 +1,5 @@
 import { describeSettings, loadSettings } from "../../../services/config/settings.js";
-import { createGateway, gatewayOptionsFromSettings, gatewaySettings } from "../../../services/gateway/index.js";
-import { createLogger } from "../../../services/logging/index.js";
+import { gatewaySettings } from "../../../services/gateway/gateway-settings.js";
 import type { CliCommand } from "../cli-command.js";
 import { loadOrUsageError, untilAborted } from "./server-command-support.js";
 
@@ -23,6 +22,9 @@ Example config file:
 Make tokens with: voxgate token create --scopes tts,voices`,
   async run(argv, io) {
     const settings = loadOrUsageError(() => loadSettings(gatewaySettings, { argv, env: io.env }));
+    // Loaded here, not at the top: other commands (and --help) should not pay for the server.
+    const { createGateway, gatewayOptionsFromSettings } = await import("../../../services/gateway/index.js");
+    const { createLogger } = await import("../../../services/logging/index.js");
     const log = createLogger({ level: settings.logLevel, service: "gateway" });
     const options = gatewayOptionsFromSettings(settings, log);
     if (!options.tokens.some((t) => !t.scopes.includes("agent"))) {

@@ -1,9 +1,7 @@
 import { CLIENT_SCOPES } from "../../../services/auth/scopes.js";
 import { generateToken, hashToken } from "../../../services/auth/token-codec.js";
 import { loadSettings } from "../../../services/config/settings.js";
-import { createGateway, gatewayOptionsFromSettings, gatewaySettings } from "../../../services/gateway/index.js";
-import { superviseAgentProcess } from "../../../services/launcher/index.js";
-import { createLogger } from "../../../services/logging/index.js";
+import { gatewaySettings } from "../../../services/gateway/gateway-settings.js";
 import type { CliCommand } from "../cli-command.js";
 import { loadOrUsageError, untilAborted } from "./server-command-support.js";
 
@@ -18,6 +16,12 @@ the API URL and a client token. VOXGATE_PORT fixes the port (default 8080) and V
 the token (default: a new one per run); every "voxgate gateway" setting applies too.`,
   async run(argv, io) {
     const settings = loadOrUsageError(() => loadSettings(gatewaySettings, { argv, env: io.env }));
+    const [{ createGateway, gatewayOptionsFromSettings }, { superviseAgentProcess }, { createLogger }] =
+      await Promise.all([
+        import("../../../services/gateway/index.js"),
+        import("../../../services/launcher/index.js"),
+        import("../../../services/logging/index.js"),
+      ]);
     const log = createLogger({ level: settings.logLevel, service: "gateway" });
     const clientToken = settings.clientToken || generateToken();
     const agentToken = generateToken();
