@@ -67,7 +67,11 @@ export class AgentSession {
 
   constructor(options: AgentSessionOptions) {
     this.#options = options;
-    this.#log = options.log.child({ component: "agent-session", session: this.id, peer: options.peer });
+    this.#log = options.log.child({
+      component: "agent-session",
+      session: this.id,
+      peer: options.peer,
+    });
     this.#closed = new Promise((resolve) => {
       this.#resolveClosed = resolve;
     });
@@ -147,7 +151,10 @@ export class AgentSession {
     if (wasRegistered && registry.get(this.#agentId)?.client === this.#client) {
       registry.remove(this.#agentId, reason);
     }
-    const error = new ConnectError(`agent ${this.#agentId || "(no hello)"}: ${reason}`, Code.Unavailable);
+    const error = new ConnectError(
+      `agent ${this.#agentId || "(no hello)"}: ${reason}`,
+      Code.Unavailable,
+    );
     broker.failSession(this.id, error);
     if (cancelRunning) {
       for (const call of this.#activeCalls) {
@@ -170,7 +177,10 @@ export class AgentSession {
     const { kind } = message;
     if (this.#state === "awaiting-hello") {
       if (kind.case !== "hello") {
-        this.shutdown(`first message must be hello, got ${kind.case ?? "nothing"}`, Code.InvalidArgument);
+        this.shutdown(
+          `first message must be hello, got ${kind.case ?? "nothing"}`,
+          Code.InvalidArgument,
+        );
         return;
       }
       this.#onHello(kind.value);
@@ -239,12 +249,20 @@ export class AgentSession {
     this.#watchdog = setInterval(() => {
       const silentMs = Date.now() - this.#lastHeartbeatAt;
       if (silentMs > silenceLimitMs) {
-        this.shutdown(`no heartbeat for ${silentMs} ms (limit ${silenceLimitMs} ms)`, Code.Unavailable, true);
+        this.shutdown(
+          `no heartbeat for ${silentMs} ms (limit ${silenceLimitMs} ms)`,
+          Code.Unavailable,
+          true,
+        );
       }
     }, heartbeatIntervalMs);
     this.#watchdog.unref();
     this.#log.info(
-      { version: hello.version, engines: capabilities.engines.map((e) => e.id), slots: capabilities.slots },
+      {
+        version: hello.version,
+        engines: capabilities.engines.map((e) => e.id),
+        slots: capabilities.slots,
+      },
       "agent ready",
     );
   }
@@ -277,7 +295,8 @@ export class AgentSession {
   #send(message: MessageInitShape<typeof ConnectResponseSchema>): void {
     const { control } = this.#options;
     // Control messages are small and rare; grpc-js buffers them, so no backpressure wait here.
-    if (!control.destroyed && !control.writableEnded) control.write(create(ConnectResponseSchema, message));
+    if (!control.destroyed && !control.writableEnded)
+      control.write(create(ConnectResponseSchema, message));
   }
 }
 

@@ -17,8 +17,8 @@ import {
   type UnaryResponse,
 } from "@connectrpc/connect";
 import { status as grpcStatus } from "@grpc/grpc-js";
-import { writeWithBackpressure } from "../grpc/write-with-backpressure.js";
 import type { CallRequest } from "../../gen/voxgate/v1/agent_pb.js";
+import { writeWithBackpressure } from "../grpc/write-with-backpressure.js";
 import type { AcceptedCall } from "./agent-streams.js";
 
 /** What the transport needs from an agent session. */

@@ -4,7 +4,10 @@ import { intSetting, logLevelSetting, setting, stringSetting } from "../config/s
 
 /** A host-derived agent id: stable for the life of the process, distinct between processes. */
 export function defaultAgentId(): string {
-  const host = hostname().replace(/[^A-Za-z0-9._-]/g, "-").slice(0, 48) || "agent";
+  const host =
+    hostname()
+      .replace(/[^A-Za-z0-9._-]/g, "-")
+      .slice(0, 48) || "agent";
   return `${host}-${process.pid}`;
 }
 

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import { Code } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import {
@@ -17,7 +17,11 @@ import { kSessionMetadata } from "../agent-link/agent-port-server.js";
 import type { EngineHost } from "../engine-host/index.js";
 import { createGrpcServiceDefinition } from "../grpc/service-definition.js";
 import { type BackoffOptions, backoffDelayMs, defaultBackoff } from "./backoff.js";
-import { type AgentCallStream, type CallDispatcher, createCallDispatcher } from "./call-dispatcher.js";
+import {
+  type AgentCallStream,
+  type CallDispatcher,
+  createCallDispatcher,
+} from "./call-dispatcher.js";
 
 /**
  * Life of an agent:
@@ -146,7 +150,9 @@ export class Agent {
     if (this.#state === "stopped") return;
     this.#state = "stopped";
     this.#stopSignal.abort(new Error("agent stopped"));
-    for (const call of this.#running.values()) call.abort.abort(new Error("agent stopped"));
+    // UNAVAILABLE, not CANCELED: the caller did not give up, this backend went away.
+    const stopped = new ConnectError("agent stopped before the call finished", Code.Unavailable);
+    for (const call of this.#running.values()) call.abort.abort(stopped);
     await Promise.all([...this.#running.values()].map((r) => r.done));
     this.#closeLink();
     this.#log.info("stopped");
@@ -193,7 +199,10 @@ export class Agent {
         clearInterval(this.#heartbeat);
         if (this.#control === control) this.#closeLink();
         if (this.#state !== "stopped" && this.#state !== "draining") {
-          this.#log.warn({ reason: why }, welcomed ? "lost the gateway" : "could not join the gateway");
+          this.#log.warn(
+            { reason: why },
+            welcomed ? "lost the gateway" : "could not join the gateway",
+          );
         }
         resolve(welcomed);
       };
@@ -205,7 +214,10 @@ export class Agent {
             this.#sessionId = kind.value.sessionId;
             if (this.#state === "connecting") this.#state = "connected";
             this.#startHeartbeats(kind.value.heartbeatIntervalMs);
-            this.#log.info({ session: this.#sessionId, gateway: o.gatewayAddress }, "connected to gateway");
+            this.#log.info(
+              { session: this.#sessionId, gateway: o.gatewayAddress },
+              "connected to gateway",
+            );
             break;
           case "offer":
             this.#take(kind.value);
@@ -245,7 +257,9 @@ export class Agent {
       // Surfaced through the dispatcher's reads and writes.
     });
     const abort = new AbortController();
-    stream.write(create(CallRequestSchema, { kind: { case: "accept", value: { callId: offer.callId } } }));
+    stream.write(
+      create(CallRequestSchema, { kind: { case: "accept", value: { callId: offer.callId } } }),
+    );
     if (this.#state === "draining" || this.#state === "stopped") {
       // Offered before the gateway saw our drain notice: refuse so it routes elsewhere.
       const status = { code: Code.Unavailable, message: "agent is draining" };

@@ -55,7 +55,10 @@ export function createCallDispatcher<S extends DescService>(
   return {
     async run(offer, stream, signal) {
       const write = (kind: NonNullable<MessageInitShape<typeof CallRequestSchema>["kind"]>) =>
-        writeWithBackpressure(stream, create(CallRequestSchema, { kind } as MessageInitShape<typeof CallRequestSchema>));
+        writeWithBackpressure(
+          stream,
+          create(CallRequestSchema, { kind } as MessageInitShape<typeof CallRequestSchema>),
+        );
       const methodSpec = byPath.get(offer.method);
       const controller = new AbortController();
       const onAbort = () => controller.abort(signal.reason);
@@ -168,14 +171,18 @@ async function watchForCancel(
     }
   } catch (err) {
     if (!isFinished()) {
-      controller.abort(new ConnectError(`gateway cancelled the call: ${errorText(err)}`, Code.Canceled));
+      controller.abort(
+        new ConnectError(`gateway cancelled the call: ${errorText(err)}`, Code.Canceled),
+      );
     }
   }
 }
 
 function aborted(signal: AbortSignal): Promise<void> {
   if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
+  return new Promise((resolve) =>
+    signal.addEventListener("abort", () => resolve(), { once: true }),
+  );
 }
 
 async function only<T>(requests: AsyncIterable<T>): Promise<T> {
@@ -185,7 +192,10 @@ async function only<T>(requests: AsyncIterable<T>): Promise<T> {
     if (count++ === 0) first = request;
   }
   if (count !== 1 || first === undefined) {
-    throw new ConnectError(`expected exactly one request message, got ${count}`, Code.InvalidArgument);
+    throw new ConnectError(
+      `expected exactly one request message, got ${count}`,
+      Code.InvalidArgument,
+    );
   }
   return first;
 }

@@ -16,4 +16,9 @@ export {
   serviceAccess,
 } from "./scopes.js";
 export { generateToken, hashToken, TOKEN_PREFIX } from "./token-codec.js";
-export { createTokenStore, type Principal, type TokenEntry, type TokenStore } from "./token-store.js";
+export {
+  createTokenStore,
+  type Principal,
+  type TokenEntry,
+  type TokenStore,
+} from "./token-store.js";

@@ -28,7 +28,11 @@ describe("hashToken", () => {
   });
 
   it("hashes UTF-8 bytes and tells tokens apart", () => {
-    expect(hashToken("é")).toBe(createHash("sha256").update(Buffer.from([0xc3, 0xa9])).digest("hex"));
+    expect(hashToken("é")).toBe(
+      createHash("sha256")
+        .update(Buffer.from([0xc3, 0xa9]))
+        .digest("hex"),
+    );
     expect(hashToken("vxg_a")).not.toBe(hashToken("vxg_b"));
   });
 });

@@ -89,7 +89,10 @@ export function createBackendAdminHandler(
       return { backend: toBackendMessage(find(request.backendId)) };
     },
     getMetrics() {
-      return { contentType: "text/plain; version=0.0.4", data: Buffer.from(renderMetrics(registry.list())) };
+      return {
+        contentType: "text/plain; version=0.0.4",
+        data: Buffer.from(renderMetrics(registry.list())),
+      };
     },
   };
 }

@@ -1,6 +1,10 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { type Backend, BackendSchema, BreakerState } from "../../gen/voxgate/v1/backend_admin_pb.js";
+import {
+  type Backend,
+  BackendSchema,
+  BreakerState,
+} from "../../gen/voxgate/v1/backend_admin_pb.js";
 import type { RegisteredBackend } from "../registry/index.js";
 
 /** Converts a registry entry to its admin API form. */

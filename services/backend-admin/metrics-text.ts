@@ -9,13 +9,34 @@ export function renderMetrics(backends: readonly Readonly<RegisteredBackend>[]):
     for (const [labels, value] of samples) lines.push(`${name}${labels} ${value}`);
   };
   const label = (b: Readonly<RegisteredBackend>) => `{backend="${b.id.replace(/["\\\n]/g, "_")}"}`;
-  metric("voxgate_backends", "gauge", "Backends by state.", 
+  metric(
+    "voxgate_backends",
+    "gauge",
+    "Backends by state.",
     Object.values(BackendState)
       .filter((v): v is BackendState => typeof v === "number" && v !== BackendState.UNSPECIFIED)
-      .map((state) => [`{state="${BackendState[state].toLowerCase()}"}`, backends.filter((b) => b.state === state).length]),
+      .map((state) => [
+        `{state="${BackendState[state].toLowerCase()}"}`,
+        backends.filter((b) => b.state === state).length,
+      ]),
   );
-  metric("voxgate_backend_in_flight", "gauge", "Calls running on a backend.", backends.map((b) => [label(b), b.inFlight]));
-  metric("voxgate_backend_calls_total", "counter", "Calls routed to a backend.", backends.map((b) => [label(b), b.callsTotal]));
-  metric("voxgate_backend_failures_total", "counter", "Calls a backend failed.", backends.map((b) => [label(b), b.failuresTotal]));
+  metric(
+    "voxgate_backend_in_flight",
+    "gauge",
+    "Calls running on a backend.",
+    backends.map((b) => [label(b), b.inFlight]),
+  );
+  metric(
+    "voxgate_backend_calls_total",
+    "counter",
+    "Calls routed to a backend.",
+    backends.map((b) => [label(b), b.callsTotal]),
+  );
+  metric(
+    "voxgate_backend_failures_total",
+    "counter",
+    "Calls a backend failed.",
+    backends.map((b) => [label(b), b.failuresTotal]),
+  );
   return `${lines.join("\n")}\n`;
 }

@@ -150,11 +150,30 @@ function readConfigFile(path: string): Record<string, unknown> {
 
 /** Integer in [min, max], from a string or number. */
 export function intSetting(min: number, max: number): z.ZodType<number> {
-  return z.coerce
-    .number({ error: "must be a number" })
-    .int({ error: "must be a whole number" })
-    .min(min, { error: `must be at least ${min}` })
-    .max(max, { error: `must be at most ${max}` });
+  // Number("") and Number(" ") are 0: a blank value must be an error, not port 0.
+  return z
+    .union(
+      [
+        z.number(),
+        z
+          .string()
+          .regex(/^\s*-?\d+\s*$/, { error: "must be a whole number" })
+          .transform(Number),
+      ],
+      {
+        error: (issue) =>
+          typeof issue.input === "string" && /^\s*-?\d*\.\d*\s*$/.test(issue.input)
+            ? "must be a whole number"
+            : "must be a number",
+      },
+    )
+    .pipe(
+      z
+        .number({ error: "must be a number" })
+        .int({ error: "must be a whole number" })
+        .min(min, { error: `must be at least ${min}` })
+        .max(max, { error: `must be at most ${max}` }),
+    );
 }
 
 /** TCP port, 0 meaning any free port. */
@@ -164,4 +183,12 @@ export const portSetting = intSetting(0, 65_535);
 export const stringSetting = z.string().min(1, { error: "must not be empty" });
 
 /** Log level. */
-export const logLevelSetting = z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]);
+export const logLevelSetting = z.enum([
+  "fatal",
+  "error",
+  "warn",
+  "info",
+  "debug",
+  "trace",
+  "silent",
+]);

@@ -5,9 +5,9 @@ import {
   type GPUBackendService,
   type HealthResponse,
   type LoadReportSchema,
+  ServingState,
   type SynthesizeRequest,
   type SynthesizeResponseSchema,
-  ServingState,
 } from "../../gen/voxgate/v1/gpu_backend_pb.js";
 import { isUnknownVoiceError } from "../engines/engine-errors.js";
 import type { TtsEngine } from "../engines/tts-engine.js";

@@ -13,10 +13,18 @@ export function gatewayOptionsFromSettings(
 ): GatewayOptions {
   const tokens: TokenEntry[] = [...settings.tokens];
   if (settings.clientToken) {
-    tokens.push({ name: "env:VOXGATE_TOKEN", sha256: hashToken(settings.clientToken), scopes: CLIENT_SCOPES });
+    tokens.push({
+      name: "env:VOXGATE_TOKEN",
+      sha256: hashToken(settings.clientToken),
+      scopes: CLIENT_SCOPES,
+    });
   }
   if (settings.agentToken) {
-    tokens.push({ name: "env:VOXGATE_AGENT_TOKEN", sha256: hashToken(settings.agentToken), scopes: ["agent"] });
+    tokens.push({
+      name: "env:VOXGATE_AGENT_TOKEN",
+      sha256: hashToken(settings.agentToken),
+      scopes: ["agent"],
+    });
   }
   return {
     public: {

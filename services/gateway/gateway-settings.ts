@@ -13,7 +13,9 @@ const MiB = 1024 * 1024;
 const tokenEntries = z.array(
   z.object({
     name: z.string().min(1),
-    sha256: z.string().regex(/^[0-9a-f]{64}$/, { error: "sha256 must be 64 lowercase hex characters" }),
+    sha256: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/, { error: "sha256 must be 64 lowercase hex characters" }),
     scopes: z
       .array(z.enum(SCOPES))
       .min(1)
@@ -64,8 +66,17 @@ export const gatewaySettings = {
     key: "tokens",
     flag: undefined,
     env: "VOXGATE_TOKENS_JSON",
-    description: 'accepted tokens, hashed: [{"name","sha256","scopes":["tts",...]}] (voxgate token create)',
-    schema: z.preprocess((v) => (typeof v === "string" ? JSON.parse(v) : v), tokenEntries),
+    description:
+      'accepted tokens, hashed: [{"name","sha256","scopes":["tts",...]}] (voxgate token create)',
+    schema: z.preprocess((value, context) => {
+      if (typeof value !== "string") return value;
+      try {
+        return JSON.parse(value) as unknown;
+      } catch (err) {
+        context.addIssue({ code: "custom", message: `not valid JSON: ${(err as Error).message}` });
+        return z.NEVER;
+      }
+    }, tokenEntries),
     defaultValue: [],
   }),
   clientToken: setting({

@@ -81,7 +81,10 @@ export function createGateway(options: GatewayOptions): Gateway {
 
   const rpcHandler = connectNodeAdapter({
     routes(router) {
-      router.service(TtsService, createTtsHandler({ registry, limits, defaultTimeoutMs: limits.defaultTimeoutMs }));
+      router.service(
+        TtsService,
+        createTtsHandler({ registry, limits, defaultTimeoutMs: limits.defaultTimeoutMs }),
+      );
       router.service(VoiceService, createVoiceHandler({ registry }));
       router.service(BackendAdminService, createBackendAdminHandler({ registry }));
       router.service(
@@ -138,8 +141,13 @@ export function createGateway(options: GatewayOptions): Gateway {
   return {
     registry,
     async listen() {
-      const [publicPort, agentPort] = await Promise.all([publicServer.listen(), agentServer.listen()]);
-      const host = options.public.host.includes(":") ? `[${options.public.host}]` : options.public.host;
+      const [publicPort, agentPort] = await Promise.all([
+        publicServer.listen(),
+        agentServer.listen(),
+      ]);
+      const host = options.public.host.includes(":")
+        ? `[${options.public.host}]`
+        : options.public.host;
       const shownHost = host === "0.0.0.0" || host === "[::]" ? "127.0.0.1" : host;
       return { publicUrl: `http://${shownHost}:${publicPort}`, publicPort, agentPort };
     },

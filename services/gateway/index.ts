@@ -5,6 +5,7 @@ export {
   type GatewayAddresses,
   type GatewayOptions,
 } from "./gateway.js";
+export { gatewayOptionsFromSettings } from "./gateway-options.js";
 export { type GatewaySettings, gatewaySettings } from "./gateway-settings.js";
 export { createHealthHandler, type HealthHandlerOptions } from "./health-handler.js";
 export { createLoggingInterceptor } from "./logging-interceptor.js";
@@ -15,4 +16,3 @@ export {
   type PublicServerLimits,
   type PublicServerOptions,
 } from "./public-server.js";
-export { gatewayOptionsFromSettings } from "./gateway-options.js";

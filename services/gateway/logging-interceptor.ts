@@ -11,7 +11,10 @@ export function createLoggingInterceptor(rootLog: Logger): Interceptor {
     const started = performance.now();
     const context = req.contextValues.get(kCallContext);
     const log = context?.log ?? rootLog;
-    const base = { method: `${req.service.typeName}/${req.method.name}`, caller: context?.principal?.name };
+    const base = {
+      method: `${req.service.typeName}/${req.method.name}`,
+      caller: context?.principal?.name,
+    };
     const done = (err?: unknown) => {
       const ms = Math.round(performance.now() - started);
       if (err === undefined) {

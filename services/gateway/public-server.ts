@@ -112,7 +112,10 @@ export function createPublicServer(options: PublicServerOptions): PublicServer {
     let head = Buffer.alloc(0);
     const onData = (chunk: Buffer) => {
       head = Buffer.concat([head, chunk]);
-      if (head.length < H2_PREFACE_START.length && H2_PREFACE_START.subarray(0, head.length).equals(head)) {
+      if (
+        head.length < H2_PREFACE_START.length &&
+        H2_PREFACE_START.subarray(0, head.length).equals(head)
+      ) {
         return; // need more bytes to decide
       }
       socket.off("data", onData);

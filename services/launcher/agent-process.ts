@@ -58,7 +58,9 @@ export function superviseAgentProcess(options: AgentProcessOptions): AgentProces
       if (stopping) return;
       // A long healthy run resets the backoff.
       if (Date.now() - started > 60_000) restarts = 0;
-      const delayMs = 500 + backoffDelayMs(restarts++, { initialDelayMs: 500, maxDelayMs: 10_000, multiplier: 2 });
+      const delayMs =
+        500 +
+        backoffDelayMs(restarts++, { initialDelayMs: 500, maxDelayMs: 10_000, multiplier: 2 });
       log.warn({ code, signal, delayMs }, "local agent exited; restarting");
       restartTimer = setTimeout(start, delayMs);
     });

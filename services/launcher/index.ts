@@ -1,1 +1,5 @@
-export { type AgentProcess, type AgentProcessOptions, superviseAgentProcess } from "./agent-process.js";
+export {
+  type AgentProcess,
+  type AgentProcessOptions,
+  superviseAgentProcess,
+} from "./agent-process.js";

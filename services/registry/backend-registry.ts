@@ -145,12 +145,14 @@ export function createBackendRegistry(options: BackendRegistryOptions): BackendR
         release(outcome, error) {
           if (released) return;
           released = true;
-          chosen.inFlight = Math.max(0, chosen.inFlight - 1);
+          // An agent that reconnected mid-call is a new record carrying this call in its count.
+          const current = backends.get(chosen.id) ?? chosen;
+          current.inFlight = Math.max(0, current.inFlight - 1);
           if (outcome === "backend-failure") {
-            chosen.failuresTotal++;
-            chosen.lastError = error ?? "call failed";
+            current.failuresTotal++;
+            current.lastError = error ?? "call failed";
           } else if (outcome === "ok") {
-            chosen.lastSeenAt = new Date();
+            current.lastSeenAt = new Date();
           }
         },
       };

@@ -4,6 +4,7 @@ export type {
   GpuBackendClient,
   RegisteredBackend,
 } from "./backend.js";
+export { isBackendFault } from "./backend-fault.js";
 export {
   type BackendEvent,
   type BackendLease,
@@ -12,4 +13,3 @@ export {
   type CallOutcome,
   createBackendRegistry,
 } from "./backend-registry.js";
-export { isBackendFault } from "./backend-fault.js";

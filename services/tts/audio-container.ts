@@ -15,8 +15,8 @@ export interface AudioContainer {
 /**
  * Chooses the container for `encoding` given the backend's PCM `format`.
  *
- * @throws ConnectError UNIMPLEMENTED for encodings without an encoder yet, INVALID_ARGUMENT when
- *   the backend did not send 16-bit PCM.
+ * @throws ConnectError UNIMPLEMENTED for encodings without an encoder yet, INTERNAL when the
+ *   backend did not send 16-bit PCM (a backend bug, not the caller's).
  */
 export function chooseContainer(encoding: AudioEncoding, format: AudioFormat): AudioContainer {
   if (format.encoding !== AudioEncoding.PCM) {

@@ -1,7 +1,10 @@
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { AudioEncoding } from "../../gen/voxgate/v1/audio_pb.js";
-import { type SynthesizeRequest, SynthesizeRequestSchema } from "../../gen/voxgate/v1/gpu_backend_pb.js";
+import {
+  type SynthesizeRequest,
+  SynthesizeRequestSchema,
+} from "../../gen/voxgate/v1/gpu_backend_pb.js";
 import type { SynthesizeSpeechRequest } from "../../gen/voxgate/v1/tts_pb.js";
 import { isSupportedEncoding } from "./audio-container.js";
 
@@ -34,7 +37,10 @@ export function toBackendRequest(
   if (request.speed !== 0 && !(request.speed >= 0.25 && request.speed <= 4)) {
     throw new ConnectError(`speed ${request.speed} is outside 0.25..4`, Code.InvalidArgument);
   }
-  if (request.sampleRateHz !== 0 && !(request.sampleRateHz >= 8000 && request.sampleRateHz <= 192_000)) {
+  if (
+    request.sampleRateHz !== 0 &&
+    !(request.sampleRateHz >= 8000 && request.sampleRateHz <= 192_000)
+  ) {
     throw new ConnectError(
       `sample_rate_hz ${request.sampleRateHz} is outside 8000..192000`,
       Code.InvalidArgument,

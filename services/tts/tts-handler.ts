@@ -25,7 +25,9 @@ export interface TtsHandlerOptions {
   defaultTimeoutMs: number;
 }
 
-type SpeechPiece = { kind: "start"; container: AudioContainer } | { kind: "audio"; pcm: Uint8Array };
+type SpeechPiece =
+  | { kind: "start"; container: AudioContainer }
+  | { kind: "audio"; pcm: Uint8Array };
 
 /** Creates the TtsService implementation. */
 export function createTtsHandler(options: TtsHandlerOptions): ServiceImpl<typeof TtsService> {
@@ -108,7 +110,10 @@ export function createTtsHandler(options: TtsHandlerOptions): ServiceImpl<typeof
         if (!container) continue;
         if (container.streamPrefix.byteLength > 0 || container.contentType) {
           // The first chunk carries the content type and the container header with real audio.
-          yield { contentType: container.contentType, data: concat(container.streamPrefix, piece.pcm) };
+          yield {
+            contentType: container.contentType,
+            data: concat(container.streamPrefix, piece.pcm),
+          };
           container = { ...container, streamPrefix: new Uint8Array(0), contentType: "" };
         } else {
           yield { data: piece.pcm };

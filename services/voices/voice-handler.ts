@@ -6,8 +6,8 @@ import {
   type VoiceService,
   VoiceType,
 } from "../../gen/voxgate/v1/voice_pb.js";
-import type { BackendRegistry } from "../registry/index.js";
 import { decodePageToken, encodePageToken, pageSizeOf } from "../paging/page-token.js";
+import type { BackendRegistry } from "../registry/index.js";
 
 /** Options of {@link createVoiceHandler}. */
 export interface VoiceHandlerOptions {
@@ -42,11 +42,16 @@ export function createVoiceHandler(options: VoiceHandlerOptions): ServiceImpl<ty
         }
       }
     }
-    return [...seen.values()].sort((a, b) => a.engine.localeCompare(b.engine) || a.id.localeCompare(b.id));
+    return [...seen.values()].sort(
+      (a, b) => a.engine.localeCompare(b.engine) || a.id.localeCompare(b.id),
+    );
   };
 
   const notYet = (what: string) =>
-    new ConnectError(`${what} arrives with the prompt store; this gateway lists presets only`, Code.Unimplemented);
+    new ConnectError(
+      `${what} arrives with the prompt store; this gateway lists presets only`,
+      Code.Unimplemented,
+    );
 
   return {
     listVoices(request) {
@@ -57,7 +62,9 @@ export function createVoiceHandler(options: VoiceHandlerOptions): ServiceImpl<ty
           (request.type === VoiceType.UNSPECIFIED || voice.type === request.type) &&
           (!request.engine || voice.engine === request.engine) &&
           (!request.language ||
-            voice.languages.some((l) => l.toLowerCase().startsWith(request.language.toLowerCase()))),
+            voice.languages.some((l) =>
+              l.toLowerCase().startsWith(request.language.toLowerCase()),
+            )),
       );
       const page = matching.slice(offset, offset + size);
       const next = offset + page.length;
@@ -66,7 +73,10 @@ export function createVoiceHandler(options: VoiceHandlerOptions): ServiceImpl<ty
     getVoice(request) {
       const voice = presets().find((v) => v.id === request.voiceId);
       if (!voice) {
-        throw new ConnectError(`voice "${request.voiceId}" is not offered by any connected engine`, Code.NotFound);
+        throw new ConnectError(
+          `voice "${request.voiceId}" is not offered by any connected engine`,
+          Code.NotFound,
+        );
       }
       return { voice };
     },

@@ -6,8 +6,12 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createVoxgateClient, type VoxgateClient } from "../../clients/voxgate-client.js";
 import { BackendState } from "../../gen/voxgate/v1/backend_admin_pb.js";
-import { type GatewayProcess, startAgentProcess, startGatewayProcess } from "../helpers/voxgate-stack.js";
 import { waitFor } from "../helpers/voxgate-process.js";
+import {
+  type GatewayProcess,
+  startAgentProcess,
+  startGatewayProcess,
+} from "../helpers/voxgate-stack.js";
 
 const STORY = Array.from(
   { length: 24 },
@@ -23,7 +27,11 @@ async function collect(client: VoxgateClient, text: string, onFirst?: () => void
   return bytes;
 }
 
-async function expectCode(promise: Promise<unknown>, code: Code, message?: RegExp): Promise<ConnectError> {
+async function expectCode(
+  promise: Promise<unknown>,
+  code: Code,
+  message?: RegExp,
+): Promise<ConnectError> {
   const error = await promise.then(
     () => undefined,
     (err: unknown) => ConnectError.from(err),
@@ -56,11 +64,19 @@ describe("agent liveness", () => {
     await waitFor(() => backend("kill-9"), { what: "agent registered" });
     const killedAt = performance.now();
     agent.proc.child.kill("SIGKILL");
-    await waitFor(async () => !(await backend("kill-9")), { timeoutMs: 5000, intervalMs: 10, what: "agent gone" });
+    await waitFor(async () => !(await backend("kill-9")), {
+      timeoutMs: 5000,
+      intervalMs: 10,
+      what: "agent gone",
+    });
     const goneMs = performance.now() - killedAt;
     console.info(`[figures] SIGKILL → removed from registry: ${Math.round(goneMs)} ms`);
     expect(goneMs).toBeLessThan(1000);
-    await expectCode(client.tts.synthesize({ text: "anyone there?" }), Code.Unavailable, /no backend is connected/);
+    await expectCode(
+      client.tts.synthesize({ text: "anyone there?" }),
+      Code.Unavailable,
+      /no backend is connected/,
+    );
   });
 
   it("drops a SIGSTOPped (frozen) agent within 3 s through keepalive", async () => {
@@ -70,7 +86,11 @@ describe("agent liveness", () => {
     const stoppedAt = performance.now();
     agent.proc.child.kill("SIGSTOP");
     try {
-      await waitFor(async () => !(await backend("frozen")), { timeoutMs: 8000, intervalMs: 20, what: "agent gone" });
+      await waitFor(async () => !(await backend("frozen")), {
+        timeoutMs: 8000,
+        intervalMs: 20,
+        what: "agent gone",
+      });
       const goneMs = performance.now() - stoppedAt;
       console.info(`[figures] SIGSTOP → removed from registry: ${Math.round(goneMs)} ms`);
       expect(goneMs).toBeLessThan(3000);
@@ -103,7 +123,10 @@ describe("agent liveness", () => {
     expect(await drained).toBe(expectedBytes);
     await signalled;
     expect(await agent.proc.exited()).toBe(0);
-    await waitFor(async () => !(await backend("drainer")), { timeoutMs: 5000, what: "agent removed" });
+    await waitFor(async () => !(await backend("drainer")), {
+      timeoutMs: 5000,
+      what: "agent removed",
+    });
   });
 
   it("reconnects by itself after the gateway restarts", async () => {
@@ -111,7 +134,8 @@ describe("agent liveness", () => {
     const agent = startAgentProcess(first, "phoenix");
     try {
       await agent.connected;
-      const connections = () => agent.proc.logs.filter((l) => l.msg === "connected to gateway").length;
+      const connections = () =>
+        agent.proc.logs.filter((l) => l.msg === "connected to gateway").length;
       expect(await first.proc.stop()).toBe(0);
       await agent.proc.waitForLog((l) => l.msg === "lost the gateway", 10_000);
       const restartedAt = performance.now();
@@ -126,7 +150,10 @@ describe("agent liveness", () => {
         console.info(
           `[figures] gateway restart → agent reconnected: ${Math.round(performance.now() - restartedAt)} ms after the new gateway process started`,
         );
-        const restartedClient = createVoxgateClient({ baseUrl: second.url, token: second.clientToken });
+        const restartedClient = createVoxgateClient({
+          baseUrl: second.url,
+          token: second.clientToken,
+        });
         try {
           const bytes = await collect(restartedClient, "Back again.");
           expect(bytes).toBeGreaterThan(44);

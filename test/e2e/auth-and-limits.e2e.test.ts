@@ -3,26 +3,36 @@
  * on each port, client and agent tokens never cross ports, and oversized text is refused with
  * INVALID_ARGUMENT naming the limit.
  */
-import * as grpc from "@grpc/grpc-js";
+
 import { Code, ConnectError } from "@connectrpc/connect";
+import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createVoxgateClient, type VoxgateProtocol } from "../../clients/voxgate-client.js";
 import { AgentService } from "../../gen/voxgate/v1/agent_pb.js";
 import { generateToken } from "../../services/auth/token-codec.js";
 import { createGrpcServiceDefinition } from "../../services/grpc/service-definition.js";
-import { type GatewayProcess, startAgentProcess, startGatewayProcess } from "../helpers/voxgate-stack.js";
 import { waitFor } from "../helpers/voxgate-process.js";
+import {
+  type GatewayProcess,
+  startAgentProcess,
+  startGatewayProcess,
+} from "../helpers/voxgate-stack.js";
 
 const MAX_TEXT_CHARS = 200;
 const protocols: VoxgateProtocol[] = ["connect", "grpc", "grpc-web"];
 
 /** Opens the agent control stream with `token` and resolves with the status the gateway ends it with. */
 function agentPortStatus(agentPort: number, token: string | undefined): Promise<grpc.StatusObject> {
-  const Client = grpc.makeGenericClientConstructor(createGrpcServiceDefinition(AgentService), "AgentService");
+  const Client = grpc.makeGenericClientConstructor(
+    createGrpcServiceDefinition(AgentService),
+    "AgentService",
+  );
   const client = new Client(`127.0.0.1:${agentPort}`, grpc.credentials.createInsecure());
   const metadata = new grpc.Metadata();
   if (token !== undefined) metadata.set("authorization", `Bearer ${token}`);
-  const stream = (client as unknown as { connect(m: grpc.Metadata): grpc.ClientDuplexStream<unknown, unknown> }).connect(metadata);
+  const stream = (
+    client as unknown as { connect(m: grpc.Metadata): grpc.ClientDuplexStream<unknown, unknown> }
+  ).connect(metadata);
   return new Promise((resolve) => {
     stream.on("data", () => {});
     stream.on("error", () => {});
@@ -35,17 +45,18 @@ function agentPortStatus(agentPort: number, token: string | undefined): Promise<
 
 describe("auth and limits on both ports", () => {
   let gateway: GatewayProcess;
+  let agent: ReturnType<typeof startAgentProcess> | undefined;
 
   beforeAll(async () => {
-    gateway = await startGatewayProcess({ env: { VOXGATE_MAX_TEXT_CHARS: String(MAX_TEXT_CHARS) } });
-    const agent = startAgentProcess(gateway, "auth-agent");
-    await agent.connected;
-    afterAll(async () => {
-      await agent.proc.stop();
+    gateway = await startGatewayProcess({
+      env: { VOXGATE_MAX_TEXT_CHARS: String(MAX_TEXT_CHARS) },
     });
+    agent = startAgentProcess(gateway, "auth-agent");
+    await agent.connected;
   });
 
   afterAll(async () => {
+    await agent?.proc.stop();
     expect(await gateway?.proc.stop()).toBe(0);
   });
 
@@ -128,9 +139,15 @@ describe("auth and limits on both ports", () => {
     });
 
     it("never registers an agent process with a wrong token", async () => {
-      const impostor = startAgentProcess({ agentPort: gateway.agentPort, agentToken: generateToken() }, "impostor");
+      const impostor = startAgentProcess(
+        { agentPort: gateway.agentPort, agentToken: generateToken() },
+        "impostor",
+      );
       try {
-        const refused = await impostor.proc.waitForLog((l) => l.msg === "could not join the gateway", 20_000);
+        const refused = await impostor.proc.waitForLog(
+          (l) => l.msg === "could not join the gateway",
+          20_000,
+        );
         expect(String(refused.reason)).toMatch(/invalid agent token/);
         const client = createVoxgateClient({ baseUrl: gateway.url, token: gateway.clientToken });
         try {

@@ -30,7 +30,11 @@ describe("npm start: gateway and a local CPU agent with zero config", () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "voxgate-e2e-"));
     startedAt = performance.now();
-    stack = spawnVoxgate(["start"], { VOXGATE_PORT: "0", VOXGATE_AGENT_PORT: "0", VOXGATE_TOKEN: token });
+    stack = spawnVoxgate(["start"], {
+      VOXGATE_PORT: "0",
+      VOXGATE_AGENT_PORT: "0",
+      VOXGATE_TOKEN: token,
+    });
     url = String((await stack.waitForLog((l) => l.msg === "voxgate ready")).publicUrl);
     await stack.waitForLog((l) => l.msg === "agent ready", 60_000);
     readyAfterMs = performance.now() - startedAt;
@@ -49,9 +53,13 @@ describe("npm start: gateway and a local CPU agent with zero config", () => {
 
   it("the CLI writes a valid WAV of the spoken text", async () => {
     const file = join(dir, "hello.wav");
-    const { stderr } = await run(process.execPath, [CLI_ENTRY, "speak", "Hello from voxgate", "-o", file], {
-      env: { ...process.env, VOXGATE_URL: url, VOXGATE_TOKEN: token },
-    });
+    const { stderr } = await run(
+      process.execPath,
+      [CLI_ENTRY, "speak", "Hello from voxgate", "-o", file],
+      {
+        env: { ...process.env, VOXGATE_URL: url, VOXGATE_TOKEN: token },
+      },
+    );
     const bytes = new Uint8Array(await readFile(file));
     expect(Buffer.from(bytes.subarray(0, 4)).toString()).toBe("RIFF");
     expect(Buffer.from(bytes.subarray(8, 12)).toString()).toBe("WAVE");
@@ -65,17 +73,21 @@ describe("npm start: gateway and a local CPU agent with zero config", () => {
   });
 
   it("a Connect-JSON curl call gets audio", async () => {
-    const { stdout } = await run("curl", [
-      "-sS",
-      "--fail-with-body",
-      `${url}/voxgate.v1.TtsService/Synthesize`,
-      "-H",
-      `Authorization: Bearer ${token}`,
-      "-H",
-      "Content-Type: application/json",
-      "-d",
-      JSON.stringify({ text: "Hello from voxgate" }),
-    ], { maxBuffer: 32 * 1024 * 1024 });
+    const { stdout } = await run(
+      "curl",
+      [
+        "-sS",
+        "--fail-with-body",
+        `${url}/voxgate.v1.TtsService/Synthesize`,
+        "-H",
+        `Authorization: Bearer ${token}`,
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        JSON.stringify({ text: "Hello from voxgate" }),
+      ],
+      { maxBuffer: 32 * 1024 * 1024 },
+    );
     const body = JSON.parse(stdout) as { contentType: string; data: string };
     expect(body.contentType).toBe("audio/wav");
     const wav = parseWav(new Uint8Array(Buffer.from(body.data, "base64")));
@@ -108,7 +120,11 @@ describe("npm start: gateway and a local CPU agent with zero config", () => {
   });
 
   it("measures the time from start to the first audio byte of a fresh stack", async () => {
-    const fresh = spawnVoxgate(["start"], { VOXGATE_PORT: "0", VOXGATE_AGENT_PORT: "0", VOXGATE_TOKEN: token });
+    const fresh = spawnVoxgate(["start"], {
+      VOXGATE_PORT: "0",
+      VOXGATE_AGENT_PORT: "0",
+      VOXGATE_TOKEN: token,
+    });
     const began = performance.now();
     try {
       const freshUrl = String((await fresh.waitForLog((l) => l.msg === "voxgate ready")).publicUrl);
@@ -122,7 +138,9 @@ describe("npm start: gateway and a local CPU agent with zero config", () => {
       } finally {
         client.close();
       }
-      console.info(`[figures] process start → first audio byte: ${Math.round(performance.now() - began)} ms`);
+      console.info(
+        `[figures] process start → first audio byte: ${Math.round(performance.now() - began)} ms`,
+      );
     } finally {
       expect(await fresh.stop("SIGTERM")).toBe(0);
     }

@@ -75,7 +75,11 @@ export function spawnVoxgate(args: string[], env: Record<string, string> = {}): 
         waiters.add(waiter);
         const timer = setTimeout(() => {
           waiters.delete(waiter);
-          reject(new Error(`no matching log line within ${timeoutMs} ms; stderr:\n${stderr}\nlogs:\n${logs.map((l) => l.msg).join("\n")}`));
+          reject(
+            new Error(
+              `no matching log line within ${timeoutMs} ms; stderr:\n${stderr}\nlogs:\n${logs.map((l) => l.msg).join("\n")}`,
+            ),
+          );
         }, timeoutMs);
         void exit.then((code) => {
           if (!waiters.has(waiter)) return;
@@ -120,5 +124,7 @@ export async function waitFor<T>(
     }
     await new Promise((r) => setTimeout(r, intervalMs));
   }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ""}`);
+  throw new Error(
+    `timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ""}`,
+  );
 }

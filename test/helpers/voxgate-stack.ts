@@ -2,7 +2,7 @@
  * Starts real gateway and agent processes on 127.0.0.1 with generated tokens, for end-to-end tests.
  */
 import { generateToken } from "../../services/auth/token-codec.js";
-import { type VoxgateProcess, spawnVoxgate } from "./voxgate-process.js";
+import { spawnVoxgate, type VoxgateProcess } from "./voxgate-process.js";
 
 /** A running gateway process and what a test needs to reach it. */
 export interface GatewayProcess {
@@ -33,7 +33,9 @@ export interface GatewayProcessOptions {
 }
 
 /** Starts `voxgate gateway` and waits until it listens. */
-export async function startGatewayProcess(options: GatewayProcessOptions = {}): Promise<GatewayProcess> {
+export async function startGatewayProcess(
+  options: GatewayProcessOptions = {},
+): Promise<GatewayProcess> {
   const clientToken = options.clientToken ?? generateToken();
   const agentToken = options.agentToken ?? generateToken();
   const proc = spawnVoxgate(["gateway"], {

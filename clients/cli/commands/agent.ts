@@ -22,11 +22,15 @@ ${describeSettings(agentSettings)}`,
   async run(argv, io) {
     const settings = loadOrUsageError(() => loadSettings(agentSettings, { argv, env: io.env }));
     if (!settings.token) {
-      throw new CliUsageError("an agent token is required: set VOXGATE_AGENT_TOKEN or pass --token");
+      throw new CliUsageError(
+        "an agent token is required: set VOXGATE_AGENT_TOKEN or pass --token",
+      );
     }
     // Loaded here, not at the top: other commands (and --help) should not pay for the agent. The
     // engine's workers start first so they warm up while the rest of the agent loads.
-    const { createEspeakEngine, isEngineUnavailableError } = await import("../../../services/engines/index.js");
+    const { createEspeakEngine, isEngineUnavailableError } = await import(
+      "../../../services/engines/index.js"
+    );
     const engineReady = createEspeakEngine({ workers: settings.slots });
     engineReady.catch(() => {}); // handled below, once the other modules are in
     const [{ Agent }, { createEngineHost, describeEngines }, { createLogger }] = await Promise.all([
@@ -51,7 +55,8 @@ ${describeSettings(agentSettings)}`,
       drainTimeoutMs: settings.drainTimeoutMs,
       log,
     });
-    const onStop = () => void agent.drain(String((io.signal?.reason as Error | undefined)?.message ?? "stop"));
+    const onStop = () =>
+      void agent.drain(String((io.signal?.reason as Error | undefined)?.message ?? "stop"));
     io.signal?.addEventListener("abort", onStop, { once: true });
     try {
       await agent.run();

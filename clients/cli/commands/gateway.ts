@@ -23,7 +23,9 @@ Make tokens with: voxgate token create --scopes tts,voices`,
   async run(argv, io) {
     const settings = loadOrUsageError(() => loadSettings(gatewaySettings, { argv, env: io.env }));
     // Loaded here, not at the top: other commands (and --help) should not pay for the server.
-    const { createGateway, gatewayOptionsFromSettings } = await import("../../../services/gateway/index.js");
+    const { createGateway, gatewayOptionsFromSettings } = await import(
+      "../../../services/gateway/index.js"
+    );
     const { createLogger } = await import("../../../services/logging/index.js");
     const log = createLogger({ level: settings.logLevel, service: "gateway" });
     const options = gatewayOptionsFromSettings(settings, log);

@@ -16,16 +16,22 @@ the API URL and a client token. VOXGATE_PORT fixes the port (default 8080) and V
 the token (default: a new one per run); every "voxgate gateway" setting applies too.`,
   async run(argv, io) {
     const settings = loadOrUsageError(() => loadSettings(gatewaySettings, { argv, env: io.env }));
-    const [{ createGateway, gatewayOptionsFromSettings }, { superviseAgentProcess }, { createLogger }] =
-      await Promise.all([
-        import("../../../services/gateway/index.js"),
-        import("../../../services/launcher/index.js"),
-        import("../../../services/logging/index.js"),
-      ]);
+    const [
+      { createGateway, gatewayOptionsFromSettings },
+      { superviseAgentProcess },
+      { createLogger },
+    ] = await Promise.all([
+      import("../../../services/gateway/index.js"),
+      import("../../../services/launcher/index.js"),
+      import("../../../services/logging/index.js"),
+    ]);
     const log = createLogger({ level: settings.logLevel, service: "gateway" });
     const clientToken = settings.clientToken || generateToken();
     const agentToken = generateToken();
-    const options = gatewayOptionsFromSettings({ ...settings, clientToken: "", agentToken: "" }, log);
+    const options = gatewayOptionsFromSettings(
+      { ...settings, clientToken: "", agentToken: "" },
+      log,
+    );
     options.tokens = [
       ...options.tokens,
       { name: "local-client", sha256: hashToken(clientToken), scopes: CLIENT_SCOPES },
@@ -40,8 +46,13 @@ the token (default: a new one per run); every "voxgate gateway" setting applies 
       env: { ...io.env, VOXGATE_LOG_LEVEL: settings.logLevel },
       log,
     });
-    log.info({ ...addresses, tokenSource: settings.clientToken ? "VOXGATE_TOKEN" : "generated" }, "voxgate ready");
-    io.stderr.write(banner(addresses.publicUrl, addresses.agentPort, clientToken, !settings.clientToken));
+    log.info(
+      { ...addresses, tokenSource: settings.clientToken ? "VOXGATE_TOKEN" : "generated" },
+      "voxgate ready",
+    );
+    io.stderr.write(
+      banner(addresses.publicUrl, addresses.agentPort, clientToken, !settings.clientToken),
+    );
     await untilAborted(io.signal);
     log.info("stopping: draining the local agent");
     await agent.stop();

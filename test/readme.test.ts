@@ -1,0 +1,41 @@
+/**
+ * Keeps the README true: its two set-up commands exist as npm scripts, and every setting the
+ * gateway and agent accept is documented.
+ */
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { agentSettings } from "../services/agent/agent-settings.js";
+import { gatewaySettings } from "../services/gateway/gateway-settings.js";
+
+const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8");
+const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
+  scripts: Record<string, string>;
+};
+
+describe("README", () => {
+  it("shows the two set-up commands, backed by npm scripts", () => {
+    expect(readme).toContain("npm ci && npm start");
+    expect(readme).toContain("npm ci && npm test");
+    expect(pkg.scripts.start).toBeTruthy();
+    expect(pkg.scripts.test).toBeTruthy();
+  });
+
+  for (const [name, table] of Object.entries({ gateway: gatewaySettings, agent: agentSettings })) {
+    it(`documents every ${name} setting with its variable, flag and default`, () => {
+      for (const spec of Object.values(table)) {
+        const shown = JSON.stringify(spec.defaultValue);
+        const rows = readme.split("\n").filter((line) => line.startsWith(`| \`${spec.env}\``));
+        const documented = rows.some(
+          (row) =>
+            row.includes(`\`${spec.key}\``) &&
+            (!spec.flag || row.includes(`\`--${spec.flag}\``)) &&
+            (shown === '""' || row.includes(shown)),
+        );
+        expect(
+          documented,
+          `README documents ${spec.env} (--${spec.flag}, ${spec.key}, ${shown})`,
+        ).toBe(true);
+      }
+    });
+  }
+});
