@@ -1,0 +1,142 @@
+/**
+ * First-audio benchmark: how long a new user waits after `npm start`, and how soon the first audio
+ * of a 10-sentence text arrives on a warm system. Real processes (`voxgate start`: gateway plus a
+ * spawned CPU agent), real espeak-ng, loopback only.
+ *
+ *   npm run bench -- [--reps N] [--quick]
+ *
+ * Prints a table and one JSON line of figures.
+ */
+import { parseArgs } from "node:util";
+import { createVoxgateClient } from "../clients/voxgate-client.js";
+import { generateToken } from "../services/auth/token-codec.js";
+import { spawnVoxgate } from "../test/helpers/voxgate-process.js";
+
+const { values } = parseArgs({
+  options: { reps: { type: "string" }, quick: { type: "boolean" } },
+});
+const coldReps = Number(values.reps ?? (values.quick ? 2 : 5));
+const warmReps = values.quick ? 10 : 30;
+const TEN_SENTENCES = Array.from(
+  { length: 10 },
+  (_, i) => `This is sentence number ${i + 1} of a short story about a gateway.`,
+).join(" ");
+
+function percentile(samples: number[], p: number): number {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+}
+
+/** Spawns a fresh stack and measures spawn → ready, spawn → agent connected, spawn → first audio. */
+async function coldStart(token: string) {
+  const began = performance.now();
+  const stack = spawnVoxgate(["start"], {
+    VOXGATE_PORT: "0",
+    VOXGATE_AGENT_PORT: "0",
+    VOXGATE_TOKEN: token,
+    VOXGATE_LOG_LEVEL: "info",
+  });
+  try {
+    const url = String(
+      (await stack.waitForLog((l) => l.msg === "voxgate ready", 60_000)).publicUrl,
+    );
+    const readyMs = performance.now() - began;
+    await stack.waitForLog((l) => l.msg === "agent ready", 60_000);
+    const agentMs = performance.now() - began;
+    const client = createVoxgateClient({ baseUrl: url, token });
+    let firstAudioMs = 0;
+    try {
+      for await (const _chunk of client.tts.streamSynthesize({ text: "Hello from voxgate" })) {
+        firstAudioMs = performance.now() - began;
+        break;
+      }
+    } finally {
+      client.close();
+    }
+    return { stack, url, readyMs, agentMs, firstAudioMs };
+  } catch (err) {
+    await stack.stop("SIGKILL");
+    throw err;
+  }
+}
+
+const token = generateToken();
+const cold: Array<{ readyMs: number; agentMs: number; firstAudioMs: number }> = [];
+for (let i = 0; i < coldReps; i++) {
+  const run = await coldStart(token);
+  cold.push(run);
+  await run.stack.stop("SIGTERM");
+}
+
+// Warm: one stack, many 10-sentence streams over gRPC and Connect.
+const warm = await coldStart(token);
+const rows: Array<[string, number[], number[]]> = [];
+for (const protocol of ["connect", "grpc"] as const) {
+  const client = createVoxgateClient({ baseUrl: warm.url, token, protocol });
+  const first: number[] = [];
+  const total: number[] = [];
+  try {
+    for (let i = 0; i < warmReps + 2; i++) {
+      const sent = performance.now();
+      let firstMs = 0;
+      for await (const _chunk of client.tts.streamSynthesize({ text: TEN_SENTENCES })) {
+        if (firstMs === 0) firstMs = performance.now() - sent;
+      }
+      if (i >= 2) {
+        // The first two calls warm the JIT on both sides; they are not counted.
+        first.push(firstMs);
+        total.push(performance.now() - sent);
+      }
+    }
+  } finally {
+    client.close();
+  }
+  rows.push([protocol, first, total]);
+}
+await warm.stack.stop("SIGTERM");
+
+const fmt = (ms: number) => `${Math.round(ms)} ms`.padStart(9);
+console.log(
+  `\nvoxgate first-audio benchmark — node ${process.version}, ${new Date().toISOString()}`,
+);
+console.log("\ncold start (npm start → …), per run:");
+console.log("  run   gateway ready   agent ready   first audio byte");
+cold.forEach((c, i) =>
+  console.log(
+    `  ${String(i + 1).padEnd(5)}${fmt(c.readyMs)}       ${fmt(c.agentMs)}     ${fmt(c.firstAudioMs)}`,
+  ),
+);
+console.log(`\nwarm, 10-sentence text (${warmReps} runs each):`);
+console.log("  protocol   first chunk p50   p99      whole text p50   p99");
+for (const [protocol, first, total] of rows) {
+  console.log(
+    `  ${protocol.padEnd(10)}${fmt(percentile(first, 50))}   ${fmt(percentile(first, 99))}   ${fmt(percentile(total, 50))}   ${fmt(percentile(total, 99))}`,
+  );
+}
+const figures = {
+  bench: "first-audio",
+  node: process.version,
+  coldStartFirstAudioMs: {
+    median: percentile(
+      cold.map((c) => c.firstAudioMs),
+      50,
+    ),
+    min: Math.min(...cold.map((c) => c.firstAudioMs)),
+    max: Math.max(...cold.map((c) => c.firstAudioMs)),
+  },
+  coldStartAgentReadyMs: percentile(
+    cold.map((c) => c.agentMs),
+    50,
+  ),
+  tenSentences: Object.fromEntries(
+    rows.map(([p, first, total]) => [
+      p,
+      {
+        firstChunkP50Ms: percentile(first, 50),
+        firstChunkP99Ms: percentile(first, 99),
+        totalP50Ms: percentile(total, 50),
+      },
+    ]),
+  ),
+};
+console.log(`\n${JSON.stringify(figures)}`);
