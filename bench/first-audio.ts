@@ -101,11 +101,11 @@ console.log(
 );
 console.log("\ncold start (npm start → …), per run:");
 console.log("  run   gateway ready   agent ready   first audio byte");
-cold.forEach((c, i) =>
+for (const [i, c] of cold.entries()) {
   console.log(
     `  ${String(i + 1).padEnd(5)}${fmt(c.readyMs)}       ${fmt(c.agentMs)}     ${fmt(c.firstAudioMs)}`,
-  ),
-);
+  );
+}
 console.log(`\nwarm, 10-sentence text (${warmReps} runs each):`);
 console.log("  protocol   first chunk p50   p99      whole text p50   p99");
 for (const [protocol, first, total] of rows) {
