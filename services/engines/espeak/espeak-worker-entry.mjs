@@ -14,7 +14,8 @@ try {
   await import(entryUrl);
 } catch (err) {
   // The failed import is not cached under the URL tsImport() uses (it adds a namespace query).
-  const needsTsx = err?.code === "ERR_UNKNOWN_FILE_EXTENSION" || err?.code === "ERR_MODULE_NOT_FOUND";
+  const needsTsx =
+    err?.code === "ERR_UNKNOWN_FILE_EXTENSION" || err?.code === "ERR_MODULE_NOT_FOUND";
   if (!needsTsx || !entryUrl.endsWith(".ts")) {
     throw err;
   }
