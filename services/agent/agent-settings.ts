@@ -1,6 +1,6 @@
 import { hostname } from "node:os";
 import { z } from "zod";
-import { intSetting, logLevelSetting, setting, stringSetting } from "../config/settings.js";
+import { intSetting, logLevelSpec, setting, stringSetting } from "../config/settings.js";
 
 /** A host-derived agent id: stable for the life of the process, distinct between processes. */
 export function defaultAgentId(): string {
@@ -65,12 +65,5 @@ export const agentSettings = {
     schema: intSetting(0, 3_600_000),
     defaultValue: 30_000,
   }),
-  logLevel: setting({
-    key: "logLevel",
-    flag: "log-level",
-    env: "VOXGATE_LOG_LEVEL",
-    description: "fatal, error, warn, info, debug, trace or silent",
-    schema: logLevelSetting,
-    defaultValue: "info" as const,
-  }),
+  logLevel: logLevelSpec,
 };

@@ -4,6 +4,7 @@ export {
   isSettingsError,
   loadSettings,
   logLevelSetting,
+  logLevelSpec,
   portSetting,
   type SettingSources,
   type SettingSpec,

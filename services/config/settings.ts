@@ -192,3 +192,13 @@ export const logLevelSetting = z.enum([
   "trace",
   "silent",
 ]);
+
+/** The log level setting every voxgate process shares. */
+export const logLevelSpec = setting({
+  key: "logLevel",
+  flag: "log-level",
+  env: "VOXGATE_LOG_LEVEL",
+  description: "fatal, error, warn, info, debug, trace or silent",
+  schema: logLevelSetting,
+  defaultValue: "info" as const,
+});

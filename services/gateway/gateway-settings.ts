@@ -2,7 +2,7 @@ import { z } from "zod";
 import { SCOPES } from "../auth/scopes.js";
 import {
   intSetting,
-  logLevelSetting,
+  logLevelSpec,
   portSetting,
   setting,
   stringSetting,
@@ -95,14 +95,7 @@ export const gatewaySettings = {
     schema: stringSetting,
     defaultValue: "",
   }),
-  logLevel: setting({
-    key: "logLevel",
-    flag: "log-level",
-    env: "VOXGATE_LOG_LEVEL",
-    description: "fatal, error, warn, info, debug, trace or silent",
-    schema: logLevelSetting,
-    defaultValue: "info" as const,
-  }),
+  logLevel: logLevelSpec,
   maxTextChars: setting({
     key: "maxTextChars",
     flag: "max-text-chars",
