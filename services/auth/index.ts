@@ -1,6 +1,7 @@
 export { parseBearer } from "./bearer.js";
 export {
   createRequestGate,
+  type GatedRoute,
   type GateResult,
   type RequestGate,
   type RequestGateOptions,

@@ -34,7 +34,15 @@ export interface RequestGate {
    * Returns the gate result when the request may proceed; otherwise answers it (UNAUTHENTICATED or
    * PERMISSION_DENIED in the request's protocol) and returns undefined.
    */
-  admit(req: NodeRequest, res: NodeResponse): GateResult | undefined;
+  admit(req: NodeRequest, res: NodeResponse, route?: GatedRoute): GateResult | undefined;
+}
+
+/** What a non-RPC route tells the gate: the service it calls and how it writes errors. */
+export interface GatedRoute {
+  /** Fully-qualified service whose scope is needed; undefined when no token is needed. */
+  service: string | undefined;
+  /** Writes a refusal in the route's own error format. */
+  writeError(req: NodeRequest, res: NodeResponse, error: ConnectError): void;
 }
 
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -44,18 +52,22 @@ export function createRequestGate(options: RequestGateOptions): RequestGate {
   const log = options.log.child({ component: "request-gate" });
   const serviceOfPath = options.serviceOfPath ?? rpcServiceOfPath;
   return {
-    admit(req, res) {
+    admit(req, res, route) {
       const offered = String(req.headers["x-request-id"] ?? "");
       const requestId = SANE_REQUEST_ID.test(offered) ? offered : randomUUID();
       res.setHeader("x-request-id", requestId);
       const path = (req.url ?? "/").split("?")[0] ?? "/";
-      const service = serviceOfPath(path);
-      const access = service ? serviceAccess(service) : ({ kind: "unknown" } as const);
+      const service = route ? route.service : serviceOfPath(path);
+      const access = service
+        ? serviceAccess(service)
+        : route
+          ? ({ kind: "open" } as const)
+          : ({ kind: "unknown" } as const);
       if (access.kind !== "scope") return { requestId, principal: undefined };
 
       const refuse = (message: string, code: Code) => {
         log.warn({ requestId, path, code: Code[code], reason: message }, "request refused");
-        writeRpcError(req, res, new ConnectError(message, code));
+        (route?.writeError ?? writeRpcError)(req, res, new ConnectError(message, code));
         return undefined;
       };
       const token = parseBearer(req.headers.authorization);

@@ -1,4 +1,10 @@
-import { createContextValues } from "@connectrpc/connect";
+import type { DescService } from "@bufbuild/protobuf";
+import {
+  createContextValues,
+  createServiceImplSpec,
+  type ServiceImpl,
+  type ServiceImplSpec,
+} from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
 import { Health } from "../../gen/health/v1/health_pb.js";
@@ -19,6 +25,8 @@ import { createTtsHandler } from "../tts/tts-handler.js";
 import { createVoiceHandler } from "../voices/voice-handler.js";
 import { kCallContext } from "./call-context.js";
 import { createHealthHandler } from "./health-handler.js";
+import type { HttpFrontend, HttpRoute } from "./http-frontend.js";
+import { createInProcessTransport } from "./in-process-transport.js";
 import { createLoggingInterceptor } from "./logging-interceptor.js";
 import { createPublicServer, type PublicServer, type PublicServerLimits } from "./public-server.js";
 
@@ -67,6 +75,11 @@ export interface Gateway {
   close(graceMs?: number): Promise<void>;
 }
 
+/** Pairs a service with its complete implementation (a missing method is a compile error). */
+function implement<S extends DescService>(service: S, impl: ServiceImpl<S>): ServiceImplSpec {
+  return createServiceImplSpec<S>(service, impl);
+}
+
 const PUBLIC_SERVICES = [TtsService, VoiceService, BackendAdminService] as const;
 
 /** Assembles a gateway from validated options. */
@@ -79,24 +92,39 @@ export function createGateway(options: GatewayOptions): Gateway {
   // The gate runs before Connect reads a byte of the body; what it learns rides on the request.
   const admitted = new WeakMap<NodeRequest, GateResult>();
 
+  // One list of implementations serves Connect/gRPC/gRPC-Web and, in process, the other frontends.
+  const services: ServiceImplSpec[] = [
+    implement(
+      TtsService,
+      createTtsHandler({ registry, limits, defaultTimeoutMs: limits.defaultTimeoutMs }),
+    ),
+    implement(VoiceService, createVoiceHandler({ registry })),
+    implement(BackendAdminService, createBackendAdminHandler({ registry })),
+    implement(
+      Health,
+      createHealthHandler({
+        registry,
+        services: PUBLIC_SERVICES.map((s) => s.typeName),
+        shutdownSignal: shutdown.signal,
+      }),
+    ),
+  ];
+  const interceptors = [createLoggingInterceptor(log)];
+  const inProcess = createInProcessTransport({ services, interceptors });
+  // Non-Connect ways in (REST transcoding, OpenAI-compatible API) register here; each calls
+  // services through `inProcess`.
+  const frontends: HttpFrontend[] = [];
+  void inProcess;
+
   const rpcHandler = connectNodeAdapter({
     routes(router) {
-      router.service(
-        TtsService,
-        createTtsHandler({ registry, limits, defaultTimeoutMs: limits.defaultTimeoutMs }),
-      );
-      router.service(VoiceService, createVoiceHandler({ registry }));
-      router.service(BackendAdminService, createBackendAdminHandler({ registry }));
-      router.service(
-        Health,
-        createHealthHandler({
-          registry,
-          services: PUBLIC_SERVICES.map((s) => s.typeName),
-          shutdownSignal: shutdown.signal,
-        }),
-      );
+      for (const service of services) {
+        for (const method of Object.values(service.methods)) {
+          router.rpc(method.method, method.impl as never);
+        }
+      }
     },
-    interceptors: [createLoggingInterceptor(log)],
+    interceptors,
     readMaxBytes: limits.maxRequestBytes,
     // Whole clips can be large; the clip limit bounds them before they are encoded.
     writeMaxBytes: limits.maxClipBytes + 1024 * 1024,
@@ -122,8 +150,17 @@ export function createGateway(options: GatewayOptions): Gateway {
     ...(options.public.limits ? { limits: options.public.limits } : {}),
     log,
     handler(req, res) {
-      const result = gate.admit(req, res);
+      let route: HttpRoute | undefined;
+      for (const frontend of frontends) {
+        route = frontend.route(req);
+        if (route) break;
+      }
+      const result = gate.admit(req, res, route);
       if (!result) return;
+      if (route) {
+        route.serve(req, res, result);
+        return;
+      }
       admitted.set(req, result);
       rpcHandler(req, res);
     },

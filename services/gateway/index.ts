@@ -8,6 +8,11 @@ export {
 export { gatewayOptionsFromSettings } from "./gateway-options.js";
 export { type GatewaySettings, gatewaySettings } from "./gateway-settings.js";
 export { createHealthHandler, type HealthHandlerOptions } from "./health-handler.js";
+export type { HttpFrontend, HttpRoute } from "./http-frontend.js";
+export {
+  createInProcessTransport,
+  type InProcessTransportOptions,
+} from "./in-process-transport.js";
 export { createLoggingInterceptor } from "./logging-interceptor.js";
 export {
   createPublicServer,
