@@ -504,14 +504,14 @@ describe("agent link lifecycle", () => {
     ["empty text", { text: "  " }, Code.InvalidArgument, "text is empty"],
     [
       "an encoding without an encoder",
-      { text: "Hi.", encoding: AudioEncoding.MP3 },
+      { text: "Hi.", encoding: AudioEncoding.FLAC },
       Code.Unimplemented,
-      "MP3",
+      "FLAC",
     ],
     [
       "an engine nobody hosts",
       { text: "Hi.", engine: "piper" },
-      Code.Unavailable,
+      Code.FailedPrecondition,
       'engine "piper"',
     ],
   ])(

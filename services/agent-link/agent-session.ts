@@ -8,7 +8,7 @@ import {
   type ConnectRequest,
   ConnectResponseSchema,
 } from "../../gen/voxgate/v1/agent_pb.js";
-import { BackendKind, BackendState } from "../../gen/voxgate/v1/backend_admin_pb.js";
+import { BackendKind } from "../../gen/voxgate/v1/backend_admin_pb.js";
 import { GPUBackendService } from "../../gen/voxgate/v1/gpu_backend_pb.js";
 import type { BackendRegistry } from "../registry/index.js";
 import type { AcceptedCall, CallStream, ControlStream } from "./agent-streams.js";
@@ -18,7 +18,8 @@ import type { CallBroker } from "./call-broker.js";
 /**
  * Life of an agent session:
  * - `awaiting-hello`: stream open, nothing routed to it;
- * - `ready`: registered, takes work;
+ * - `ready`: registered (the registry holds it PENDING until its first heartbeat or probe, then
+ *   READY), takes work;
  * - `draining`: registered, takes no new work, running calls finish;
  * - `closed`: removed from the registry; terminal.
  */
@@ -57,6 +58,7 @@ export class AgentSession {
   #state: AgentSessionState = "awaiting-hello";
   #agentId = "";
   #lastHeartbeatAt = Date.now();
+  #heard = false;
   #watchdog: NodeJS.Timeout | undefined;
   #activeCalls = new Set<CallStream>();
   #log: Logger;
@@ -137,7 +139,8 @@ export class AgentSession {
   }
 
   /**
-   * Ends the session: removes the backend, fails calls waiting for streams and closes the control
+   * Ends the session: marks the backend UNHEALTHY (with the reason) and removes it, fails calls
+   * waiting for streams (the registry's retry loop moves them on) and closes the control
    * stream. Running calls are cancelled only when `cancelRunning` is set (the agent went silent);
    * after a graceful end (a drained agent) their streams finish on their own, and if the
    * connection died grpc-js fails them anyway. Idempotent.
@@ -149,6 +152,8 @@ export class AgentSession {
     clearInterval(this.#watchdog);
     const { registry, broker, control } = this.#options;
     if (wasRegistered && registry.get(this.#agentId)?.client === this.#client) {
+      // Unhealthy first, so watchers see why it went, then gone: the session cannot come back.
+      registry.signal(this.#agentId, { kind: "lost", error: reason }, reason);
       registry.remove(this.#agentId, reason);
     }
     const error = new ConnectError(
@@ -189,15 +194,23 @@ export class AgentSession {
     switch (kind.case) {
       case "heartbeat":
         this.#lastHeartbeatAt = Date.now();
-        if (kind.value.load) this.#options.registry.reportLoad(this.#agentId, kind.value.load);
+        // The first heartbeat proves the agent alive: PENDING becomes READY.
+        if (this.#isCurrent()) this.#options.registry.heartbeat(this.#agentId, kind.value.load);
+        if (!this.#heard) {
+          this.#heard = true;
+          // Logged once the registry routes to it (a probe may have made it READY already).
+          this.#log.info("agent ready");
+        }
         break;
       case "draining":
         this.#state = "draining";
-        this.#options.registry.setState(
-          this.#agentId,
-          BackendState.DRAINING,
-          `agent draining: ${kind.value.reason}`,
-        );
+        if (this.#isCurrent()) {
+          this.#options.registry.drain(
+            this.#agentId,
+            `agent draining: ${kind.value.reason}`,
+            "backend",
+          );
+        }
         break;
       case "hello":
         this.shutdown("hello sent twice", Code.InvalidArgument);
@@ -232,6 +245,7 @@ export class AgentSession {
       },
     });
     // A reconnecting agent replaces its stale session (its old stream may not have died yet).
+    // It joins PENDING and gets no work until its first heartbeat or a successful probe.
     registry.add(
       {
         id: hello.agentId,
@@ -263,8 +277,13 @@ export class AgentSession {
         engines: capabilities.engines.map((e) => e.id),
         slots: capabilities.slots,
       },
-      "agent ready",
+      "agent joined",
     );
+  }
+
+  /** Whether the registry entry under this agent's id is this session's (not a newer one's). */
+  #isCurrent(): boolean {
+    return this.#options.registry.get(this.#agentId)?.client === this.#client;
   }
 
   async #open(

@@ -283,6 +283,8 @@ export class Agent {
       this.#send({ kind: { case: "heartbeat", value: { load, sequence: this.#sequence++ } } });
     };
     this.#heartbeat = setInterval(beat, Math.max(100, intervalMs));
+    // The gateway holds a new session PENDING until it hears a heartbeat: send one at once.
+    beat();
   }
 
   #metadata(withSession = false): grpc.Metadata {

@@ -1,4 +1,14 @@
-/** Pure audio helpers shared by engines and the gateway: WAV headers and sentence splitting. */
+/**
+ * Pure audio helpers shared by engines and the gateway: WAV headers, MP3 encoding and sentence
+ * splitting.
+ */
+export type { Mp3EncoderOptions, Mp3StreamEncoder, Mp3StreamInfo } from "./mp3-encoder.js";
+export {
+  createMp3Encoder,
+  DEFAULT_MP3_KBPS_PER_CHANNEL,
+  MP3_SAMPLE_RATES_HZ,
+  readMp3Frames,
+} from "./mp3-encoder.js";
 export type { SplitSentencesOptions } from "./sentences.js";
 export { splitSentences } from "./sentences.js";
 export type { WavHeaderOptions, WavInfo } from "./wav.js";

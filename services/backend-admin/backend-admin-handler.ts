@@ -1,6 +1,6 @@
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
-import { type BackendAdminService, BackendState } from "../../gen/voxgate/v1/backend_admin_pb.js";
+import type { BackendAdminService } from "../../gen/voxgate/v1/backend_admin_pb.js";
 import type { BackendEvent, BackendRegistry } from "../registry/index.js";
 import { toBackendMessage } from "./backend-snapshot.js";
 import { renderMetrics } from "./metrics-text.js";
@@ -37,6 +37,7 @@ export function createBackendAdminHandler(
     async *watchBackends(_request, context) {
       const queue: BackendEvent[] = registry.list().map((backend) => ({
         backend,
+        change: "added" as const,
         reason: "current state",
         time: new Date(),
       }));
@@ -78,14 +79,12 @@ export function createBackendAdminHandler(
     },
     drainBackend(request) {
       find(request.backendId);
-      registry.setState(request.backendId, BackendState.DRAINING, "drained by admin");
+      registry.drain(request.backendId, "drained by admin");
       return { backend: toBackendMessage(find(request.backendId)) };
     },
     undrainBackend(request) {
-      const backend = find(request.backendId);
-      if (backend.state === BackendState.DRAINING) {
-        registry.setState(request.backendId, BackendState.READY, "undrained by admin");
-      }
+      find(request.backendId);
+      registry.undrain(request.backendId, "undrained by admin");
       return { backend: toBackendMessage(find(request.backendId)) };
     },
     getMetrics() {

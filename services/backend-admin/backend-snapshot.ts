@@ -1,10 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import {
-  type Backend,
-  BackendSchema,
-  BreakerState,
-} from "../../gen/voxgate/v1/backend_admin_pb.js";
+import { type Backend, BackendSchema } from "../../gen/voxgate/v1/backend_admin_pb.js";
 import type { RegisteredBackend } from "../registry/index.js";
 
 /** Converts a registry entry to its admin API form. */
@@ -13,7 +9,7 @@ export function toBackendMessage(backend: Readonly<RegisteredBackend>): Backend 
     id: backend.id,
     kind: backend.kind,
     state: backend.state,
-    breaker: BreakerState.CLOSED,
+    breaker: backend.breaker,
     priority: backend.priority,
     capabilities: backend.capabilities,
     inFlight: backend.inFlight,

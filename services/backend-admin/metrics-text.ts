@@ -1,4 +1,4 @@
-import { BackendState } from "../../gen/voxgate/v1/backend_admin_pb.js";
+import { BackendState, BreakerState } from "../../gen/voxgate/v1/backend_admin_pb.js";
 import type { RegisteredBackend } from "../registry/index.js";
 
 /** Renders registry figures in the Prometheus text exposition format. */
@@ -25,6 +25,12 @@ export function renderMetrics(backends: readonly Readonly<RegisteredBackend>[]):
     "gauge",
     "Calls running on a backend.",
     backends.map((b) => [label(b), b.inFlight]),
+  );
+  metric(
+    "voxgate_backend_breaker_open",
+    "gauge",
+    "Whether a backend's circuit breaker keeps calls away (1 open or half-open, 0 closed).",
+    backends.map((b) => [label(b), b.breaker === BreakerState.CLOSED ? 0 : 1]),
   );
   metric(
     "voxgate_backend_calls_total",

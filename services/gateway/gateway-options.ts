@@ -2,14 +2,21 @@ import type { Logger } from "pino";
 import { CLIENT_SCOPES } from "../auth/scopes.js";
 import { hashToken } from "../auth/token-codec.js";
 import type { TokenEntry } from "../auth/token-store.js";
-import type { SettingValues } from "../config/settings.js";
+import type { ServerlessBackendOptions } from "../backends/serverless/serverless-backend.js";
+import { SettingsError, type SettingValues } from "../config/settings.js";
 import type { GatewayOptions } from "./gateway.js";
 import type { gatewaySettings } from "./gateway-settings.js";
 
-/** Turns resolved settings into {@link GatewayOptions}; plain env tokens are hashed here. */
+/**
+ * Turns resolved settings into {@link GatewayOptions}; plain env tokens are hashed here, and each
+ * static backend's `apiKeyEnv` is looked up in `env`.
+ *
+ * @throws SettingsError naming every backend whose API key variable is unset or empty.
+ */
 export function gatewayOptionsFromSettings(
   settings: SettingValues<typeof gatewaySettings>,
   log: Logger,
+  env: Readonly<Record<string, string | undefined>> = process.env,
 ): GatewayOptions {
   const tokens: TokenEntry[] = [...settings.tokens];
   if (settings.clientToken) {
@@ -48,6 +55,14 @@ export function gatewayOptionsFromSettings(
       },
     },
     tokens,
+    health: {
+      probeIntervalMs: settings.probeIntervalMs,
+      probeTimeoutMs: settings.probeTimeoutMs,
+      breakerFailureThreshold: settings.breakerFailureThreshold,
+      breakerCooldownMs: settings.breakerCooldownMs,
+      breakerHalfOpenSuccesses: settings.breakerHalfOpenSuccesses,
+    },
+    backends: resolveBackendKeys(settings.backends, env),
     limits: {
       maxTextChars: settings.maxTextChars,
       maxRequestBytes: settings.maxRequestBytes,
@@ -55,6 +70,28 @@ export function gatewayOptionsFromSettings(
       defaultTimeoutMs: settings.defaultTimeoutMs,
       maxTimeoutMs: settings.maxTimeoutMs,
     },
+    rest: { unknownQuery: settings.restUnknownQuery },
     log,
   };
+}
+
+/** Resolves each static backend's API key from the variable its `apiKeyEnv` names. */
+function resolveBackendKeys(
+  backends: SettingValues<typeof gatewaySettings>["backends"],
+  env: Readonly<Record<string, string | undefined>>,
+): ServerlessBackendOptions[] {
+  const problems: string[] = [];
+  const resolved = backends.map(({ kind: _kind, endpoint, apiKeyEnv, ...backend }) => {
+    const apiKey = env[apiKeyEnv] ?? "";
+    if (!apiKey) {
+      problems.push(
+        `backend "${backend.id}": environment variable ${apiKeyEnv} (apiKeyEnv) is not set`,
+      );
+    }
+    return { ...backend, endpointUrl: endpoint, apiKey };
+  });
+  if (problems.length > 0) {
+    throw new SettingsError(`invalid settings:\n  - ${problems.join("\n  - ")}`);
+  }
+  return resolved;
 }

@@ -1,6 +1,10 @@
 import { z } from "zod";
 import { SCOPES } from "../auth/scopes.js";
 import {
+  type StaticBackendConfig,
+  staticBackendsSchema,
+} from "../backends/serverless/serverless-config.js";
+import {
   intSetting,
   logLevelSpec,
   portSetting,
@@ -95,6 +99,15 @@ export const gatewaySettings = {
     schema: stringSetting,
     defaultValue: "",
   }),
+  backends: setting({
+    key: "backends",
+    flag: undefined,
+    env: "VOXGATE_BACKENDS_JSON",
+    description:
+      'static backends: [{"id","kind":"runpod","endpoint","apiKeyEnv","priority","slots","engines":[...]}] (README: Serverless backends)',
+    schema: staticBackendsSchema,
+    defaultValue: [] as StaticBackendConfig[],
+  }),
   logLevel: logLevelSpec,
   maxTextChars: setting({
     key: "maxTextChars",
@@ -135,6 +148,15 @@ export const gatewaySettings = {
     description: "longest deadline a client may ask for, in ms (longer ones are cut to it)",
     schema: intSetting(100, 24 * 3_600_000),
     defaultValue: 600_000,
+  }),
+  restUnknownQuery: setting({
+    key: "restUnknownQuery",
+    flag: "rest-unknown-query",
+    env: "VOXGATE_REST_UNKNOWN_QUERY",
+    description:
+      "REST/JSON query parameters that name no field: reject (400 INVALID_ARGUMENT) or ignore",
+    schema: z.enum(["reject", "ignore"]),
+    defaultValue: "reject" as "reject" | "ignore",
   }),
   maxStreamsPerConnection: setting({
     key: "maxStreamsPerConnection",
@@ -199,6 +221,48 @@ export const gatewaySettings = {
     description: "silent heartbeat intervals before an agent is dropped",
     schema: intSetting(1, 100),
     defaultValue: 3,
+  }),
+  probeIntervalMs: setting({
+    key: "probeIntervalMs",
+    flag: "probe-interval-ms",
+    env: "VOXGATE_PROBE_INTERVAL_MS",
+    description: "interval of health probes (GPUBackendService.Health) of each backend, in ms",
+    schema: intSetting(100, 3_600_000),
+    defaultValue: 2000,
+  }),
+  probeTimeoutMs: setting({
+    key: "probeTimeoutMs",
+    flag: "probe-timeout-ms",
+    env: "VOXGATE_PROBE_TIMEOUT_MS",
+    description:
+      "deadline of one health probe, in ms; two failed probes in a row mark a backend unhealthy",
+    schema: intSetting(50, 600_000),
+    defaultValue: 1000,
+  }),
+  breakerFailureThreshold: setting({
+    key: "breakerFailureThreshold",
+    flag: "breaker-failure-threshold",
+    env: "VOXGATE_BREAKER_FAILURE_THRESHOLD",
+    description:
+      "failed calls in a row that open a backend's circuit breaker (half of the last 10 do too)",
+    schema: intSetting(1, 1000),
+    defaultValue: 5,
+  }),
+  breakerCooldownMs: setting({
+    key: "breakerCooldownMs",
+    flag: "breaker-cooldown-ms",
+    env: "VOXGATE_BREAKER_COOLDOWN_MS",
+    description: "time an open breaker keeps a backend out before a trial call, in ms",
+    schema: intSetting(0, 3_600_000),
+    defaultValue: 10_000,
+  }),
+  breakerHalfOpenSuccesses: setting({
+    key: "breakerHalfOpenSuccesses",
+    flag: "breaker-half-open-successes",
+    env: "VOXGATE_BREAKER_HALF_OPEN_SUCCESSES",
+    description: "successful trial calls that close a half-open breaker",
+    schema: intSetting(1, 100),
+    defaultValue: 2,
   }),
 };
 

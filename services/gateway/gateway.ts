@@ -9,6 +9,8 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
 import { Health } from "../../gen/health/v1/health_pb.js";
 import { BackendAdminService } from "../../gen/voxgate/v1/backend_admin_pb.js";
+import { JobService } from "../../gen/voxgate/v1/job_pb.js";
+import { PromptStoreService } from "../../gen/voxgate/v1/prompt_store_pb.js";
 import { TtsService } from "../../gen/voxgate/v1/tts_pb.js";
 import { VoiceService } from "../../gen/voxgate/v1/voice_pb.js";
 import {
@@ -20,7 +22,17 @@ import { createRequestGate, type GateResult } from "../auth/request-gate.js";
 import type { NodeRequest } from "../auth/rpc-error-response.js";
 import { createTokenStore, type TokenEntry } from "../auth/token-store.js";
 import { createBackendAdminHandler } from "../backend-admin/backend-admin-handler.js";
-import { type BackendRegistry, createBackendRegistry } from "../registry/index.js";
+import {
+  createServerlessBackend,
+  type ServerlessBackendOptions,
+} from "../backends/serverless/serverless-backend.js";
+import { createOpenAiFrontend } from "../openai/openai-frontend.js";
+import {
+  type BackendRegistry,
+  createBackendRegistry,
+  createHealthProber,
+} from "../registry/index.js";
+import { createRestTranscoder, type UnknownQueryPolicy } from "../transcoding/index.js";
 import { createTtsHandler } from "../tts/tts-handler.js";
 import { createVoiceHandler } from "../voices/voice-handler.js";
 import { kCallContext } from "./call-context.js";
@@ -38,6 +50,8 @@ export interface GatewayOptions {
   agent: { host: string; port: number; limits?: Partial<AgentPortLimits> };
   /** Accepted tokens (hashed). */
   tokens: readonly TokenEntry[];
+  /** Static backends (serverless endpoints), registered at start with their API keys resolved. */
+  backends?: readonly ServerlessBackendOptions[];
   /** Request limits of the public API. */
   limits: {
     /** Longest synthesis text, in characters. */
@@ -51,8 +65,26 @@ export interface GatewayOptions {
     /** Longest deadline a caller may ask for, in ms. */
     maxTimeoutMs: number;
   };
+  /** Backend health: active probes and circuit breakers; missing keys take their defaults. */
+  health?: Partial<GatewayHealthOptions>;
+  /** REST/JSON transcoding: unknown query parameters are refused (400) or ignored. @default reject */
+  rest?: { unknownQuery: UnknownQueryPolicy };
   /** Root logger. */
   log: Logger;
+}
+
+/** How the gateway judges backend health. */
+export interface GatewayHealthOptions {
+  /** Interval of `GPUBackendService.Health` probes of each backend, in ms. @default 2000 */
+  probeIntervalMs: number;
+  /** Deadline of one probe, in ms. @default 1000 */
+  probeTimeoutMs: number;
+  /** Consecutive failed calls that open a backend's breaker. @default 5 */
+  breakerFailureThreshold: number;
+  /** Time an open breaker refuses calls before a trial call, in ms. @default 10_000 */
+  breakerCooldownMs: number;
+  /** Successful trial calls that close a half-open breaker. @default 2 */
+  breakerHalfOpenSuccesses: number;
 }
 
 /** Where a started gateway listens. */
@@ -85,7 +117,28 @@ const PUBLIC_SERVICES = [TtsService, VoiceService, BackendAdminService] as const
 /** Assembles a gateway from validated options. */
 export function createGateway(options: GatewayOptions): Gateway {
   const { log, limits } = options;
-  const registry = createBackendRegistry({ log });
+  const health = options.health ?? {};
+  const registry = createBackendRegistry({
+    log,
+    breaker: {
+      ...(health.breakerFailureThreshold
+        ? { failureThreshold: health.breakerFailureThreshold }
+        : {}),
+      ...(health.breakerCooldownMs !== undefined ? { cooldownMs: health.breakerCooldownMs } : {}),
+      ...(health.breakerHalfOpenSuccesses
+        ? { halfOpenSuccesses: health.breakerHalfOpenSuccesses }
+        : {}),
+    },
+  });
+  const prober = createHealthProber({
+    registry,
+    log,
+    ...(health.probeIntervalMs ? { intervalMs: health.probeIntervalMs } : {}),
+    ...(health.probeTimeoutMs ? { timeoutMs: health.probeTimeoutMs } : {}),
+  });
+  for (const backend of options.backends ?? []) {
+    registry.add(createServerlessBackend({ ...backend, log }), "configured static backend");
+  }
   const tokens = createTokenStore(options.tokens);
   const shutdown = new AbortController();
   const gate = createRequestGate({ tokens, log });
@@ -113,8 +166,27 @@ export function createGateway(options: GatewayOptions): Gateway {
   const inProcess = createInProcessTransport({ services, interceptors });
   // Non-Connect ways in (REST transcoding, OpenAI-compatible API) register here; each calls
   // services through `inProcess`.
-  const frontends: HttpFrontend[] = [];
-  void inProcess;
+  const frontends: HttpFrontend[] = [
+    createOpenAiFrontend({
+      transport: inProcess,
+      registry,
+      maxRequestBytes: limits.maxRequestBytes,
+      defaultTimeoutMs: limits.defaultTimeoutMs,
+      maxTimeoutMs: limits.maxTimeoutMs,
+      log,
+    }),
+    // REST/JSON from google.api.http. Keep it last: it answers 404 for paths nobody serves. Every
+    // annotated service gets its routes, served or not yet (those answer UNIMPLEMENTED).
+    createRestTranscoder({
+      services: [TtsService, VoiceService, BackendAdminService, JobService, PromptStoreService],
+      transport: inProcess,
+      log,
+      maxRequestBytes: limits.maxRequestBytes,
+      maxTimeoutMs: limits.maxTimeoutMs,
+      unknownQuery: options.rest?.unknownQuery ?? "reject",
+      unmatched: "not-found",
+    }),
+  ];
 
   const rpcHandler = connectNodeAdapter({
     routes(router) {
@@ -182,6 +254,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         publicServer.listen(),
         agentServer.listen(),
       ]);
+      prober.start();
       const host = options.public.host.includes(":")
         ? `[${options.public.host}]`
         : options.public.host;
@@ -191,6 +264,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     close(graceMs = 2000) {
       closing ??= (async () => {
         shutdown.abort();
+        await prober.stop();
         await Promise.all([agentServer.close(graceMs), publicServer.close(graceMs)]);
         log.info("gateway closed");
       })();

@@ -2,13 +2,18 @@ import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
-import { BackendKind, BackendState } from "../../gen/voxgate/v1/backend_admin_pb.js";
+import { BackendKind, BackendState, BreakerState } from "../../gen/voxgate/v1/backend_admin_pb.js";
 import { CapabilitiesSchema, Feature } from "../../gen/voxgate/v1/capabilities_pb.js";
-import { LoadReportSchema } from "../../gen/voxgate/v1/gpu_backend_pb.js";
-import type { BackendRegistration, GpuBackendClient } from "./backend.js";
+import {
+  HealthResponseSchema,
+  LoadReportSchema,
+  ServingState,
+} from "../../gen/voxgate/v1/gpu_backend_pb.js";
+import type { BackendCriteria, BackendRegistration, GpuBackendClient } from "./backend.js";
 import {
   type BackendEvent,
   type BackendRegistry,
+  type BackendRegistryOptions,
   createBackendRegistry,
 } from "./backend-registry.js";
 
@@ -27,7 +32,12 @@ const espeak: EngineInit = {
 const qwen: EngineInit = {
   id: "qwen-tts",
   model: { family: "qwen3-tts", size: "1.7b" },
-  features: [Feature.SYNTHESIZE, Feature.CLONE_PROMPT_CREATE],
+  features: [Feature.SYNTHESIZE, Feature.CLONE_PROMPT_CREATE, Feature.CLONE_PROMPT_SYNTHESIZE],
+};
+const qwenSmall: EngineInit = {
+  id: "qwen-tts",
+  model: { family: "qwen3-tts", size: "0.6b" },
+  features: [Feature.SYNTHESIZE, Feature.CLONE_PROMPT_SYNTHESIZE],
 };
 
 function registration(
@@ -49,9 +59,19 @@ function registration(
   };
 }
 
-function leaseError(registry: BackendRegistry, ...args: Parameters<BackendRegistry["lease"]>) {
+/** Adds a backend and proves it alive, as an agent's first heartbeat does. */
+function addReady(registry: BackendRegistry, backend: BackendRegistration): void {
+  registry.add(backend, "test");
+  registry.heartbeat(backend.id);
+}
+
+function newRegistry(options: Partial<BackendRegistryOptions> = {}) {
+  return createBackendRegistry({ log, ...options });
+}
+
+function leaseError(registry: BackendRegistry, criteria: BackendCriteria): ConnectError {
   try {
-    registry.lease(...args);
+    registry.lease(criteria);
   } catch (err) {
     expect(err).toBeInstanceOf(ConnectError);
     return err as ConnectError;
@@ -62,13 +82,14 @@ function leaseError(registry: BackendRegistry, ...args: Parameters<BackendRegist
 const synth = { feature: Feature.SYNTHESIZE } as const;
 
 describe("createBackendRegistry", () => {
-  it("adds backends READY with zeroed counters and lists them by id", () => {
-    const registry = createBackendRegistry({ log });
+  it("adds backends PENDING with zeroed counters and lists them by id", () => {
+    const registry = newRegistry();
     registry.add(registration("b"), "test");
     registry.add(registration("a"), "test");
     expect(registry.list().map((b) => b.id)).toEqual(["a", "b"]);
     const a = registry.get("a");
-    expect(a?.state).toBe(BackendState.READY);
+    expect(a?.state).toBe(BackendState.PENDING);
+    expect(a?.breaker).toBe(BreakerState.CLOSED);
     expect(a?.inFlight).toBe(0);
     expect(a?.callsTotal).toBe(0);
     expect(a?.failuresTotal).toBe(0);
@@ -77,8 +98,8 @@ describe("createBackendRegistry", () => {
   });
 
   it("records load reports and ignores them for unknown ids", () => {
-    const registry = createBackendRegistry({ log });
-    registry.add(registration("a"), "test");
+    const registry = newRegistry();
+    addReady(registry, registration("a"));
     const before = registry.get("a")?.lastSeenAt.getTime() ?? 0;
     const load = create(LoadReportSchema, { inFlight: 1, slots: 2, cpuRatio: 0.5 });
     registry.reportLoad("a", load);
@@ -89,20 +110,119 @@ describe("createBackendRegistry", () => {
   });
 });
 
+describe("health state machine in the registry", () => {
+  it("gives a PENDING backend no work: a half-registered agent gets no call", () => {
+    const registry = newRegistry();
+    registry.add(registration("flapper"), "agent connected");
+    const error = leaseError(registry, synth);
+    expect(error.code).toBe(Code.Unavailable);
+    expect(error.rawMessage).toBe(
+      "no backend offering synthesize can take the call now: flapper pending (not yet proven healthy)",
+    );
+    expect(registry.get("flapper")?.callsTotal).toBe(0);
+    registry.heartbeat("flapper");
+    expect(registry.get("flapper")?.state).toBe(BackendState.READY);
+    expect(registry.lease(synth).backend.id).toBe("flapper");
+  });
+
+  it("moves READY → UNHEALTHY after two failed probes and back on a successful one", () => {
+    const registry = newRegistry();
+    registry.add(registration("a"), "test");
+    const ok = create(HealthResponseSchema, { state: ServingState.SERVING });
+    registry.reportProbe("a", { ok: true, response: ok });
+    expect(registry.get("a")?.state).toBe(BackendState.READY);
+    registry.reportProbe("a", { ok: false, error: "deadline of 1000 ms exceeded" });
+    expect(registry.get("a")?.state).toBe(BackendState.READY);
+    registry.reportProbe("a", { ok: false, error: "deadline of 1000 ms exceeded" });
+    expect(registry.get("a")?.state).toBe(BackendState.UNHEALTHY);
+    expect(registry.get("a")?.lastError).toBe("health probe: deadline of 1000 ms exceeded");
+    expect(leaseError(registry, synth).rawMessage).toBe(
+      "no backend offering synthesize can take the call now: a unhealthy (health probe: deadline of 1000 ms exceeded)",
+    );
+    // A heartbeat proves the link, not the serving path: still unhealthy.
+    registry.heartbeat("a");
+    expect(registry.get("a")?.state).toBe(BackendState.UNHEALTHY);
+    registry.reportProbe("a", { ok: true, response: ok });
+    expect(registry.get("a")?.state).toBe(BackendState.READY);
+  });
+
+  it("follows the backend's own serving state and load from probes", () => {
+    const registry = newRegistry();
+    registry.add(registration("a"), "test");
+    registry.reportProbe("a", {
+      ok: true,
+      response: create(HealthResponseSchema, {
+        state: ServingState.DRAINING,
+        message: "deploy",
+        load: { inFlight: 1, slots: 2 },
+      }),
+    });
+    expect(registry.get("a")?.state).toBe(BackendState.DRAINING);
+    expect(registry.get("a")?.load?.inFlight).toBe(1);
+    registry.reportProbe("a", {
+      ok: true,
+      response: create(HealthResponseSchema, { state: ServingState.SERVING }),
+    });
+    expect(registry.get("a")?.state).toBe(BackendState.READY);
+    registry.reportProbe("a", {
+      ok: true,
+      response: create(HealthResponseSchema, {
+        state: ServingState.NOT_SERVING,
+        message: "loading model",
+      }),
+    });
+    registry.reportProbe("a", {
+      ok: true,
+      response: create(HealthResponseSchema, {
+        state: ServingState.NOT_SERVING,
+        message: "loading model",
+      }),
+    });
+    expect(registry.get("a")?.state).toBe(BackendState.UNHEALTHY);
+    expect(registry.get("a")?.lastError).toBe("health probe: not serving: loading model");
+  });
+
+  it("keeps an admin drain through successful probes until undrained", () => {
+    const registry = newRegistry();
+    addReady(registry, registration("a"));
+    registry.drain("a", "drained by admin");
+    registry.reportProbe("a", {
+      ok: true,
+      response: create(HealthResponseSchema, { state: ServingState.SERVING }),
+    });
+    expect(registry.get("a")?.state).toBe(BackendState.DRAINING);
+    registry.undrain("a", "undrained by admin");
+    expect(registry.get("a")?.state).toBe(BackendState.READY);
+  });
+
+  it("marks a lost link UNHEALTHY with its reason", () => {
+    const registry = newRegistry();
+    addReady(registry, registration("a"));
+    const events: BackendEvent[] = [];
+    registry.watch((e) => events.push(e));
+    registry.signal("a", { kind: "lost", error: "no heartbeat for 3100 ms" }, "heartbeats stopped");
+    registry.remove("a", "heartbeats stopped");
+    expect(events.map((e) => [e.change, e.backend.state, e.backend.lastError])).toEqual([
+      ["state", BackendState.UNHEALTHY, "no heartbeat for 3100 ms"],
+      ["removed", BackendState.REMOVED, "no heartbeat for 3100 ms"],
+    ]);
+  });
+});
+
 describe("BackendRegistry.lease", () => {
   it("picks a capable, READY backend with a free slot and counts the call", () => {
-    const registry = createBackendRegistry({ log });
-    registry.add(registration("draining"), "test");
-    registry.setState("draining", BackendState.DRAINING, "test");
-    registry.add(registration("unhealthy"), "test");
-    registry.setState("unhealthy", BackendState.UNHEALTHY, "test");
-    registry.add(registration("full", { slots: 1 }), "test");
+    const registry = newRegistry();
+    addReady(registry, registration("draining"));
+    registry.drain("draining", "test");
+    addReady(registry, registration("unhealthy"));
+    registry.signal("unhealthy", { kind: "lost", error: "gone" }, "test");
+    addReady(registry, registration("full", { slots: 1 }));
     registry.lease({ ...synth, exclude: new Set(["ok"]) }); // fills "full"
-    registry.add(
+    addReady(
+      registry,
       registration("analyze-only", { engines: [{ id: "x", features: [Feature.ANALYZE] }] }),
-      "test",
     );
-    registry.add(registration("ok"), "test");
+    addReady(registry, registration("ok"));
 
     const lease = registry.lease(synth);
     expect(lease.backend.id).toBe("ok");
@@ -114,9 +234,9 @@ describe("BackendRegistry.lease", () => {
   });
 
   it("prefers the lower priority, even when it is more loaded", () => {
-    const registry = createBackendRegistry({ log });
-    registry.add(registration("cheap", { priority: 10, slots: 4 }), "test");
-    registry.add(registration("home-gpu", { priority: -5, slots: 4 }), "test");
+    const registry = newRegistry();
+    addReady(registry, registration("cheap", { priority: 10, slots: 4 }));
+    addReady(registry, registration("home-gpu", { priority: -5, slots: 4 }));
     const picks = [1, 2, 3, 4].map(() => registry.lease(synth).backend.id);
     expect(picks).toEqual(["home-gpu", "home-gpu", "home-gpu", "home-gpu"]);
     // Only when the preferred one is full does the next priority get work.
@@ -124,21 +244,16 @@ describe("BackendRegistry.lease", () => {
   });
 
   it("picks the least loaded (in-flight / slots) among equal priorities", () => {
-    const registry = createBackendRegistry({ log });
-    registry.add(registration("small", { slots: 1 }), "test");
-    registry.add(registration("big", { slots: 4 }), "test");
-    // 0/1 vs 0/4: a tie, either may go first; afterwards the ratios decide.
-    const first = registry.lease(synth).backend.id;
-    const rest = [1, 2, 3, 4].map(() => registry.lease(synth).backend.id);
-    const all = [first, ...rest];
+    const registry = newRegistry();
+    addReady(registry, registration("small", { slots: 1 }));
+    addReady(registry, registration("big", { slots: 4 }));
+    const all = [1, 2, 3, 4, 5].map(() => registry.lease(synth).backend.id);
     expect(all.filter((id) => id === "small")).toHaveLength(1);
     expect(all.filter((id) => id === "big")).toHaveLength(4);
-    expect(registry.get("big")?.inFlight).toBe(4);
-    expect(registry.get("small")?.inFlight).toBe(1);
 
-    const registry2 = createBackendRegistry({ log });
-    registry2.add(registration("a", { slots: 4 }), "test");
-    registry2.add(registration("b", { slots: 2 }), "test");
+    const registry2 = newRegistry();
+    addReady(registry2, registration("a", { slots: 4 }));
+    addReady(registry2, registration("b", { slots: 2 }));
     registry2.lease({ ...synth, exclude: new Set(["a"]) }); // b: 1/2
     registry2.lease({ ...synth, exclude: new Set(["b"]) }); // a: 1/4
     expect(registry2.lease(synth).backend.id).toBe("a"); // 1/4 < 1/2
@@ -146,73 +261,108 @@ describe("BackendRegistry.lease", () => {
   });
 
   it("treats zero slots as one", () => {
-    const registry = createBackendRegistry({ log });
-    registry.add(registration("zero", { slots: 0 }), "test");
+    const registry = newRegistry();
+    addReady(registry, registration("zero", { slots: 0 }));
     expect(registry.lease(synth).backend.id).toBe("zero");
     expect(leaseError(registry, synth).code).toBe(Code.Unavailable);
   });
 
   it("honours the exclude set", () => {
-    const registry = createBackendRegistry({ log });
-    registry.add(registration("a", { priority: 0 }), "test");
-    registry.add(registration("b", { priority: 1 }), "test");
+    const registry = newRegistry();
+    addReady(registry, registration("a", { priority: 0 }));
+    addReady(registry, registration("b", { priority: 1 }));
     expect(registry.lease({ ...synth, exclude: new Set(["a"]) }).backend.id).toBe("b");
     const error = leaseError(registry, { ...synth, exclude: new Set(["a", "b"]) });
     expect(error.code).toBe(Code.Unavailable);
-    expect(error.rawMessage).toBe("no other backend is connected (tried a, b)");
+    expect(error.rawMessage).toBe("no other backend offering synthesize is connected (tried a, b)");
   });
 
   it("filters by engine id and model family", () => {
-    const registry = createBackendRegistry({ log });
-    registry.add(registration("cpu", { engines: [espeak], slots: 8 }), "test");
-    registry.add(registration("gpu", { engines: [qwen], priority: 5, slots: 8 }), "test");
+    const registry = newRegistry();
+    addReady(registry, registration("cpu", { engines: [espeak], slots: 8 }));
+    addReady(registry, registration("gpu", { engines: [qwen], priority: 5, slots: 8 }));
     expect(registry.lease({ ...synth, engine: "qwen-tts" }).backend.id).toBe("gpu");
     expect(registry.lease({ ...synth, modelFamily: "qwen3-tts" }).backend.id).toBe("gpu");
     expect(registry.lease({ ...synth, modelFamily: "espeak-ng" }).backend.id).toBe("cpu");
     expect(registry.lease({ feature: Feature.CLONE_PROMPT_CREATE }).backend.id).toBe("gpu");
     // The engine and the model must match on the same engine.
     const error = leaseError(registry, { ...synth, engine: "espeak-ng", modelFamily: "qwen3-tts" });
+    expect(error.code).toBe(Code.FailedPrecondition);
     expect(error.rawMessage).toBe(
       'no connected backend offers synthesize, engine "espeak-ng", model "qwen3-tts"',
     );
   });
 
-  describe("UNAVAILABLE messages", () => {
-    it("says nothing is connected and how to fix it", () => {
-      const registry = createBackendRegistry({ log });
+  it("routes a clone-prompt synthesis only to a backend whose model family and size match", () => {
+    const registry = newRegistry();
+    addReady(registry, registration("cpu", { engines: [espeak], slots: 8 }));
+    addReady(registry, registration("big-gpu", { engines: [qwen], priority: 5, slots: 8 }));
+    addReady(registry, registration("small-gpu", { engines: [qwenSmall], priority: 0, slots: 8 }));
+    const clone = (size: string): BackendCriteria => ({
+      feature: Feature.CLONE_PROMPT_SYNTHESIZE,
+      modelFamily: "qwen3-tts",
+      modelSize: size,
+    });
+    // small-gpu has the better priority but the wrong size: the prompt made by 1.7b goes to big-gpu.
+    for (let i = 0; i < 5; i++) expect(registry.lease(clone("1.7b")).backend.id).toBe("big-gpu");
+    expect(registry.lease(clone("0.6b")).backend.id).toBe("small-gpu");
+    expect(registry.get("cpu")?.callsTotal).toBe(0);
+
+    const missing = leaseError(registry, clone("7b"));
+    expect(missing.code).toBe(Code.FailedPrecondition);
+    expect(missing.rawMessage).toBe(
+      'no connected backend offers clone_prompt_synthesize, model "qwen3-tts 7b"',
+    );
+    // The capable backend exists but is draining: that is UNAVAILABLE, naming why.
+    registry.drain("big-gpu", "test");
+    const draining = leaseError(registry, clone("1.7b"));
+    expect(draining.code).toBe(Code.Unavailable);
+    expect(draining.rawMessage).toBe(
+      'no backend offering clone_prompt_synthesize, model "qwen3-tts 1.7b" can take the call now: big-gpu draining',
+    );
+  });
+
+  describe("failure messages", () => {
+    it("says nothing is connected and how to fix it (UNAVAILABLE: one may connect any moment)", () => {
+      const registry = newRegistry();
       const error = leaseError(registry, synth);
       expect(error.code).toBe(Code.Unavailable);
       expect(error.rawMessage).toContain("no backend is connected");
       expect(error.rawMessage).toContain("voxgate agent --gateway HOST:PORT");
     });
 
-    it("names the missing feature or engine", () => {
-      const registry = createBackendRegistry({ log });
-      registry.add(registration("a"), "test");
-      expect(leaseError(registry, { feature: Feature.ANALYZE }).rawMessage).toBe(
-        "no connected backend offers analyze",
-      );
+    it("names the missing feature or engine with FAILED_PRECONDITION", () => {
+      const registry = newRegistry();
+      addReady(registry, registration("a"));
+      const analyze = leaseError(registry, { feature: Feature.ANALYZE });
+      expect(analyze.code).toBe(Code.FailedPrecondition);
+      expect(analyze.rawMessage).toBe("no connected backend offers analyze");
       expect(leaseError(registry, { ...synth, engine: "piper" }).rawMessage).toBe(
         'no connected backend offers synthesize, engine "piper"',
       );
     });
 
-    it("says when every capable backend is draining or unhealthy", () => {
-      const registry = createBackendRegistry({ log });
-      registry.add(registration("a"), "test");
-      registry.add(registration("b"), "test");
-      registry.setState("a", BackendState.DRAINING, "test");
-      registry.setState("b", BackendState.UNHEALTHY, "test");
+    it("names why each capable backend cannot take the call", () => {
+      const registry = newRegistry({ breaker: { failureThreshold: 1, cooldownMs: 60_000 } });
+      addReady(registry, registration("a"));
+      addReady(registry, registration("b"));
+      addReady(registry, registration("c"));
+      registry.add(registration("d"), "test");
+      registry.drain("a", "test");
+      registry.signal("b", { kind: "lost", error: "agent connection lost" }, "test");
+      registry.lease(synth).release("backend-failure", "engine crashed");
+      expect(registry.get("c")?.breaker).toBe(BreakerState.OPEN);
       const error = leaseError(registry, synth);
       expect(error.code).toBe(Code.Unavailable);
       expect(error.rawMessage).toBe(
-        "no backend offering synthesize is ready (all draining or unhealthy)",
+        "no backend offering synthesize can take the call now: a draining; " +
+          "b unhealthy (agent connection lost); c breaker open; d pending (not yet proven healthy)",
       );
     });
 
     it("says when every capable backend is busy", () => {
-      const registry = createBackendRegistry({ log });
-      registry.add(registration("a", { slots: 1 }), "test");
+      const registry = newRegistry();
+      addReady(registry, registration("a", { slots: 1 }));
       registry.lease(synth);
       const error = leaseError(registry, synth);
       expect(error.code).toBe(Code.Unavailable);
@@ -225,10 +375,69 @@ describe("BackendRegistry.lease", () => {
   });
 });
 
+describe("circuit breaker in the registry", () => {
+  it("ejects a backend failing every other call, and takes it back after the cooldown", () => {
+    let now = 1_000_000;
+    const registry = newRegistry({
+      now: () => now,
+      breaker: { failureThreshold: 5, failureRatio: 0.5, windowCalls: 6, cooldownMs: 5_000 },
+    });
+    addReady(registry, registration("flaky", { priority: 0, slots: 4 }));
+    addReady(registry, registration("steady", { priority: 1, slots: 4 }));
+    const events: BackendEvent[] = [];
+    registry.watch((e) => {
+      if (e.change === "breaker") events.push(e);
+    });
+    const served: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const lease = registry.lease(synth);
+      served.push(lease.backend.id);
+      lease.release(
+        lease.backend.id === "flaky" && i % 2 === 0 ? "backend-failure" : "ok",
+        "engine crashed",
+      );
+    }
+    // Six calls (three failed) on flaky open the breaker; the rest go to steady.
+    expect(served.slice(0, 6)).toEqual(Array(6).fill("flaky"));
+    expect(served.slice(6)).toEqual(Array(4).fill("steady"));
+    expect(registry.get("flaky")?.breaker).toBe(BreakerState.OPEN);
+    expect(registry.get("flaky")?.state).toBe(BackendState.READY);
+    expect(events[0]?.reason).toBe(
+      "breaker opened: 3 of the last 6 calls failed: engine crashed; cooldown 5000 ms",
+    );
+
+    now += 5_000;
+    // Half-open: one trial at a time.
+    const trial = registry.lease(synth);
+    expect(trial.backend.id).toBe("flaky");
+    expect(registry.get("flaky")?.breaker).toBe(BreakerState.HALF_OPEN);
+    expect(registry.lease(synth).backend.id).toBe("steady");
+    trial.release("ok");
+    const second = registry.lease(synth);
+    expect(second.backend.id).toBe("flaky");
+    second.release("ok");
+    expect(registry.get("flaky")?.breaker).toBe(BreakerState.CLOSED);
+    expect(events.map((e) => e.backend.breaker)).toEqual([
+      BreakerState.OPEN,
+      BreakerState.HALF_OPEN,
+      BreakerState.CLOSED,
+    ]);
+  });
+
+  it("does not count busy backends or callers who left against the breaker", () => {
+    const registry = newRegistry({ breaker: { failureThreshold: 1 } });
+    addReady(registry, registration("a", { slots: 4 }));
+    registry.lease(synth).release("backend-busy", "all 4 slots are busy");
+    registry.lease(synth).release("caller-gone", "client went away");
+    expect(registry.get("a")?.breaker).toBe(BreakerState.CLOSED);
+    expect(registry.get("a")?.failuresTotal).toBe(0);
+  });
+});
+
 describe("BackendLease.release", () => {
   it("frees the slot once, however often it is called", () => {
-    const registry = createBackendRegistry({ log });
-    registry.add(registration("a", { slots: 1 }), "test");
+    const registry = newRegistry();
+    addReady(registry, registration("a", { slots: 1 }));
     const lease = registry.lease(synth);
     expect(registry.get("a")?.inFlight).toBe(1);
     lease.release("ok");
@@ -237,14 +446,13 @@ describe("BackendLease.release", () => {
     expect(registry.get("a")?.inFlight).toBe(0);
     expect(registry.get("a")?.failuresTotal).toBe(0);
     expect(registry.get("a")?.lastError).toBe("");
-    // The freed slot is usable again.
     expect(registry.lease(synth).backend.id).toBe("a");
     expect(registry.get("a")?.callsTotal).toBe(2);
   });
 
   it("counts failures on backend-failure only, keeping the error", () => {
-    const registry = createBackendRegistry({ log });
-    registry.add(registration("a", { slots: 4 }), "test");
+    const registry = newRegistry();
+    addReady(registry, registration("a", { slots: 4 }));
     registry.lease(synth).release("caller-gone", "client went away");
     registry.lease(synth).release("ok");
     registry.lease(synth).release("backend-failure", "engine crashed");
@@ -257,8 +465,8 @@ describe("BackendLease.release", () => {
   });
 
   it("marks the backend seen on a successful call", async () => {
-    const registry = createBackendRegistry({ log });
-    registry.add(registration("a"), "test");
+    const registry = newRegistry();
+    addReady(registry, registration("a"));
     const before = registry.get("a")?.lastSeenAt.getTime() ?? 0;
     const lease = registry.lease(synth);
     await new Promise((resolve) => setTimeout(resolve, 5));
@@ -267,8 +475,8 @@ describe("BackendLease.release", () => {
   });
 
   it("stays valid after the backend was removed", () => {
-    const registry = createBackendRegistry({ log });
-    registry.add(registration("a"), "test");
+    const registry = newRegistry();
+    addReady(registry, registration("a"));
     const lease = registry.lease(synth);
     registry.remove("a", "agent gone");
     expect(() => lease.release("backend-failure", "agent gone")).not.toThrow();
@@ -279,32 +487,35 @@ describe("BackendLease.release", () => {
 });
 
 describe("BackendRegistry.watch", () => {
-  it("reports add, state change and remove with snapshots, until unsubscribed", () => {
-    const registry = createBackendRegistry({ log });
+  it("reports add, state changes and remove with snapshots, until unsubscribed", () => {
+    const registry = newRegistry();
     const events: BackendEvent[] = [];
     const unsubscribe = registry.watch((event) => events.push(event));
     registry.add(registration("a"), "agent connected");
-    registry.setState("a", BackendState.DRAINING, "agent draining: deploy");
-    registry.setState("a", BackendState.DRAINING, "again"); // no change, no event
-    registry.setState("ghost", BackendState.DRAINING, "unknown"); // ignored
+    registry.heartbeat("a");
+    registry.heartbeat("a"); // no change, no event
+    registry.drain("a", "agent draining: deploy");
+    registry.drain("a", "again"); // no change, no event
+    registry.drain("ghost", "unknown"); // ignored
     registry.remove("a", "agent left");
     registry.remove("a", "twice"); // already gone, no event
-    expect(events.map((e) => [e.backend.id, e.backend.state, e.reason])).toEqual([
-      ["a", BackendState.READY, "agent connected"],
-      ["a", BackendState.DRAINING, "agent draining: deploy"],
-      ["a", BackendState.REMOVED, "agent left"],
+    expect(events.map((e) => [e.backend.id, e.change, e.backend.state, e.reason])).toEqual([
+      ["a", "added", BackendState.PENDING, "agent connected"],
+      ["a", "state", BackendState.READY, "first heartbeat"],
+      ["a", "state", BackendState.DRAINING, "agent draining: deploy"],
+      ["a", "removed", BackendState.REMOVED, "agent left"],
     ]);
     expect(events.every((e) => e.time instanceof Date)).toBe(true);
     // Snapshots do not change with the live backend.
-    expect(events[0]?.backend.state).toBe(BackendState.READY);
+    expect(events[0]?.backend.state).toBe(BackendState.PENDING);
 
     unsubscribe();
     registry.add(registration("b"), "after unsubscribe");
-    expect(events).toHaveLength(3);
+    expect(events).toHaveLength(4);
   });
 
   it("serves several watchers independently", () => {
-    const registry = createBackendRegistry({ log });
+    const registry = newRegistry();
     const first: string[] = [];
     const second: string[] = [];
     const stopFirst = registry.watch((e) => first.push(e.reason));
@@ -318,18 +529,20 @@ describe("BackendRegistry.watch", () => {
 });
 
 describe("re-adding an id (agent reconnect)", () => {
-  it("keeps the counters and comes back READY with the new registration", () => {
-    const registry = createBackendRegistry({ log });
-    registry.add(registration("a", { slots: 4 }), "first session");
-    registry.lease(synth).release("backend-failure", "boom");
+  it("keeps the counters and comes back PENDING with the new registration and a closed breaker", () => {
+    const registry = newRegistry({ breaker: { failureThreshold: 1 } });
+    addReady(registry, registration("a", { slots: 4 }));
     registry.lease(synth).release("ok");
     registry.lease(synth); // still running
-    registry.setState("a", BackendState.DRAINING, "draining");
+    registry.lease(synth).release("backend-failure", "boom");
+    expect(registry.get("a")?.breaker).toBe(BreakerState.OPEN);
+    registry.drain("a", "draining");
 
     const fresh = { ...registration("a", { slots: 8, priority: 3 }), version: "2" };
     registry.add(fresh, "agent reconnected");
     const a = registry.get("a");
-    expect(a?.state).toBe(BackendState.READY);
+    expect(a?.state).toBe(BackendState.PENDING);
+    expect(a?.breaker).toBe(BreakerState.CLOSED);
     expect(a?.callsTotal).toBe(3);
     expect(a?.failuresTotal).toBe(1);
     expect(a?.inFlight).toBe(1);
@@ -341,14 +554,16 @@ describe("re-adding an id (agent reconnect)", () => {
   });
 
   it("frees the slot of a call that was running across the reconnect", () => {
-    const registry = createBackendRegistry({ log });
-    registry.add(registration("a", { slots: 1 }), "first session");
+    const registry = newRegistry({ breaker: { failureThreshold: 1 } });
+    addReady(registry, registration("a", { slots: 1 }));
     const running = registry.lease(synth);
-    registry.add(registration("a", { slots: 1 }), "agent reconnected");
+    addReady(registry, registration("a", { slots: 1 }));
     expect(registry.get("a")?.inFlight).toBe(1);
     running.release("backend-failure", "old session lost");
     expect(registry.get("a")?.inFlight).toBe(0);
     expect(registry.get("a")?.failuresTotal).toBe(1);
+    // The old session's failure does not open the new session's breaker.
+    expect(registry.get("a")?.breaker).toBe(BreakerState.CLOSED);
     expect(registry.lease(synth).backend.id).toBe("a");
   });
 });

@@ -1,23 +1,49 @@
 import { EventEmitter } from "node:events";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Logger } from "pino";
-import { BackendState } from "../../gen/voxgate/v1/backend_admin_pb.js";
+import { BackendState, BreakerState } from "../../gen/voxgate/v1/backend_admin_pb.js";
 import { Feature } from "../../gen/voxgate/v1/capabilities_pb.js";
-import type { LoadReport } from "../../gen/voxgate/v1/gpu_backend_pb.js";
+import {
+  type HealthResponse,
+  type LoadReport,
+  ServingState,
+} from "../../gen/voxgate/v1/gpu_backend_pb.js";
 import type { BackendCriteria, BackendRegistration, RegisteredBackend } from "./backend.js";
+import { isBackendFault } from "./backend-fault.js";
+import {
+  createHealthMachine,
+  type HealthMachine,
+  type HealthMachineOptions,
+  type HealthSignal,
+  visibleState,
+} from "./backend-health.js";
+import {
+  type BreakerTicket,
+  type CircuitBreaker,
+  type CircuitBreakerOptions,
+  createCircuitBreaker,
+} from "./circuit-breaker.js";
 
-/** A registry change, for watchers (admin API, metrics). */
+/** What kind of change a {@link BackendEvent} reports. */
+export type BackendChange = "added" | "state" | "breaker" | "removed";
+
+/** A registry change, for watchers (admin API, metrics, the prober). */
 export interface BackendEvent {
   /** The backend after the change (a snapshot). */
   backend: Readonly<RegisteredBackend>;
+  /** Kind of change. */
+  change: BackendChange;
   /** Why it changed, for people. */
   reason: string;
   /** When. */
   time: Date;
 }
 
-/** How a leased call ended, from the backend's point of view. */
-export type CallOutcome = "ok" | "backend-failure" | "caller-gone";
+/**
+ * How a leased call ended, from the backend's point of view: `backend-busy` (it had no free slot
+ * after all) moves the call on without counting against the backend.
+ */
+export type CallOutcome = "ok" | "backend-failure" | "backend-busy" | "caller-gone";
 
 /** A backend reserved for one call; release it exactly once when the call ends. */
 export interface BackendLease {
@@ -27,162 +53,497 @@ export interface BackendLease {
   release(outcome: CallOutcome, error?: string): void;
 }
 
+/** The result of one active probe, for {@link BackendRegistry.reportProbe}. */
+export type ProbeResult = { ok: true; response: HealthResponse } | { ok: false; error: string };
+
+/** One try of a call on one backend, handed to the function {@link BackendRegistry.call} runs. */
+export interface BackendAttempt {
+  /** The backend reserved for this try. */
+  readonly backend: Readonly<RegisteredBackend>;
+  /** 1 for the first backend tried, 2 for the second, … */
+  readonly attempt: number;
+  /** Aborts when the caller goes away or the overall deadline passes. */
+  readonly signal: AbortSignal;
+  /** What is left of the overall deadline, in ms; undefined when the call has none. */
+  readonly timeoutMs: number | undefined;
+}
+
+/** Options of one {@link BackendRegistry.call}. */
+export interface BackendCallOptions {
+  /** The caller's signal (client gone, deadline passed). */
+  signal?: AbortSignal;
+  /** Overall deadline of every attempt together, in ms from now. */
+  timeoutMs?: number;
+  /** Called once, right before the first item reaches the caller, with the serving backend. */
+  onFirstItem?(backend: Readonly<RegisteredBackend>, attempts: number): void;
+}
+
 /** Options of {@link createBackendRegistry}. */
 export interface BackendRegistryOptions {
   /** Logger for registry changes. */
   log: Logger;
+  /** Circuit breaker of each backend. */
+  breaker?: Omit<CircuitBreakerOptions, "now">;
+  /** Health state machine of each backend. */
+  health?: HealthMachineOptions;
+  /**
+   * Most backends one call tries before it gives up.
+   * @default 3
+   */
+  maxAttempts?: number;
+  /** Clock, in ms (breaker cooldowns). @default Date.now */
+  now?: () => number;
 }
 
-/** The set of backends and the routing decision over them. */
+/** The set of backends, their health, and the routing decision over them. */
 export interface BackendRegistry {
-  /** Adds (or replaces, for a reconnecting agent) a backend in READY state. */
+  /**
+   * Adds a backend in PENDING state (or replaces one with the same id, e.g. a reconnecting agent,
+   * which starts PENDING again with a closed breaker); a heartbeat or a successful probe makes it
+   * READY.
+   */
   add(registration: BackendRegistration, reason: string): void;
   /** Removes a backend; in-flight leases stay valid until released. */
   remove(id: string, reason: string): void;
-  /** Changes a backend's state (e.g. DRAINING); unknown ids are ignored. */
+  /**
+   * Compatibility setter: DRAINING drains, READY undrains and marks it alive, UNHEALTHY marks the
+   * link lost, PENDING is ignored, REMOVED removes. Unknown ids are ignored.
+   */
   setState(id: string, state: BackendState, reason: string): void;
+  /** Stops routing new work to a backend; `by` says who asked (a backend may undrain itself). */
+  drain(id: string, reason: string, by?: "admin" | "backend"): void;
+  /** Routes work to a drained backend again (it still needs to be healthy). */
+  undrain(id: string, reason: string): void;
+  /** Feeds the backend's health state machine (heartbeat, link lost). */
+  signal(id: string, signal: HealthSignal, reason: string): void;
+  /** Records a heartbeat with the backend's own load: proves it alive (PENDING → READY). */
+  heartbeat(id: string, load?: LoadReport): void;
   /** Records a backend's own load report and marks it seen. */
   reportLoad(id: string, load: LoadReport): void;
+  /**
+   * Records an active probe's result: health, serving state and load. Capabilities stay those of
+   * the registration (an agent's hello, a static backend's config).
+   */
+  reportProbe(id: string, result: ProbeResult): void;
   /** Returns a backend by id. */
   get(id: string): Readonly<RegisteredBackend> | undefined;
   /** Returns every backend, sorted by id. */
   list(): Readonly<RegisteredBackend>[];
   /**
-   * Reserves the best backend for a call: capability and health filter, then priority, then least
-   * loaded (in-flight / slots).
+   * Reserves the best backend for a call: capability, health, breaker and free-slot filter, then
+   * priority, then least loaded (in-flight / slots).
    *
-   * @throws ConnectError UNAVAILABLE naming why nothing fits (none connected, none with the
-   *   feature or engine, all busy or draining).
+   * @throws ConnectError FAILED_PRECONDITION naming the missing capability when no registered
+   *   backend offers it; UNAVAILABLE naming why when backends offer it but none can take the call
+   *   now (none connected, pending, unhealthy, draining, breaker open, busy).
    */
   lease(criteria: BackendCriteria): BackendLease;
+  /**
+   * Runs a call with failover: leases the best backend, runs `run` on it, and moves to the next
+   * candidate when the backend fails, is full or is unreachable before `run` yielded anything.
+   * Once an item reached the caller, a failure ends the call with an error naming the backend
+   * (never a clean end). The overall deadline covers every attempt. This is the only retry loop.
+   */
+  call<T>(
+    criteria: BackendCriteria,
+    options: BackendCallOptions,
+    run: (attempt: BackendAttempt) => AsyncIterable<T>,
+  ): AsyncGenerator<T>;
   /** Subscribes to changes; returns the unsubscribe function. */
   watch(listener: (event: BackendEvent) => void): () => void;
+}
+
+interface Entry {
+  backend: RegisteredBackend;
+  health: HealthMachine;
+  breaker: CircuitBreaker;
+  drainedBy: "admin" | "backend" | undefined;
 }
 
 /** Creates an empty registry. */
 export function createBackendRegistry(options: BackendRegistryOptions): BackendRegistry {
   const log = options.log.child({ component: "registry" });
-  const backends = new Map<string, RegisteredBackend>();
+  const now = options.now ?? Date.now;
+  const maxAttempts = Math.max(1, options.maxAttempts ?? 3);
+  const entries = new Map<string, Entry>();
   const events = new EventEmitter();
   // Each watcher is one listener; admin streams can be many.
   events.setMaxListeners(0);
 
-  const emit = (backend: RegisteredBackend, reason: string) => {
-    const event: BackendEvent = { backend: { ...backend }, reason, time: new Date() };
+  const emit = (backend: RegisteredBackend, change: BackendChange, reason: string) => {
+    const event: BackendEvent = { backend: { ...backend }, change, reason, time: new Date() };
     events.emit("change", event);
+  };
+
+  /** Recomputes the visible state and breaker of an entry, emitting what changed. */
+  const sync = (entry: Entry, reason: string) => {
+    const { backend } = entry;
+    const breaker = entry.breaker.state;
+    if (breaker !== backend.breaker) {
+      backend.breaker = breaker;
+      log.info(
+        { backend: backend.id, breaker: BreakerState[breaker], reason },
+        "backend breaker changed",
+      );
+      emit(backend, "breaker", reason);
+    }
+    const state = visibleState(entry.health.health, entry.drainedBy !== undefined);
+    if (state !== backend.state) {
+      backend.state = state;
+      log.info(
+        { backend: backend.id, state: BackendState[state], reason },
+        "backend state changed",
+      );
+      emit(backend, "state", reason);
+    }
   };
 
   const slotsOf = (b: RegisteredBackend) => Math.max(1, b.capabilities.slots);
 
-  const offersFeature = (b: RegisteredBackend, criteria: BackendCriteria) =>
+  const offers = (b: RegisteredBackend, criteria: BackendCriteria) =>
     b.capabilities.engines.some(
       (engine) =>
         engine.features.includes(criteria.feature) &&
         (!criteria.engine || engine.id === criteria.engine) &&
-        (!criteria.modelFamily || engine.model?.family === criteria.modelFamily),
+        (!criteria.modelFamily || engine.model?.family === criteria.modelFamily) &&
+        (!criteria.modelSize || engine.model?.size === criteria.modelSize),
     );
 
-  return {
+  /** Why a capable backend cannot take a call now, or undefined when it can. */
+  const refusal = (entry: Entry): string | undefined => {
+    const { backend } = entry;
+    if (entry.drainedBy) return "draining";
+    switch (entry.health.health) {
+      case "pending":
+        return "pending (not yet proven healthy)";
+      case "unhealthy":
+        return `unhealthy${backend.lastError ? ` (${backend.lastError})` : ""}`;
+      case "ready":
+        break;
+    }
+    if (!entry.breaker.allows()) {
+      return entry.breaker.state === BreakerState.OPEN
+        ? "breaker open"
+        : "breaker half-open (trial running)";
+    }
+    if (backend.inFlight >= slotsOf(backend)) {
+      return `busy (${backend.inFlight}/${slotsOf(backend)} slots)`;
+    }
+    return undefined;
+  };
+
+  const settle = (
+    entry: Entry,
+    ticket: BreakerTicket,
+    outcome: CallOutcome,
+    error: string | undefined,
+  ) => {
+    const result =
+      outcome === "ok" ? "success" : outcome === "backend-failure" ? "failure" : "neutral";
+    const transition = entry.breaker.settle(ticket, result, error);
+    sync(entry, transition?.reason ?? "call ended");
+  };
+
+  const lease = (criteria: BackendCriteria): BackendLease => {
+    const all = [...entries.values()];
+    const capable = all.filter((e) => offers(e.backend, criteria));
+    const wanted = describeWanted(criteria);
+    if (all.length > 0 && capable.length === 0) {
+      throw new ConnectError(`no connected backend offers ${wanted}`, Code.FailedPrecondition);
+    }
+    const candidates = capable.filter((e) => !criteria.exclude?.has(e.backend.id));
+    const refusals = candidates.map((e) => [e, refusal(e)] as const);
+    const chosen = refusals
+      .filter(([, why]) => why === undefined)
+      .map(([e]) => e)
+      .sort(
+        (a, b) =>
+          a.backend.priority - b.backend.priority ||
+          a.backend.inFlight / slotsOf(a.backend) - b.backend.inFlight / slotsOf(b.backend),
+      )[0];
+    if (!chosen) {
+      throw new ConnectError(
+        whyNothingFits(
+          all.length,
+          wanted,
+          criteria,
+          refusals
+            .map(([e, why]) => [e.backend.id, why ?? ""] as const)
+            .sort(([a], [b]) => a.localeCompare(b)),
+        ),
+        Code.Unavailable,
+      );
+    }
+    const backend = chosen.backend;
+    const ticket = chosen.breaker.enter();
+    sync(chosen, "cooldown over: trial call");
+    backend.inFlight++;
+    backend.callsTotal++;
+    let released = false;
+    return {
+      backend,
+      release(outcome, error) {
+        if (released) return;
+        released = true;
+        // An agent that reconnected mid-call is a new record carrying this call in its count.
+        const current = entries.get(backend.id);
+        const target = current?.backend ?? backend;
+        target.inFlight = Math.max(0, target.inFlight - 1);
+        if (outcome === "backend-failure") {
+          target.failuresTotal++;
+          target.lastError = error ?? "call failed";
+        } else if (outcome === "ok") {
+          target.lastSeenAt = new Date(now());
+        }
+        // A call from an older session says nothing about the new one's breaker.
+        if (current && current === chosen) settle(current, ticket, outcome, error);
+      },
+    };
+  };
+
+  const registry: BackendRegistry = {
     add(registration, reason) {
-      const now = new Date();
+      const previous = entries.get(registration.id)?.backend;
+      const at = new Date(now());
       const backend: RegisteredBackend = {
         ...registration,
-        state: BackendState.READY,
-        inFlight: backends.get(registration.id)?.inFlight ?? 0,
+        state: BackendState.PENDING,
+        breaker: BreakerState.CLOSED,
+        inFlight: previous?.inFlight ?? 0,
         load: undefined,
         lastError: "",
-        connectedAt: now,
-        lastSeenAt: now,
-        callsTotal: backends.get(registration.id)?.callsTotal ?? 0,
-        failuresTotal: backends.get(registration.id)?.failuresTotal ?? 0,
+        connectedAt: at,
+        lastSeenAt: at,
+        callsTotal: previous?.callsTotal ?? 0,
+        failuresTotal: previous?.failuresTotal ?? 0,
       };
-      backends.set(backend.id, backend);
+      entries.set(backend.id, {
+        backend,
+        health: createHealthMachine(options.health),
+        breaker: createCircuitBreaker({ ...options.breaker, now }),
+        drainedBy: undefined,
+      });
       log.info({ backend: backend.id, address: backend.address, reason }, "backend added");
-      emit(backend, reason);
+      emit(backend, "added", reason);
     },
     remove(id, reason) {
-      const backend = backends.get(id);
-      if (!backend) return;
-      backends.delete(id);
-      backend.state = BackendState.REMOVED;
+      const entry = entries.get(id);
+      if (!entry) return;
+      entries.delete(id);
+      entry.backend.state = BackendState.REMOVED;
       log.info({ backend: id, reason }, "backend removed");
-      emit(backend, reason);
+      emit(entry.backend, "removed", reason);
     },
     setState(id, state, reason) {
-      const backend = backends.get(id);
-      if (!backend || backend.state === state) return;
-      backend.state = state;
-      log.info({ backend: id, state: BackendState[state], reason }, "backend state changed");
-      emit(backend, reason);
+      switch (state) {
+        case BackendState.DRAINING:
+          return registry.drain(id, reason);
+        case BackendState.READY:
+          registry.undrain(id, reason);
+          return registry.signal(id, { kind: "probe-ok" }, reason);
+        case BackendState.UNHEALTHY:
+          return registry.signal(id, { kind: "lost", error: reason }, reason);
+        case BackendState.REMOVED:
+          return registry.remove(id, reason);
+        default:
+          return;
+      }
+    },
+    drain(id, reason, by = "admin") {
+      const entry = entries.get(id);
+      if (!entry || entry.drainedBy) return;
+      entry.drainedBy = by;
+      sync(entry, reason);
+    },
+    undrain(id, reason) {
+      const entry = entries.get(id);
+      if (!entry?.drainedBy) return;
+      entry.drainedBy = undefined;
+      sync(entry, reason);
+    },
+    signal(id, signal, reason) {
+      const entry = entries.get(id);
+      if (!entry) return;
+      if (signal.kind === "lost" || signal.kind === "probe-failed") {
+        entry.backend.lastError = signal.error;
+      }
+      entry.health.apply(signal);
+      sync(entry, reason);
+    },
+    heartbeat(id, load) {
+      const entry = entries.get(id);
+      if (!entry) return;
+      if (load) entry.backend.load = load;
+      entry.backend.lastSeenAt = new Date(now());
+      entry.health.apply({ kind: "heartbeat" });
+      sync(entry, "first heartbeat");
     },
     reportLoad(id, load) {
-      const backend = backends.get(id);
-      if (!backend) return;
-      backend.load = load;
-      backend.lastSeenAt = new Date();
+      const entry = entries.get(id);
+      if (!entry) return;
+      entry.backend.load = load;
+      entry.backend.lastSeenAt = new Date(now());
     },
-    get: (id) => backends.get(id),
-    list: () => [...backends.values()].sort((a, b) => a.id.localeCompare(b.id)),
-    lease(criteria) {
-      const all = [...backends.values()].filter((b) => !criteria.exclude?.has(b.id));
-      const capable = all.filter((b) => offersFeature(b, criteria));
-      const ready = capable.filter((b) => b.state === BackendState.READY);
-      const free = ready.filter((b) => b.inFlight < slotsOf(b));
-      const chosen = free.sort(
-        (a, b) => a.priority - b.priority || a.inFlight / slotsOf(a) - b.inFlight / slotsOf(b),
-      )[0];
-      if (!chosen) {
-        throw new ConnectError(
-          whyNothingFits(all.length, capable.length, ready.length, criteria),
-          Code.Unavailable,
+    reportProbe(id, result) {
+      const entry = entries.get(id);
+      if (!entry) return;
+      if (!result.ok) {
+        registry.signal(
+          id,
+          { kind: "probe-failed", error: `health probe: ${result.error}` },
+          `health probe failed: ${result.error}`,
         );
+        return;
       }
-      chosen.inFlight++;
-      chosen.callsTotal++;
-      let released = false;
-      return {
-        backend: chosen,
-        release(outcome, error) {
-          if (released) return;
-          released = true;
-          // An agent that reconnected mid-call is a new record carrying this call in its count.
-          const current = backends.get(chosen.id) ?? chosen;
-          current.inFlight = Math.max(0, current.inFlight - 1);
-          if (outcome === "backend-failure") {
-            current.failuresTotal++;
-            current.lastError = error ?? "call failed";
-          } else if (outcome === "ok") {
-            current.lastSeenAt = new Date();
+      const { response } = result;
+      const { backend } = entry;
+      if (response.load) backend.load = response.load;
+      switch (response.state) {
+        case ServingState.SERVING:
+          backend.lastSeenAt = new Date(now());
+          if (entry.drainedBy === "backend") entry.drainedBy = undefined;
+          registry.signal(id, { kind: "probe-ok" }, "health probe succeeded");
+          return;
+        case ServingState.DRAINING:
+          backend.lastSeenAt = new Date(now());
+          registry.drain(
+            id,
+            `backend draining${response.message ? `: ${response.message}` : ""}`,
+            "backend",
+          );
+          return;
+        default: {
+          const why = `not serving${response.message ? `: ${response.message}` : ""}`;
+          registry.signal(
+            id,
+            { kind: "probe-failed", error: `health probe: ${why}` },
+            `health probe: ${why}`,
+          );
+          return;
+        }
+      }
+    },
+    get: (id) => entries.get(id)?.backend,
+    list: () =>
+      [...entries.values()].map((e) => e.backend).sort((a, b) => a.id.localeCompare(b.id)),
+    lease,
+    async *call(criteria, callOptions, run) {
+      const deadline =
+        callOptions.timeoutMs !== undefined ? performance.now() + callOptions.timeoutMs : undefined;
+      const signal = callOptions.signal ?? new AbortController().signal;
+      const tried = new Set<string>([...(criteria.exclude ?? [])]);
+      const failures: string[] = [];
+      for (let attempt = 1; ; attempt++) {
+        if (signal.aborted) throw ConnectError.from(signal.reason, Code.Canceled);
+        let leased: BackendLease;
+        try {
+          leased = lease({ ...criteria, exclude: tried });
+        } catch (err) {
+          const error = ConnectError.from(err);
+          if (failures.length === 0) throw error;
+          throw new ConnectError(`${failures.join("; ")}; ${error.rawMessage}`, error.code);
+        }
+        const { backend } = leased;
+        tried.add(backend.id);
+        const timeoutMs =
+          deadline !== undefined
+            ? Math.max(1, Math.floor(deadline - performance.now()))
+            : undefined;
+        let yielded = false;
+        let outcome: CallOutcome = "caller-gone";
+        let failure: string | undefined;
+        try {
+          for await (const item of run({ backend, attempt, signal, timeoutMs })) {
+            if (!yielded) {
+              yielded = true;
+              callOptions.onFirstItem?.(backend, attempt);
+            }
+            yield item;
           }
-        },
-      };
+          outcome = "ok";
+          return;
+        } catch (err) {
+          const error = ConnectError.from(err);
+          failure = error.rawMessage;
+          const gone = signal.aborted;
+          const fault = !gone && isBackendFault(error.code);
+          outcome = gone
+            ? "caller-gone"
+            : !fault
+              ? "ok"
+              : error.code === Code.ResourceExhausted
+                ? "backend-busy"
+                : "backend-failure";
+          if (fault && yielded) {
+            // Audio already reached the caller: ending cleanly would pass a short clip off as whole.
+            throw new ConnectError(
+              `backend ${backend.id} failed after audio was sent (the audio is incomplete): ${error.rawMessage}`,
+              error.code === Code.Unavailable ? Code.Unavailable : Code.Aborted,
+              error.metadata,
+              undefined,
+              error,
+            );
+          }
+          // A (nearly) spent deadline leaves nothing for another backend; timers may fire a
+          // millisecond early, hence the margin.
+          const expired = deadline !== undefined && performance.now() >= deadline - 10;
+          if (!fault || attempt >= maxAttempts || expired) {
+            if (fault && failures.length > 0) {
+              throw new ConnectError(
+                `${failures.join("; ")}; backend ${backend.id} failed: ${error.rawMessage}`,
+                error.code,
+                error.metadata,
+                undefined,
+                error,
+              );
+            }
+            throw error;
+          }
+          failures.push(`backend ${backend.id} failed: ${error.rawMessage}`);
+          log.warn(
+            { backend: backend.id, attempt, code: Code[error.code], err: error.rawMessage },
+            "call failed before any audio was sent; trying the next backend",
+          );
+        } finally {
+          // Also reached when the caller stops reading early (the generator is returned).
+          leased.release(signal.aborted && outcome !== "ok" ? "caller-gone" : outcome, failure);
+        }
+      }
     },
     watch(listener) {
       events.on("change", listener);
       return () => events.off("change", listener);
     },
   };
+  return registry;
+}
+
+function describeWanted(criteria: BackendCriteria): string {
+  const model = [criteria.modelFamily, criteria.modelSize].filter(Boolean).join(" ");
+  return [
+    Feature[criteria.feature].toLowerCase(),
+    criteria.engine ? `engine "${criteria.engine}"` : "",
+    model ? `model "${model}"` : "",
+  ]
+    .filter(Boolean)
+    .join(", ");
 }
 
 function whyNothingFits(
   total: number,
-  capable: number,
-  ready: number,
+  wanted: string,
   criteria: BackendCriteria,
+  refusals: ReadonlyArray<readonly [string, string]>,
 ): string {
-  const wanted = [
-    Feature[criteria.feature].toLowerCase(),
-    criteria.engine ? `engine "${criteria.engine}"` : "",
-    criteria.modelFamily ? `model "${criteria.modelFamily}"` : "",
-  ]
-    .filter(Boolean)
-    .join(", ");
   if (total === 0) {
-    return criteria.exclude?.size
-      ? `no other backend is connected (tried ${[...criteria.exclude].join(", ")})`
-      : "no backend is connected: start an agent (voxgate agent --gateway HOST:PORT) or check its token";
+    return "no backend is connected: start an agent (voxgate agent --gateway HOST:PORT) or check its token";
   }
-  if (capable === 0) return `no connected backend offers ${wanted}`;
-  if (ready === 0) return `no backend offering ${wanted} is ready (all draining or unhealthy)`;
-  return `every backend offering ${wanted} is busy (all slots in use); retry shortly`;
+  if (refusals.length === 0) {
+    return `no other backend offering ${wanted} is connected (tried ${[...(criteria.exclude ?? [])].join(", ")})`;
+  }
+  if (refusals.every(([, why]) => why.startsWith("busy"))) {
+    return `every backend offering ${wanted} is busy (all slots in use); retry shortly`;
+  }
+  const reasons = refusals.map(([id, why]) => `${id} ${why}`).join("; ");
+  return `no backend offering ${wanted} can take the call now: ${reasons}`;
 }

@@ -1,5 +1,9 @@
 import type { Client } from "@connectrpc/connect";
-import type { BackendKind, BackendState } from "../../gen/voxgate/v1/backend_admin_pb.js";
+import type {
+  BackendKind,
+  BackendState,
+  BreakerState,
+} from "../../gen/voxgate/v1/backend_admin_pb.js";
 import type { Capabilities, Feature } from "../../gen/voxgate/v1/capabilities_pb.js";
 import type { GPUBackendService, LoadReport } from "../../gen/voxgate/v1/gpu_backend_pb.js";
 
@@ -28,8 +32,10 @@ export interface BackendRegistration {
 
 /** A backend as the registry holds it: registration plus live state. */
 export interface RegisteredBackend extends BackendRegistration {
-  /** Health state. */
+  /** Health state (PENDING until a heartbeat or probe proves it alive). */
   state: BackendState;
+  /** Circuit breaker state. */
+  breaker: BreakerState;
   /** Calls running now (leases not yet released). */
   inFlight: number;
   /** Latest load reported by the backend itself. */
@@ -54,6 +60,8 @@ export interface BackendCriteria {
   engine?: string;
   /** Model family, or empty for any. */
   modelFamily?: string;
+  /** Model size within the family (e.g. "1.7b"), or empty for any; a clone prompt names one. */
+  modelSize?: string;
   /** Backend ids already tried by this call. */
   exclude?: ReadonlySet<string>;
 }

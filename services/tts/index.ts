@@ -1,4 +1,11 @@
-export { type AudioContainer, chooseContainer, isSupportedEncoding } from "./audio-container.js";
+export {
+  type AudioContainer,
+  type AudioContainerOptions,
+  type AudioStreamEncoder,
+  chooseContainer,
+  isSupportedEncoding,
+  unsupportedMessage,
+} from "./audio-container.js";
 export { type SynthesisLimits, toBackendRequest } from "./synthesis-request.js";
 export {
   createTtsHandler,

@@ -86,13 +86,19 @@ describe("toBackendRequest", () => {
   });
 
   it.each([
-    [AudioEncoding.MP3, "MP3"],
     [AudioEncoding.FLAC, "FLAC"],
     [AudioEncoding.OPUS, "OPUS"],
   ])("refuses encoding %d (%s) with UNIMPLEMENTED", (encoding, name) => {
     const error = errorOf({ text: "hi", encoding });
     expect(error.code).toBe(Code.Unimplemented);
-    expect(error.rawMessage).toBe(`encoding ${name} is not available yet; use WAV or PCM`);
+    expect(error.rawMessage).toBe(
+      `encoding ${name} is not available: the gateway has no encoder for it; use WAV, PCM or MP3`,
+    );
+  });
+
+  it("accepts MP3 and still asks the backend for PCM (the gateway encodes)", () => {
+    const backend = toBackendRequest(request({ text: "hi", encoding: AudioEncoding.MP3 }), limits);
+    expect(backend.encoding).toBe(AudioEncoding.PCM);
   });
 
   it("refuses a prompt_id with UNIMPLEMENTED", () => {
@@ -102,7 +108,7 @@ describe("toBackendRequest", () => {
   });
 
   it("checks the text before anything else", () => {
-    const error = errorOf({ text: "", encoding: AudioEncoding.MP3, promptId: "p" });
+    const error = errorOf({ text: "", encoding: AudioEncoding.FLAC, promptId: "p" });
     expect(error.code).toBe(Code.InvalidArgument);
   });
 });

@@ -6,7 +6,7 @@ import {
   SynthesizeRequestSchema,
 } from "../../gen/voxgate/v1/gpu_backend_pb.js";
 import type { SynthesizeSpeechRequest } from "../../gen/voxgate/v1/tts_pb.js";
-import { isSupportedEncoding } from "./audio-container.js";
+import { isSupportedEncoding, unsupportedMessage } from "./audio-container.js";
 
 /** Limits applied to client synthesis requests. */
 export interface SynthesisLimits {
@@ -18,7 +18,7 @@ export interface SynthesisLimits {
  * Checks a client request against the limits and turns it into the backend request.
  *
  * @throws ConnectError INVALID_ARGUMENT naming the field and the limit; UNIMPLEMENTED for features
- *   that arrive later (clone prompts, encoders).
+ *   that arrive later (clone prompts) and encodings without an encoder (FLAC, Opus).
  */
 export function toBackendRequest(
   request: SynthesizeSpeechRequest,
@@ -47,10 +47,7 @@ export function toBackendRequest(
     );
   }
   if (!isSupportedEncoding(request.encoding)) {
-    throw new ConnectError(
-      `encoding ${AudioEncoding[request.encoding] ?? request.encoding} is not available yet; use WAV or PCM`,
-      Code.Unimplemented,
-    );
+    throw new ConnectError(unsupportedMessage(request.encoding), Code.Unimplemented);
   }
   if (request.promptId) {
     throw new ConnectError(

@@ -3,7 +3,7 @@ import { Feature } from "../../gen/voxgate/v1/capabilities_pb.js";
 import type { SynthesizeSpeechRequest, TtsService } from "../../gen/voxgate/v1/tts_pb.js";
 import { kRequestIdHeader } from "../agent-link/agent-transport.js";
 import { kCallContext } from "../gateway/call-context.js";
-import { type BackendRegistry, type CallOutcome, isBackendFault } from "../registry/index.js";
+import type { BackendCriteria, BackendRegistry } from "../registry/index.js";
 import { type AudioContainer, chooseContainer } from "./audio-container.js";
 import { type SynthesisLimits, toBackendRequest } from "./synthesis-request.js";
 
@@ -33,95 +33,112 @@ type SpeechPiece =
 export function createTtsHandler(options: TtsHandlerOptions): ServiceImpl<typeof TtsService> {
   const { registry, limits, defaultTimeoutMs } = options;
 
-  /** Runs one synthesis on a backend: first the container, then PCM as the backend sends it. */
+  /**
+   * Runs one synthesis through the registry's retry loop: first the container, then PCM as the
+   * backend sends it. The container is held back until the first audio, so a backend that fails
+   * before any audio is replaced by the next one without the caller seeing anything.
+   */
   async function* speak(
     request: SynthesizeSpeechRequest,
     context: HandlerContext,
   ): AsyncGenerator<SpeechPiece> {
     const backendRequest = toBackendRequest(request, limits);
-    const lease = registry.lease({
-      feature: Feature.SYNTHESIZE,
-      engine: request.engine,
-      modelFamily: request.model,
-    });
-    context.responseHeader.set(kBackendHeader, lease.backend.id);
-    context.responseHeader.set(kAttemptsHeader, "1");
+    const prompt =
+      backendRequest.voice?.kind.case === "clonePrompt"
+        ? backendRequest.voice.kind.value
+        : undefined;
     const requestId = context.values.get(kCallContext)?.requestId ?? "";
-    let outcome: CallOutcome = "backend-failure";
-    let failure: string | undefined;
-    try {
-      const pieces = lease.backend.client.synthesize(backendRequest, {
+    const criteria: BackendCriteria = prompt
+      ? {
+          // A clone prompt only works on the model (family and size) that made it.
+          feature: Feature.CLONE_PROMPT_SYNTHESIZE,
+          engine: request.engine,
+          modelFamily: prompt.model?.family ?? "",
+          modelSize: prompt.model?.size ?? "",
+        }
+      : { feature: Feature.SYNTHESIZE, engine: request.engine, modelFamily: request.model };
+    yield* registry.call(
+      criteria,
+      {
         signal: context.signal,
         timeoutMs: context.timeoutMs() ?? defaultTimeoutMs,
-        headers: { [kRequestIdHeader]: requestId },
-      });
-      let container: AudioContainer | undefined;
-      for await (const piece of pieces) {
-        switch (piece.kind.case) {
-          case "format": {
-            const format = piece.kind.value;
-            if (request.sampleRateHz !== 0 && request.sampleRateHz !== format.sampleRateHz) {
-              throw new ConnectError(
-                `sample_rate_hz ${request.sampleRateHz} needs resampling, which is not available yet; ` +
-                  `backend ${lease.backend.id} speaks at ${format.sampleRateHz} Hz`,
-                Code.Unimplemented,
-              );
+        onFirstItem(backend, attempts) {
+          // Headers leave with the first message, so they can still name the serving backend.
+          context.responseHeader.set(kBackendHeader, backend.id);
+          context.responseHeader.set(kAttemptsHeader, String(attempts));
+        },
+      },
+      async function* attempt({ backend, signal, timeoutMs }): AsyncGenerator<SpeechPiece> {
+        const pieces = backend.client.synthesize(backendRequest, {
+          signal,
+          ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+          headers: { [kRequestIdHeader]: requestId },
+        });
+        let container: AudioContainer | undefined;
+        let started = false;
+        for await (const piece of pieces) {
+          switch (piece.kind.case) {
+            case "format": {
+              const format = piece.kind.value;
+              if (request.sampleRateHz !== 0 && request.sampleRateHz !== format.sampleRateHz) {
+                throw new ConnectError(
+                  `sample_rate_hz ${request.sampleRateHz} needs resampling, which is not available yet; ` +
+                    `backend ${backend.id} speaks at ${format.sampleRateHz} Hz`,
+                  Code.Unimplemented,
+                );
+              }
+              container = chooseContainer(request.encoding, format);
+              break;
             }
-            container = chooseContainer(request.encoding, format);
-            yield { kind: "start", container };
-            break;
+            case "audio":
+              if (!container) {
+                throw new ConnectError("backend sent audio before its format", Code.Internal);
+              }
+              if (!started) {
+                started = true;
+                yield { kind: "start", container };
+              }
+              yield { kind: "audio", pcm: piece.kind.value };
+              break;
+            default:
+              break;
           }
-          case "audio":
-            if (!container) {
-              throw new ConnectError("backend sent audio before its format", Code.Internal);
-            }
-            yield { kind: "audio", pcm: piece.kind.value };
-            break;
-          default:
-            break;
         }
-      }
-      if (!container) throw new ConnectError("backend ended without sending audio", Code.Internal);
-      outcome = "ok";
-    } catch (err) {
-      const error = ConnectError.from(err);
-      failure = error.rawMessage;
-      outcome = context.signal.aborted
-        ? "caller-gone"
-        : isBackendFault(error.code)
-          ? "backend-failure"
-          : "ok";
-      throw error;
-    } finally {
-      // Also reached when the caller stops reading: the generator is returned early.
-      if (context.signal.aborted && outcome !== "ok") outcome = "caller-gone";
-      lease.release(outcome, failure);
-    }
+        if (!container)
+          throw new ConnectError("backend ended without sending audio", Code.Internal);
+        if (!started) yield { kind: "start", container };
+      },
+    );
   }
 
   return {
     async *streamSynthesize(request, context) {
       let container: AudioContainer | undefined;
+      let encoder: ReturnType<AudioContainer["createStreamEncoder"]> | undefined;
+      let sent = false;
       for await (const piece of speak(request, context)) {
         if (piece.kind === "start") {
+          // A new start (failover) comes before any byte left: begin again in its format.
           container = piece.container;
+          encoder = container.createStreamEncoder();
           continue;
         }
-        if (!container) continue;
-        if (container.streamPrefix.byteLength > 0 || container.contentType) {
+        if (!container || !encoder) continue;
+        // MP3 comes in slices and holds samples back until a frame is full: one PCM chunk gives
+        // zero or more pieces.
+        for await (const data of encoder.encode(piece.pcm)) {
           // The first chunk carries the content type and the container header with real audio.
-          yield {
-            contentType: container.contentType,
-            data: concat(container.streamPrefix, piece.pcm),
-          };
-          container = { ...container, streamPrefix: new Uint8Array(0), contentType: "" };
-        } else {
-          yield { data: piece.pcm };
+          yield sent ? { data } : { contentType: container.contentType, data };
+          sent = true;
         }
       }
-      if (container?.contentType) {
+      if (!container || !encoder) return;
+      const tail = encoder.end();
+      if (!sent) {
         // No audio at all: still answer with a well-formed (empty) stream.
-        yield { contentType: container.contentType, data: container.streamPrefix };
+        yield { contentType: container.contentType, data: tail };
+      } else if (tail.byteLength > 0) {
+        yield { data: tail };
       }
     },
 
@@ -147,13 +164,8 @@ export function createTtsHandler(options: TtsHandlerOptions): ServiceImpl<typeof
       if (!container) throw new ConnectError("backend sent no audio", Code.Internal);
       return {
         contentType: container.contentType,
-        data: concat(container.clipPrefix(total), ...chunks),
+        data: await container.encodeClip(chunks, total),
       };
     },
   };
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1 && parts[0]) return parts[0];
-  return Buffer.concat(parts);
 }

@@ -104,7 +104,10 @@ describe("agent liveness", () => {
   it("drains on SIGTERM: the running call completes whole, no new work is taken, exit 0", async () => {
     const agent = startAgentProcess(gateway, "drainer", { VOXGATE_AGENT_SLOTS: "1" });
     await agent.connected;
-    await waitFor(() => backend("drainer"), { what: "agent registered" });
+    // A new session is PENDING until its first heartbeat or probe; only READY takes work.
+    await waitFor(async () => (await backend("drainer"))?.state === BackendState.READY, {
+      what: "agent ready",
+    });
     // espeak-ng is deterministic: an undisturbed run tells how many bytes the whole story is.
     const expectedBytes = await collect(client, STORY);
 
@@ -149,6 +152,11 @@ describe("agent liveness", () => {
         await waitFor(() => connections() >= 2, { timeoutMs: 20_000, what: "agent reconnected" });
         console.info(
           `[figures] gateway restart → agent reconnected: ${Math.round(performance.now() - restartedAt)} ms after the new gateway process started`,
+        );
+        await waitFor(
+          () =>
+            second.proc.logs.some((l) => l.msg === "backend state changed" && l.state === "READY"),
+          { what: "agent ready on the new gateway" },
         );
         const restartedClient = createVoxgateClient({
           baseUrl: second.url,

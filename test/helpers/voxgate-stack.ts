@@ -56,9 +56,13 @@ export async function startGatewayProcess(
   };
 }
 
-/** Starts `voxgate agent` against `gateway`; resolve `connected` to wait for its welcome. */
+/**
+ * Starts `voxgate agent` against `gateway`. `connected` resolves once the agent was welcomed and,
+ * when the gateway process is given, once the gateway routes to it (its "agent ready" line: a
+ * backend stays PENDING until its first heartbeat).
+ */
 export function startAgentProcess(
-  gateway: Pick<GatewayProcess, "agentPort" | "agentToken">,
+  gateway: Pick<GatewayProcess, "agentPort" | "agentToken"> & { proc?: VoxgateProcess },
   id: string,
   env: Record<string, string> = {},
 ): { proc: VoxgateProcess; connected: Promise<unknown> } {
@@ -66,7 +70,13 @@ export function startAgentProcess(
     VOXGATE_AGENT_TOKEN: gateway.agentToken,
     ...env,
   });
-  const connected = proc.waitForLog((l) => l.msg === "connected to gateway", 30_000);
+  const welcomed = proc.waitForLog((l) => l.msg === "connected to gateway", 30_000);
+  const gatewayProc = gateway.proc;
+  const connected = gatewayProc
+    ? welcomed.then(() =>
+        gatewayProc.waitForLog((l) => l.msg === "agent ready" && l.agent === id, 30_000),
+      )
+    : welcomed;
   // Tests that expect the agent to be refused never await this; keep its rejection observed.
   connected.catch(() => {});
   return { proc, connected };

@@ -22,8 +22,9 @@ import { parseFlags } from "../parse-flags.js";
 const usage = `Usage: voxgate backends [--json] [gateway flags]
 
 Lists every backend of the gateway's registry: agents, serverless endpoints, in-process engines,
-with their state, load (calls in flight / slots), routing priority (lower is preferred), engines,
-version, address and last error. Needs the "admin" scope.
+with their state (pending, ready, unhealthy, draining; "(breaker open)" or "(breaker half-open)"
+when its circuit breaker keeps calls away), load (calls in flight / slots), routing priority (lower
+is preferred), engines, version, address and last error. Needs the "admin" scope.
 
 Flags:
   --json  print a JSON array of backends instead of a table

@@ -28,7 +28,7 @@ Make tokens with: voxgate token create --scopes tts,voices`,
     );
     const { createLogger } = await import("../../../services/logging/index.js");
     const log = createLogger({ level: settings.logLevel, service: "gateway" });
-    const options = gatewayOptionsFromSettings(settings, log);
+    const options = loadOrUsageError(() => gatewayOptionsFromSettings(settings, log, io.env));
     if (!options.tokens.some((t) => !t.scopes.includes("agent"))) {
       log.warn("no client tokens configured: every call except health will be refused");
     }

@@ -327,7 +327,7 @@ describe("voxgate speak", () => {
   it.each([
     [["speak"], /give the text to speak/],
     [["speak", "  "], /give the text to speak/],
-    [["speak", "Hi", "--format", "mp3"], /--format must be one of wav, pcm, got "mp3"/],
+    [["speak", "Hi", "--format", "flac"], /--format must be one of wav, pcm, mp3, got "flac"/],
     [["speak", "Hi", "--speed", "9"], /--speed must be a number from 0.25 to 4, got "9"/],
     [["speak", "Hi", "--speed", "fast"], /--speed must be a number/],
     [["speak", "Hi", "--stream", "--no-stream"], /contradict/],

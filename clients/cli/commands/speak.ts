@@ -23,7 +23,14 @@ export const BACKEND_HEADER = "x-voxgate-backend";
 /** Response header counting the backends tried for a call (1 without failover). */
 export const ATTEMPTS_HEADER = "x-voxgate-attempts";
 
-const usage = `Usage: voxgate speak TEXT [-o FILE|-] [--voice ID] [--format wav|pcm] [--speed N]
+/** Gateway encoding of each --format value. */
+const ENCODINGS = {
+  wav: AudioEncoding.WAV,
+  pcm: AudioEncoding.PCM,
+  mp3: AudioEncoding.MP3,
+} as const;
+
+const usage = `Usage: voxgate speak TEXT [-o FILE|-] [--voice ID] [--format wav|pcm|mp3] [--speed N]
                      [--engine ID] [--stream|--no-stream] [gateway flags]
 
 Speaks TEXT (several words are joined with spaces) and writes the audio as it arrives.
@@ -33,7 +40,7 @@ Flags:
   -o, --output FILE  file to write; "-" for stdout. Without -o the audio goes to stdout,
                      unless stdout is a terminal.
   --voice ID         voice from "voxgate voices" (default: the engine's default voice)
-  --format NAME      wav, or pcm for raw signed 16-bit little-endian samples (default wav)
+  --format NAME      wav, mp3, or pcm for raw signed 16-bit little-endian samples (default wav)
   --speed N          rate multiplier from 0.25 to 4 (default 1)
   --engine ID        only backends hosting this engine, e.g. espeak-ng
   --stream           stream audio while it is synthesized (TtsService.StreamSynthesize; default)
@@ -82,7 +89,7 @@ export const speakCommand: CliCommand = {
         'give the text to speak, e.g. voxgate speak "Hello there" -o hello.wav',
       );
     }
-    const format = parseChoiceFlag("format", values.format, ["wav", "pcm"]);
+    const format = parseChoiceFlag("format", values.format, ["wav", "pcm", "mp3"]);
     const speed = values.speed === undefined ? 0 : parseNumberFlag("speed", values.speed, 0.25, 4);
     if (values.stream && values["no-stream"]) {
       throw new CliUsageError("--stream and --no-stream contradict each other: pass one");
@@ -99,7 +106,7 @@ export const speakCommand: CliCommand = {
       voice: values.voice,
       engine: values.engine,
       speed,
-      encoding: format === "wav" ? AudioEncoding.WAV : AudioEncoding.PCM,
+      encoding: ENCODINGS[format],
     };
 
     const output = values.output ?? "-";

@@ -28,9 +28,8 @@ the token (default: a new one per run); every "voxgate gateway" setting applies 
     const log = createLogger({ level: settings.logLevel, service: "gateway" });
     const clientToken = settings.clientToken || generateToken();
     const agentToken = generateToken();
-    const options = gatewayOptionsFromSettings(
-      { ...settings, clientToken: "", agentToken: "" },
-      log,
+    const options = loadOrUsageError(() =>
+      gatewayOptionsFromSettings({ ...settings, clientToken: "", agentToken: "" }, log, io.env),
     );
     options.tokens = [
       ...options.tokens,

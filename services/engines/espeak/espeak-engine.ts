@@ -5,7 +5,7 @@
  */
 import { Worker } from "node:worker_threads";
 import type { Logger } from "pino";
-import { splitSentences } from "../../audio/index.js";
+import { splitSentences } from "../../audio/sentences.js";
 import {
   EngineOverloadedError,
   EngineUnavailableError,

@@ -13,7 +13,7 @@ import { performance } from "node:perf_hooks";
 import { pathToFileURL } from "node:url";
 import { TextEncoder } from "node:util";
 import { parentPort, workerData } from "node:worker_threads";
-import { parseWav } from "../../audio/index.js";
+import { parseWav } from "../../audio/wav.js";
 import type {
   EspeakSynthesizeMessage,
   EspeakWorkerData,

@@ -1,0 +1,31 @@
+/** The OpenAI-compatible speech API: `/v1/audio/speech`, `/v1/audio/voices`, `/v1/models`. */
+export {
+  listSpeechModels,
+  type ModelSource,
+  type OpenAiModel,
+  speechModelCatalog,
+} from "./model-catalog.js";
+export {
+  invalidRequest,
+  isOpenAiError,
+  OpenAiError,
+  type OpenAiErrorBody,
+  toOpenAiError,
+  writeOpenAiError,
+} from "./openai-error.js";
+export {
+  createOpenAiFrontend,
+  kSampleRateHeader,
+  kTimeoutHeader,
+  type OpenAiFrontendOptions,
+} from "./openai-frontend.js";
+export {
+  OPENAI_SPEECH_MODELS,
+  OPENAI_VOICES,
+  parseSpeechRequest,
+  resolveModel,
+  type SpeechCall,
+  type SpeechModelCatalog,
+  type SpeechResponseFormat,
+  type SpeechStreamFormat,
+} from "./speech-request.js";

@@ -1,0 +1,396 @@
+import { once } from "node:events";
+import {
+  Code,
+  ConnectError,
+  type ContextValues,
+  createClient,
+  createContextValues,
+  type Transport,
+} from "@connectrpc/connect";
+import type { Logger } from "pino";
+import { VoiceGender } from "../../gen/voxgate/v1/capabilities_pb.js";
+import { TtsService } from "../../gen/voxgate/v1/tts_pb.js";
+import { type Voice, VoiceService, VoiceType } from "../../gen/voxgate/v1/voice_pb.js";
+import type { GateResult } from "../auth/request-gate.js";
+import type { NodeRequest, NodeResponse } from "../auth/rpc-error-response.js";
+import { kCallContext } from "../gateway/call-context.js";
+import type { HttpFrontend, HttpRoute } from "../gateway/http-frontend.js";
+import type { BackendRegistry } from "../registry/index.js";
+import { listSpeechModels, speechModelCatalog } from "./model-catalog.js";
+import {
+  invalidRequest,
+  isOpenAiError,
+  OpenAiError,
+  toOpenAiError,
+  writeOpenAiError,
+} from "./openai-error.js";
+import { parseSpeechRequest, type SpeechCall } from "./speech-request.js";
+
+/** Response header with the sample rate of `pcm` audio, in Hz. */
+export const kSampleRateHeader = "x-voxgate-sample-rate";
+/**
+ * Request header with the call's deadline, in ms (as on the REST routes); OpenAI requests carry
+ * no deadline of their own.
+ */
+export const kTimeoutHeader = "x-voxgate-timeout-ms";
+
+/** Options of {@link createOpenAiFrontend}. */
+export interface OpenAiFrontendOptions {
+  /** The gateway's in-process transport: every call goes through TtsService and VoiceService. */
+  transport: Transport;
+  /** The registry, read to list and resolve models (engine ids and model families). */
+  registry: BackendRegistry;
+  /** Largest JSON request body, in bytes. */
+  maxRequestBytes: number;
+  /** Deadline of calls that set none with {@link kTimeoutHeader}, in ms. */
+  defaultTimeoutMs: number;
+  /** Longest deadline a caller may set with {@link kTimeoutHeader}, in ms; longer ones are cut. */
+  maxTimeoutMs: number;
+  /** Root logger; each call logs through a child with its request id. */
+  log: Logger;
+}
+
+const SERVICE_TTS = TtsService.typeName;
+const SERVICE_VOICES = VoiceService.typeName;
+const LIST_PAGE_SIZE = 500;
+const GENDERS: Record<VoiceGender, string> = {
+  [VoiceGender.UNSPECIFIED]: "",
+  [VoiceGender.FEMALE]: "female",
+  [VoiceGender.MALE]: "male",
+  [VoiceGender.NEUTRAL]: "neutral",
+};
+
+/**
+ * The OpenAI-compatible API, served on the public port next to Connect:
+ * - `POST /v1/audio/speech` (scope tts) speaks through TtsService.StreamSynthesize: raw audio as
+ *   it is produced (`stream_format: "audio"`), or SSE `speech.audio.delta` events with base64
+ *   audio and a final `speech.audio.done` (`stream_format: "sse"`);
+ * - `GET /v1/audio/voices` (scope voices) lists VoiceService voices, all pages;
+ * - `GET /v1/models` and `GET /v1/models/{id}` (scope tts) list the models backends offer.
+ * Errors are OpenAI error objects. A failure after audio left cannot change the status any more:
+ * an audio stream is then cut (the client sees a broken transfer, never a short file that looks
+ * whole) and an SSE stream ends with an `error` event.
+ */
+export function createOpenAiFrontend(options: OpenAiFrontendOptions): HttpFrontend {
+  const { transport, registry, log } = options;
+  const tts = createClient(TtsService, transport);
+  const voices = createClient(VoiceService, transport);
+
+  const contextValues = (gate: GateResult): ContextValues =>
+    createContextValues().set(kCallContext, {
+      requestId: gate.requestId,
+      principal: gate.principal,
+      log: log.child({ requestId: gate.requestId }),
+    });
+
+  const route = (
+    service: string | undefined,
+    serve: (req: NodeRequest, res: NodeResponse, gate: GateResult) => Promise<void>,
+  ): HttpRoute => ({
+    service,
+    writeError: (req, res, error) => writeOpenAiError(req, res, toOpenAiError(error)),
+    serve(req, res, gate) {
+      serve(req, res, gate).catch((err: unknown) => {
+        const error = toOpenAiError(err);
+        if (error.status >= 500 && !isOpenAiError(err)) {
+          log.child({ requestId: gate.requestId }).error({ err }, "OpenAI-compatible call failed");
+        }
+        // Past the status line (an answered 413, a cut stream) there is nothing left to say.
+        if (!res.headersSent) writeOpenAiError(req, res, error);
+      });
+    },
+  });
+
+  const methodNotAllowed = (allowed: string): HttpRoute => ({
+    service: undefined,
+    writeError: (req, res, error) => writeOpenAiError(req, res, toOpenAiError(error)),
+    serve(req, res) {
+      res.setHeader("allow", allowed);
+      writeOpenAiError(
+        req,
+        res,
+        new OpenAiError(
+          `${req.method} is not allowed here; use ${allowed}`,
+          405,
+          null,
+          "method_not_allowed",
+        ),
+      );
+    },
+  });
+
+  /** `POST /v1/audio/speech`. */
+  async function speech(req: NodeRequest, res: NodeResponse, gate: GateResult): Promise<void> {
+    const body = await readJsonBody(req, res, options.maxRequestBytes);
+    const call = parseSpeechRequest(body, speechModelCatalog(registry.list()));
+    const aborter = abortOnClose(res);
+    const callOptions = {
+      signal: aborter.signal,
+      timeoutMs: timeoutOf(req, options),
+      contextValues: contextValues(gate),
+    };
+    if (call.voiceIsOpenAiName) {
+      call.request.voice = await voiceOrDefault(call.request.voice ?? "", callOptions);
+    }
+    let responseHeader: Headers | undefined;
+    const chunks = tts.streamSynthesize(call.request, {
+      ...callOptions,
+      onHeader: (header) => {
+        responseHeader = header;
+      },
+    });
+    await sendSpeech(res, call, chunks, () => responseHeader, aborter.signal);
+  }
+
+  /** An OpenAI voice name speaks with the engine default unless a voice has that very id. */
+  async function voiceOrDefault(
+    name: string,
+    callOptions: { signal: AbortSignal; timeoutMs: number; contextValues: ContextValues },
+  ): Promise<string> {
+    try {
+      await voices.getVoice({ voiceId: name }, callOptions);
+      return name;
+    } catch (err) {
+      if (ConnectError.from(err).code === Code.NotFound) return "";
+      throw err;
+    }
+  }
+
+  /** `GET /v1/audio/voices`: every page of ListVoices. */
+  async function listVoices(req: NodeRequest, res: NodeResponse, gate: GateResult): Promise<void> {
+    const aborter = abortOnClose(res);
+    const callOptions = {
+      signal: aborter.signal,
+      timeoutMs: timeoutOf(req, options),
+      contextValues: contextValues(gate),
+    };
+    const all: Voice[] = [];
+    let pageToken = "";
+    do {
+      const page = await voices.listVoices({ pageSize: LIST_PAGE_SIZE, pageToken }, callOptions);
+      all.push(...page.voices);
+      pageToken = page.nextPageToken;
+    } while (pageToken);
+    writeJson(res, {
+      voices: all.map((voice) => ({
+        id: voice.id,
+        name: voice.name,
+        type: voice.type === VoiceType.CLONED ? "cloned" : "preset",
+        engine: voice.engine,
+        ...(voice.model ? { model: voice.model.family } : {}),
+        languages: voice.languages,
+        ...(GENDERS[voice.gender] ? { gender: GENDERS[voice.gender] } : {}),
+      })),
+    });
+  }
+
+  /** `GET /v1/models` and `GET /v1/models/{id}`. */
+  async function models(req: NodeRequest, res: NodeResponse): Promise<void> {
+    const all = listSpeechModels(registry.list());
+    let id: string;
+    try {
+      id = decodeURIComponent(pathOf(req).slice("/v1/models/".length));
+    } catch {
+      throw invalidRequest("the model id in the path is not valid percent-encoding", "model");
+    }
+    if (pathOf(req) === "/v1/models") {
+      writeJson(res, { object: "list", data: all });
+      return;
+    }
+    const model = all.find((m) => m.id === id);
+    if (!model) {
+      throw new OpenAiError(
+        `model "${id}" is not offered by any connected backend`,
+        404,
+        "model",
+        "model_not_found",
+      );
+    }
+    writeJson(res, model);
+  }
+
+  return {
+    route(req) {
+      const path = pathOf(req);
+      if (path === "/v1/audio/speech") {
+        return req.method === "POST" ? route(SERVICE_TTS, speech) : methodNotAllowed("POST");
+      }
+      if (path === "/v1/audio/voices") {
+        return req.method === "GET" ? route(SERVICE_VOICES, listVoices) : methodNotAllowed("GET");
+      }
+      if (path === "/v1/models" || /^\/v1\/models\/[^/]+$/.test(path)) {
+        return req.method === "GET" ? route(SERVICE_TTS, models) : methodNotAllowed("GET");
+      }
+      return undefined;
+    },
+  };
+}
+
+/**
+ * Sends the audio of a speech call. Nothing is written until the first chunk arrives, so a call
+ * refused before any audio (bad voice, no backend) still gets its HTTP status.
+ */
+async function sendSpeech(
+  res: NodeResponse,
+  call: SpeechCall,
+  chunks: AsyncIterable<{ contentType: string; data: Uint8Array }>,
+  responseHeader: () => Headers | undefined,
+  signal: AbortSignal,
+): Promise<void> {
+  const sse = call.streamFormat === "sse";
+  try {
+    for await (const chunk of chunks) {
+      if (!res.headersSent) {
+        const headers: Record<string, string> = {
+          "content-type": sse ? "text/event-stream; charset=utf-8" : chunk.contentType,
+          "cache-control": "no-store",
+        };
+        for (const name of ["x-voxgate-backend", "x-voxgate-attempts"]) {
+          const value = responseHeader()?.get(name);
+          if (value) headers[name] = value;
+        }
+        const rate = /;\s*rate=(\d+)/.exec(chunk.contentType)?.[1];
+        if (call.responseFormat === "pcm" && rate) headers[kSampleRateHeader] = rate;
+        res.writeHead(200, headers);
+      }
+      if (chunk.data.byteLength === 0) continue;
+      const bytes = sse
+        ? sseEvent({
+            type: "speech.audio.delta",
+            audio: Buffer.from(chunk.data).toString("base64"),
+          })
+        : chunk.data;
+      await write(res, bytes, signal);
+    }
+  } catch (err) {
+    if (!res.headersSent) throw err;
+    if (sse && !res.destroyed) {
+      // The status is gone; the SDK turns an event with an `error` member into an APIError.
+      res.end(sseEvent({ type: "error", ...toOpenAiError(err).toJSON() }));
+    } else {
+      // Cut the transfer: an ended chunked body would pass for a complete (short) file.
+      res.destroy();
+    }
+    return;
+  }
+  if (!res.headersSent) {
+    // A stream with no chunk at all is a TtsService bug; do not answer 200 with nothing.
+    throw new ConnectError("the synthesis ended without any audio", Code.Internal);
+  }
+  if (sse) {
+    res.end(
+      sseEvent({
+        type: "speech.audio.done",
+        // voxgate does not count tokens.
+        usage: { input_tokens: 0, output_tokens: 0, total_tokens: 0 },
+      }),
+    );
+  } else {
+    res.end();
+  }
+}
+
+function sseEvent(data: unknown): Uint8Array {
+  return Buffer.from(`data: ${JSON.stringify(data)}\n\n`);
+}
+
+/** Writes `bytes`, waiting for the client to take them when its buffer is full. */
+async function write(res: NodeResponse, bytes: Uint8Array, signal: AbortSignal): Promise<void> {
+  if ((res as { write(b: Uint8Array): boolean }).write(bytes)) return;
+  await once(res as NodeJS.EventEmitter, "drain", { signal });
+}
+
+/** An abort signal that fires when the client goes away before the answer is complete. */
+function abortOnClose(res: NodeResponse): AbortController {
+  const aborter = new AbortController();
+  res.once("close", () => {
+    if (!res.writableFinished) {
+      aborter.abort(new ConnectError("the client closed the connection", Code.Canceled));
+    }
+  });
+  return aborter;
+}
+
+/**
+ * Reads a JSON request body of at most `maxBytes`. A larger one is answered 413 as soon as it
+ * shows (by its Content-Length or while reading); the rest is dropped up to the discard limit.
+ */
+async function readJsonBody(
+  req: NodeRequest,
+  res: NodeResponse,
+  maxBytes: number,
+): Promise<unknown> {
+  const contentType = String(req.headers["content-type"] ?? "");
+  if (!/^application\/json\s*(;|$)/i.test(contentType)) {
+    throw new OpenAiError(
+      `the request body must be JSON (Content-Type: application/json), got "${contentType}"`,
+      415,
+      null,
+      "unsupported_media_type",
+    );
+  }
+  const tooLarge = () =>
+    new OpenAiError(
+      `the request body exceeds ${maxBytes} bytes (max request bytes: VOXGATE_MAX_REQUEST_BYTES)`,
+      413,
+      null,
+      "request_too_large",
+    );
+  const declared = Number(req.headers["content-length"] ?? Number.NaN);
+  if (declared > maxBytes) throw tooLarge();
+  const text = await new Promise<string>((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let total = 0;
+    const onData = (part: Buffer) => {
+      total += part.byteLength;
+      if (total <= maxBytes) {
+        parts.push(part);
+        return;
+      }
+      req.off("data", onData);
+      req.off("end", onEnd);
+      // Answer now; writeOpenAiError drops the rest (HTTP/1.1) up to the discard limit.
+      writeOpenAiError(req, res, tooLarge());
+      reject(tooLarge());
+    };
+    const onEnd = () => resolve(Buffer.concat(parts).toString("utf8"));
+    req.on("data", onData);
+    req.once("end", onEnd);
+    req.once("error", reject);
+  });
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw invalidRequest(`the request body is not valid JSON: ${(err as Error).message}`, null);
+  }
+}
+
+/** The deadline asked for in {@link kTimeoutHeader}, cut to the maximum; else the default. */
+function timeoutOf(
+  req: NodeRequest,
+  limits: Pick<OpenAiFrontendOptions, "defaultTimeoutMs" | "maxTimeoutMs">,
+): number {
+  const raw = req.headers[kTimeoutHeader];
+  if (raw === undefined) return limits.defaultTimeoutMs;
+  const text = Array.isArray(raw) ? (raw[0] ?? "") : raw;
+  if (!/^\d{1,10}$/.test(text) || Number(text) === 0) {
+    throw invalidRequest(
+      `${kTimeoutHeader} must be a positive whole number of milliseconds, got "${text}"`,
+      null,
+    );
+  }
+  return Math.min(Number(text), limits.maxTimeoutMs);
+}
+
+function writeJson(res: NodeResponse, value: unknown): void {
+  const body = JSON.stringify(value);
+  res.writeHead(200, {
+    "content-type": "application/json",
+    "content-length": String(Buffer.byteLength(body)),
+  });
+  res.end(body);
+}
+
+function pathOf(req: NodeRequest): string {
+  return (req.url ?? "/").split("?")[0] ?? "/";
+}

@@ -1,0 +1,178 @@
+import { describe, expect, it } from "vitest";
+import { AudioEncoding } from "../../gen/voxgate/v1/audio_pb.js";
+import { isOpenAiError, type OpenAiError } from "./openai-error.js";
+import { parseSpeechRequest, resolveModel, type SpeechModelCatalog } from "./speech-request.js";
+
+const catalog: SpeechModelCatalog = {
+  engines: new Set(["espeak-ng", "qwen-engine"]),
+  families: new Set(["espeak-ng", "qwen3-tts"]),
+};
+
+function refusal(body: unknown): OpenAiError {
+  try {
+    parseSpeechRequest(body, catalog);
+  } catch (err) {
+    expect(isOpenAiError(err)).toBe(true);
+    return err as OpenAiError;
+  }
+  throw new Error("expected the body to be refused");
+}
+
+describe("parseSpeechRequest", () => {
+  it("maps a full OpenAI request onto TtsService", () => {
+    const call = parseSpeechRequest(
+      {
+        model: "qwen3-tts",
+        input: "Hello.",
+        voice: "en-us",
+        response_format: "wav",
+        speed: 1.25,
+        instructions: "Cheerful.",
+        stream_format: "sse",
+        extra_field: true,
+      },
+      catalog,
+    );
+    expect(call).toEqual({
+      request: {
+        text: "Hello.",
+        voice: "en-us",
+        model: "qwen3-tts",
+        speed: 1.25,
+        instructions: "Cheerful.",
+        encoding: AudioEncoding.WAV,
+      },
+      responseFormat: "wav",
+      streamFormat: "sse",
+      voiceIsOpenAiName: false,
+    });
+  });
+
+  it("defaults like OpenAI: mp3, raw audio; and leaves speed to the engine", () => {
+    const call = parseSpeechRequest({ model: "tts-1", input: "Hi", voice: "alloy" }, catalog);
+    expect(call.responseFormat).toBe("mp3");
+    expect(call.request.encoding).toBe(AudioEncoding.MP3);
+    expect(call.streamFormat).toBe("audio");
+    expect(call.request).not.toHaveProperty("speed");
+    expect(call.request).not.toHaveProperty("engine");
+    expect(call.request).not.toHaveProperty("model");
+    expect(call.voiceIsOpenAiName).toBe(true);
+  });
+
+  it.each([
+    ["pcm", AudioEncoding.PCM],
+    ["wav", AudioEncoding.WAV],
+    ["mp3", AudioEncoding.MP3],
+  ])("maps response_format %s", (format, encoding) => {
+    const call = parseSpeechRequest({ input: "x", response_format: format }, catalog);
+    expect(call.request.encoding).toBe(encoding);
+  });
+
+  it("takes a voice object's id, and flags OpenAI voice names either way", () => {
+    expect(parseSpeechRequest({ input: "x", voice: { id: "v_123" } }, catalog)).toMatchObject({
+      request: { voice: "v_123" },
+      voiceIsOpenAiName: false,
+    });
+    expect(parseSpeechRequest({ input: "x", voice: { id: "nova" } }, catalog)).toMatchObject({
+      request: { voice: "nova" },
+      voiceIsOpenAiName: true,
+    });
+    expect(parseSpeechRequest({ input: "x" }, catalog).request.voice).toBe("");
+  });
+
+  it("passes the text unchecked: TtsService owns the empty and length checks", () => {
+    expect(parseSpeechRequest({ input: "" }, catalog).request.text).toBe("");
+    expect(parseSpeechRequest({ input: "y".repeat(100_000) }, catalog).request.text).toHaveLength(
+      100_000,
+    );
+  });
+
+  it.each([
+    [null, null, "the request body must be a JSON object"],
+    [[1], null, "the request body must be a JSON object"],
+    ["text", null, "the request body must be a JSON object"],
+    [{}, "input", "input is required: the text to speak"],
+    [{ input: 5 }, "input", "input must be a string"],
+    [{ input: "x", model: 4 }, "model", "model must be a string"],
+    [
+      { input: "x", voice: 7 },
+      "voice",
+      'voice must be a voice name or an object { "id": "<voice id>" }',
+    ],
+    [
+      { input: "x", voice: { name: "a" } },
+      "voice",
+      'voice must be a voice name or an object { "id": "<voice id>" }',
+    ],
+    [
+      { input: "x", response_format: "opus" },
+      "response_format",
+      'response_format "opus" is not supported by this gateway (it has no opus encoder); use mp3, wav or pcm',
+    ],
+    [
+      { input: "x", response_format: "aac" },
+      "response_format",
+      'response_format "aac" is not supported by this gateway (it has no aac encoder); use mp3, wav or pcm',
+    ],
+    [
+      { input: "x", response_format: "ogg" },
+      "response_format",
+      'response_format "ogg" is not one of mp3, wav, pcm',
+    ],
+    [{ input: "x", speed: 0.2 }, "speed", "speed must be a number from 0.25 to 4, got 0.2"],
+    [{ input: "x", speed: 4.01 }, "speed", "speed must be a number from 0.25 to 4, got 4.01"],
+    [{ input: "x", speed: "fast" }, "speed", 'speed must be a number from 0.25 to 4, got "fast"'],
+    [{ input: "x", instructions: ["a"] }, "instructions", "instructions must be a string"],
+    [
+      { input: "x", stream_format: "ws" },
+      "stream_format",
+      'stream_format "ws" is not one of audio, sse',
+    ],
+  ])("refuses %j with 400 naming %s", (body, param, message) => {
+    const error = refusal(body);
+    expect(error.status).toBe(400);
+    expect(error.param).toBe(param);
+    expect(error.message).toBe(message);
+    expect(error.toJSON()).toEqual({
+      error: { message, type: "invalid_request_error", param, code: "invalid_argument" },
+    });
+  });
+
+  it.each([[0.25], [1], [4]])("accepts speed %d", (speed) => {
+    expect(parseSpeechRequest({ input: "x", speed }, catalog).request.speed).toBe(speed);
+  });
+});
+
+describe("resolveModel", () => {
+  it.each([[""], ["tts-1"], ["tts-1-hd"], ["gpt-4o-mini-tts"]])(
+    "lets %j use any engine",
+    (model) => {
+      expect(resolveModel(model, catalog)).toEqual({});
+    },
+  );
+
+  it("restricts to an engine id first, then to a model family", () => {
+    expect(resolveModel("espeak-ng", catalog)).toEqual({ engine: "espeak-ng" });
+    expect(resolveModel("qwen-engine", catalog)).toEqual({ engine: "qwen-engine" });
+    expect(resolveModel("qwen3-tts", catalog)).toEqual({ model: "qwen3-tts" });
+  });
+
+  it("answers an unknown model 404 model_not_found, listing the known ones", () => {
+    let error: unknown;
+    try {
+      resolveModel("whisper-1", catalog);
+    } catch (err) {
+      error = err;
+    }
+    expect(isOpenAiError(error)).toBe(true);
+    expect((error as OpenAiError).status).toBe(404);
+    expect((error as OpenAiError).toJSON().error).toEqual({
+      message:
+        'model "whisper-1" is not offered by any connected backend; use one of: tts-1, tts-1-hd, ' +
+        "gpt-4o-mini-tts, gpt-4o-mini-tts-2025-12-15, espeak-ng, qwen-engine, qwen3-tts",
+      type: "invalid_request_error",
+      param: "model",
+      code: "model_not_found",
+    });
+  });
+});

@@ -1,0 +1,179 @@
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { AudioEncoding } from "../../gen/voxgate/v1/audio_pb.js";
+import type { SynthesizeSpeechRequestSchema } from "../../gen/voxgate/v1/tts_pb.js";
+import { invalidRequest, OpenAiError } from "./openai-error.js";
+
+/** Audio formats `POST /v1/audio/speech` returns. */
+export type SpeechResponseFormat = "mp3" | "wav" | "pcm";
+/** How `POST /v1/audio/speech` sends the audio: raw bytes as produced, or SSE events. */
+export type SpeechStreamFormat = "audio" | "sse";
+
+/**
+ * Model names of OpenAI's speech API. Each means "any engine": callers written for OpenAI work
+ * unchanged, and the registry picks the backend.
+ */
+export const OPENAI_SPEECH_MODELS: readonly string[] = [
+  "tts-1",
+  "tts-1-hd",
+  "gpt-4o-mini-tts",
+  "gpt-4o-mini-tts-2025-12-15",
+];
+
+/**
+ * Voice names of OpenAI's speech API. Each speaks with the engine's default voice, unless a voice
+ * with that very id exists (then that voice speaks).
+ */
+export const OPENAI_VOICES: ReadonlySet<string> = new Set([
+  "alloy",
+  "ash",
+  "ballad",
+  "coral",
+  "echo",
+  "fable",
+  "onyx",
+  "nova",
+  "sage",
+  "shimmer",
+  "verse",
+  "marin",
+  "cedar",
+]);
+
+/** Engines and model families the connected backends offer, to resolve a request's `model`. */
+export interface SpeechModelCatalog {
+  /** Engine ids, e.g. `espeak-ng`. */
+  engines: ReadonlySet<string>;
+  /** Model families, e.g. `qwen3-tts`. */
+  families: ReadonlySet<string>;
+}
+
+/** A checked `POST /v1/audio/speech` body, ready for TtsService. */
+export interface SpeechCall {
+  /** The TtsService request (text, voice, engine/model, speed, instructions, encoding). */
+  request: MessageInitShape<typeof SynthesizeSpeechRequestSchema>;
+  /** Format asked for. */
+  responseFormat: SpeechResponseFormat;
+  /** Raw audio or SSE. */
+  streamFormat: SpeechStreamFormat;
+  /**
+   * Whether `request.voice` is an OpenAI voice name, to be replaced by the engine default unless a
+   * voice with that id exists.
+   */
+  voiceIsOpenAiName: boolean;
+}
+
+const ENCODINGS: Record<SpeechResponseFormat, AudioEncoding> = {
+  mp3: AudioEncoding.MP3,
+  wav: AudioEncoding.WAV,
+  pcm: AudioEncoding.PCM,
+};
+const OPENAI_ONLY_FORMATS = new Set(["opus", "aac", "flac"]);
+
+/**
+ * Checks a `POST /v1/audio/speech` body and maps it onto a TtsService request:
+ * - `input` (required string) becomes `text`; TtsService checks emptiness and the length limit;
+ * - `model`: empty or an OpenAI model name means any engine; an engine id restricts the call to
+ *   that engine, a model family to that family; anything else is 404 `model_not_found`;
+ * - `voice`: a voice id string or `{ "id" }`; OpenAI voice names are flagged for mapping;
+ * - `response_format`: mp3 (the default, as at OpenAI), wav or pcm; opus, aac and flac are
+ *   refused naming the formats this gateway has;
+ * - `speed` 0.25..4, `instructions` (passed to engines that take them), `stream_format` audio
+ *   (the default) or sse. Unknown fields are ignored, as OpenAI-compatible tools send extras.
+ *
+ * @throws OpenAiError 400 naming the field at fault, or 404 for an unknown model.
+ */
+export function parseSpeechRequest(body: unknown, catalog: SpeechModelCatalog): SpeechCall {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+    throw invalidRequest("the request body must be a JSON object", null);
+  }
+  const fields = body as Record<string, unknown>;
+
+  const input = fields.input;
+  if (input === undefined || input === null) {
+    throw invalidRequest("input is required: the text to speak", "input");
+  }
+  if (typeof input !== "string") throw invalidRequest("input must be a string", "input");
+
+  const model = optionalString(fields, "model") ?? "";
+  const target = resolveModel(model, catalog);
+
+  let voice = "";
+  const rawVoice = fields.voice;
+  if (typeof rawVoice === "string") {
+    voice = rawVoice;
+  } else if (typeof rawVoice === "object" && rawVoice !== null && !Array.isArray(rawVoice)) {
+    const id = (rawVoice as Record<string, unknown>).id;
+    if (typeof id !== "string" || id === "") {
+      throw invalidRequest(
+        'voice must be a voice name or an object { "id": "<voice id>" }',
+        "voice",
+      );
+    }
+    voice = id;
+  } else if (rawVoice !== undefined && rawVoice !== null) {
+    throw invalidRequest('voice must be a voice name or an object { "id": "<voice id>" }', "voice");
+  }
+
+  const format = optionalString(fields, "response_format") ?? "mp3";
+  if (!(format in ENCODINGS)) {
+    throw invalidRequest(
+      OPENAI_ONLY_FORMATS.has(format)
+        ? `response_format "${format}" is not supported by this gateway (it has no ${format} encoder); use mp3, wav or pcm`
+        : `response_format "${format}" is not one of mp3, wav, pcm`,
+      "response_format",
+    );
+  }
+  const responseFormat = format as SpeechResponseFormat;
+
+  const speed = fields.speed ?? undefined;
+  if (speed !== undefined && (typeof speed !== "number" || !(speed >= 0.25 && speed <= 4))) {
+    throw invalidRequest(
+      `speed must be a number from 0.25 to 4, got ${JSON.stringify(speed)}`,
+      "speed",
+    );
+  }
+
+  const instructions = optionalString(fields, "instructions") ?? "";
+  const stream = optionalString(fields, "stream_format") ?? "audio";
+  if (stream !== "audio" && stream !== "sse") {
+    throw invalidRequest(`stream_format "${stream}" is not one of audio, sse`, "stream_format");
+  }
+
+  return {
+    request: {
+      text: input,
+      voice,
+      ...target,
+      ...(speed !== undefined ? { speed } : {}),
+      instructions,
+      encoding: ENCODINGS[responseFormat],
+    },
+    responseFormat,
+    streamFormat: stream,
+    voiceIsOpenAiName: OPENAI_VOICES.has(voice),
+  };
+}
+
+/** Maps a request's `model` onto the engine or model family it restricts the call to. */
+export function resolveModel(
+  model: string,
+  catalog: SpeechModelCatalog,
+): { engine?: string; model?: string } {
+  if (model === "" || OPENAI_SPEECH_MODELS.includes(model)) return {};
+  if (catalog.engines.has(model)) return { engine: model };
+  if (catalog.families.has(model)) return { model };
+  const known = [...OPENAI_SPEECH_MODELS, ...catalog.engines, ...catalog.families];
+  throw new OpenAiError(
+    `model "${model}" is not offered by any connected backend; use one of: ${[...new Set(known)].join(", ")}`,
+    404,
+    "model",
+    "model_not_found",
+  );
+}
+
+function optionalString(fields: Record<string, unknown>, name: string): string | undefined {
+  const value = fields[name];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== "string") throw invalidRequest(`${name} must be a string`, name);
+  return value;
+}

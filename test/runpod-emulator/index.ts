@@ -1,0 +1,10 @@
+export {
+  createRunPodEmulator,
+  type EmulatedJob,
+  type EmulatedJobStatus,
+  type EmulatorRequest,
+  type RunPodEmulator,
+  type RunPodEmulatorFaults,
+  type RunPodEmulatorOptions,
+} from "./runpod-emulator.js";
+export { createTtsWorkerHandler, type TtsWorkerOptions, type WorkerHandler } from "./tts-worker.js";
