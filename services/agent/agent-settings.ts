@@ -65,5 +65,22 @@ export const agentSettings = {
     schema: intSetting(0, 3_600_000),
     defaultValue: 30_000,
   }),
+  gatewayKeepaliveMs: setting({
+    key: "gatewayKeepaliveMs",
+    flag: "gateway-keepalive-ms",
+    env: "VOXGATE_GATEWAY_KEEPALIVE_MS",
+    description:
+      "interval of keepalive pings to the gateway, in ms (the gateway accepts one per 5 s at most)",
+    schema: intSetting(5000, 3_600_000),
+    defaultValue: 10_000,
+  }),
+  gatewayKeepaliveTimeoutMs: setting({
+    key: "gatewayKeepaliveTimeoutMs",
+    flag: "gateway-keepalive-timeout-ms",
+    env: "VOXGATE_GATEWAY_KEEPALIVE_TIMEOUT_MS",
+    description: "time the gateway has to answer a ping before the agent reconnects, in ms",
+    schema: intSetting(100, 600_000),
+    defaultValue: 5000,
+  }),
   logLevel: logLevelSpec,
 };

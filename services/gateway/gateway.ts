@@ -33,6 +33,7 @@ import {
   createHealthProber,
 } from "../registry/index.js";
 import { createRestTranscoder, type UnknownQueryPolicy } from "../transcoding/index.js";
+import type { AudioContainerOptions } from "../tts/audio-container.js";
 import { createTtsHandler } from "../tts/tts-handler.js";
 import { createVoiceHandler } from "../voices/voice-handler.js";
 import { kCallContext } from "./call-context.js";
@@ -67,6 +68,8 @@ export interface GatewayOptions {
   };
   /** Backend health: active probes and circuit breakers; missing keys take their defaults. */
   health?: Partial<GatewayHealthOptions>;
+  /** Audio encoding on the gateway (MP3 bit rate). */
+  audio?: AudioContainerOptions;
   /** REST/JSON transcoding: unknown query parameters are refused (400) or ignored. @default reject */
   rest?: { unknownQuery: UnknownQueryPolicy };
   /** Root logger. */
@@ -85,6 +88,14 @@ export interface GatewayHealthOptions {
   breakerCooldownMs: number;
   /** Successful trial calls that close a half-open breaker. @default 2 */
   breakerHalfOpenSuccesses: number;
+  /** Share of failed calls among the last `breakerWindowCalls` that opens a breaker, in %. @default 50 */
+  breakerFailurePercent: number;
+  /** Recent calls per backend the failure share is taken over. @default 10 */
+  breakerWindowCalls: number;
+  /** Failed probes in a row that make a backend unhealthy. @default 2 */
+  probeFailureThreshold: number;
+  /** Most backends one call tries. @default 3 */
+  maxAttempts: number;
 }
 
 /** Where a started gateway listens. */
@@ -128,7 +139,13 @@ export function createGateway(options: GatewayOptions): Gateway {
       ...(health.breakerHalfOpenSuccesses
         ? { halfOpenSuccesses: health.breakerHalfOpenSuccesses }
         : {}),
+      ...(health.breakerFailurePercent ? { failureRatio: health.breakerFailurePercent / 100 } : {}),
+      ...(health.breakerWindowCalls ? { windowCalls: health.breakerWindowCalls } : {}),
     },
+    ...(health.probeFailureThreshold
+      ? { health: { probeFailureThreshold: health.probeFailureThreshold } }
+      : {}),
+    ...(health.maxAttempts ? { maxAttempts: health.maxAttempts } : {}),
   });
   const prober = createHealthProber({
     registry,
@@ -149,7 +166,12 @@ export function createGateway(options: GatewayOptions): Gateway {
   const services: ServiceImplSpec[] = [
     implement(
       TtsService,
-      createTtsHandler({ registry, limits, defaultTimeoutMs: limits.defaultTimeoutMs }),
+      createTtsHandler({
+        registry,
+        limits,
+        defaultTimeoutMs: limits.defaultTimeoutMs,
+        audio: options.audio ?? {},
+      }),
     ),
     implement(VoiceService, createVoiceHandler({ registry })),
     implement(BackendAdminService, createBackendAdminHandler({ registry })),

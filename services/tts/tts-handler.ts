@@ -4,7 +4,11 @@ import type { SynthesizeSpeechRequest, TtsService } from "../../gen/voxgate/v1/t
 import { kRequestIdHeader } from "../agent-link/agent-transport.js";
 import { kCallContext } from "../gateway/call-context.js";
 import type { BackendCriteria, BackendRegistry } from "../registry/index.js";
-import { type AudioContainer, chooseContainer } from "./audio-container.js";
+import {
+  type AudioContainer,
+  type AudioContainerOptions,
+  chooseContainer,
+} from "./audio-container.js";
 import { type SynthesisLimits, toBackendRequest } from "./synthesis-request.js";
 
 /** Response header naming the backend that served a call. */
@@ -23,6 +27,8 @@ export interface TtsHandlerOptions {
   };
   /** Deadline of calls whose client set none, in ms. */
   defaultTimeoutMs: number;
+  /** Encoder settings (MP3 bit rate). @default the encoders' own defaults */
+  audio?: AudioContainerOptions;
 }
 
 type SpeechPiece =
@@ -87,7 +93,7 @@ export function createTtsHandler(options: TtsHandlerOptions): ServiceImpl<typeof
                   Code.Unimplemented,
                 );
               }
-              container = chooseContainer(request.encoding, format);
+              container = chooseContainer(request.encoding, format, options.audio);
               break;
             }
             case "audio":

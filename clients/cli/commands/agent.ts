@@ -53,6 +53,8 @@ ${describeSettings(agentSettings)}`,
       host,
       capabilities: describeEngines([engine], settings.slots),
       drainTimeoutMs: settings.drainTimeoutMs,
+      keepaliveTimeMs: settings.gatewayKeepaliveMs,
+      keepaliveTimeoutMs: settings.gatewayKeepaliveTimeoutMs,
       log,
     });
     const onStop = () =>
