@@ -6,7 +6,11 @@ import { codeToHttpStatus, codeToString } from "@connectrpc/connect/protocol-con
 /** Most bytes of an unwanted HTTP/1.1 request body the gateway reads (and drops) to answer it. */
 export const DISCARD_LIMIT_BYTES = 1024 * 1024;
 
-function discardBody(req: NodeRequest): void {
+/**
+ * Reads and drops an unwanted HTTP/1.1 request body (never parsed) so the client gets to read the
+ * answer instead of a broken pipe; cuts the socket once more than {@link DISCARD_LIMIT_BYTES} came.
+ */
+export function discardBody(req: NodeRequest): void {
   let discarded = 0;
   req.on("data", (chunk: Buffer) => {
     discarded += chunk.byteLength;

@@ -2,6 +2,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { codeToHttpStatus, codeToString } from "@connectrpc/connect/protocol-connect";
 import {
   DISCARD_LIMIT_BYTES,
+  discardBody,
   type NodeRequest,
   type NodeResponse,
 } from "../auth/rpc-error-response.js";
@@ -102,15 +103,6 @@ export function writeOpenAiError(req: NodeRequest, res: NodeResponse, error: Ope
   if (error.status === 401) headers["www-authenticate"] = 'Bearer realm="voxgate"';
   res.writeHead(error.status, headers);
   res.end(body);
-}
-
-function discardBody(req: NodeRequest): void {
-  let discarded = 0;
-  req.on("data", (chunk: Buffer) => {
-    discarded += chunk.byteLength;
-    if (discarded > DISCARD_LIMIT_BYTES) req.socket.destroy();
-  });
-  req.resume();
 }
 
 // The caller's mistakes are invalid requests; what went wrong on our side (a backend that failed

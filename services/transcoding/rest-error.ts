@@ -2,6 +2,7 @@ import { create, type JsonObject, type JsonValue, toJson } from "@bufbuild/proto
 import { Code, ConnectError } from "@connectrpc/connect";
 import {
   DISCARD_LIMIT_BYTES,
+  discardBody,
   type NodeRequest,
   type NodeResponse,
 } from "../auth/rpc-error-response.js";
@@ -91,13 +92,4 @@ export function writeRestError(
   if (error.code === Code.Unauthenticated) headers["www-authenticate"] = 'Bearer realm="voxgate"';
   res.writeHead(options.status ?? httpStatusOfCode(error.code), headers);
   res.end(body);
-}
-
-function discardBody(req: NodeRequest): void {
-  let discarded = 0;
-  req.on("data", (chunk: Buffer) => {
-    discarded += chunk.byteLength;
-    if (discarded > DISCARD_LIMIT_BYTES) req.socket.destroy();
-  });
-  req.resume();
 }
