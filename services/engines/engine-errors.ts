@@ -91,3 +91,24 @@ export class SynthesisFailedError extends Error {
 export function isSynthesisFailedError(error: unknown): error is SynthesisFailedError {
   return error instanceof SynthesisFailedError;
 }
+
+/**
+ * Thrown when the input itself is unusable (reference audio the engine cannot read, a clone prompt
+ * made by another model); retrying elsewhere will not help, the caller gets INVALID_ARGUMENT.
+ */
+export class EngineInputError extends Error {
+  override name = "EngineInputError";
+  /** Engine id, e.g. `espeak-ng`. */
+  readonly engineId: string;
+
+  /** Creates the error; the message should say what is wrong and what would work. */
+  constructor(engineId: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.engineId = engineId;
+  }
+}
+
+/** Reports whether `error` is an {@link EngineInputError}. */
+export function isEngineInputError(error: unknown): error is EngineInputError {
+  return error instanceof EngineInputError;
+}

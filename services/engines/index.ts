@@ -1,7 +1,9 @@
 /** Text-to-speech engines: the contract every engine implements, its errors, and the engines. */
 export {
+  EngineInputError,
   EngineOverloadedError,
   EngineUnavailableError,
+  isEngineInputError,
   isEngineOverloadedError,
   isEngineUnavailableError,
   isSynthesisFailedError,
@@ -13,6 +15,9 @@ export type { EspeakEngineOptions } from "./espeak/index.js";
 export { createEspeakEngine } from "./espeak/index.js";
 export type {
   EngineAudioChunk,
+  EngineClonePrompt,
+  EngineClonePromptResult,
+  EngineCloneRequest,
   EngineInfo,
   EngineSynthesisRequest,
   EngineVoice,

@@ -41,6 +41,40 @@ export interface EngineInfo {
   voices: EngineVoice[];
   /** Whether `speed` in a request changes the rate of speech. */
   supportsSpeed: boolean;
+  /**
+   * Whether the engine makes clone prompts ({@link TtsEngine.createClonePrompt}) and speaks with
+   * them ({@link EngineSynthesisRequest.clonePrompt}). Prompts only fit the model family and size
+   * that made them.
+   */
+  supportsCloning?: boolean;
+}
+
+/** A clone prompt handed to an engine: the bytes its `createClonePrompt` produced earlier. */
+export interface EngineClonePrompt {
+  /** sha256 of `bytes`, lowercase hex (already verified by the agent). */
+  digest: string;
+  /** The prompt as the engine made it. */
+  bytes: Uint8Array;
+}
+
+/** Reference audio to clone a voice from. */
+export interface EngineCloneRequest {
+  /** Reference recording; the gateway checked its type (magic bytes), size and duration. */
+  referenceAudio: Uint8Array;
+  /** MIME type found by the gateway: `audio/wav`, `audio/mpeg`, `audio/flac` or `audio/ogg`. */
+  contentType: string;
+  /** Transcript of the reference, empty when unknown. */
+  referenceText: string;
+  /** BCP-47 language of the reference, empty when unknown. */
+  language: string;
+}
+
+/** A clone prompt as an engine returns it. */
+export interface EngineClonePromptResult {
+  /** Opaque prompt bytes; stored by the gateway, handed back in {@link EngineClonePrompt}. */
+  prompt: Uint8Array;
+  /** MIME type of the prompt bytes, e.g. `application/json` or `application/octet-stream`. */
+  contentType: string;
 }
 
 /** One synthesis request as an engine sees it (already validated by the gateway and agent). */
@@ -53,6 +87,8 @@ export interface EngineSynthesisRequest {
   speed: number;
   /** Free-form style instructions for engines that take them; others ignore it. */
   instructions: string;
+  /** Speak with this cloned voice instead of `voiceId` (engines with `supportsCloning`). */
+  clonePrompt?: EngineClonePrompt;
 }
 
 /** A piece of synthesized audio. */
@@ -73,6 +109,14 @@ export interface TtsEngine {
   readonly info: EngineInfo;
   /** Streams PCM for `request`. */
   synthesize(request: EngineSynthesisRequest, signal: AbortSignal): AsyncIterable<EngineAudioChunk>;
+  /**
+   * Makes a clone prompt from reference audio (only engines with `supportsCloning`). Throws
+   * `EngineInputError` for audio it cannot use, so the caller gets INVALID_ARGUMENT.
+   */
+  createClonePrompt?(
+    request: EngineCloneRequest,
+    signal: AbortSignal,
+  ): Promise<EngineClonePromptResult>;
   /** Releases workers and memory; idempotent. */
   close(): Promise<void>;
 }

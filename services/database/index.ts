@@ -1,0 +1,9 @@
+export {
+  createDatabaseProvider,
+  type DatabaseProvider,
+  type DatabaseProviderOptions,
+} from "./database-provider.js";
+export { migrate } from "./migrate.js";
+export { openPgliteDatabase, type PgliteDatabaseOptions } from "./pglite-database.js";
+export { openPostgresDatabase, type PostgresDatabaseOptions } from "./postgres-database.js";
+export type { Migration, SqlDatabase, SqlExecutor, SqlResult } from "./sql-database.js";
