@@ -1,6 +1,7 @@
 import { hostname } from "node:os";
 import { z } from "zod";
 import { intSetting, logLevelSpec, setting, stringSetting } from "../config/settings.js";
+import { ENGINE_KINDS, type EngineKind } from "../engines/engine-factory.js";
 
 /** A host-derived agent id: stable for the life of the process, distinct between processes. */
 export function defaultAgentId(): string {
@@ -56,6 +57,14 @@ export const agentSettings = {
     description: "routing priority; lower is preferred",
     schema: intSetting(-1000, 1000),
     defaultValue: 0,
+  }),
+  engine: setting({
+    key: "engine",
+    flag: "engine",
+    env: "VOXGATE_AGENT_ENGINE",
+    description: `engine this agent hosts: ${ENGINE_KINDS.join(", ")}`,
+    schema: z.enum(ENGINE_KINDS),
+    defaultValue: "espeak" as EngineKind,
   }),
   drainTimeoutMs: setting({
     key: "drainTimeoutMs",

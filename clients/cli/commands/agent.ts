@@ -16,7 +16,8 @@ engines, voices and slots, heartbeats its load, and runs the calls the gateway o
 with capped exponential backoff and jitter. SIGTERM/SIGINT drain: running calls finish, no new
 work is taken; a second signal exits at once.
 
-Engine: the built-in espeak-ng CPU engine (optional GPL-3.0 dependency "espeak-ng").
+Engines (--engine): espeak is the built-in espeak-ng CPU engine (optional GPL-3.0 dependency
+"espeak-ng").
 
 ${describeSettings(agentSettings)}`,
   async run(argv, io) {
@@ -28,10 +29,11 @@ ${describeSettings(agentSettings)}`,
     }
     // Loaded here, not at the top: other commands (and --help) should not pay for the agent. The
     // engine's workers start first so they warm up while the rest of the agent loads.
-    const { createEspeakEngine, isEngineUnavailableError } = await import(
-      "../../../services/engines/index.js"
-    );
-    const engineReady = createEspeakEngine({ workers: settings.slots });
+    const [{ createEngine }, { isEngineUnavailableError }] = await Promise.all([
+      import("../../../services/engines/engine-factory.js"),
+      import("../../../services/engines/engine-errors.js"),
+    ]);
+    const engineReady = createEngine({ kind: settings.engine, workers: settings.slots });
     engineReady.catch(() => {}); // handled below, once the other modules are in
     const [{ Agent }, { createEngineHost, describeEngines }, { createLogger }] = await Promise.all([
       import("../../../services/agent/agent.js"),
