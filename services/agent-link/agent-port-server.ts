@@ -1,3 +1,4 @@
+import type * as http2 from "node:http2";
 import * as grpc from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
 import type { Logger } from "pino";
@@ -9,6 +10,7 @@ import type { BackendRegistry } from "../registry/index.js";
 import { AgentSession } from "./agent-session.js";
 import type { CallStream, ControlStream } from "./agent-streams.js";
 import { type CallBroker, createCallBroker } from "./call-broker.js";
+import type { PromptSource } from "./prompt-source.js";
 
 /** Metadata key an agent puts on call streams to name its session. */
 export const kSessionMetadata = "x-voxgate-session";
@@ -27,6 +29,12 @@ export interface AgentPortLimits {
   minAgentPingIntervalMs: number;
   /** HTTP/2 session memory per connection, in MiB. @default 64 */
   maxSessionMemoryMb: number;
+  /**
+   * HTTP/2 receive window per stream and per connection, in bytes: what an agent may have in
+   * flight before the gateway acknowledges it. At nghttp2's 64 KiB default one round trip caps
+   * each agent's audio throughput. @default 8 MiB
+   */
+  windowBytes: number;
   /** Interval agents must heartbeat at, in ms. @default 1000 */
   heartbeatIntervalMs: number;
   /** Missed heartbeat intervals before an agent is dropped. @default 3 */
@@ -45,6 +53,7 @@ export const defaultAgentPortLimits: AgentPortLimits = {
   keepaliveTimeoutMs: 1000,
   minAgentPingIntervalMs: 5000,
   maxSessionMemoryMb: 64,
+  windowBytes: 8 * 1024 * 1024,
   heartbeatIntervalMs: 1000,
   heartbeatMissLimit: 3,
   helloTimeoutMs: 5000,
@@ -65,6 +74,11 @@ export interface AgentPortServerOptions {
   log: Logger;
   /** Limits; missing keys take {@link defaultAgentPortLimits}. */
   limits?: Partial<AgentPortLimits>;
+  /**
+   * Where clone prompts are read when an agent's cache lacks one a call needs (the prompt
+   * store). Absent: such calls fail with FAILED_PRECONDITION "this gateway has no prompt store".
+   */
+  promptSource?: PromptSource;
 }
 
 /** The agent port: where GPU hosts dial in. */
@@ -124,6 +138,9 @@ export function createAgentPortServer(options: AgentPortServerOptions): AgentPor
         heartbeatIntervalMs: limits.heartbeatIntervalMs,
         heartbeatMissLimit: limits.heartbeatMissLimit,
         helloTimeoutMs: limits.helloTimeoutMs,
+        ...(options.promptSource ? { promptSource: options.promptSource } : {}),
+        // Prompts travel in pieces well under the message limit: 50 MB never needs a bigger one.
+        promptChunkBytes: Math.max(1024, Math.min(256 * 1024, limits.maxMessageBytes - 4 * 1024)),
       });
       sessions.set(session.id, session);
       void session.run().finally(() => sessions.delete(session.id));
@@ -172,6 +189,7 @@ export function createAgentPortServer(options: AgentPortServerOptions): AgentPor
           grpc.ServerCredentials.createInsecure(),
           (err, port) => {
             if (err) return reject(err);
+            widenReceiveWindows(server, limits.windowBytes, log);
             log.info({ host: options.host, port }, "agent port listening");
             resolve(port);
           },
@@ -191,4 +209,31 @@ export function createAgentPortServer(options: AgentPortServerOptions): AgentPor
       return closing;
     },
   };
+}
+
+/**
+ * Widens the receive windows of the agent port's HTTP/2 sessions. grpc-js has no server option for
+ * them, so this reaches its private `http2Servers` map (filled by `bindAsync`) and sets the windows
+ * on each new session with Node's public API. If a grpc-js upgrade moves that field, the port still
+ * works with the default windows, and a warning says so.
+ */
+function widenReceiveWindows(server: grpc.Server, windowBytes: number, log: Logger): void {
+  const servers = (server as unknown as { http2Servers?: unknown }).http2Servers;
+  if (!(servers instanceof Map)) {
+    log.warn("grpc-js internals changed: agent port keeps 64 KiB HTTP/2 windows (slower audio)");
+    return;
+  }
+  for (const http2Server of servers.keys() as Iterable<http2.Http2Server>) {
+    http2Server.on("session", (session: http2.ServerHttp2Session) => {
+      try {
+        session.settings({ initialWindowSize: Math.min(windowBytes, 2 ** 31 - 1) });
+        // The connection-level window is not a SETTINGS value; widen it once the session is up.
+        session.once("localSettings", () => {
+          if (!session.destroyed) session.setLocalWindowSize(windowBytes);
+        });
+      } catch {
+        // The session closed before we got to it.
+      }
+    });
+  }
 }

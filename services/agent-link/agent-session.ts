@@ -14,6 +14,7 @@ import type { BackendRegistry } from "../registry/index.js";
 import type { AcceptedCall, CallStream, ControlStream } from "./agent-streams.js";
 import { createAgentTransport } from "./agent-transport.js";
 import type { CallBroker } from "./call-broker.js";
+import type { PromptSource } from "./prompt-source.js";
 
 /**
  * Life of an agent session:
@@ -43,9 +44,16 @@ export interface AgentSessionOptions {
   heartbeatMissLimit: number;
   /** Time the agent has to say hello, in ms. */
   helloTimeoutMs: number;
+  /** Where clone prompts the agent asks for are read; absent: such asks fail. */
+  promptSource?: PromptSource;
+  /** Largest prompt_chunk payload, in bytes. */
+  promptChunkBytes?: number;
 }
 
 const AGENT_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const DIGEST = /^[0-9a-f]{64}$/;
+/** Most prompt digests a session remembers for routing (agents list at most 1000 in hello). */
+const MAX_PROMPT_HINTS = 10_000;
 
 /**
  * One agent's control stream on the gateway: registers the agent on hello, watches its
@@ -61,6 +69,8 @@ export class AgentSession {
   #heard = false;
   #watchdog: NodeJS.Timeout | undefined;
   #activeCalls = new Set<CallStream>();
+  /** Prompts the agent holds: its hello's list plus those sent to it since. */
+  readonly #promptDigests = new Set<string>();
   #log: Logger;
   #closed: Promise<void>;
   #resolveClosed!: () => void;
@@ -80,15 +90,25 @@ export class AgentSession {
     const session = this;
     this.#client = createClient(
       GPUBackendService,
-      createAgentTransport({
-        get agentId() {
-          return session.#agentId;
+      createAgentTransport(
+        {
+          get agentId() {
+            return session.#agentId;
+          },
+          open: (method, timeoutMs, requestId, signal) =>
+            session.#open(method, timeoutMs, requestId, signal),
+          cancel: (callId, reason) =>
+            session.#send({ kind: { case: "cancel", value: { callId, reason } } }),
         },
-        open: (method, timeoutMs, requestId, signal) =>
-          session.#open(method, timeoutMs, requestId, signal),
-        cancel: (callId, reason) =>
-          session.#send({ kind: { case: "cancel", value: { callId, reason } } }),
-      }),
+        {
+          ...(options.promptSource ? { promptSource: options.promptSource } : {}),
+          ...(options.promptChunkBytes ? { promptChunkBytes: options.promptChunkBytes } : {}),
+          get log() {
+            return session.#log;
+          },
+          onPromptDelivered: (digest) => session.#notePrompt(digest),
+        },
+      ),
     );
   }
 
@@ -236,6 +256,9 @@ export class AgentSession {
     }
     this.#agentId = hello.agentId;
     this.#log = this.#log.child({ agent: hello.agentId });
+    for (const digest of hello.cachedPromptDigests.slice(0, MAX_PROMPT_HINTS)) {
+      if (DIGEST.test(digest)) this.#promptDigests.add(digest);
+    }
     this.#state = "ready";
     this.#lastHeartbeatAt = Date.now();
     this.#send({
@@ -256,6 +279,7 @@ export class AgentSession {
         version: hello.version,
         address: peer,
         labels: { ...hello.labels },
+        promptDigests: this.#promptDigests,
       },
       "agent connected",
     );
@@ -279,6 +303,16 @@ export class AgentSession {
       },
       "agent joined",
     );
+  }
+
+  /** Records a prompt the agent now holds; the oldest hint goes past the cap (a bounded set). */
+  #notePrompt(digest: string): void {
+    this.#promptDigests.delete(digest);
+    if (this.#promptDigests.size >= MAX_PROMPT_HINTS) {
+      const oldest = this.#promptDigests.values().next().value;
+      if (oldest !== undefined) this.#promptDigests.delete(oldest);
+    }
+    this.#promptDigests.add(digest);
   }
 
   /** Whether the registry entry under this agent's id is this session's (not a newer one's). */

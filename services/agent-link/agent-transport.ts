@@ -1,5 +1,4 @@
 import {
-  create,
   type DescMessage,
   type DescMethod,
   type DescMethodStreaming,
@@ -7,7 +6,6 @@ import {
   fromBinary,
   type MessageInitShape,
   type MessageShape,
-  toBinary,
 } from "@bufbuild/protobuf";
 import {
   Code,
@@ -17,9 +15,13 @@ import {
   type UnaryResponse,
 } from "@connectrpc/connect";
 import { status as grpcStatus } from "@grpc/grpc-js";
+import type { Logger } from "pino";
 import type { CallRequest } from "../../gen/voxgate/v1/agent_pb.js";
 import { writeWithBackpressure } from "../grpc/write-with-backpressure.js";
+import { prepareAgentRequest } from "./agent-request-guard.js";
 import type { AcceptedCall } from "./agent-streams.js";
+import { createPromptGrant, deliverPrompt } from "./prompt-delivery.js";
+import type { PromptSource } from "./prompt-source.js";
 
 /** What the transport needs from an agent session. */
 export interface AgentCallOpener {
@@ -39,6 +41,21 @@ export interface AgentCallOpener {
 /** Header carrying the client's request id down to the agent. */
 export const kRequestIdHeader = "x-request-id";
 
+/** Options of {@link createAgentTransport}. */
+export interface AgentTransportOptions {
+  /** Where clone prompts agents ask for are read; without it such asks fail FAILED_PRECONDITION. */
+  promptSource?: PromptSource;
+  /**
+   * Largest `data` of one prompt_chunk, in bytes; keep it below the link's message limit.
+   * @default 262_144 (256 KiB)
+   */
+  promptChunkBytes?: number;
+  /** Logger for refused prompt fetches. */
+  log?: Logger;
+  /** Called after a prompt was sent whole to the agent (which now caches it). */
+  onPromptDelivered?(digest: string): void;
+}
+
 /**
  * Creates a Connect `Transport` that runs GPUBackendService calls on an agent: each call is one
  * work offer plus one call stream opened by the agent, carrying serialized request and response
@@ -47,7 +64,11 @@ export const kRequestIdHeader = "x-request-id";
  * Deadlines: `timeoutMs` is enforced here and sent to the agent; on expiry the call ends with
  * DEADLINE_EXCEEDED and the agent is told to cancel. Caller aborts cancel the agent's work too.
  */
-export function createAgentTransport(agent: AgentCallOpener): Transport {
+export function createAgentTransport(
+  agent: AgentCallOpener,
+  options: AgentTransportOptions = {},
+): Transport {
+  const promptChunkBytes = options.promptChunkBytes ?? 256 * 1024;
   async function stream<I extends DescMessage, O extends DescMessage>(
     method: DescMethodStreaming<I, O> | DescMethodUnary<I, O>,
     signal: AbortSignal | undefined,
@@ -64,6 +85,17 @@ export function createAgentTransport(agent: AgentCallOpener): Transport {
     const { callId, stream: callStream, messages } = call;
 
     let finished = false;
+    // Set when the gateway ends the call itself (a refused or failed prompt fetch): the reader
+    // then throws this instead of "lost the call".
+    let failure: ConnectError | undefined;
+    const fail = (forCaller: ConnectError, agentCode: grpcStatus, agentDetails: string) => {
+      if (finished || failure) return;
+      failure = forCaller;
+      agent.cancel(callId, agentDetails);
+      callStream.emit("error", { code: agentCode, details: agentDetails });
+    };
+    const grant = createPromptGrant();
+    const deliveries = new AbortController();
     const onAbort = () => {
       if (finished) return;
       const reason = abortReason(callSignal, timeoutMs);
@@ -76,7 +108,9 @@ export function createAgentTransport(agent: AgentCallOpener): Transport {
     // Requests flow while responses are read, as on any bidi stream.
     const pump = (async () => {
       for await (const message of input) {
-        const bytes = toBinary(method.input, create(method.input, message));
+        // Every request to an agent goes through the guard: no URL, no unknown fields.
+        const { bytes, promptDigests } = prepareAgentRequest(method.input, message);
+        grant.allow(promptDigests);
         await writeWithBackpressure(callStream, { kind: { case: "request", value: bytes } });
       }
       await writeWithBackpressure(callStream, { kind: { case: "requestsDone", value: true } });
@@ -85,6 +119,55 @@ export function createAgentTransport(agent: AgentCallOpener): Transport {
       // A failed pump surfaces through the reader (the stream ends); nothing else to do here.
     });
 
+    /** Answers an agent's ask for prompt bytes: only digests this call's requests refer to. */
+    function onPromptWanted(digest: string): void {
+      const refusal = grant.take(digest);
+      if (refusal) {
+        const why = `clone prompt ${digest.slice(0, 80)} ${refusal}`;
+        options.log?.warn(
+          { agent: agent.agentId, callId, digest: digest.slice(0, 80), reason: refusal },
+          "agent asked for a clone prompt it may not fetch; refused",
+        );
+        // The agent misbehaved, not the caller: UNAVAILABLE lets the call move to another backend.
+        fail(
+          new ConnectError(`agent ${agent.agentId} asked for ${why}; refused`, Code.Unavailable),
+          grpcStatus.PERMISSION_DENIED,
+          `permission denied: ${why}`,
+        );
+        return;
+      }
+      const source = options.promptSource;
+      if (!source) {
+        const why = `this gateway has no prompt store to send clone prompt ${digest} from`;
+        fail(new ConnectError(why, Code.FailedPrecondition), grpcStatus.FAILED_PRECONDITION, why);
+        return;
+      }
+      deliverPrompt({
+        stream: callStream,
+        source,
+        digest,
+        chunkBytes: promptChunkBytes,
+        signal: AbortSignal.any([deliveries.signal, callSignal]),
+      }).then(
+        () => options.onPromptDelivered?.(digest),
+        (err: unknown) => {
+          if (finished || deliveries.signal.aborted || callSignal.aborted) return;
+          const error = ConnectError.from(err);
+          fail(
+            new ConnectError(
+              `could not send clone prompt ${digest} to agent ${agent.agentId}: ${error.rawMessage}`,
+              error.code,
+              undefined,
+              undefined,
+              err,
+            ),
+            error.code as number,
+            `could not send clone prompt ${digest}: ${error.rawMessage}`,
+          );
+        },
+      );
+    }
+
     async function* responses(): AsyncGenerator<MessageShape<O>> {
       try {
         while (true) {
@@ -92,6 +175,7 @@ export function createAgentTransport(agent: AgentCallOpener): Transport {
           try {
             next = await messages.next();
           } catch (err) {
+            if (failure) throw failure;
             if (callSignal.aborted) throw abortReason(callSignal, timeoutMs);
             throw new ConnectError(
               `agent ${agent.agentId} lost the call: ${errorText(err)}`,
@@ -102,6 +186,7 @@ export function createAgentTransport(agent: AgentCallOpener): Transport {
             );
           }
           if (next.done) {
+            if (failure) throw failure;
             if (callSignal.aborted) throw abortReason(callSignal, timeoutMs);
             throw new ConnectError(
               `agent ${agent.agentId} ended the call without a status`,
@@ -119,11 +204,8 @@ export function createAgentTransport(agent: AgentCallOpener): Transport {
               }
               return;
             case "promptWanted":
-              // Prompt delivery over the agent link arrives with the prompt store.
-              throw new ConnectError(
-                `agent ${agent.agentId} asked for clone prompt ${kind.value.digest}, which this gateway cannot supply`,
-                Code.FailedPrecondition,
-              );
+              onPromptWanted(kind.value.digest);
+              break;
             default:
               throw new ConnectError(
                 `agent ${agent.agentId} sent an unexpected ${kind.case ?? "empty"} message`,
@@ -133,6 +215,7 @@ export function createAgentTransport(agent: AgentCallOpener): Transport {
         }
       } finally {
         finished = true;
+        deliveries.abort(new Error("call ended"));
         callSignal.removeEventListener("abort", onAbort);
         if (!callStream.writableEnded && !callStream.destroyed) callStream.end();
       }

@@ -1,4 +1,5 @@
-import { hostname } from "node:os";
+import { hostname, tmpdir } from "node:os";
+import { join } from "node:path";
 import { z } from "zod";
 import { intSetting, logLevelSpec, setting, stringSetting } from "../config/settings.js";
 import { ENGINE_KINDS, type EngineKind } from "../engines/engine-factory.js";
@@ -10,6 +11,11 @@ export function defaultAgentId(): string {
       .replace(/[^A-Za-z0-9._-]/g, "-")
       .slice(0, 48) || "agent";
   return `${host}-${process.pid}`;
+}
+
+/** Where an agent keeps clone prompts when `promptCacheDir` is empty: `<tmp>/voxgate-agent-<id>/prompts`. */
+export function defaultPromptCacheDir(agentId: string): string {
+  return join(tmpdir(), `voxgate-agent-${agentId}`, "prompts");
 }
 
 /** Every agent setting; `voxgate agent --help` prints this table. */
@@ -90,6 +96,125 @@ export const agentSettings = {
     description: "time the gateway has to answer a ping before the agent reconnects, in ms",
     schema: intSetting(100, 600_000),
     defaultValue: 5000,
+  }),
+  promptCacheDir: setting({
+    key: "promptCacheDir",
+    flag: "prompt-cache-dir",
+    env: "VOXGATE_AGENT_PROMPT_CACHE_DIR",
+    description:
+      "directory of the clone prompt cache (default: <tmp>/voxgate-agent-<id>/prompts; survives restarts with a fixed --id)",
+    schema: z.string(),
+    defaultValue: "",
+  }),
+  promptCacheBytes: setting({
+    key: "promptCacheBytes",
+    flag: "prompt-cache-bytes",
+    env: "VOXGATE_AGENT_PROMPT_CACHE_BYTES",
+    description:
+      "most bytes of clone prompts kept on disk, least recently used evicted first; also the largest prompt fetched",
+    schema: intSetting(1024 * 1024, 1024 ** 4),
+    defaultValue: 2 * 1024 * 1024 * 1024,
+  }),
+  maxReferenceBytes: setting({
+    key: "maxReferenceBytes",
+    flag: "max-reference-bytes",
+    env: "VOXGATE_AGENT_MAX_REFERENCE_BYTES",
+    description: "largest reference audio CreateClonePrompt accepts, in bytes",
+    schema: intSetting(1024, 1024 * 1024 * 1024),
+    defaultValue: 32 * 1024 * 1024,
+  }),
+  engineUrl: setting({
+    key: "engineUrl",
+    flag: "engine-url",
+    env: "VOXGATE_AGENT_ENGINE_URL",
+    description:
+      "model server of --engine openai-http or qwen3-http, http(s)://host:port (on the GPU host)",
+    schema: z.string().regex(/^$|^https?:\/\/[^\s/?#@]+(\/[^\s?#]*)?$/, {
+      error: "must be an http:// or https:// URL without credentials, query or fragment",
+    }),
+    defaultValue: "",
+  }),
+  engineApiKey: setting({
+    key: "engineApiKey",
+    flag: undefined,
+    env: "VOXGATE_AGENT_ENGINE_API_KEY",
+    description: "API key sent to the model server as a bearer token; never logged",
+    schema: z.string(),
+    defaultValue: "",
+  }),
+  engineModel: setting({
+    key: "engineModel",
+    flag: "engine-model",
+    env: "VOXGATE_AGENT_ENGINE_MODEL",
+    description: "model name sent to an openai-http server (empty: tts-1)",
+    schema: z.string().max(128),
+    defaultValue: "",
+  }),
+  engineModelSize: setting({
+    key: "engineModelSize",
+    flag: "engine-model-size",
+    env: "VOXGATE_AGENT_ENGINE_MODEL_SIZE",
+    description: "model size a qwen3-http server runs; clone prompts are tied to it (empty: 1.7b)",
+    schema: z.string().regex(/^[A-Za-z0-9._-]{0,32}$/, { error: "e.g. 1.7b or 0.6b" }),
+    defaultValue: "",
+  }),
+  engineVoices: setting({
+    key: "engineVoices",
+    flag: "engine-voices",
+    env: "VOXGATE_AGENT_ENGINE_VOICES",
+    description:
+      "comma-separated voices of the model server, used when it lists none (empty: the API's known voices)",
+    schema: z.union([
+      z.array(z.string()),
+      z.string().transform((text) =>
+        text
+          .split(",")
+          .map((v) => v.trim())
+          .filter((v) => v !== ""),
+      ),
+    ]),
+    defaultValue: [] as string[],
+  }),
+  engineResponseFormat: setting({
+    key: "engineResponseFormat",
+    flag: "engine-response-format",
+    env: "VOXGATE_AGENT_ENGINE_RESPONSE_FORMAT",
+    description: "audio asked of an openai-http server: pcm (raw 16-bit mono) or wav",
+    schema: z.enum(["pcm", "wav"]),
+    defaultValue: "pcm" as "pcm" | "wav",
+  }),
+  engineSampleRateHz: setting({
+    key: "engineSampleRateHz",
+    flag: "engine-sample-rate-hz",
+    env: "VOXGATE_AGENT_ENGINE_SAMPLE_RATE_HZ",
+    description: "sample rate of the model server's audio, in Hz (OpenAI pcm and Qwen3-TTS: 24000)",
+    schema: intSetting(8000, 192_000),
+    defaultValue: 24_000,
+  }),
+  engineTimeoutMs: setting({
+    key: "engineTimeoutMs",
+    flag: "engine-timeout-ms",
+    env: "VOXGATE_AGENT_ENGINE_TIMEOUT_MS",
+    description:
+      "longest wait for the model server's answer to start and between two pieces of it, in ms",
+    schema: intSetting(100, 3_600_000),
+    defaultValue: 120_000,
+  }),
+  engineDiscoveryTimeoutMs: setting({
+    key: "engineDiscoveryTimeoutMs",
+    flag: "engine-discovery-timeout-ms",
+    env: "VOXGATE_AGENT_ENGINE_DISCOVERY_TIMEOUT_MS",
+    description: "longest wait for the model server's voice list at start, in ms",
+    schema: intSetting(100, 600_000),
+    defaultValue: 10_000,
+  }),
+  engineMaxResponseBytes: setting({
+    key: "engineMaxResponseBytes",
+    flag: "engine-max-response-bytes",
+    env: "VOXGATE_AGENT_ENGINE_MAX_RESPONSE_BYTES",
+    description: "largest answer of one model server request (audio or clone prompt), in bytes",
+    schema: intSetting(1024, 4 * 1024 * 1024 * 1024),
+    defaultValue: 64 * 1024 * 1024,
   }),
   logLevel: logLevelSpec,
 };

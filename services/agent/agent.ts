@@ -22,6 +22,13 @@ import {
   type CallDispatcher,
   createCallDispatcher,
 } from "./call-dispatcher.js";
+import type { PromptCache } from "./prompt-cache.js";
+
+/**
+ * Most digests an agent lists in its hello (most recently used first): enough to steer routing,
+ * small enough (about 66 KB) for one control message.
+ */
+export const kMaxHelloPromptDigests = 1000;
 
 /**
  * Life of an agent:
@@ -62,6 +69,16 @@ export interface AgentOptions {
   maxMessageBytes?: number;
   /** Longest wait for running calls when draining, in ms. @default 30_000 */
   drainTimeoutMs?: number;
+  /**
+   * On-disk cache of clone prompts, opened by {@link Agent.run}; its digests go into the hello.
+   * Without one every call with a clone prompt fetches it from the gateway again.
+   */
+  promptCache?: PromptCache;
+  /**
+   * grpc-js client interceptors on the link to the gateway (tracing, metrics; tests use one to
+   * record every message the agent receives).
+   */
+  interceptors?: grpc.Interceptor[];
   /** Logger. */
   log: Logger;
 }
@@ -103,7 +120,11 @@ export class Agent {
   constructor(options: AgentOptions) {
     this.#options = options;
     this.#log = options.log.child({ component: "agent", agent: options.agentId });
-    this.#dispatcher = createCallDispatcher(GPUBackendService, options.host.handler);
+    this.#dispatcher = createCallDispatcher(
+      GPUBackendService,
+      options.host.handler,
+      options.promptCache ? { promptCache: options.promptCache } : {},
+    );
     this.#backoff = { ...defaultBackoff, ...options.backoff };
   }
 
@@ -154,11 +175,15 @@ export class Agent {
     const stopped = new ConnectError("agent stopped before the call finished", Code.Unavailable);
     for (const call of this.#running.values()) call.abort.abort(stopped);
     await Promise.all([...this.#running.values()].map((r) => r.done));
+    // Prompt files still being written finish, so a stopped agent leaves no half-written temp file.
+    await this.#options.promptCache?.idle();
     this.#closeLink();
     this.#log.info("stopped");
   }
 
   async #loop(): Promise<void> {
+    // Before the first hello, so it can list what survived a restart.
+    await this.#options.promptCache?.open();
     let attempt = 0;
     while (!this.#stopping()) {
       const welcomed = await this.#session();
@@ -189,6 +214,9 @@ export class Agent {
       "grpc.keepalive_permit_without_calls": 1,
       "grpc.max_receive_message_length": maxMessageBytes,
       "grpc.max_send_message_length": maxMessageBytes,
+      // Receive windows for what the gateway sends (requests, prompt bytes): 64 KiB by default.
+      "grpc-node.flow_control_window": 8 * 1024 * 1024,
+      ...(o.interceptors ? { interceptors: o.interceptors } : {}),
     });
     this.#client = client;
     const control = client.connect(this.#metadata());
@@ -243,6 +271,7 @@ export class Agent {
             capabilities: o.capabilities,
             priority: o.priority ?? 0,
             labels: o.labels ?? {},
+            cachedPromptDigests: o.promptCache?.digests(kMaxHelloPromptDigests) ?? [],
           },
         },
       });

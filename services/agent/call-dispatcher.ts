@@ -11,6 +11,7 @@ import {
 import {
   Code,
   ConnectError,
+  createContextValues,
   createHandlerContext,
   createServiceImplSpec,
   type MethodImplSpec,
@@ -23,7 +24,10 @@ import {
   type CallResponse,
   type WorkOffer,
 } from "../../gen/voxgate/v1/agent_pb.js";
+import { type ClonePromptSource, kClonePromptSource } from "../engine-host/clone-prompt-source.js";
 import { writeWithBackpressure } from "../grpc/write-with-backpressure.js";
+import { type CallPromptChannel, createCallPromptChannel } from "./call-prompt-channel.js";
+import type { PromptCache } from "./prompt-cache.js";
 
 /** The agent's end of one call stream. */
 export type AgentCallStream = ClientDuplexStream<CallRequest, CallResponse>;
@@ -38,14 +42,30 @@ export interface CallDispatcher {
   run(offer: WorkOffer, stream: AgentCallStream, signal: AbortSignal): Promise<void>;
 }
 
+/** Options of {@link createCallDispatcher}. */
+export interface CallDispatcherOptions {
+  /** On-disk cache of clone prompts; without one, every call fetches its prompt again. */
+  promptCache?: PromptCache;
+  /**
+   * Largest clone prompt fetched, in bytes.
+   * @default the cache's `maxBytes`, else 2 GiB
+   */
+  maxPromptBytes?: number;
+}
+
 /**
  * Creates a dispatcher for `service` implemented by `impl`: the agent serves the same typed
- * contract a Connect server would, reached through the gateway's call streams instead.
+ * contract a Connect server would, reached through the gateway's call streams instead. Every call
+ * gets a {@link kClonePromptSource}: the prompt cache first, else the gateway over that call's
+ * stream.
  */
 export function createCallDispatcher<S extends DescService>(
   service: S,
   impl: ServiceImpl<S>,
+  options: CallDispatcherOptions = {},
 ): CallDispatcher {
+  const { promptCache } = options;
+  const maxPromptBytes = options.maxPromptBytes ?? promptCache?.maxBytes ?? 2 * 1024 ** 3;
   const spec = createServiceImplSpec(service, impl);
   const byPath = new Map<string, MethodImplSpec>();
   for (const method of Object.values(spec.methods)) {
@@ -72,14 +92,27 @@ export function createCallDispatcher<S extends DescService>(
       });
       let finished = false;
       let context: ReturnType<typeof createHandlerContext> | undefined;
+      const prompts = createCallPromptChannel({
+        sendWanted: (digest) => write({ case: "promptWanted", value: { digest } }),
+        maxPromptBytes,
+      });
+      const promptSource: ClonePromptSource = {
+        get: (wanted, promptSignal) =>
+          untilAborted(
+            promptCache
+              ? promptCache.getOrLoad(wanted.digest, () => prompts.fetch(wanted, promptSignal))
+              : prompts.fetch(wanted, promptSignal),
+            promptSignal,
+          ),
+      };
       try {
         if (!methodSpec) {
           throw new ConnectError(`method ${offer.method} is not served here`, Code.Unimplemented);
         }
         const { method } = methodSpec;
-        const requests = readRequests(method.input, messages, () => {
+        const requests = readRequests(method.input, messages, prompts, () => {
           // After the requests, keep reading so a gateway-side cancel aborts the work at once.
-          void watchForCancel(messages, controller, () => finished);
+          void watchForCancel(messages, prompts, controller, () => finished);
         });
         const timeoutMs = Number(offer.timeoutMs);
         context = createHandlerContext({
@@ -90,6 +123,7 @@ export function createCallDispatcher<S extends DescService>(
           url: offer.method,
           requestSignal: controller.signal,
           requestHeader: { "x-request-id": offer.requestId },
+          contextValues: createContextValues().set(kClonePromptSource, promptSource),
           ...(timeoutMs > 0 ? { timeoutMs } : {}),
         });
         const respond = (message: unknown) =>
@@ -142,12 +176,24 @@ export function createCallDispatcher<S extends DescService>(
 async function* readRequests<I extends DescMessage>(
   schema: I,
   messages: AsyncIterator<CallResponse>,
+  prompts: CallPromptChannel,
   onDone: () => void,
 ): AsyncGenerator<MessageShape<I>> {
   while (true) {
-    const next = await messages.next();
+    let next: IteratorResult<CallResponse>;
+    try {
+      next = await messages.next();
+    } catch (err) {
+      prompts.close(err);
+      throw err;
+    }
     if (next.done) {
-      throw new ConnectError("gateway closed the call before sending requests_done", Code.Canceled);
+      const error = new ConnectError(
+        "gateway closed the call before sending requests_done",
+        Code.Canceled,
+      );
+      prompts.close(error);
+      throw error;
     }
     const { kind } = next.value;
     if (kind.case === "request") {
@@ -155,27 +201,63 @@ async function* readRequests<I extends DescMessage>(
     } else if (kind.case === "requestsDone") {
       onDone();
       return;
+    } else if (kind.case === "promptChunk") {
+      prompts.receive(kind.value);
     }
-    // Prompt chunks arrive with the prompt store; until then they are ignored.
   }
 }
 
+/**
+ * Reads the call stream after the requests: prompt chunks go to their fetch, and a stream that
+ * fails (the gateway cancelled) aborts the work at once.
+ */
 async function watchForCancel(
   messages: AsyncIterator<CallResponse>,
+  prompts: CallPromptChannel,
   controller: AbortController,
   isFinished: () => boolean,
 ): Promise<void> {
   try {
-    while (!(await messages.next()).done) {
-      // Only prompt chunks may follow requests_done; nothing to do with them yet.
+    for (let next = await messages.next(); !next.done; next = await messages.next()) {
+      if (next.value.kind.case === "promptChunk") prompts.receive(next.value.kind.value);
     }
+    prompts.close(undefined);
   } catch (err) {
-    if (!isFinished()) {
-      controller.abort(
-        new ConnectError(`gateway cancelled the call: ${errorText(err)}`, Code.Canceled),
-      );
-    }
+    const error = new ConnectError(`gateway cancelled the call: ${errorText(err)}`, Code.Canceled);
+    prompts.close(gatewayStatus(err) ?? error);
+    if (!isFinished()) controller.abort(gatewayStatus(err) ?? error);
   }
+}
+
+/**
+ * The status the gateway ended the stream with, when it refused something (a prompt it will not
+ * send, one its store cannot read) rather than cancelling: the call then fails with that code.
+ */
+function gatewayStatus(err: unknown): ConnectError | undefined {
+  if (typeof err !== "object" || err === null || !("code" in err)) return undefined;
+  const code = Number(err.code);
+  if (code === Code.Canceled || !Number.isInteger(code) || code <= 0 || code > 16) return undefined;
+  const details = "details" in err ? String(err.details) : "";
+  return new ConnectError(`gateway ended the call: ${details}`, code as Code);
+}
+
+/** Settles like `promise`, or rejects with the abort reason as soon as `signal` fires. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(err);
+      },
+    );
+  });
 }
 
 function aborted(signal: AbortSignal): Promise<void> {

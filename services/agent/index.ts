@@ -1,4 +1,20 @@
-export { Agent, type AgentOptions, type AgentState } from "./agent.js";
-export { agentSettings, defaultAgentId } from "./agent-settings.js";
+export { Agent, type AgentOptions, type AgentState, kMaxHelloPromptDigests } from "./agent.js";
+export { agentSettings, defaultAgentId, defaultPromptCacheDir } from "./agent-settings.js";
 export { type BackoffOptions, backoffDelayMs, defaultBackoff } from "./backoff.js";
-export { type CallDispatcher, createCallDispatcher } from "./call-dispatcher.js";
+export {
+  type CallDispatcher,
+  type CallDispatcherOptions,
+  createCallDispatcher,
+} from "./call-dispatcher.js";
+export {
+  type CallPromptChannel,
+  type CallPromptChannelOptions,
+  createCallPromptChannel,
+} from "./call-prompt-channel.js";
+export {
+  createPromptCache,
+  type PromptCache,
+  type PromptCacheOptions,
+  PromptDigestMismatchError,
+  sha256Hex,
+} from "./prompt-cache.js";

@@ -9,6 +9,16 @@ export {
   MP3_SAMPLE_RATES_HZ,
   readMp3Frames,
 } from "./mp3-encoder.js";
+export type {
+  ReferenceAudioInfo,
+  ReferenceAudioLimits,
+  ReferenceAudioType,
+} from "./reference-audio.js";
+export {
+  inspectReferenceAudio,
+  isReferenceAudioError,
+  ReferenceAudioError,
+} from "./reference-audio.js";
 export type { SplitSentencesOptions } from "./sentences.js";
 export { splitSentences } from "./sentences.js";
 export type { WavHeaderOptions, WavInfo } from "./wav.js";

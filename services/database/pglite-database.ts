@@ -1,5 +1,5 @@
 import { mkdir } from "node:fs/promises";
-import { PGlite, types } from "@electric-sql/pglite";
+import { Worker } from "node:worker_threads";
 import type { SqlDatabase, SqlExecutor, SqlResult } from "./sql-database.js";
 
 /** Options of {@link openPgliteDatabase}. */
@@ -8,48 +8,114 @@ export interface PgliteDatabaseOptions {
   dataDir?: string;
 }
 
-// int8 comes back as a string or bigint by default; every count and size we store fits a double.
-const parsers = {
-  [types.INT8]: (value: string) => Number(value),
+/** A PostgreSQL error as PGlite reported it; `code` is the SQLSTATE (e.g. `23505`). */
+export class PgliteError extends Error {
+  override name = "PgliteError";
+  /** SQLSTATE code, when PostgreSQL gave one. */
+  readonly code: string | undefined;
+  /** PostgreSQL's detail line. */
+  readonly detail: string | undefined;
+  /** Constraint that was violated, if any. */
+  readonly constraint: string | undefined;
+
+  /** Rebuilds the error from what the worker sent. */
+  constructor(fields: { message: string; code?: string; detail?: string; constraint?: string }) {
+    super(fields.message);
+    this.code = fields.code;
+    this.detail = fields.detail;
+    this.constraint = fields.constraint;
+  }
+}
+
+type Reply = {
+  id: number;
+  ok: boolean;
+  value?: unknown;
+  error?: ConstructorParameters<typeof PgliteError>[0];
 };
 
 /**
- * Opens (creating when missing) an embedded PGlite database. The first open of a new directory
- * runs initdb in WASM and takes a few seconds; reopening takes well under one.
+ * Opens (creating when missing) an embedded PGlite database in a worker thread. The first open of a
+ * new directory runs initdb in WASM and takes a few seconds; reopening takes well under one. The
+ * worker keeps that work, and every query, off the caller's event loop.
  */
 export async function openPgliteDatabase(
   options: PgliteDatabaseOptions = {},
 ): Promise<SqlDatabase> {
   if (options.dataDir) await mkdir(options.dataDir, { recursive: true });
-  const db = await PGlite.create(options.dataDir ?? "memory://", { parsers });
-  const run = async <R>(
-    executor: Pick<PGlite, "query">,
-    sql: string,
-    params?: readonly unknown[],
-  ): Promise<SqlResult<R>> => {
-    const result = await executor.query<R>(sql, params ? [...params] : undefined);
-    return { rows: result.rows, rowCount: result.affectedRows ?? result.rows.length };
+  const worker = new Worker(new URL("./pglite-worker.mjs", import.meta.url), {
+    workerData: { dataDir: options.dataDir },
+  });
+  const pending = new Map<number, { resolve(value: unknown): void; reject(err: Error): void }>();
+  let nextId = 1;
+  let failure: Error | undefined;
+
+  await new Promise<void>((resolve, reject) => {
+    const onMessage = (message: { type?: string; error?: { message: string } }) => {
+      if (message.type === "ready") {
+        worker.off("error", onError);
+        resolve();
+      } else if (message.type === "failed") {
+        reject(new PgliteError(message.error ?? { message: "PGlite failed to open" }));
+      }
+    };
+    const onError = (err: Error) => reject(err);
+    worker.once("message", onMessage);
+    worker.once("error", onError);
+  });
+
+  worker.on("message", (reply: Reply) => {
+    const waiter = pending.get(reply.id);
+    if (!waiter) return;
+    pending.delete(reply.id);
+    if (reply.ok) waiter.resolve(reply.value);
+    else waiter.reject(new PgliteError(reply.error ?? { message: "PGlite request failed" }));
+  });
+  const failAll = (err: Error) => {
+    failure = err;
+    for (const waiter of pending.values()) waiter.reject(err);
+    pending.clear();
   };
+  worker.on("error", failAll);
+  worker.on("exit", (code) => failAll(new Error(`the PGlite worker exited (code ${code})`)));
+
+  const request = <T>(message: Record<string, unknown>): Promise<T> => {
+    if (failure) return Promise.reject(failure);
+    const id = nextId++;
+    return new Promise<T>((resolve, reject) => {
+      pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
+      worker.postMessage({ ...message, id });
+    });
+  };
+  const executor = (tx?: number): SqlExecutor => ({
+    query: <R>(sql: string, params?: readonly unknown[]) =>
+      request<SqlResult<R>>({ op: "query", sql, params: params ? [...params] : undefined, tx }),
+    async exec(sql) {
+      await request({ op: "exec", sql, tx });
+    },
+  });
+
   let closed: Promise<void> | undefined;
   return {
     kind: "pglite",
-    query: (sql, params) => run(db, sql, params),
-    async exec(sql) {
-      await db.exec(sql);
-    },
+    ...executor(),
     async transaction(work) {
-      return db.transaction(async (tx) => {
-        const executor: SqlExecutor = {
-          query: (sql, params) => run(tx, sql, params),
-          async exec(sql) {
-            await tx.exec(sql);
-          },
-        };
-        return work(executor);
-      });
+      const tx = await request<number>({ op: "begin" });
+      let result: Awaited<ReturnType<typeof work>>;
+      try {
+        result = await work(executor(tx));
+      } catch (err) {
+        await request({ op: "end", tx, commit: false }).catch(() => {});
+        throw err;
+      }
+      await request({ op: "end", tx, commit: true });
+      return result;
     },
     close() {
-      closed ??= db.close();
+      closed ??= (async () => {
+        if (!failure) await request({ op: "close" }).catch(() => {});
+        await worker.terminate();
+      })();
       return closed;
     },
   };

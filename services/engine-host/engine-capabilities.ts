@@ -15,7 +15,9 @@ export function describeEngines(engines: readonly TtsEngine[], slots: number): C
       id: info.id,
       version: info.version,
       model: { family: info.modelFamily, size: info.modelSize },
-      features: [Feature.SYNTHESIZE],
+      features: info.supportsCloning
+        ? [Feature.SYNTHESIZE, Feature.CLONE_PROMPT_CREATE, Feature.CLONE_PROMPT_SYNTHESIZE]
+        : [Feature.SYNTHESIZE],
       sampleRateHz: info.format.sampleRateHz,
       voices: info.voices.map((voice) => ({
         id: voice.id,

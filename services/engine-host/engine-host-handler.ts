@@ -9,8 +9,9 @@ import {
   type SynthesizeRequest,
   type SynthesizeResponseSchema,
 } from "../../gen/voxgate/v1/gpu_backend_pb.js";
-import { isUnknownVoiceError } from "../engines/engine-errors.js";
+import { isEngineInputError, isUnknownVoiceError } from "../engines/engine-errors.js";
 import type { TtsEngine } from "../engines/tts-engine.js";
+import { createClonePrompts } from "./clone-prompts.js";
 import { describeEngines } from "./engine-capabilities.js";
 
 /** Options of {@link createEngineHostHandler}. */
@@ -29,6 +30,12 @@ export interface EngineHostOptions {
    * @default 65_536
    */
   maxChunkBytes?: number;
+  /**
+   * Largest reference audio CreateClonePrompt accepts, in bytes
+   * (`VOXGATE_AGENT_MAX_REFERENCE_BYTES`).
+   * @default 33_554_432 (32 MiB)
+   */
+  maxReferenceBytes?: number;
 }
 
 /** Engine host: GPUBackendService over local engines, with a slot counter and drain switch. */
@@ -97,14 +104,13 @@ export function createEngineHost(options: EngineHostOptions): EngineHost {
       );
     }
     const engine = pickEngine(request.engine);
-    if (request.voice?.kind.case === "clonePrompt") {
-      throw new ConnectError(
-        `engine "${engine.info.id}" cannot speak with clone prompts`,
-        Code.FailedPrecondition,
-      );
-    }
+    const promptRef =
+      request.voice?.kind.case === "clonePrompt" ? request.voice.kind.value : undefined;
+    if (promptRef) clonePrompts.check(engine, promptRef);
     enter();
     try {
+      // Inside the slot: fetching a prompt the cache lacks is part of this call's work.
+      const clonePrompt = promptRef ? await clonePrompts.resolve(promptRef, context) : undefined;
       const { sampleRateHz, channels } = engine.info.format;
       const frameBytes = 2 * channels;
       const chunkBytes = Math.max(frameBytes, Math.floor(maxChunkBytes / frameBytes) * frameBytes);
@@ -126,6 +132,8 @@ export function createEngineHost(options: EngineHostOptions): EngineHost {
           voiceId: request.voice?.kind.case === "presetId" ? request.voice.kind.value : "",
           speed: request.speed > 0 ? request.speed : 1,
           instructions: request.instructions,
+          ...(clonePrompt ? { clonePrompt } : {}),
+          params: request.params,
         },
         context.signal,
       );
@@ -140,6 +148,7 @@ export function createEngineHost(options: EngineHostOptions): EngineHost {
         }
       } catch (err) {
         if (isUnknownVoiceError(err)) throw new ConnectError(err.message, Code.NotFound);
+        if (isEngineInputError(err)) throw new ConnectError(err.message, Code.InvalidArgument);
         throw err;
       }
       yield {
@@ -167,6 +176,15 @@ export function createEngineHost(options: EngineHostOptions): EngineHost {
     return { inFlight, slots, cpuRatio, rssBytes: BigInt(process.memoryUsage.rss()) };
   };
 
+  const clonePrompts = createClonePrompts({
+    engines,
+    pickEngine,
+    maxReferenceBytes: options.maxReferenceBytes ?? 32 * 1024 * 1024,
+    maxChunkBytes,
+    enter,
+    leave,
+  });
+
   const unsupported = (what: string) =>
     new ConnectError(`no hosted engine supports ${what}`, Code.Unimplemented);
 
@@ -178,11 +196,9 @@ export function createEngineHost(options: EngineHostOptions): EngineHost {
       return { state, capabilities, load: load() };
     },
     synthesize,
-    // biome-ignore lint/correctness/useYield: unsupported until an engine offers it
-    async *createClonePrompt() {
-      throw unsupported("clone prompt creation");
-    },
+    createClonePrompt: (requests, context) => clonePrompts.create(requests, context),
     async analyzeAudio() {
+      // No engine contract for analysis yet: the gateway measures audio itself.
       throw unsupported("audio analysis");
     },
     // biome-ignore lint/correctness/useYield: unsupported until an engine offers it

@@ -1,3 +1,13 @@
+export {
+  type ClonePromptSource,
+  type ClonePromptWanted,
+  kClonePromptSource,
+} from "./clone-prompt-source.js";
+export {
+  type ClonePrompts,
+  type ClonePromptsOptions,
+  createClonePrompts,
+} from "./clone-prompts.js";
 export { describeEngines } from "./engine-capabilities.js";
 export {
   createEngineHost,

@@ -1,7 +1,8 @@
+import type { ModelServerSettings } from "./model-server/model-server-engine.js";
 import type { TtsEngine } from "./tts-engine.js";
 
 /** Engines an agent can host, by the name its `--engine` setting takes. */
-export const ENGINE_KINDS = ["espeak"] as const;
+export const ENGINE_KINDS = ["espeak", "echo", "openai-http", "qwen3-http"] as const;
 
 /** An engine name accepted by {@link createEngine}. */
 export type EngineKind = (typeof ENGINE_KINDS)[number];
@@ -12,6 +13,8 @@ export interface EngineSelection {
   kind: EngineKind;
   /** Calls the engine runs at once (the agent's slots). */
   workers: number;
+  /** The model server of `openai-http` and `qwen3-http` (its URL is required for them). */
+  modelServer?: ModelServerSettings;
 }
 
 /**
@@ -23,6 +26,17 @@ export async function createEngine(selection: EngineSelection): Promise<TtsEngin
     case "espeak": {
       const { createEspeakEngine } = await import("./espeak/index.js");
       return createEspeakEngine({ workers: selection.workers });
+    }
+    case "echo": {
+      // Synthetic bytes for benchmarks: measures the relay, not a model.
+      const { createEchoEngine } = await import("./echo/index.js");
+      return createEchoEngine();
+    }
+    case "openai-http":
+    case "qwen3-http": {
+      // A model server on the GPU host does the work; the agent only forwards over HTTP.
+      const { createModelServerEngine } = await import("./model-server/index.js");
+      return createModelServerEngine(selection.kind, selection.modelServer);
     }
   }
 }

@@ -89,6 +89,8 @@ export interface EngineSynthesisRequest {
   instructions: string;
   /** Speak with this cloned voice instead of `voiceId` (engines with `supportsCloning`). */
   clonePrompt?: EngineClonePrompt;
+  /** Engine-specific settings from `SynthesizeRequest.params`; engines ignore keys not theirs. */
+  params?: Readonly<Record<string, string>>;
 }
 
 /** A piece of synthesized audio. */

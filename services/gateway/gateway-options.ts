@@ -4,6 +4,8 @@ import { hashToken } from "../auth/token-codec.js";
 import type { TokenEntry } from "../auth/token-store.js";
 import type { ServerlessBackendOptions } from "../backends/serverless/serverless-backend.js";
 import { SettingsError, type SettingValues } from "../config/settings.js";
+import { pickJobSettings } from "../jobs/job-system.js";
+import { blobStoreConfigFromSettings } from "../object-store/blob-store-config.js";
 import type { GatewayOptions } from "./gateway.js";
 import type { gatewaySettings } from "./gateway-settings.js";
 
@@ -76,9 +78,37 @@ export function gatewayOptionsFromSettings(
       maxClipBytes: settings.maxClipBytes,
       defaultTimeoutMs: settings.defaultTimeoutMs,
       maxTimeoutMs: settings.maxTimeoutMs,
+      maxReferenceBytes: settings.maxReferenceBytes,
+      maxReferenceSeconds: settings.maxReferenceSeconds,
     },
+    storage: storageFromSettings(settings),
+    jobs: { ...pickJobSettings(settings), renderConcurrency: settings.renderConcurrency },
     rest: { unknownQuery: settings.restUnknownQuery },
     log,
+  };
+}
+
+/**
+ * The storage block: data dir, database, object store and prompt limits.
+ * @throws SettingsError for object store settings that do not fit together.
+ */
+function storageFromSettings(
+  settings: SettingValues<typeof gatewaySettings>,
+): NonNullable<GatewayOptions["storage"]> {
+  let blobStore: ReturnType<typeof blobStoreConfigFromSettings>;
+  try {
+    blobStore = blobStoreConfigFromSettings(settings, settings.dataDir);
+  } catch (err) {
+    throw new SettingsError((err as Error).message);
+  }
+  return {
+    dataDir: settings.dataDir,
+    databaseUrl: settings.databaseUrl,
+    blobStore,
+    ...(settings.publicUrl ? { publicUrl: settings.publicUrl } : {}),
+    signedUrlTtlMs: settings.signedUrlTtlMs,
+    maxPromptBytes: settings.maxPromptBytes,
+    maxPromptMetadataBytes: settings.maxPromptMetadataBytes,
   };
 }
 

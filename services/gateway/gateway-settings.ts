@@ -11,8 +11,18 @@ import {
   setting,
   stringSetting,
 } from "../config/settings.js";
+import { jobSettings } from "../jobs/job-settings.js";
 
 const MiB = 1024 * 1024;
+
+/** A boolean setting: true/false, 1/0, yes/no (environment variables and flags are text). */
+const booleanSetting = z.preprocess((value) => {
+  if (typeof value !== "string") return value;
+  const text = value.trim().toLowerCase();
+  if (["true", "1", "yes"].includes(text)) return true;
+  if (["false", "0", "no"].includes(text)) return false;
+  return value;
+}, z.boolean());
 
 const tokenEntries = z.array(
   z.object({
@@ -321,6 +331,209 @@ export const gatewaySettings = {
     schema: intSetting(0, 320),
     defaultValue: 0,
   }),
+  dataDir: setting({
+    key: "dataDir",
+    flag: "data-dir",
+    env: "VOXGATE_DATA_DIR",
+    description: "directory of the embedded stores (database, blobs, generated secrets)",
+    schema: stringSetting,
+    defaultValue: ".voxgate",
+  }),
+  databaseUrl: setting({
+    key: "databaseUrl",
+    flag: undefined,
+    env: "VOXGATE_DATABASE_URL",
+    description:
+      'PostgreSQL URL (postgres://user:pass@host/db); "" = embedded PGlite under the data dir, "memory:" = in memory',
+    schema: z.string(),
+    defaultValue: "",
+  }),
+  store: setting({
+    key: "store",
+    flag: "store",
+    env: "VOXGATE_STORE",
+    description:
+      "object store of prompts and outputs: filesystem (under <dataDir>/blobs), s3 or gcs",
+    schema: z.enum(["filesystem", "s3", "gcs"]),
+    defaultValue: "filesystem" as "filesystem" | "s3" | "gcs",
+  }),
+  s3Bucket: setting({
+    key: "s3Bucket",
+    flag: "s3-bucket",
+    env: "VOXGATE_S3_BUCKET",
+    description: "S3 bucket (store s3)",
+    schema: stringSetting,
+    defaultValue: "",
+  }),
+  s3Endpoint: setting({
+    key: "s3Endpoint",
+    flag: "s3-endpoint",
+    env: "VOXGATE_S3_ENDPOINT",
+    description: 'endpoint of an S3-compatible service (MinIO, R2, Spaces); "" = AWS',
+    schema: stringSetting,
+    defaultValue: "",
+  }),
+  s3Region: setting({
+    key: "s3Region",
+    flag: "s3-region",
+    env: "VOXGATE_S3_REGION",
+    description: "S3 region",
+    schema: stringSetting,
+    defaultValue: "us-east-1",
+  }),
+  s3ForcePathStyle: setting({
+    key: "s3ForcePathStyle",
+    flag: "s3-force-path-style",
+    env: "VOXGATE_S3_FORCE_PATH_STYLE",
+    description: "path-style S3 URLs (host/bucket/key), which MinIO needs",
+    schema: booleanSetting,
+    defaultValue: false,
+  }),
+  s3Prefix: setting({
+    key: "s3Prefix",
+    flag: "s3-prefix",
+    env: "VOXGATE_S3_PREFIX",
+    description: 'key prefix inside the S3 bucket, ending with / (e.g. "voxgate/")',
+    schema: stringSetting,
+    defaultValue: "",
+  }),
+  s3AccessKeyId: setting({
+    key: "s3AccessKeyId",
+    flag: undefined,
+    env: "VOXGATE_S3_ACCESS_KEY_ID",
+    description: 'S3 access key id; "" = the AWS default credential chain',
+    schema: stringSetting,
+    defaultValue: "",
+  }),
+  s3SecretAccessKey: setting({
+    key: "s3SecretAccessKey",
+    flag: undefined,
+    env: "VOXGATE_S3_SECRET_ACCESS_KEY",
+    description: 'S3 secret access key; "" = the AWS default credential chain',
+    schema: stringSetting,
+    defaultValue: "",
+  }),
+  s3PartSizeBytes: setting({
+    key: "s3PartSizeBytes",
+    flag: "s3-part-size-bytes",
+    env: "VOXGATE_S3_PART_SIZE_BYTES",
+    description: "part size of streamed S3 multipart uploads, in bytes (5 MiB at least)",
+    schema: intSetting(5 * MiB, 5 * 1024 * MiB),
+    defaultValue: 8 * MiB,
+  }),
+  gcsBucket: setting({
+    key: "gcsBucket",
+    flag: "gcs-bucket",
+    env: "VOXGATE_GCS_BUCKET",
+    description: "GCS bucket (store gcs)",
+    schema: stringSetting,
+    defaultValue: "",
+  }),
+  gcsPrefix: setting({
+    key: "gcsPrefix",
+    flag: "gcs-prefix",
+    env: "VOXGATE_GCS_PREFIX",
+    description: 'object name prefix inside the GCS bucket, ending with / (e.g. "voxgate/")',
+    schema: stringSetting,
+    defaultValue: "",
+  }),
+  gcsProject: setting({
+    key: "gcsProject",
+    flag: "gcs-project",
+    env: "VOXGATE_GCS_PROJECT",
+    description: 'GCS project id; "" = from the credentials',
+    schema: stringSetting,
+    defaultValue: "",
+  }),
+  gcsKeyFile: setting({
+    key: "gcsKeyFile",
+    flag: "gcs-key-file",
+    env: "VOXGATE_GCS_KEY_FILE",
+    description: 'service-account JSON key file; "" = Application Default Credentials',
+    schema: stringSetting,
+    defaultValue: "",
+  }),
+  gcsApiEndpoint: setting({
+    key: "gcsApiEndpoint",
+    flag: "gcs-api-endpoint",
+    env: "VOXGATE_GCS_API_ENDPOINT",
+    description: 'GCS JSON API endpoint for emulators and private endpoints; "" = Google',
+    schema: stringSetting,
+    defaultValue: "",
+  }),
+  blobUrlSecret: setting({
+    key: "blobUrlSecret",
+    flag: undefined,
+    env: "VOXGATE_BLOB_URL_SECRET",
+    description:
+      'HMAC key (32+ characters) of signed URLs of the filesystem store; "" = generated once into <dataDir>/blob-url-secret',
+    schema: z.string().min(32, { error: "must be at least 32 characters" }),
+    defaultValue: "",
+  }),
+  publicUrl: setting({
+    key: "publicUrl",
+    flag: "public-url",
+    env: "VOXGATE_PUBLIC_URL",
+    description:
+      'base URL serverless workers reach the gateway at, for filesystem signed URLs; "" = the public port\'s address',
+    schema: z.url(),
+    defaultValue: "",
+  }),
+  signedUrlTtlMs: setting({
+    key: "signedUrlTtlMs",
+    flag: "signed-url-ttl-ms",
+    env: "VOXGATE_SIGNED_URL_TTL_MS",
+    description:
+      "lifetime of signed prompt URLs given to serverless backends, in ms (one hour at most)",
+    schema: intSetting(1000, 3_600_000),
+    defaultValue: 900_000,
+  }),
+  maxPromptBytes: setting({
+    key: "maxPromptBytes",
+    flag: "max-prompt-bytes",
+    env: "VOXGATE_MAX_PROMPT_BYTES",
+    description:
+      "largest clone prompt stored, in bytes; uploads are refused as soon as they pass it",
+    schema: intSetting(1024, 4096 * MiB),
+    defaultValue: 64 * MiB,
+  }),
+  maxPromptMetadataBytes: setting({
+    key: "maxPromptMetadataBytes",
+    flag: "max-prompt-metadata-bytes",
+    env: "VOXGATE_MAX_PROMPT_METADATA_BYTES",
+    description: "largest prompt metadata (name, reference text, tags as JSON), in bytes",
+    schema: intSetting(1024, 16 * MiB),
+    defaultValue: 64 * 1024,
+  }),
+  maxReferenceBytes: setting({
+    key: "maxReferenceBytes",
+    flag: "max-reference-bytes",
+    env: "VOXGATE_MAX_REFERENCE_BYTES",
+    description:
+      "largest reference recording of a cloned voice (or audio to analyze), in bytes; the request limit caps it too",
+    schema: intSetting(1024, 1024 * MiB),
+    defaultValue: 20 * MiB,
+  }),
+  maxReferenceSeconds: setting({
+    key: "maxReferenceSeconds",
+    flag: "max-reference-seconds",
+    env: "VOXGATE_MAX_REFERENCE_SECONDS",
+    description:
+      "longest reference recording of a cloned voice (or audio to analyze), in seconds, read from its header",
+    schema: intSetting(1, 3600),
+    defaultValue: 60,
+  }),
+  renderConcurrency: setting({
+    key: "renderConcurrency",
+    flag: "render-concurrency",
+    env: "VOXGATE_RENDER_CONCURRENCY",
+    description:
+      "segments of one render job (or items of one batch job) synthesized at once, each one TtsService call",
+    schema: intSetting(1, 64),
+    defaultValue: 2,
+  }),
+  // Durable jobs and webhooks (services/jobs/job-settings.ts).
+  ...jobSettings,
 };
 
 /** Resolved gateway settings. */

@@ -1,9 +1,13 @@
 import type { DescService } from "@bufbuild/protobuf";
 import {
+  Code,
+  ConnectError,
+  createClient,
   createContextValues,
   createServiceImplSpec,
   type ServiceImpl,
   type ServiceImplSpec,
+  type Transport,
 } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
@@ -26,7 +30,11 @@ import {
   createServerlessBackend,
   type ServerlessBackendOptions,
 } from "../backends/serverless/serverless-backend.js";
+import { createJobExecutors } from "../jobs/executors/index.js";
+import { createJobSystem, type JobSettingValues } from "../jobs/job-system.js";
 import { createOpenAiFrontend } from "../openai/openai-frontend.js";
+import { createPromptStoreHandler } from "../prompt-store/prompt-store-handler.js";
+import { createPromptUploadFrontend } from "../prompt-store/prompt-upload-frontend.js";
 import {
   type BackendRegistry,
   createBackendRegistry,
@@ -35,8 +43,11 @@ import {
 import { createRestTranscoder, type UnknownQueryPolicy } from "../transcoding/index.js";
 import type { AudioContainerOptions } from "../tts/audio-container.js";
 import { createTtsHandler } from "../tts/tts-handler.js";
+import { createClonePromptResolver } from "../voices/clone-prompt-resolver.js";
+import { createVoiceAudioTools } from "../voices/voice-audio-tools.js";
 import { createVoiceHandler } from "../voices/voice-handler.js";
 import { kCallContext } from "./call-context.js";
+import { createGatewayStorage, type GatewayStorageOptions } from "./gateway-storage.js";
 import { createHealthHandler } from "./health-handler.js";
 import type { HttpFrontend, HttpRoute } from "./http-frontend.js";
 import { createInProcessTransport } from "./in-process-transport.js";
@@ -65,7 +76,22 @@ export interface GatewayOptions {
     defaultTimeoutMs: number;
     /** Longest deadline a caller may ask for, in ms. */
     maxTimeoutMs: number;
+    /** Largest reference recording (or audio to analyze), in bytes. @default 20 MiB */
+    maxReferenceBytes?: number;
+    /** Longest reference recording (or audio to analyze), in seconds. @default 60 */
+    maxReferenceSeconds?: number;
   };
+  /**
+   * Where voices, prompts and (later) jobs are stored. @default a temporary data dir with an
+   * in-memory database and a filesystem store, deleted at close: hand-built options (tests) work
+   * without it and leave nothing behind.
+   */
+  storage?: GatewayStorageOptions;
+  /**
+   * Durable jobs: runner, limits and webhooks (README: Settings), and the segments of one render
+   * synthesized at once; missing keys take their defaults.
+   */
+  jobs?: Partial<JobSettingValues> & { renderConcurrency?: number };
   /** Backend health: active probes and circuit breakers; missing keys take their defaults. */
   health?: Partial<GatewayHealthOptions>;
   /** Audio encoding on the gateway (MP3 bit rate). */
@@ -123,12 +149,52 @@ function implement<S extends DescService>(service: S, impl: ServiceImpl<S>): Ser
   return createServiceImplSpec<S>(service, impl);
 }
 
-const PUBLIC_SERVICES = [TtsService, VoiceService, BackendAdminService] as const;
+const PUBLIC_SERVICES = [
+  TtsService,
+  VoiceService,
+  PromptStoreService,
+  JobService,
+  BackendAdminService,
+] as const;
 
 /** Assembles a gateway from validated options. */
 export function createGateway(options: GatewayOptions): Gateway {
   const { log, limits } = options;
   const health = options.health ?? {};
+  // Known once the public port listens; signed URLs of the filesystem store point at it.
+  let publicUrl = "";
+  const storage = createGatewayStorage(options.storage ?? {}, () => publicUrl, log);
+  // Job executors call this gateway's own services in process. That transport is made below from
+  // the service list, which holds JobService itself, so they reach it through this forwarder.
+  let selfTransport: Transport | undefined;
+  const toSelf: Transport = {
+    unary: (method, signal, timeoutMs, header, input, contextValues) =>
+      (selfTransport as Transport).unary(method, signal, timeoutMs, header, input, contextValues),
+    stream: (method, signal, timeoutMs, header, input, contextValues) =>
+      (selfTransport as Transport).stream(method, signal, timeoutMs, header, input, contextValues),
+  };
+  const jobs = createJobSystem({
+    database: storage.database,
+    blobs: storage.blobs,
+    dataDir: storage.dataDir,
+    executors: createJobExecutors({
+      tts: createClient(TtsService, toSelf),
+      voices: createClient(VoiceService, toSelf),
+      limits: {
+        maxTextChars: limits.maxTextChars,
+        ...(options.jobs?.renderConcurrency ? { concurrency: options.jobs.renderConcurrency } : {}),
+        ...(options.jobs?.maxRenderSegments ? { maxSegments: options.jobs.maxRenderSegments } : {}),
+        ...(options.jobs?.maxBatchItems ? { maxBatchItems: options.jobs.maxBatchItems } : {}),
+        ...(options.jobs?.maxJobPauseMs !== undefined
+          ? { maxPauseMs: options.jobs.maxJobPauseMs }
+          : {}),
+      },
+      mp3BitrateKbps: options.audio?.mp3BitrateKbps,
+    }),
+    maxTextChars: limits.maxTextChars,
+    settings: options.jobs ?? {},
+    log,
+  });
   const registry = createBackendRegistry({
     log,
     breaker: {
@@ -154,7 +220,11 @@ export function createGateway(options: GatewayOptions): Gateway {
     ...(health.probeTimeoutMs ? { timeoutMs: health.probeTimeoutMs } : {}),
   });
   for (const backend of options.backends ?? []) {
-    registry.add(createServerlessBackend({ ...backend, log }), "configured static backend");
+    registry.add(
+      // Serverless workers cannot hold a stream: they alone get short-lived signed prompt URLs.
+      createServerlessBackend({ ...backend, log, signPromptUrl: storage.signPromptUrl }),
+      "configured static backend",
+    );
   }
   const tokens = createTokenStore(options.tokens);
   const shutdown = new AbortController();
@@ -171,9 +241,53 @@ export function createGateway(options: GatewayOptions): Gateway {
         limits,
         defaultTimeoutMs: limits.defaultTimeoutMs,
         audio: options.audio ?? {},
+        resolveClonePrompt: createClonePromptResolver({
+          repository: storage.voices,
+          prompts: storage.voicePrompts,
+        }),
       }),
     ),
-    implement(VoiceService, createVoiceHandler({ registry })),
+    implement(
+      VoiceService,
+      createVoiceHandler({
+        registry,
+        storage: {
+          repository: storage.voices,
+          prompts: storage.voicePrompts,
+          references: storage.references,
+        },
+        audio: createVoiceAudioTools({
+          maxReferenceBytes: limits.maxReferenceBytes ?? 20 * 1024 * 1024,
+          maxReferenceSeconds: limits.maxReferenceSeconds ?? 60,
+        }),
+        limits: {
+          maxReferenceBytes: limits.maxReferenceBytes ?? 20 * 1024 * 1024,
+          maxReferenceSeconds: limits.maxReferenceSeconds ?? 60,
+          maxPromptBytes: storage.maxPromptBytes,
+        },
+        defaultTimeoutMs: limits.defaultTimeoutMs,
+      }),
+    ),
+    implement(
+      PromptStoreService,
+      createPromptStoreHandler({
+        store: {
+          ...storage.prompts,
+          // A prompt a voice speaks with stays until that voice is deleted (DeleteVoice).
+          async delete(digest) {
+            const users = await storage.voices.voicesUsingPrompt(digest, 3);
+            if (users.length > 0) {
+              throw new ConnectError(
+                `prompt ${digest} is used by voice ${users.join(", ")}; delete the voice instead`,
+                Code.FailedPrecondition,
+              );
+            }
+            return storage.prompts.delete(digest);
+          },
+        },
+      }),
+    ),
+    implement(JobService, jobs.handler),
     implement(BackendAdminService, createBackendAdminHandler({ registry })),
     implement(
       Health,
@@ -186,9 +300,19 @@ export function createGateway(options: GatewayOptions): Gateway {
   ];
   const interceptors = [createLoggingInterceptor(log)];
   const inProcess = createInProcessTransport({ services, interceptors });
+  selfTransport = inProcess;
   // Non-Connect ways in (REST transcoding, OpenAI-compatible API) register here; each calls
   // services through `inProcess`.
   const frontends: HttpFrontend[] = [
+    // Signed read URLs of the filesystem store: the signature is the credential (serverless
+    // workers hold no token).
+    ...(storage.frontend ? [storage.frontend] : []),
+    // Raw-body prompt uploads, streamed into the store (before REST, which would buffer them).
+    createPromptUploadFrontend({
+      store: storage.prompts,
+      maxPromptBytes: storage.maxPromptBytes,
+      log,
+    }),
     createOpenAiFrontend({
       transport: inProcess,
       registry,
@@ -265,6 +389,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     tokens,
     registry,
     log,
+    promptSource: storage.promptSource,
     ...(options.agent.limits ? { limits: options.agent.limits } : {}),
   });
 
@@ -272,6 +397,10 @@ export function createGateway(options: GatewayOptions): Gateway {
   return {
     registry,
     async listen() {
+      // A database that already holds state opens now; a new one waits for its first write.
+      await storage.start();
+      // Resumes jobs at once when the database holds some (a restart, or a killed peer's leases).
+      await jobs.start();
       const [publicPort, agentPort] = await Promise.all([
         publicServer.listen(),
         agentServer.listen(),
@@ -281,13 +410,21 @@ export function createGateway(options: GatewayOptions): Gateway {
         ? `[${options.public.host}]`
         : options.public.host;
       const shownHost = host === "0.0.0.0" || host === "[::]" ? "127.0.0.1" : host;
-      return { publicUrl: `http://${shownHost}:${publicPort}`, publicPort, agentPort };
+      publicUrl = `http://${shownHost}:${publicPort}`;
+      return { publicUrl, publicPort, agentPort };
     },
     close(graceMs = 2000) {
       closing ??= (async () => {
         shutdown.abort();
         await prober.stop();
-        await Promise.all([agentServer.close(graceMs), publicServer.close(graceMs)]);
+        await Promise.all([
+          agentServer.close(graceMs),
+          publicServer.close(graceMs),
+          // Running jobs are given back (queued again), so another gateway resumes them at once.
+          jobs.close(),
+        ]);
+        // Calls have stopped: only now may what they write to go away.
+        await storage.close();
         log.info("gateway closed");
       })();
       return closing;

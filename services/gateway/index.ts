@@ -5,8 +5,14 @@ export {
   type GatewayAddresses,
   type GatewayOptions,
 } from "./gateway.js";
+export { gatewayMigrations } from "./gateway-migrations.js";
 export { gatewayOptionsFromSettings } from "./gateway-options.js";
 export { type GatewaySettings, gatewaySettings } from "./gateway-settings.js";
+export {
+  createGatewayStorage,
+  type GatewayStorage,
+  type GatewayStorageOptions,
+} from "./gateway-storage.js";
 export { createHealthHandler, type HealthHandlerOptions } from "./health-handler.js";
 export type { HttpFrontend, HttpRoute } from "./http-frontend.js";
 export {

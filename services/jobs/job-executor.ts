@@ -1,6 +1,7 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { Logger } from "pino";
 import type { Job, JobOutputSchema } from "../../gen/voxgate/v1/job_pb.js";
+import type { Principal } from "../auth/token-store.js";
 import type { BlobStore } from "../object-store/blob-store.js";
 
 /** What the runner gives an executor while it holds a job's lease. */
@@ -12,8 +13,9 @@ export interface JobContext {
   /** Object store for checkpoints and the output (keys under {@link JobContext.keyPrefix}). */
   blobs: BlobStore;
   /**
-   * Deterministic key prefix of this job's objects, `jobs/<jobId>/`: a re-run after a crash finds
-   * what an earlier attempt stored and writes to the same keys, so side effects stay idempotent.
+   * Deterministic key prefix of this job's objects, `jobs/<random part of the job id>/` (blob keys
+   * allow no `_`, so `job_` is left out; see `jobKeyPrefix`): a re-run after a crash finds what an
+   * earlier attempt stored and writes to the same keys, so side effects stay idempotent.
    */
   keyPrefix: string;
   /**
@@ -21,6 +23,13 @@ export interface JobContext {
    * lease was lost, so a stale runner stops writing.
    */
   reportProgress(done: number, total: number, message: string): Promise<void>;
+  /**
+   * Who the job runs as: the principal that created it (token name and scopes as recorded at
+   * CreateJob). Executors put it in the call context of their in-process calls, so handlers that
+   * look at the caller (cloned voices, ownership) treat the job like its owner's own call.
+   * Undefined when the runner does not record owners; calls then run without a principal.
+   */
+  owner?: Principal | undefined;
 }
 
 /** What a finished job leaves behind. */
@@ -44,4 +53,11 @@ export interface JobExecutor {
    * other errors are retried with backoff until the attempt limit.
    */
   run(job: Job, context: JobContext): Promise<JobResult>;
+  /**
+   * Checks a spec of this kind before the job is queued (CreateJob), so a bad script fails at once
+   * with INVALID_ARGUMENT naming the field and the limit, and nothing is stored. Optional; `run`
+   * checks again, because limits may change between create and run.
+   * @throws ConnectError INVALID_ARGUMENT
+   */
+  validate?(spec: NonNullable<Job["spec"]>): void;
 }

@@ -205,8 +205,12 @@ export function createBackendRegistry(options: BackendRegistryOptions): BackendR
       (engine) =>
         engine.features.includes(criteria.feature) &&
         (!criteria.engine || engine.id === criteria.engine) &&
-        (!criteria.modelFamily || engine.model?.family === criteria.modelFamily) &&
-        (!criteria.modelSize || engine.model?.size === criteria.modelSize),
+        (criteria.exactModel
+          ? // A clone prompt fits only the very model that made it: empty matches only empty.
+            (engine.model?.family ?? "") === (criteria.modelFamily ?? "") &&
+            (engine.model?.size ?? "") === (criteria.modelSize ?? "")
+          : (!criteria.modelFamily || engine.model?.family === criteria.modelFamily) &&
+            (!criteria.modelSize || engine.model?.size === criteria.modelSize)),
     );
 
   /** Why a capable backend cannot take a call now, or undefined when it can. */
@@ -259,6 +263,7 @@ export function createBackendRegistry(options: BackendRegistryOptions): BackendR
       .sort(
         (a, b) =>
           a.backend.priority - b.backend.priority ||
+          holdsPrompt(b.backend, criteria) - holdsPrompt(a.backend, criteria) ||
           a.backend.inFlight / slotsOf(a.backend) - b.backend.inFlight / slotsOf(b.backend),
       )[0];
     if (!chosen) {
@@ -516,6 +521,11 @@ export function createBackendRegistry(options: BackendRegistryOptions): BackendR
     },
   };
   return registry;
+}
+
+/** 1 when the backend already holds the call's clone prompt, else 0 (a sort key). */
+function holdsPrompt(backend: RegisteredBackend, criteria: BackendCriteria): number {
+  return criteria.promptDigest && backend.promptDigests?.has(criteria.promptDigest) ? 1 : 0;
 }
 
 function describeWanted(criteria: BackendCriteria): string {

@@ -28,6 +28,11 @@ export interface BackendRegistration {
   address: string;
   /** Free-form labels. */
   labels: Record<string, string>;
+  /**
+   * Clone prompts the backend holds (an agent's cache, as its hello listed them plus those sent
+   * since); a routing hint, kept up to date by the agent link.
+   */
+  promptDigests?: ReadonlySet<string>;
 }
 
 /** A backend as the registry holds it: registration plus live state. */
@@ -62,6 +67,16 @@ export interface BackendCriteria {
   modelFamily?: string;
   /** Model size within the family (e.g. "1.7b"), or empty for any; a clone prompt names one. */
   modelSize?: string;
+  /**
+   * Match `modelFamily` and `modelSize` exactly, empty ones included (clone prompts: a prompt only
+   * works on the model that made it). @default false (empty means any)
+   */
+  exactModel?: boolean;
   /** Backend ids already tried by this call. */
   exclude?: ReadonlySet<string>;
+  /**
+   * Clone prompt the call speaks with: among backends of equal priority, those that already hold
+   * it are preferred (no prompt bytes to send), before load.
+   */
+  promptDigest?: string;
 }

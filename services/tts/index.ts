@@ -6,7 +6,11 @@ export {
   isSupportedEncoding,
   unsupportedMessage,
 } from "./audio-container.js";
-export { type SynthesisLimits, toBackendRequest } from "./synthesis-request.js";
+export {
+  checkSynthesisRequest,
+  type SynthesisLimits,
+  toBackendRequest,
+} from "./synthesis-request.js";
 export {
   createTtsHandler,
   kAttemptsHeader,

@@ -2,8 +2,9 @@ import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
 import { AudioEncoding } from "../../gen/voxgate/v1/audio_pb.js";
+import { ClonePromptRefSchema } from "../../gen/voxgate/v1/gpu_backend_pb.js";
 import { SynthesizeSpeechRequestSchema } from "../../gen/voxgate/v1/tts_pb.js";
-import { toBackendRequest } from "./synthesis-request.js";
+import { checkSynthesisRequest, toBackendRequest } from "./synthesis-request.js";
 
 const limits = { maxTextChars: 20 };
 
@@ -101,7 +102,7 @@ describe("toBackendRequest", () => {
     expect(backend.encoding).toBe(AudioEncoding.PCM);
   });
 
-  it("refuses a prompt_id with UNIMPLEMENTED", () => {
+  it("refuses a prompt_id no prompt was resolved for (no prompt store) with UNIMPLEMENTED", () => {
     const error = errorOf({ text: "hi", promptId: "p-123" });
     expect(error.code).toBe(Code.Unimplemented);
     expect(error.rawMessage).toContain("prompt store");
@@ -110,5 +111,30 @@ describe("toBackendRequest", () => {
   it("checks the text before anything else", () => {
     const error = errorOf({ text: "", encoding: AudioEncoding.FLAC, promptId: "p" });
     expect(error.code).toBe(Code.InvalidArgument);
+  });
+
+  it("speaks a resolved clone prompt by digest and model, never passing a URL on", () => {
+    const prompt = create(ClonePromptRefSchema, {
+      digest: "a".repeat(64),
+      sizeBytes: 42n,
+      model: { family: "qwen3-tts", size: "1.7b" },
+      url: "https://bucket.example/private?sig=x",
+    });
+    const backend = toBackendRequest(request({ text: "hi", voice: "vc_x" }), limits, prompt);
+    expect(backend.voice?.kind.case).toBe("clonePrompt");
+    if (backend.voice?.kind.case !== "clonePrompt") return;
+    expect(backend.voice.kind.value.digest).toBe("a".repeat(64));
+    expect(backend.voice.kind.value.sizeBytes).toBe(42n);
+    expect(backend.voice.kind.value.model).toMatchObject({ family: "qwen3-tts", size: "1.7b" });
+    expect(backend.voice.kind.value.url).toBe("");
+  });
+
+  it("checks limits without looking anything up", () => {
+    expect(() => checkSynthesisRequest(request({ text: "x".repeat(21) }), limits)).toThrow(
+      /VOXGATE_MAX_TEXT_CHARS/,
+    );
+    expect(() =>
+      checkSynthesisRequest(request({ text: "hi", promptId: "p" }), limits),
+    ).not.toThrow();
   });
 });

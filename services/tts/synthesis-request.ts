@@ -2,6 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { AudioEncoding } from "../../gen/voxgate/v1/audio_pb.js";
 import {
+  type ClonePromptRef,
   type SynthesizeRequest,
   SynthesizeRequestSchema,
 } from "../../gen/voxgate/v1/gpu_backend_pb.js";
@@ -15,15 +16,15 @@ export interface SynthesisLimits {
 }
 
 /**
- * Checks a client request against the limits and turns it into the backend request.
+ * Checks a client request against the limits, without looking anything up.
  *
- * @throws ConnectError INVALID_ARGUMENT naming the field and the limit; UNIMPLEMENTED for features
- *   that arrive later (clone prompts) and encodings without an encoder (FLAC, Opus).
+ * @throws ConnectError INVALID_ARGUMENT naming the field and the limit; UNIMPLEMENTED for
+ *   encodings without an encoder (FLAC, Opus).
  */
-export function toBackendRequest(
+export function checkSynthesisRequest(
   request: SynthesizeSpeechRequest,
   limits: SynthesisLimits,
-): SynthesizeRequest {
+): void {
   if (request.text.trim().length === 0) {
     throw new ConnectError("text is empty", Code.InvalidArgument);
   }
@@ -49,15 +50,37 @@ export function toBackendRequest(
   if (!isSupportedEncoding(request.encoding)) {
     throw new ConnectError(unsupportedMessage(request.encoding), Code.Unimplemented);
   }
-  if (request.promptId) {
+}
+
+/**
+ * Checks a client request against the limits and turns it into the backend request. A cloned
+ * voice or `prompt_id`, resolved beforehand into `clonePrompt`, becomes the request's voice (a
+ * reference by digest and model, never a URL); anything else stays a preset id.
+ *
+ * @throws ConnectError INVALID_ARGUMENT naming the field and the limit; UNIMPLEMENTED for
+ *   encodings without an encoder (FLAC, Opus) and for `prompt_id` when no prompt was resolved
+ *   (a gateway without a prompt store).
+ */
+export function toBackendRequest(
+  request: SynthesizeSpeechRequest,
+  limits: SynthesisLimits,
+  clonePrompt?: ClonePromptRef,
+): SynthesizeRequest {
+  checkSynthesisRequest(request, limits);
+  if (request.promptId && !clonePrompt) {
     throw new ConnectError(
-      "clone prompts need the prompt store, which this gateway does not run yet",
+      "prompt_id needs the prompt store, which this gateway does not run",
       Code.Unimplemented,
     );
   }
   return create(SynthesizeRequestSchema, {
     text: request.text,
-    voice: request.voice ? { kind: { case: "presetId", value: request.voice } } : undefined,
+    voice: clonePrompt
+      ? // The URL stays empty here: only serverless backends get one, signed by themselves.
+        { kind: { case: "clonePrompt", value: { ...clonePrompt, url: "" } } }
+      : request.voice
+        ? { kind: { case: "presetId", value: request.voice } }
+        : undefined,
     engine: request.engine,
     language: request.language,
     speed: request.speed,

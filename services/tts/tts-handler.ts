@@ -4,12 +4,17 @@ import type { SynthesizeSpeechRequest, TtsService } from "../../gen/voxgate/v1/t
 import { kRequestIdHeader } from "../agent-link/agent-transport.js";
 import { kCallContext } from "../gateway/call-context.js";
 import type { BackendCriteria, BackendRegistry } from "../registry/index.js";
+import type { ClonePromptResolver } from "../voices/clone-prompt-resolver.js";
 import {
   type AudioContainer,
   type AudioContainerOptions,
   chooseContainer,
 } from "./audio-container.js";
-import { type SynthesisLimits, toBackendRequest } from "./synthesis-request.js";
+import {
+  checkSynthesisRequest,
+  type SynthesisLimits,
+  toBackendRequest,
+} from "./synthesis-request.js";
 
 /** Response header naming the backend that served a call. */
 export const kBackendHeader = "x-voxgate-backend";
@@ -29,6 +34,11 @@ export interface TtsHandlerOptions {
   defaultTimeoutMs: number;
   /** Encoder settings (MP3 bit rate). @default the encoders' own defaults */
   audio?: AudioContainerOptions;
+  /**
+   * Finds the clone prompt of a cloned voice id or `prompt_id`. Without it, cloned voice ids are
+   * passed on as preset ids and `prompt_id` answers UNIMPLEMENTED.
+   */
+  resolveClonePrompt?: ClonePromptResolver;
 }
 
 type SpeechPiece =
@@ -48,7 +58,13 @@ export function createTtsHandler(options: TtsHandlerOptions): ServiceImpl<typeof
     request: SynthesizeSpeechRequest,
     context: HandlerContext,
   ): AsyncGenerator<SpeechPiece> {
-    const backendRequest = toBackendRequest(request, limits);
+    // Limits first (no lookup for a request that is refused anyway), then the clone prompt.
+    checkSynthesisRequest(request, limits);
+    const clonePrompt = await options.resolveClonePrompt?.({
+      voice: request.voice,
+      promptId: request.promptId,
+    });
+    const backendRequest = toBackendRequest(request, limits, clonePrompt);
     const prompt =
       backendRequest.voice?.kind.case === "clonePrompt"
         ? backendRequest.voice.kind.value
@@ -61,6 +77,9 @@ export function createTtsHandler(options: TtsHandlerOptions): ServiceImpl<typeof
           engine: request.engine,
           modelFamily: prompt.model?.family ?? "",
           modelSize: prompt.model?.size ?? "",
+          exactModel: true,
+          // Prefer an agent that already caches the prompt: no bytes to send.
+          promptDigest: prompt.digest,
         }
       : { feature: Feature.SYNTHESIZE, engine: request.engine, modelFamily: request.model };
     yield* registry.call(

@@ -97,7 +97,7 @@ describe("REST/JSON on a real gateway and agent", () => {
 
   it("the README shows every example this test runs", () => {
     expect([...examples.keys()].sort()).toEqual(
-      ["metrics", "no-token", "stream", "tts", "unimplemented", "voices"].sort(),
+      ["bad-request", "metrics", "no-token", "stream", "tts", "voices"].sort(),
     );
   });
 
@@ -145,11 +145,11 @@ describe("REST/JSON on a real gateway and agent", () => {
     await res.arrayBuffer();
   });
 
-  it("README: the clone-prompt seed path answers 501 UNIMPLEMENTED as JSON", async () => {
-    const res = parseCurlInclude(await runExample("unimplemented"));
-    expect(res.status).toBe(501);
+  it("README: a clone without reference audio answers 400 INVALID_ARGUMENT as JSON", async () => {
+    const res = parseCurlInclude(await runExample("bad-request"));
+    expect(res.status).toBe(400);
     expect(res.headers.get("content-type")).toBe("application/json");
-    expect(JSON.parse(res.body)).toMatchObject({ code: Code.Unimplemented, details: [] });
+    expect(JSON.parse(res.body)).toMatchObject({ code: Code.InvalidArgument, details: [] });
   });
 
   it("README: a call without a token gets 401 as JSON", async () => {
@@ -192,20 +192,28 @@ describe("REST/JSON on a real gateway and agent", () => {
         .toString(),
     ).toBe("RIFF");
     for (const [path, body, headers] of [
-      // TtsService serves it; speaking with a clone prompt arrives with the prompt store.
+      // Served: a prompt id that is no digest and audio that is no WAV are refused (400).
       ["/api/v1/tts/clone-prompt", '{"text":"Cloned.","prompt_id":"abc"}', {}],
       ["/v1/audio/analyze", "RIFF....", { "content-type": "audio/wav" }],
+    ] as const) {
+      const res = await post(path, body, headers);
+      const json = (await res.json()) as { code: number };
+      expect(res.status, `${path}: ${JSON.stringify(json)}`).toBe(400);
+      expect(json.code).toBe(Code.InvalidArgument);
+    }
+    for (const [path, body, headers] of [
+      // JobService is served: a job spec without a kind is refused (400).
       ["/v1/jobs", '{"spec":{}}', {}],
       ["/jobs/dispatch", "{}", {}],
     ] as const) {
       const res = await post(path, body, headers);
       const json = (await res.json()) as { code: number };
-      expect(res.status, `${path}: ${JSON.stringify(json)}`).toBe(501);
-      expect(json.code).toBe(Code.Unimplemented);
+      expect(res.status, `${path}: ${JSON.stringify(json)}`).toBe(400);
+      expect(json.code).toBe(Code.InvalidArgument);
     }
     const jobs = await rest("/v1/jobs?page_size=1");
-    expect(jobs.status).toBe(501);
-    await jobs.arrayBuffer();
+    expect(jobs.status).toBe(200);
+    expect(await jobs.json()).toBeTypeOf("object");
   });
 
   it("answers 404 and 405 as JSON, and keeps Connect working beside REST", async () => {

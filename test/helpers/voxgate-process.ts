@@ -4,6 +4,9 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 /** Path of the CLI entry point. */
@@ -28,12 +31,29 @@ export interface VoxgateProcess {
   exited(): Promise<number | string>;
 }
 
-/** Spawns `voxgate <args>` with `env` added to a clean copy of the environment. */
+/**
+ * Spawns `voxgate <args>` with `env` added to a clean copy of the environment. A gateway (`gateway`
+ * or `start`) without `VOXGATE_DATA_DIR` gets its own temporary data dir, deleted when it exits,
+ * so no test shares stores with another or leaves them in the working directory.
+ */
 export function spawnVoxgate(args: string[], env: Record<string, string> = {}): VoxgateProcess {
+  const runsGateway = args[0] === "gateway" || args[0] === "start";
+  const dataDir =
+    runsGateway && !env.VOXGATE_DATA_DIR
+      ? mkdtempSync(join(tmpdir(), "voxgate-e2e-data-"))
+      : undefined;
   const child = spawn(process.execPath, [CLI_ENTRY, ...args], {
-    env: { ...process.env, VOXGATE_LOG_LEVEL: "info", ...env },
+    env: {
+      ...process.env,
+      VOXGATE_LOG_LEVEL: "info",
+      ...(dataDir ? { VOXGATE_DATA_DIR: dataDir } : {}),
+      ...env,
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
+  if (dataDir) {
+    child.once("exit", () => rmSync(dataDir, { recursive: true, force: true }));
+  }
   const logs: LogLine[] = [];
   const waiters = new Set<{ predicate: (l: LogLine) => boolean; resolve: (l: LogLine) => void }>();
   let stderr = "";

@@ -30,6 +30,8 @@ export interface GatewayProcessOptions {
   agentToken?: string;
   /** Extra environment, e.g. limits. */
   env?: Record<string, string>;
+  /** Longest wait for "gateway ready", in ms (a loaded machine may need more). @default 20000 */
+  readyTimeoutMs?: number;
 }
 
 /** Starts `voxgate gateway` and waits until it listens. */
@@ -45,7 +47,10 @@ export async function startGatewayProcess(
     VOXGATE_AGENT_TOKEN: agentToken,
     ...options.env,
   });
-  const ready = await proc.waitForLog((l) => l.msg === "gateway ready");
+  const ready = await proc.waitForLog(
+    (l) => l.msg === "gateway ready",
+    options.readyTimeoutMs ?? 20_000,
+  );
   return {
     proc,
     url: String(ready.publicUrl),

@@ -1,4 +1,8 @@
-import { agentSettings, defaultAgentId } from "../../../services/agent/agent-settings.js";
+import {
+  agentSettings,
+  defaultAgentId,
+  defaultPromptCacheDir,
+} from "../../../services/agent/agent-settings.js";
 import { describeSettings, loadSettings } from "../../../services/config/settings.js";
 import { VOXGATE_VERSION } from "../../../services/version.js";
 import type { CliCommand } from "../cli-command.js";
@@ -17,7 +21,8 @@ with capped exponential backoff and jitter. SIGTERM/SIGINT drain: running calls 
 work is taken; a second signal exits at once.
 
 Engines (--engine): espeak is the built-in espeak-ng CPU engine (optional GPL-3.0 dependency
-"espeak-ng").
+"espeak-ng"). openai-http and qwen3-http forward to a model server on this host (an
+OpenAI-compatible /v1/audio/speech server, or the Qwen3-TTS local server) at --engine-url.
 
 ${describeSettings(agentSettings)}`,
   async run(argv, io) {
@@ -33,10 +38,32 @@ ${describeSettings(agentSettings)}`,
       import("../../../services/engines/engine-factory.js"),
       import("../../../services/engines/engine-errors.js"),
     ]);
-    const engineReady = createEngine({ kind: settings.engine, workers: settings.slots });
+    const engineReady = createEngine({
+      kind: settings.engine,
+      workers: settings.slots,
+      // Read only by --engine openai-http and qwen3-http.
+      modelServer: {
+        url: settings.engineUrl,
+        apiKey: settings.engineApiKey,
+        model: settings.engineModel,
+        modelSize: settings.engineModelSize,
+        voices: settings.engineVoices,
+        responseFormat: settings.engineResponseFormat,
+        sampleRateHz: settings.engineSampleRateHz,
+        timeoutMs: settings.engineTimeoutMs,
+        discoveryTimeoutMs: settings.engineDiscoveryTimeoutMs,
+        maxResponseBytes: settings.engineMaxResponseBytes,
+      },
+    });
     engineReady.catch(() => {}); // handled below, once the other modules are in
-    const [{ Agent }, { createEngineHost, describeEngines }, { createLogger }] = await Promise.all([
+    const [
+      { Agent },
+      { createPromptCache },
+      { createEngineHost, describeEngines },
+      { createLogger },
+    ] = await Promise.all([
       import("../../../services/agent/agent.js"),
+      import("../../../services/agent/prompt-cache.js"),
       import("../../../services/engine-host/index.js"),
       import("../../../services/logging/index.js"),
     ]);
@@ -45,11 +72,22 @@ ${describeSettings(agentSettings)}`,
       if (isEngineUnavailableError(err)) throw new CliError(err.message);
       throw err;
     });
-    const host = createEngineHost({ engines: [engine], slots: settings.slots });
+    const host = createEngineHost({
+      engines: [engine],
+      slots: settings.slots,
+      maxReferenceBytes: settings.maxReferenceBytes,
+    });
+    const agentId = settings.id || defaultAgentId();
+    const promptCache = createPromptCache({
+      dir: settings.promptCacheDir || defaultPromptCacheDir(agentId),
+      maxBytes: settings.promptCacheBytes,
+      log,
+    });
     const agent = new Agent({
       gatewayAddress: settings.gateway,
       token: settings.token,
-      agentId: settings.id || defaultAgentId(),
+      agentId,
+      promptCache,
       version: VOXGATE_VERSION,
       priority: settings.priority,
       host,

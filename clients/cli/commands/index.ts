@@ -11,6 +11,8 @@ import { agentCommand } from "./agent.js";
 import { backendsCommand } from "./backends.js";
 import { gatewayCommand } from "./gateway.js";
 import { healthCommand } from "./health.js";
+import { jobsCommand } from "./jobs.js";
+import { renderCommand } from "./render.js";
 import { speakCommand } from "./speak.js";
 import { startCommand } from "./start.js";
 import { tokenCommand } from "./token.js";
@@ -21,6 +23,8 @@ export const commands: readonly CliCommand[] = [
   // Client commands: talk to a running gateway (token is offline).
   speakCommand,
   voicesCommand,
+  renderCommand,
+  jobsCommand,
   backendsCommand,
   healthCommand,
   tokenCommand,

@@ -12,15 +12,25 @@ import {
   withGatewayClient,
 } from "../gateway-flags.js";
 import { parseFlags } from "../parse-flags.js";
+import { runVoicesCreate, runVoicesDelete } from "./voices-manage.js";
 
-const usage = `Usage: voxgate voices [--engine ID] [--json] [gateway flags]
+const usage = `Usage: voxgate voices [list] [--engine ID] [--json] [gateway flags]
+       voxgate voices create --name N --audio ref.wav [--text T] [--language L] [--engine E] [--json]
+       voxgate voices delete ID
 
-Lists every voice the gateway knows: presets of connected engines and cloned voices. Pass a
-voice's ID to "voxgate speak --voice". Needs the "voices" scope.
+Lists every voice the gateway knows: presets of connected engines and cloned voices (the TYPE
+column says which). Pass a voice's ID to "voxgate speak --voice". Needs the "voices" scope.
+
+"create" clones a voice from a reference recording (WAV, MP3, FLAC or OGG; the gateway limits its
+size and length) and prints the new voice's ID. "delete" deletes a cloned voice.
 
 Flags:
-  --engine ID  only voices of this engine, e.g. espeak-ng
-  --json       print a JSON array of voices instead of a table
+  --engine ID  only voices of this engine, e.g. espeak-ng (create: clone with this engine)
+  --json       print JSON instead of a table (create: the new voice)
+  --name N     create: the voice's name
+  --audio FILE create: the reference recording
+  --text T     create: the transcript of the reference (optional)
+  --language L create: the reference's language, e.g. en-US (optional)
 
 ${GATEWAY_FLAGS_HELP}
 `;
@@ -31,9 +41,12 @@ const PAGE_SIZE = 500;
 /** `voxgate voices`. */
 export const voicesCommand: CliCommand = {
   name: "voices",
-  summary: "List voices (presets and cloned)",
+  summary: "List voices (presets and cloned); create and delete cloned voices",
   usage,
   async run(argv: string[], io: CliIo): Promise<number> {
+    if (argv[0] === "create") return runVoicesCreate(argv.slice(1), io);
+    if (argv[0] === "delete") return runVoicesDelete(argv.slice(1), io);
+    if (argv[0] === "list") argv = argv.slice(1);
     const { values } = parseFlags({
       args: argv,
       strict: true,

@@ -4,7 +4,7 @@
  * transport so the registry reaches it through the same typed client as any agent.
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import type { MessageInitShape } from "@bufbuild/protobuf";
+import { clone, type MessageInitShape } from "@bufbuild/protobuf";
 import {
   Code,
   ConnectError,
@@ -20,6 +20,7 @@ import {
   GPUBackendService,
   ServingState,
   type SynthesizeRequest,
+  SynthesizeRequestSchema,
   type SynthesizeResponseSchema,
 } from "../../../gen/voxgate/v1/gpu_backend_pb.js";
 import { createInProcessTransport } from "../../gateway/in-process-transport.js";
@@ -76,6 +77,12 @@ export interface ServerlessBackendOptions {
   log?: Logger;
   /** The fetch to use (tests). @default globalThis.fetch */
   fetch?: typeof fetch;
+  /**
+   * Signs a short-lived read URL of a stored clone prompt by digest (the gateway's prompt store,
+   * lifetime `VOXGATE_PROMPT_URL_TTL_SECONDS`). Serverless workers cannot hold a stream, so a
+   * cloned voice reaches them as this URL; without it such calls fail FAILED_PRECONDITION.
+   */
+  signPromptUrl?: (digest: string) => Promise<string>;
 }
 
 /** Consecutive failed `/status` polls tolerated before the call fails. */
@@ -130,18 +137,29 @@ export function createServerlessHandler(
     if (request.text.trim().length === 0) {
       throw new ConnectError("text is empty", Code.InvalidArgument);
     }
+    let jobRequest = request;
     if (request.voice?.kind.case === "clonePrompt" && !request.voice.kind.value.url) {
-      throw new ConnectError(
-        `backend ${id} is serverless: a clone prompt must reach it as a signed URL`,
-        Code.FailedPrecondition,
-      );
+      if (!options.signPromptUrl) {
+        throw new ConnectError(
+          `backend ${id} is serverless: a clone prompt must reach it as a signed URL`,
+          Code.FailedPrecondition,
+        );
+      }
+      // Signed here, per call, on a copy: the URL is fresh, and the request a failover may hand
+      // to another backend (an agent) never carries it.
+      jobRequest = clone(SynthesizeRequestSchema, request);
+      if (jobRequest.voice?.kind.case === "clonePrompt") {
+        jobRequest.voice.kind.value.url = await options.signPromptUrl(
+          jobRequest.voice.kind.value.digest,
+        );
+      }
     }
     const { signal } = context;
     if (signal.aborted) throw ConnectError.from(signal.reason);
     const remainingMs = context.timeoutMs();
     const jobBudgetMs = Math.min(maxJobDurationMs, remainingMs ?? Number.POSITIVE_INFINITY);
     const policy = { executionTimeoutMs: Math.max(1_000, jobBudgetMs) };
-    const input = toTtsJobInput(request);
+    const input = toTtsJobInput(jobRequest);
     const startedAt = performance.now();
     const callLog = log.child({ requestId: context.requestHeader.get("x-request-id") ?? "" });
 

@@ -5,8 +5,16 @@
  */
 import { Worker } from "node:worker_threads";
 import type { Logger } from "pino";
+import { analyzeVoiceProfile } from "../../analysis/analyze-audio.js";
+import type { PcmAudio } from "../../analysis/audio-analysis.js";
+import {
+  decodeAudioForAnalysis,
+  isAudioDecodeError,
+  WAV_CONTENT_TYPES,
+} from "../../analysis/decode-audio.js";
 import { splitSentences } from "../../audio/sentences.js";
 import {
+  EngineInputError,
   EngineOverloadedError,
   EngineUnavailableError,
   SynthesisFailedError,
@@ -14,12 +22,22 @@ import {
 } from "../engine-errors.js";
 import type {
   EngineAudioChunk,
+  EngineClonePromptResult,
+  EngineCloneRequest,
   EngineInfo,
   EngineSynthesisRequest,
   EngineVoice,
   TtsEngine,
 } from "../tts-engine.js";
+import {
+  createEspeakClonePrompt,
+  ESPEAK_CLONE_CONTENT_TYPE,
+  encodeEspeakClonePrompt,
+  espeakCloneParameters,
+  parseEspeakClonePrompt,
+} from "./espeak-clone.js";
 import type {
+  EspeakProsody,
   EspeakReadyMessage,
   EspeakSynthesizeMessage,
   EspeakWorkerData,
@@ -33,6 +51,8 @@ const BASE_WORDS_PER_MINUTE = 175;
 const MIN_WORDS_PER_MINUTE = 80;
 const MAX_WORDS_PER_MINUTE = 450;
 const MAX_SUGGESTED_VOICES = 8;
+// A clone needs this much voiced reference audio for a stable median f0.
+const MIN_VOICED_REFERENCE_MS = 200;
 
 /** Options of {@link createEspeakEngine}. */
 export interface EspeakEngineOptions {
@@ -100,6 +120,15 @@ type State = "starting" | "running" | "closed";
  * `signal.reason`; a sentence already in a worker runs to its end (tens of milliseconds) and is
  * dropped. `speed` scales espeak-ng's 175 words per minute, clamped to 80..450; `instructions` are
  * ignored. An empty `voiceId` means `defaultVoiceId`; an unknown one throws `UnknownVoiceError`.
+ *
+ * Cloning (`supportsCloning`): `createClonePrompt` reads a WAV reference, measures its pitch and
+ * speaking rate (`services/analysis`, in a worker thread for references over 3 s) and returns a
+ * small JSON prompt (`voxgate.espeak-clone/1`, see `espeak-clone.ts`); its language picks the
+ * base voice when espeak-ng has a voice of that id, else `defaultVoiceId`. A request with
+ * `clonePrompt` speaks with espeak-ng's pitch, pitch range, speed and voice variant set from the
+ * prompt (`speed` still scales the rate) and ignores `voiceId`. Non-WAV references, references
+ * with under 200 ms of voiced speech and prompts that are not valid espeak-ng prompts throw
+ * `EngineInputError`.
  *
  * Rejects with `EngineUnavailableError` when the package is not installed (it is an optional
  * dependency) or a worker fails to start, with `UnknownVoiceError` when `defaultVoiceId` is not an
@@ -205,7 +234,12 @@ export async function createEspeakEngine(options: EspeakEngineOptions = {}): Pro
     }
   };
 
-  const enqueue = (text: string, voice: string, wordsPerMinute: number): Job => {
+  const enqueue = (
+    text: string,
+    voice: string,
+    wordsPerMinute: number,
+    prosody: EspeakProsody | undefined,
+  ): Job => {
     let resolve!: (pcm: Uint8Array) => void;
     let reject!: (err: Error) => void;
     const promise = new Promise<Uint8Array>((res, rej) => {
@@ -217,7 +251,14 @@ export async function createEspeakEngine(options: EspeakEngineOptions = {}): Pro
     promise.catch(() => {});
     const jobId = nextJobId++;
     const job: Job = {
-      message: { type: "synthesize", jobId, text, voice, wordsPerMinute },
+      message: {
+        type: "synthesize",
+        jobId,
+        text,
+        voice,
+        wordsPerMinute,
+        ...(prosody === undefined ? {} : { prosody }),
+      },
       promise,
       resolve,
       reject,
@@ -312,6 +353,67 @@ export async function createEspeakEngine(options: EspeakEngineOptions = {}): Pro
     format: { sampleRateHz: first.sampleRateHz, channels: first.channels },
     voices,
     supportsSpeed: true,
+    supportsCloning: true,
+  };
+
+  // Voice, rate and pitch settings for a request: a preset voice, or a cloned one from its prompt.
+  const voiceSettings = (
+    request: EngineSynthesisRequest,
+  ): { voice: string; wordsPerMinute: number; prosody: EspeakProsody | undefined } => {
+    if (request.clonePrompt === undefined) {
+      return {
+        voice: resolveVoice(request.voiceId),
+        wordsPerMinute: toWordsPerMinute(request.speed),
+        prosody: undefined,
+      };
+    }
+    const prompt = parseEspeakClonePrompt(request.clonePrompt.bytes);
+    if (typeof prompt === "string") {
+      throw new EngineInputError(
+        ENGINE_ID,
+        `clone prompt ${request.clonePrompt.digest}: ${prompt}`,
+      );
+    }
+    const baseVoice = voicesByKey.get(prompt.baseVoice.toLowerCase());
+    if (baseVoice === undefined) {
+      throw new EngineInputError(
+        ENGINE_ID,
+        `clone prompt ${request.clonePrompt.digest} names voice ${JSON.stringify(prompt.baseVoice)}, which this espeak-ng does not have`,
+      );
+    }
+    const speed = Number.isFinite(request.speed) && request.speed > 0 ? request.speed : 1;
+    const parameters = espeakCloneParameters(prompt, baseVoice.id, speed);
+    return {
+      voice: parameters.voice,
+      wordsPerMinute: parameters.wordsPerMinute,
+      prosody: { pitch: parameters.pitch, pitchRange: parameters.pitchRange },
+    };
+  };
+
+  const createClonePrompt = async (
+    request: EngineCloneRequest,
+    signal: AbortSignal,
+  ): Promise<EngineClonePromptResult> => {
+    signal.throwIfAborted();
+    if (isClosed()) {
+      throw closedError();
+    }
+    const pcm = decodeReference(request);
+    const profile = await analyzeVoiceProfile(pcm, { signal });
+    const voicedMs = profile.pitch.voicedRatio * profile.durationMs;
+    const language = voicesByKey.get(request.language.toLowerCase());
+    const prompt = createEspeakClonePrompt(profile, language?.id ?? resolveVoice(""));
+    if (prompt === undefined || voicedMs < MIN_VOICED_REFERENCE_MS) {
+      throw new EngineInputError(
+        ENGINE_ID,
+        `reference audio has ${Math.round(voicedMs)} ms of voiced speech; the CPU engine needs at least ${MIN_VOICED_REFERENCE_MS} ms to measure a pitch`,
+      );
+    }
+    log?.info(
+      { f0MedianHz: prompt.f0MedianHz, wordsPerMinute: prompt.wordsPerMinute },
+      "espeak-ng clone prompt created",
+    );
+    return { prompt: encodeEspeakClonePrompt(prompt), contentType: ESPEAK_CLONE_CONTENT_TYPE };
   };
 
   return {
@@ -324,8 +426,7 @@ export async function createEspeakEngine(options: EspeakEngineOptions = {}): Pro
       if (isClosed()) {
         throw closedError();
       }
-      const voice = resolveVoice(request.voiceId);
-      const wordsPerMinute = toWordsPerMinute(request.speed);
+      const { voice, wordsPerMinute, prosody } = voiceSettings(request);
       const sentences = splitSentences(request.text);
       if (sentences.length > 0 && queue.length >= maxQueue) {
         throw new EngineOverloadedError(ENGINE_ID, maxQueue);
@@ -339,7 +440,7 @@ export async function createEspeakEngine(options: EspeakEngineOptions = {}): Pro
             throw closedError();
           }
           while (inFlight.length < lookahead && next < sentences.length) {
-            inFlight.push(enqueue(sentences[next++] as string, voice, wordsPerMinute));
+            inFlight.push(enqueue(sentences[next++] as string, voice, wordsPerMinute, prosody));
           }
           const job = inFlight[0];
           if (job === undefined) {
@@ -355,6 +456,7 @@ export async function createEspeakEngine(options: EspeakEngineOptions = {}): Pro
         }
       }
     },
+    createClonePrompt,
     close(): Promise<void> {
       closing ??= shutdown();
       return closing;
@@ -461,6 +563,25 @@ function untilSettledOrAborted<T>(promise: Promise<T>, signal: AbortSignal): Pro
       },
     );
   });
+}
+
+// Decodes a WAV reference for cloning; anything else is the caller's mistake.
+function decodeReference(request: EngineCloneRequest): PcmAudio {
+  const mediaType = request.contentType.split(";")[0]?.trim().toLowerCase() ?? "";
+  if (!WAV_CONTENT_TYPES.includes(mediaType)) {
+    throw new EngineInputError(
+      ENGINE_ID,
+      `the CPU engine reads WAV references; got ${mediaType.replace(/[^\x20-\x7e]/g, "?").slice(0, 100) || "no content type"} (send audio/wav, or clone on an engine that reads it)`,
+    );
+  }
+  try {
+    return decodeAudioForAnalysis(request.referenceAudio, mediaType);
+  } catch (err) {
+    if (isAudioDecodeError(err)) {
+      throw new EngineInputError(ENGINE_ID, `reference audio: ${err.message}`, { cause: err });
+    }
+    throw err;
+  }
 }
 
 function toWordsPerMinute(speed: number): number {

@@ -20,10 +20,20 @@ export interface EspeakSynthesizeMessage {
   jobId: number;
   /** One sentence; never empty. */
   text: string;
-  /** Value passed to espeak-ng `-v`. */
+  /** Value passed to espeak-ng `-v`: a listed voice id, for cloned voices with a `+variant`. */
   voice: string;
   /** Value passed to espeak-ng `-s`, already clamped to 80..450. */
   wordsPerMinute: number;
+  /** Values passed to `-p` and `-P` (0..99 each) for cloned voices; absent: espeak-ng's 50. */
+  prosody?: EspeakProsody;
+}
+
+/** Pitch settings of a cloned voice. */
+export interface EspeakProsody {
+  /** `-p`, pitch adjustment 0..99. */
+  pitch: number;
+  /** `-P`, pitch range adjustment 0..99. */
+  pitchRange: number;
 }
 
 /** The worker is ready to synthesize. */

@@ -15,6 +15,7 @@ import { TextEncoder } from "node:util";
 import { parentPort, workerData } from "node:worker_threads";
 import { parseWav } from "../../audio/wav.js";
 import type {
+  EspeakProsody,
   EspeakSynthesizeMessage,
   EspeakWorkerData,
   EspeakWorkerMessage,
@@ -167,7 +168,7 @@ async function handle(program: EspeakProgram, message: EspeakSynthesizeMessage):
   const started = performance.now();
   try {
     const result = await program.run(
-      synthesisArgs(message.text, message.voice, message.wordsPerMinute),
+      synthesisArgs(message.text, message.voice, message.wordsPerMinute, message.prosody),
     );
     const wav = checkedWav(result);
     const info = parseWav(wav);
@@ -180,9 +181,17 @@ async function handle(program: EspeakProgram, message: EspeakSynthesizeMessage):
   }
 }
 
-function synthesisArgs(text: string, voice: string, wordsPerMinute: number): RunOptions {
+function synthesisArgs(
+  text: string,
+  voice: string,
+  wordsPerMinute: number,
+  prosody?: EspeakProsody,
+): RunOptions {
   // Text goes through a file rather than argv, so text such as "-v fr" is never read as an option.
   const args = ["-b", "1", "-v", voice, "-s", String(wordsPerMinute), "-w", WAV_PATH];
+  if (prosody !== undefined) {
+    args.push("-p", String(prosody.pitch), "-P", String(prosody.pitchRange));
+  }
   return { args: [...args, "-f", TEXT_PATH], text };
 }
 

@@ -1,0 +1,179 @@
+/** `voxgate render`: renders a script to one audio file through a durable render job. */
+import { randomUUID } from "node:crypto";
+import { readFile, stat } from "node:fs/promises";
+import { fromJson, type JsonValue } from "@bufbuild/protobuf";
+import { AudioEncoding } from "../../../gen/voxgate/v1/audio_pb.js";
+import { type RenderJobSpec, RenderJobSpecSchema } from "../../../gen/voxgate/v1/job_pb.js";
+import type { CliCommand, CliIo } from "../cli-command.js";
+import { CliError, CliUsageError, EXIT_OK } from "../cli-errors.js";
+import {
+  callOptions,
+  GATEWAY_FLAGS,
+  GATEWAY_FLAGS_HELP,
+  resolveGatewayOptions,
+  withGatewayClient,
+} from "../gateway-flags.js";
+import { parseChoiceFlag, parseFlags } from "../parse-flags.js";
+import {
+  checkWritable,
+  createProgressDisplay,
+  downloadJobOutput,
+  requireSucceeded,
+  watchJobToEnd,
+} from "./jobs-support.js";
+
+/** Largest script file the CLI reads, in bytes (the gateway's default request limit). */
+export const MAX_SCRIPT_BYTES = 16 * 1024 * 1024;
+
+const usage = `Usage: voxgate render SCRIPT.json -o FILE [--format wav|mp3] [--no-wait] [gateway flags]
+
+Renders a script of segments into one audio file. The gateway runs it as a durable job: segments
+are synthesized on any capable backends, a few at once, joined in order with the pauses asked for,
+and the job survives a gateway restart. The command shows progress (a bar on a terminal, lines
+otherwise), then downloads the output and checks its sha256. Needs the "jobs" scope.
+
+SCRIPT.json is a RenderJobSpec in protobuf JSON:
+
+  {
+    "defaultVoice": "en-us",
+    "pauseBetweenMs": 300,
+    "segments": [
+      { "text": "Once upon a time…" },
+      { "text": "…there was a gateway.", "voice": "en-gb", "pauseAfterMs": 800 },
+      { "text": "The end.", "speed": 0.9 }
+    ]
+  }
+
+Flags:
+  -o, --output FILE  file to write the audio to; "-" for stdout (required unless --no-wait)
+  --format NAME      wav or mp3 (default: the script's "encoding", else mp3 for a .mp3 file,
+                     else wav)
+  --no-wait          print the job id and return at once; follow it with "voxgate jobs watch ID"
+                     and fetch it with "voxgate jobs output ID -o FILE"
+
+If the command is interrupted, the job keeps running on the gateway.
+
+${GATEWAY_FLAGS_HELP}
+
+Examples:
+  voxgate render story.json -o story.wav
+  voxgate render story.json -o story.mp3
+  voxgate render story.json --no-wait
+`;
+
+/** `voxgate render`. */
+export const renderCommand: CliCommand = {
+  name: "render",
+  summary: "Render a script of segments to one audio file (durable job)",
+  usage,
+  async run(argv: string[], io: CliIo): Promise<number> {
+    const { values, positionals } = parseFlags({
+      args: argv,
+      strict: true,
+      allowPositionals: true,
+      options: {
+        ...GATEWAY_FLAGS,
+        output: { type: "string", short: "o" },
+        format: { type: "string" },
+        "no-wait": { type: "boolean", default: false },
+      },
+    });
+    const [scriptPath, ...extra] = positionals;
+    if (scriptPath === undefined) {
+      throw new CliUsageError("give the script file, e.g. voxgate render story.json -o story.wav");
+    }
+    if (extra.length > 0) throw new CliUsageError(`unexpected argument "${extra[0]}"`);
+    const wait = !values["no-wait"];
+    const output = values.output;
+    if (wait && output === undefined) {
+      throw new CliUsageError("pass -o FILE for the audio (or --no-wait to only queue the job)");
+    }
+    if (output === "-" && io.stdout.isTTY === true) {
+      throw new CliUsageError("refusing to write audio to a terminal: pass -o FILE");
+    }
+    const format =
+      values.format === undefined
+        ? undefined
+        : parseChoiceFlag("format", values.format, ["wav", "mp3"]);
+    const spec = await readScript(scriptPath);
+    if (format !== undefined) {
+      spec.encoding = format === "mp3" ? AudioEncoding.MP3 : AudioEncoding.WAV;
+    } else if (
+      spec.encoding === AudioEncoding.UNSPECIFIED &&
+      output?.toLowerCase().endsWith(".mp3")
+    ) {
+      spec.encoding = AudioEncoding.MP3;
+    }
+    // Refuse an unwritable destination before the gateway does any work.
+    if (output !== undefined) await checkWritable(output);
+    const options = resolveGatewayOptions(values, io.env);
+
+    return withGatewayClient(io, options, "jobs", async (client) => {
+      const started = performance.now();
+      // One request id for this invocation: a retried CreateJob returns the same job.
+      const { job } = await client.jobs.createJob(
+        { spec: { kind: { case: "render", value: spec } }, requestId: `cli-${randomUUID()}` },
+        callOptions(io),
+      );
+      if (!job) throw new CliError("the gateway answered CreateJob without a job");
+      if (!wait) {
+        io.stdout.write(`${job.id}\n`);
+        io.stderr.write(
+          `queued render job ${job.id} (${spec.segments.length} segments): voxgate jobs watch ${job.id}\n`,
+        );
+        return EXIT_OK;
+      }
+      io.stderr.write(`render job ${job.id}: ${spec.segments.length} segments\n`);
+      let ended: typeof job;
+      try {
+        ended = await watchJobToEnd(client, job.id, io, createProgressDisplay(io));
+      } catch (error) {
+        if (io.signal?.aborted === true) {
+          io.stderr.write(
+            `job ${job.id} keeps running on the gateway: voxgate jobs watch ${job.id}\n`,
+          );
+        }
+        throw error;
+      }
+      requireSucceeded(ended);
+      const saved = await downloadJobOutput(client, ended, output ?? "-", io);
+      const seconds = (Number(ended.output?.durationMs ?? 0n) / 1000).toFixed(2);
+      io.stderr.write(
+        `wrote ${saved.name}: ${saved.bytes.toLocaleString("en-US")} bytes, ${seconds} s of audio ` +
+          `(${saved.contentType}), ${spec.segments.length} segments, job ${job.id}, ` +
+          `total ${Math.round(performance.now() - started)} ms\n`,
+      );
+      return EXIT_OK;
+    });
+  },
+};
+
+/**
+ * Reads a script file as a RenderJobSpec in protobuf JSON.
+ * @throws CliError for a missing, oversized or malformed file, naming the problem.
+ */
+export async function readScript(path: string): Promise<RenderJobSpec> {
+  const info = await stat(path).catch((error: unknown) => {
+    throw new CliError(`cannot read ${path}: ${(error as Error).message}`, { cause: error });
+  });
+  if (!info.isFile()) throw new CliError(`cannot read ${path}: it is not a file`);
+  if (info.size > MAX_SCRIPT_BYTES) {
+    throw new CliError(
+      `${path} is ${info.size} bytes; scripts are limited to ${MAX_SCRIPT_BYTES} bytes`,
+    );
+  }
+  let json: JsonValue;
+  try {
+    json = JSON.parse(await readFile(path, "utf8")) as JsonValue;
+  } catch (error) {
+    throw new CliError(`${path} is not valid JSON: ${(error as Error).message}`, { cause: error });
+  }
+  try {
+    return fromJson(RenderJobSpecSchema, json);
+  } catch (error) {
+    throw new CliError(
+      `${path} is not a render script (RenderJobSpec JSON): ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
+}

@@ -1,0 +1,205 @@
+import { mkdtempSync } from "node:fs";
+import { rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { Logger } from "pino";
+import type { PromptSource } from "../agent-link/prompt-source.js";
+import { createDatabaseProvider, type DatabaseProvider } from "../database/database-provider.js";
+import type { BlobStore } from "../object-store/blob-store.js";
+import {
+  type BlobStoreConfig,
+  type BlobStoreRuntime,
+  createBlobStore,
+} from "../object-store/blob-store-config.js";
+import { isPromptStoreError } from "../prompt-store/prompt-errors.js";
+import { toPromptRpcError } from "../prompt-store/prompt-rpc-error.js";
+import { createPromptStore, type PromptStore } from "../prompt-store/prompt-store.js";
+import {
+  createReferenceAudioStore,
+  type ReferenceAudioStore,
+} from "../voices/reference-audio-store.js";
+import { createVoiceRepository, type VoiceRepository } from "../voices/voice-repository.js";
+import type { VoicePromptStore } from "../voices/voice-storage.js";
+import { gatewayMigrations } from "./gateway-migrations.js";
+import type { HttpFrontend } from "./http-frontend.js";
+
+/** The `storage` block of the gateway options. Every key has a default. */
+export interface GatewayStorageOptions {
+  /**
+   * Data directory: embedded database (`db/`), filesystem store (`blobs/`), URL signing secret.
+   * @default a new temporary directory, deleted at close (in-process tests)
+   */
+  dataDir?: string;
+  /**
+   * `postgres://…` for a shared server, empty for embedded PGlite under the data dir, `memory:`
+   * for PGlite in memory. @default "" with a data dir given, else "memory:"
+   */
+  databaseUrl?: string;
+  /**
+   * Object store: a configuration, or a store already made (tests; closed with the gateway).
+   * @default the filesystem store under `<dataDir>/blobs`, URL secret in `<dataDir>`
+   */
+  blobStore?: BlobStoreConfig | BlobStoreRuntime;
+  /**
+   * Base URL serverless workers reach the gateway at, for filesystem signed URLs.
+   * @default the public port's own address
+   */
+  publicUrl?: string;
+  /** Largest clone prompt, in bytes. @default 64 MiB */
+  maxPromptBytes?: number;
+  /** Largest prompt metadata JSON, in bytes. @default 64 KiB */
+  maxPromptMetadataBytes?: number;
+  /** Lifetime of signed prompt URLs for serverless backends, in ms (one hour at most). @default 900_000 */
+  signedUrlTtlMs?: number;
+}
+
+/** What the gateway stores, opened lazily: nothing here costs time until it is used. */
+export interface GatewayStorage {
+  /** The data directory in use. */
+  readonly dataDir: string;
+  /** SQL (voices, jobs); opened on first use, or at `start` when it already holds state. */
+  readonly database: DatabaseProvider;
+  /** The object store. */
+  readonly blobs: BlobStore;
+  /** Serves signed URLs of the filesystem store (`GET /v1/blobs/…`); undefined for S3 and GCS. */
+  readonly frontend: HttpFrontend | undefined;
+  /** Clone prompts. */
+  readonly prompts: PromptStore;
+  /** Largest clone prompt, in bytes (`VOXGATE_MAX_PROMPT_BYTES`). */
+  readonly maxPromptBytes: number;
+  /** Clone prompts as the voice catalog uses them. */
+  readonly voicePrompts: VoicePromptStore;
+  /** Reference recordings of cloned voices. */
+  readonly references: ReferenceAudioStore;
+  /** Voice rows. */
+  readonly voices: VoiceRepository;
+  /** Prompt bytes for the agent link (agents get bytes, never URLs). */
+  readonly promptSource: PromptSource;
+  /** A short-lived URL of a prompt, for serverless backends only. */
+  signPromptUrl(digest: string): Promise<string>;
+  /** Opens the database now when it already holds state (a restart resumes at once). */
+  start(): Promise<void>;
+  /** Closes the database and the object store, then deletes a temporary data dir. Idempotent. */
+  close(): Promise<void>;
+}
+
+const MiB = 1024 * 1024;
+
+/** Creates the gateway's storage from its options; `publicUrl` is read when a URL is signed. */
+export function createGatewayStorage(
+  options: GatewayStorageOptions,
+  publicUrl: () => string,
+  log: Logger,
+): GatewayStorage {
+  const temporary = options.dataDir === undefined;
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "voxgate-gateway-"));
+  const database = createDatabaseProvider({
+    url: options.databaseUrl ?? (temporary ? "memory:" : ""),
+    dataDir,
+    migrations: gatewayMigrations,
+    log,
+  });
+  const runtime =
+    options.blobStore && "store" in options.blobStore
+      ? options.blobStore
+      : createBlobStore(
+          options.blobStore ?? {
+            kind: "filesystem",
+            rootDir: join(dataDir, "blobs"),
+            urlSecret: "",
+            secretDir: dataDir,
+          },
+          { publicBaseUrl: () => options.publicUrl || publicUrl(), log },
+        );
+  const blobs = runtime.store;
+  const maxPromptBytes = options.maxPromptBytes ?? 64 * MiB;
+  const prompts = createPromptStore({
+    blobs,
+    maxPromptBytes,
+    maxMetadataBytes: options.maxPromptMetadataBytes ?? 64 * 1024,
+  });
+  // Never longer than an hour, whatever the options say.
+  const ttlMs = Math.min(3_600_000, Math.max(1000, options.signedUrlTtlMs ?? 900_000));
+
+  const voicePrompts: VoicePromptStore = {
+    async put(bytes, metadata, signal) {
+      const { prompt } = await prompts
+        .put(
+          (async function* () {
+            yield bytes;
+          })(),
+          {
+            name: metadata.name,
+            referenceText: metadata.referenceText,
+            modelFamily: metadata.model.family,
+            modelSize: metadata.model.size,
+            engine: metadata.engine,
+            contentType: metadata.contentType,
+            tags: {},
+          },
+          signal ? { signal } : {},
+        )
+        .catch((err: unknown) => {
+          throw toPromptRpcError(err);
+        });
+      return {
+        digest: prompt.digest,
+        sizeBytes: prompt.sizeBytes,
+        model: { family: prompt.metadata.modelFamily, size: prompt.metadata.modelSize },
+      };
+    },
+    async stat(digest) {
+      const prompt = await prompts.stat(digest);
+      return prompt
+        ? {
+            digest: prompt.digest,
+            sizeBytes: prompt.sizeBytes,
+            model: { family: prompt.metadata.modelFamily, size: prompt.metadata.modelSize },
+          }
+        : undefined;
+    },
+    async delete(digest) {
+      await prompts.delete(digest);
+    },
+  };
+
+  const promptSource: PromptSource = {
+    async open(digest, signal) {
+      try {
+        const { prompt, chunks } = await prompts.get(digest, { signal });
+        return { sizeBytes: prompt.sizeBytes, chunks };
+      } catch (err) {
+        if (isPromptStoreError(err, "not-found")) {
+          throw new ConnectError(`prompt ${digest} is not stored`, Code.NotFound);
+        }
+        throw toPromptRpcError(err);
+      }
+    },
+  };
+
+  let closing: Promise<void> | undefined;
+  return {
+    dataDir,
+    database,
+    blobs,
+    frontend: runtime.frontend,
+    prompts,
+    maxPromptBytes,
+    voicePrompts,
+    references: createReferenceAudioStore(blobs),
+    voices: createVoiceRepository(database),
+    promptSource,
+    signPromptUrl: (digest) => prompts.signedReadUrl(digest, ttlMs),
+    async start() {
+      if (database.existing) await database.get();
+    },
+    close() {
+      closing ??= (async () => {
+        await Promise.allSettled([database.close(), blobs.close()]);
+        if (temporary) await rm(dataDir, { recursive: true, force: true });
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,71 @@
+import { type Client, type ContextValues, createContextValues } from "@connectrpc/connect";
+import type { Job } from "../../../gen/voxgate/v1/job_pb.js";
+import type { TtsService } from "../../../gen/voxgate/v1/tts_pb.js";
+import type { VoiceService } from "../../../gen/voxgate/v1/voice_pb.js";
+import { kCallContext } from "../../gateway/call-context.js";
+import type { JobContext } from "../job-executor.js";
+
+/** Limits of render and batch jobs (gateway settings). */
+export interface RenderLimits {
+  /**
+   * Segments (or batch items) of one job synthesized at once. Each is one TtsService call, so
+   * this bounds how many backend slots one job can hold. @default 2 (VOXGATE_RENDER_CONCURRENCY)
+   */
+  concurrency: number;
+  /** Most segments in a render script. @default 1000 (VOXGATE_MAX_RENDER_SEGMENTS) */
+  maxSegments: number;
+  /** Most items in a batch job. @default 1000 (VOXGATE_MAX_BATCH_ITEMS) */
+  maxBatchItems: number;
+  /** Longest pause after a segment, in ms. @default 60000 (VOXGATE_MAX_JOB_PAUSE_MS) */
+  maxPauseMs: number;
+  /** Longest text of one segment or item, in characters. @default 5000 (VOXGATE_MAX_TEXT_CHARS) */
+  maxTextChars: number;
+}
+
+/** Defaults of {@link RenderLimits}, the same as the gateway settings' defaults. */
+export const DEFAULT_RENDER_LIMITS: Readonly<RenderLimits> = {
+  concurrency: 2,
+  maxSegments: 1000,
+  maxBatchItems: 1000,
+  maxPauseMs: 60_000,
+  maxTextChars: 5000,
+};
+
+/** {@link DEFAULT_RENDER_LIMITS} with the keys of `limits` that are set. */
+export function resolveRenderLimits(limits: Partial<RenderLimits> | undefined): RenderLimits {
+  const resolved: RenderLimits = { ...DEFAULT_RENDER_LIMITS };
+  for (const [key, value] of Object.entries(limits ?? {})) {
+    if (typeof value === "number") resolved[key as keyof RenderLimits] = value;
+  }
+  return resolved;
+}
+
+/**
+ * What the executors call. The clients run over the gateway's in-process transport
+ * (`services/gateway/in-process-transport.ts`), so every segment gets the same validation,
+ * cloned-voice resolution, routing and failover as a caller's own request.
+ */
+export interface JobExecutorDeps {
+  /** TtsService client (in process). */
+  tts: Client<typeof TtsService>;
+  /** VoiceService client (in process). */
+  voices: Client<typeof VoiceService>;
+  /** Render and batch limits; missing keys take {@link DEFAULT_RENDER_LIMITS}. */
+  limits?: Partial<RenderLimits> | undefined;
+  /** Constant MP3 bit rate of MP3 outputs, in kbit/s. @default 64 per channel */
+  mp3BitrateKbps?: number | undefined;
+}
+
+/**
+ * Builds the context values of one in-process call made for `job`: the job's owner as the
+ * principal (see {@link JobContext.owner}) and a request id `<jobId>.<suffix>` that shows up in
+ * gateway and agent logs, so each backend call can be traced to its job and segment.
+ */
+export function jobCallContext(job: Job, context: JobContext, suffix: string): ContextValues {
+  const requestId = `${job.id}.${suffix}`;
+  return createContextValues().set(kCallContext, {
+    requestId,
+    principal: context.owner,
+    log: context.log.child({ requestId }),
+  });
+}

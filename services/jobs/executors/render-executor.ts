@@ -1,0 +1,240 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { AudioEncoding } from "../../../gen/voxgate/v1/audio_pb.js";
+import type { Job, RenderJobSpec } from "../../../gen/voxgate/v1/job_pb.js";
+import type { JobExecutor, JobResult } from "../job-executor.js";
+import { type JobExecutorDeps, jobCallContext, resolveRenderLimits } from "./executor-deps.js";
+import { describeStoredOutput, type JoinPart, writeJoinedOutput } from "./render-output.js";
+import { hasSpeech, type PlannedSegment, planRender, silenceFrames } from "./render-plan.js";
+import { runPool } from "./run-pool.js";
+import {
+  deleteSegments,
+  findSegments,
+  type PcmLayout,
+  parseL16ContentType,
+  putSegment,
+} from "./segment-checkpoints.js";
+
+/**
+ * Creates the `render` executor: it synthesizes a script's segments through TtsService (up to
+ * `limits.concurrency` at once, on any capable backends), joins them in order with exact silences
+ * (`round(ms × rate / 1000)` frames) into one WAV or MP3 object, and describes it (size, sha256,
+ * duration, segment count).
+ *
+ * Restart-safe: each finished segment's PCM is stored at `<keyPrefix>segments/<index>.pcm` before
+ * progress counts it, and a re-run synthesizes only the segments without one. The output goes to
+ * the fixed key `<keyPrefix>output.wav|mp3`, so re-runs overwrite rather than add; a re-run that
+ * finds the output already stored (a crash after the put) just describes it. The checkpoints are
+ * deleted once the output is stored, leaving exactly one object per finished render.
+ *
+ * All segments must share one sample rate and channel count: there is no resampler, so a mix of
+ * engines fails the job with FAILED_PRECONDITION naming both formats.
+ */
+export function createRenderExecutor(deps: JobExecutorDeps): JobExecutor {
+  const limits = resolveRenderLimits(deps.limits);
+  const specOf = (job: Job): RenderJobSpec => {
+    if (job.spec?.kind.case !== "render") {
+      throw new ConnectError(`job ${job.id} is not a render job`, Code.InvalidArgument);
+    }
+    return job.spec.kind.value;
+  };
+
+  return {
+    kind: "render",
+    validate(spec) {
+      if (spec.kind.case !== "render") {
+        throw new ConnectError("spec is not a render script", Code.InvalidArgument);
+      }
+      planRender(spec.kind.value, limits);
+    },
+    async run(job, context): Promise<JobResult> {
+      const plan = planRender(specOf(job), limits);
+      const { blobs, keyPrefix, signal, log } = context;
+      const total = plan.segments.length;
+      const outputKey = `${keyPrefix}output.${plan.format}`;
+      const result = (output: {
+        contentType: string;
+        sizeBytes: number;
+        digest: string;
+        durationMs: number;
+      }): JobResult => ({
+        output: {
+          contentType: output.contentType,
+          sizeBytes: BigInt(output.sizeBytes),
+          durationMs: BigInt(output.durationMs),
+          digest: output.digest,
+          itemCount: total,
+        },
+        outputKey,
+      });
+
+      const stored = await describeStoredOutput(blobs, outputKey, signal);
+      if (stored) {
+        log.info({ outputKey }, "render output already stored by an earlier attempt");
+        await deleteSegments(blobs, keyPrefix);
+        await context.reportProgress(total, total, "rendered");
+        return result(stored);
+      }
+
+      const done = await findSegments(blobs, keyPrefix, total);
+      const formats = createFormatCheck(plan.sampleRateHz);
+      for (const checkpoint of [...done.values()].sort((a, b) => a.index - b.index)) {
+        formats.check(checkpoint.index, checkpoint);
+      }
+      // Pause-only segments need no synthesis: they count as done from the start.
+      const silent = plan.segments.filter((segment) => !hasSpeech(segment)).length;
+      // Progress goes out in the order segments finish, one report at a time: watchers see the
+      // done count only ever grow.
+      let progress = context.reportProgress(
+        done.size + silent,
+        total,
+        done.size > 0
+          ? `resuming: ${done.size} of ${total} segments were already rendered`
+          : `rendering ${total} segments`,
+      );
+      await progress;
+      if (done.size > 0) log.info({ done: done.size, total }, "render resumes from checkpoints");
+
+      const todo = plan.segments.filter(
+        (segment) => hasSpeech(segment) && !done.has(segment.index),
+      );
+      await runPool(todo, limits.concurrency, signal, async (segment, segmentSignal) => {
+        const pcm = await synthesize(segment, segmentSignal);
+        formats.check(segment.index, pcm.layout);
+        const checkpoint = await putSegment(
+          blobs,
+          keyPrefix,
+          segment.index,
+          pcm.data,
+          pcm.layout,
+          // The job's own signal: a segment that arrived is kept even when a sibling failed.
+          signal,
+        );
+        done.set(segment.index, checkpoint);
+        const count = done.size + silent;
+        progress = progress.then(() =>
+          context.reportProgress(count, total, `segment ${segment.index + 1} of ${total} rendered`),
+        );
+        await progress;
+      });
+
+      // Only a script of pauses has no spoken layout; planRender made it name a rate.
+      const layout = formats.layout() ?? { sampleRateHz: plan.sampleRateHz, channels: 1 };
+      const parts: JoinPart[] = plan.segments.map((segment) => {
+        const checkpoint = done.get(segment.index);
+        if (hasSpeech(segment) && !checkpoint) {
+          throw new ConnectError(`segment ${segment.index + 1} was not rendered`, Code.Internal);
+        }
+        return {
+          key: checkpoint?.key,
+          sizeBytes: checkpoint?.sizeBytes ?? 0,
+          silenceFrames: silenceFrames(segment.pauseAfterMs, layout.sampleRateHz),
+        };
+      });
+      const output = await writeJoinedOutput({
+        blobs,
+        key: outputKey,
+        parts,
+        layout,
+        format: plan.format,
+        mp3BitrateKbps: deps.mp3BitrateKbps,
+        signal,
+      });
+      const deleted = await deleteSegments(blobs, keyPrefix);
+      log.info(
+        { outputKey, sizeBytes: output.sizeBytes, durationMs: output.durationMs, deleted },
+        "render output stored",
+      );
+      return result(output);
+
+      /** One segment through TtsService as raw PCM, as the job's owner. */
+      async function synthesize(
+        segment: PlannedSegment,
+        segmentSignal: AbortSignal,
+      ): Promise<{ data: Uint8Array; layout: PcmLayout }> {
+        try {
+          const response = await deps.tts.synthesize(
+            {
+              text: segment.text,
+              voice: segment.voice,
+              speed: segment.speed,
+              instructions: segment.instructions,
+              encoding: AudioEncoding.PCM,
+              sampleRateHz: plan.sampleRateHz,
+            },
+            {
+              signal: segmentSignal,
+              contextValues: jobCallContext(job, context, `s${segment.index}`),
+            },
+          );
+          const layout = parseL16ContentType(response.contentType);
+          if (!layout) {
+            throw new ConnectError(
+              `TtsService answered ${JSON.stringify(response.contentType)} for PCM`,
+              Code.Internal,
+            );
+          }
+          return { data: response.data, layout };
+        } catch (error) {
+          throw segmentError(segment.index, total, error);
+        }
+      }
+    },
+  };
+}
+
+/**
+ * Tracks the one PCM layout all segments must share: the one asked for (`sampleRateHz`), else
+ * the first one seen.
+ */
+function createFormatCheck(sampleRateHz: number) {
+  let reference: { index: number; layout: PcmLayout } | undefined;
+  const describe = (layout: PcmLayout) =>
+    `${layout.sampleRateHz} Hz ${layout.channels === 1 ? "mono" : `${layout.channels}-channel`}`;
+  return {
+    check(index: number, layout: PcmLayout): void {
+      if (sampleRateHz !== 0 && layout.sampleRateHz !== sampleRateHz) {
+        throw new ConnectError(
+          `segment ${index + 1} came at ${layout.sampleRateHz} Hz but the script asks for ` +
+            `sample_rate_hz ${sampleRateHz}; resampling is not available`,
+          Code.FailedPrecondition,
+        );
+      }
+      if (!reference) {
+        reference = {
+          index,
+          layout: { sampleRateHz: layout.sampleRateHz, channels: layout.channels },
+        };
+        return;
+      }
+      const same =
+        reference.layout.sampleRateHz === layout.sampleRateHz &&
+        reference.layout.channels === layout.channels;
+      if (!same) {
+        throw new ConnectError(
+          `segment ${index + 1} came as ${describe(layout)} audio but segment ` +
+            `${reference.index + 1} as ${describe(reference.layout)}; segments must share one ` +
+            "format because resampling is not available: use voices of engines with the same rate",
+          Code.FailedPrecondition,
+        );
+      }
+    },
+    layout: (): PcmLayout | undefined => reference?.layout,
+  };
+}
+
+/**
+ * Names the segment in a failed call's error. UNIMPLEMENTED (e.g. a sample rate that would need
+ * resampling) becomes FAILED_PRECONDITION: a re-run would fail the same way, so the job should
+ * fail at once rather than be retried.
+ */
+function segmentError(index: number, total: number, error: unknown): unknown {
+  if (!(error instanceof ConnectError) || error.code === Code.Canceled) return error;
+  const code = error.code === Code.Unimplemented ? Code.FailedPrecondition : error.code;
+  return new ConnectError(
+    `segment ${index + 1} of ${total}: ${error.rawMessage}`,
+    code,
+    undefined,
+    undefined,
+    error,
+  );
+}

@@ -1,0 +1,379 @@
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
+import { create, toJson } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { Logger } from "pino";
+import { JobOutputSchema } from "../../gen/voxgate/v1/job_pb.js";
+import type { Scope } from "../auth/scopes.js";
+import type { BlobStore } from "../object-store/blob-store.js";
+import { retryDelayMs } from "./job-backoff.js";
+import { JobCancelledError, LeaseLostError, RunnerStoppingError } from "./job-errors.js";
+import type { JobEvents } from "./job-events.js";
+import type { JobContext, JobExecutor, JobResult } from "./job-executor.js";
+import { jobKeyPrefix } from "./job-ids.js";
+import { type JobRow, jobFromRow } from "./job-row.js";
+import type { JobLease, JobStore } from "./job-store.js";
+
+/** Timing and size of a runner; every value comes from a gateway setting. */
+export interface JobRunnerLimits {
+  /** Jobs this runner works on at once (VOXGATE_JOB_CONCURRENCY). @default 2 */
+  concurrency: number;
+  /** Length of a lease, in ms; a stopped runner's jobs are re-run after it (VOXGATE_JOB_LEASE_MS). @default 30_000 */
+  leaseMs: number;
+  /** Interval of lease renewals, in ms (VOXGATE_JOB_HEARTBEAT_MS). @default 10_000 */
+  heartbeatMs: number;
+  /** Interval of looking for runnable jobs when idle, in ms (VOXGATE_JOB_POLL_MS). @default 1000 */
+  pollMs: number;
+  /** Interval of checking held jobs for cancellation by another gateway, in ms (VOXGATE_JOB_CANCEL_POLL_MS). @default 250 */
+  cancelPollMs: number;
+  /** Backoff before the second attempt, in ms; doubles per attempt (VOXGATE_JOB_RETRY_BASE_MS). @default 1000 */
+  retryBaseMs: number;
+  /** Longest backoff, in ms (VOXGATE_JOB_RETRY_MAX_MS). @default 300_000 */
+  retryMaxMs: number;
+}
+
+/** Defaults of {@link JobRunnerLimits}. */
+export const defaultJobRunnerLimits: JobRunnerLimits = {
+  concurrency: 2,
+  leaseMs: 30_000,
+  heartbeatMs: 10_000,
+  pollMs: 1000,
+  cancelPollMs: 250,
+  retryBaseMs: 1000,
+  retryMaxMs: 300_000,
+};
+
+/** Options of {@link createJobRunner}. */
+export interface JobRunnerOptions {
+  /** The job store. */
+  store: JobStore;
+  /** One executor per job kind this runner takes; it claims no other kinds. */
+  executors: readonly JobExecutor[];
+  /** Object store handed to executors. */
+  blobs: BlobStore;
+  /** Root logger. */
+  log: Logger;
+  /** Local events: new jobs wake the runner, cancels abort at once. */
+  events?: JobEvents;
+  /** Runner id written into leases. @default `<host>:<pid>:<random>` */
+  runnerId?: string;
+  /** Timing; missing keys take {@link defaultJobRunnerLimits}. */
+  limits?: Partial<JobRunnerLimits>;
+}
+
+/** Where a runner is in its life. */
+export type JobRunnerState = "INITIALIZED" | "RUNNING" | "STOPPING" | "STOPPED";
+
+/**
+ * Claims jobs from the shared table and runs them with their executors, holding a lease on each:
+ * heartbeats renew it, and any write after it was lost (another runner re-claimed the job) or the
+ * job was cancelled matches no row, which aborts the executor's signal.
+ */
+export interface JobRunner {
+  /** Runner id, random per process. */
+  readonly id: string;
+  /** Current state. */
+  readonly state: JobRunnerState;
+  /** Jobs running now. */
+  readonly inFlight: number;
+  /** Starts claiming; jobs whose lease expired (a killed gateway's) are picked up first. */
+  start(): void;
+  /**
+   * Stops claiming, aborts running executors and gives their jobs back (queued again, the attempt
+   * not counted) so another gateway resumes them; idempotent.
+   */
+  shutdown(): Promise<void>;
+}
+
+interface Run {
+  lease: JobLease;
+  controller: AbortController;
+  done: Promise<void>;
+}
+
+// Codes that retrying cannot fix: the spec or the world is wrong, not a backend for a moment.
+const FINAL_CODES: ReadonlySet<Code> = new Set([
+  Code.InvalidArgument,
+  Code.NotFound,
+  Code.FailedPrecondition,
+  Code.PermissionDenied,
+  Code.Unauthenticated,
+  Code.Unimplemented,
+  Code.OutOfRange,
+  Code.AlreadyExists,
+]);
+
+const MAX_PROGRESS_MESSAGE_CHARS = 1000;
+const MAX_ERROR_MESSAGE_CHARS = 2000;
+const PERSIST_TRIES = 5;
+
+/** Makes a runner id: host, pid and 64 random bits, so two processes never share one. */
+export function newRunnerId(): string {
+  return `${hostname().slice(0, 40)}:${process.pid}:${randomBytes(8).toString("hex")}`;
+}
+
+/** Creates a runner; nothing happens until {@link JobRunner.start}. */
+export function createJobRunner(options: JobRunnerOptions): JobRunner {
+  const limits = { ...defaultJobRunnerLimits, ...options.limits };
+  const id = options.runnerId ?? newRunnerId();
+  const log = options.log.child({ component: "job-runner", runnerId: id });
+  const { store, blobs } = options;
+  const executors = new Map(options.executors.map((e) => [e.kind as string, e]));
+  const kinds = [...executors.keys()];
+  const runs = new Map<string, Run>();
+  let state: JobRunnerState = "INITIALIZED";
+  let wakeLoop: (() => void) | undefined;
+  let loopDone: Promise<void> = Promise.resolve();
+  let cancelTimer: NodeJS.Timeout | undefined;
+  let unsubscribe: (() => void) | undefined;
+  let stopping: Promise<void> | undefined;
+
+  // A wake that comes while the loop is busy claiming is kept, so the next sleep ends at once.
+  let wakePending = false;
+  const wake = () => {
+    const w = wakeLoop;
+    wakeLoop = undefined;
+    if (w) w();
+    else wakePending = true;
+  };
+  const sleep = (ms: number) =>
+    new Promise<void>((resolve) => {
+      if (wakePending || ms === 0) {
+        wakePending = false;
+        return resolve();
+      }
+      const timer = setTimeout(() => {
+        wakeLoop = undefined;
+        resolve();
+      }, ms);
+      wakeLoop = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+
+  const checkLeases = async () => {
+    if (runs.size === 0) return;
+    const asked = [...runs.values()];
+    const status = await store.leaseStatus(asked.map((r) => r.lease.jobId));
+    // Only the runs asked about: one claimed while the query ran is not in its answer.
+    for (const run of asked) {
+      const jobId = run.lease.jobId;
+      const s = status.get(jobId);
+      if (s?.state === "CANCELLED") {
+        run.controller.abort(new JobCancelledError(`job ${jobId} was cancelled`));
+      } else if (
+        s?.state !== "RUNNING" ||
+        s.leaseOwner !== id ||
+        s.attempts !== run.lease.attempt
+      ) {
+        run.controller.abort(new LeaseLostError(`runner ${id} lost the lease of job ${jobId}`));
+      }
+    }
+  };
+
+  const execute = async (row: JobRow, lease: JobLease, controller: AbortController) => {
+    const { signal } = controller;
+    const jobLog = log.child({ jobId: row.id, attempt: lease.attempt, kind: row.kind });
+    const executor = executors.get(row.kind);
+    const heartbeat = setInterval(() => {
+      store.heartbeat(lease, limits.leaseMs).then(
+        (held) => {
+          if (!held) {
+            controller.abort(new LeaseLostError(`runner ${id} lost the lease of job ${row.id}`));
+          }
+        },
+        (err: unknown) => jobLog.warn({ err }, "lease heartbeat failed"),
+      );
+    }, limits.heartbeatMs);
+    const context: JobContext = {
+      signal,
+      log: jobLog,
+      blobs,
+      keyPrefix: jobKeyPrefix(row.id),
+      owner: { name: row.owner, scopes: new Set(row.owner_scopes as Scope[]) },
+      async reportProgress(done, total, message) {
+        signal.throwIfAborted();
+        const held = await store.progress(
+          lease,
+          done,
+          total,
+          message.slice(0, MAX_PROGRESS_MESSAGE_CHARS),
+        );
+        if (!held) {
+          await checkLeases().catch(() => {});
+          controller.abort(new LeaseLostError(`runner ${id} lost the lease of job ${row.id}`));
+          signal.throwIfAborted();
+        }
+      },
+    };
+    jobLog.info("job started");
+    try {
+      let result: JobResult;
+      try {
+        if (!executor) throw new ConnectError(`no executor for ${row.kind}`, Code.Unimplemented);
+        result = await executor.run(jobFromRow(row), context);
+      } catch (err) {
+        if (signal.aborted) return await settleAborted(lease, signal.reason, jobLog);
+        await persist(() => recordFailure(row, lease, err, jobLog), jobLog);
+        return;
+      }
+      if (signal.aborted) return await settleAborted(lease, signal.reason, jobLog);
+      const output = toJson(JobOutputSchema, create(JobOutputSchema, result.output));
+      const completed = await persist(
+        () => store.complete(lease, output, result.outputKey),
+        jobLog,
+      );
+      if (completed) jobLog.info({ outputKey: result.outputKey }, "job succeeded");
+      else jobLog.warn("lease lost before the job completed; its result is dropped");
+    } finally {
+      clearInterval(heartbeat);
+    }
+  };
+
+  const recordFailure = async (row: JobRow, lease: JobLease, err: unknown, jobLog: Logger) => {
+    const error = ConnectError.from(err);
+    const message = error.rawMessage.slice(0, MAX_ERROR_MESSAGE_CHARS);
+    if (FINAL_CODES.has(error.code) || lease.attempt >= row.max_attempts) {
+      const suffix = FINAL_CODES.has(error.code)
+        ? ""
+        : ` (attempt ${lease.attempt} of ${row.max_attempts}, VOXGATE_JOB_MAX_ATTEMPTS)`;
+      jobLog.warn({ err }, "job failed");
+      return store.fail(lease, error.code, message + suffix);
+    }
+    const delayMs = retryDelayMs(lease.attempt, {
+      baseMs: limits.retryBaseMs,
+      maxMs: limits.retryMaxMs,
+    });
+    jobLog.warn({ err, delayMs }, "job attempt failed; retrying after backoff");
+    return store.retry(lease, delayMs, error.code, message);
+  };
+
+  /**
+   * Runs a fenced write, trying again when the database fails for a moment (a pool timeout on a
+   * loaded server): the run's outcome must not be mistaken for the job's. The fence makes a repeat
+   * harmless. When every try fails the lease runs out and another run redoes the job.
+   */
+  const persist = async (write: () => Promise<boolean>, jobLog: Logger): Promise<boolean> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await write();
+      } catch (err) {
+        if (attempt >= PERSIST_TRIES) {
+          jobLog.error(
+            { err },
+            "recording the job's outcome failed; it runs again after its lease",
+          );
+          return false;
+        }
+        jobLog.warn({ err, attempt }, "recording the job's outcome failed; trying again");
+        await new Promise((r) => setTimeout(r, 100 * attempt));
+      }
+    }
+  };
+
+  const settleAborted = async (lease: JobLease, reason: unknown, jobLog: Logger) => {
+    if (reason instanceof RunnerStoppingError) {
+      const released = await store.release(lease);
+      jobLog.info({ released }, "job given back at shutdown");
+    } else if (reason instanceof LeaseLostError) {
+      jobLog.warn("job stopped: this runner lost its lease (another runner has the job)");
+    } else {
+      jobLog.info({ reason: String(reason) }, "job stopped");
+    }
+  };
+
+  const startRun = (row: JobRow) => {
+    const lease: JobLease = { jobId: row.id, runnerId: id, attempt: row.attempts };
+    const controller = new AbortController();
+    const run: Run = {
+      lease,
+      controller,
+      done: execute(row, lease, controller)
+        .catch((err: unknown) => log.error({ err, jobId: row.id }, "job bookkeeping failed"))
+        .finally(() => {
+          runs.delete(row.id);
+          wake();
+        }),
+    };
+    runs.set(row.id, run);
+  };
+
+  const loop = async () => {
+    let sweepAt = 0;
+    while (state === "RUNNING") {
+      let more = false;
+      try {
+        if (Date.now() >= sweepAt) {
+          sweepAt = Date.now() + limits.pollMs;
+          await store.failExhausted();
+        }
+        const free = limits.concurrency - runs.size;
+        if (free > 0) {
+          const rows = await store.claim({
+            runnerId: id,
+            kinds,
+            limit: free,
+            leaseMs: limits.leaseMs,
+          });
+          for (const row of rows) {
+            if (state === "RUNNING") {
+              startRun(row);
+            } else {
+              // Claimed while shutdown began: give it back now rather than after the lease.
+              await store.release({ jobId: row.id, runnerId: id, attempt: row.attempts });
+            }
+          }
+          more = rows.length === free;
+        }
+      } catch (err) {
+        log.warn({ err }, "claiming jobs failed");
+      }
+      // A full batch means more may be waiting: claim again as soon as a slot frees.
+      if (state === "RUNNING")
+        await sleep(more && runs.size < limits.concurrency ? 0 : limits.pollMs);
+    }
+  };
+
+  return {
+    id,
+    get state() {
+      return state;
+    },
+    get inFlight() {
+      return runs.size;
+    },
+    start() {
+      if (state !== "INITIALIZED") return;
+      state = "RUNNING";
+      unsubscribe = options.events?.subscribe((type, jobId) => {
+        if (type === "created") wake();
+        if (type === "cancelled") {
+          runs.get(jobId)?.controller.abort(new JobCancelledError(`job ${jobId} was cancelled`));
+        }
+      });
+      cancelTimer = setInterval(() => {
+        checkLeases().catch((err: unknown) => log.warn({ err }, "checking leases failed"));
+      }, limits.cancelPollMs);
+      loopDone = loop();
+      log.info({ kinds, ...limits }, "job runner started");
+    },
+    shutdown() {
+      stopping ??= (async () => {
+        const wasRunning = state === "RUNNING";
+        state = "STOPPING";
+        unsubscribe?.();
+        clearInterval(cancelTimer);
+        wake();
+        for (const run of runs.values()) {
+          run.controller.abort(new RunnerStoppingError(`runner ${id} is shutting down`));
+        }
+        await loopDone;
+        await Promise.all([...runs.values()].map((r) => r.done));
+        state = "STOPPED";
+        if (wasRunning) log.info("job runner stopped");
+      })();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,184 @@
+import type { ServiceImpl } from "@connectrpc/connect";
+import type { Logger } from "pino";
+import type { JobService } from "../../gen/voxgate/v1/job_pb.js";
+import type { SettingValues } from "../config/settings.js";
+import type { DatabaseProvider } from "../database/database-provider.js";
+import type { BlobStore } from "../object-store/blob-store.js";
+import { createJobEvents, type JobEvents } from "./job-events.js";
+import type { JobExecutor } from "./job-executor.js";
+import { createJobHandler } from "./job-handler.js";
+import { createJobRunner, type JobRunner, newRunnerId } from "./job-runner.js";
+import { jobSettings } from "./job-settings.js";
+import { createJobStore, type JobStore } from "./job-store.js";
+import type { HostResolver } from "./webhook-allowlist.js";
+import { loadWebhookSecret } from "./webhook-secret.js";
+import { createWebhookSender, type WebhookSender } from "./webhook-sender.js";
+import { createWebhookStore } from "./webhook-store.js";
+
+/** Resolved job and webhook settings (see `jobSettings`). */
+export type JobSettingValues = SettingValues<typeof jobSettings>;
+
+/** Defaults of every job setting, from the settings table. */
+export const defaultJobSettings: JobSettingValues = Object.fromEntries(
+  Object.entries(jobSettings).map(([name, spec]) => [name, spec.defaultValue]),
+) as JobSettingValues;
+
+/** Options of {@link createJobSystem}. */
+export interface JobSystemOptions {
+  /** The gateway's database; its migrations must include `jobMigrations`. */
+  database: DatabaseProvider;
+  /** Object store of job outputs and checkpoints. */
+  blobs: BlobStore;
+  /** Data directory (a generated webhook secret is kept there). */
+  dataDir: string;
+  /** Executors of the job kinds this gateway accepts and runs. */
+  executors: readonly JobExecutor[];
+  /** Longest text of a segment or batch item, in characters (VOXGATE_MAX_TEXT_CHARS). */
+  maxTextChars: number;
+  /** Job and webhook settings; missing keys take their defaults. */
+  settings?: Partial<JobSettingValues>;
+  /** Root logger. */
+  log: Logger;
+  /** Runner id. @default random per process */
+  runnerId?: string;
+  /** Host resolver of webhook checks (tests). @default dns.lookup */
+  resolveHost?: HostResolver;
+}
+
+/**
+ * Durable jobs on one gateway: the JobService implementation, the runner that claims and runs
+ * jobs from the shared table, and the webhook sender. Nothing touches the database until it is
+ * needed: {@link JobSystem.start} resumes at once only when the database already holds state.
+ */
+export interface JobSystem {
+  /** JobService, for the gateway's service list. */
+  readonly handler: ServiceImpl<typeof JobService>;
+  /** Local change fan-out. */
+  readonly events: JobEvents;
+  /** This gateway's runner id (written into leases). */
+  readonly runnerId: string;
+  /**
+   * Starts runner and webhook sender now when the database already holds state (a restarted
+   * gateway resumes its jobs, or re-runs a killed gateway's after their leases expire); otherwise
+   * they start on first use.
+   */
+  start(): Promise<void>;
+  /** Stops the runner (giving running jobs back) and the sender; idempotent. Call before the database closes. */
+  close(): Promise<void>;
+}
+
+/** Creates the job system of a gateway. */
+export function createJobSystem(options: JobSystemOptions): JobSystem {
+  const settings: JobSettingValues = { ...defaultJobSettings, ...options.settings };
+  const log = options.log.child({ component: "jobs" });
+  const runnerId = options.runnerId ?? newRunnerId();
+  const events = createJobEvents();
+  const webhooks = {
+    allowedHosts: settings.webhookAllowedHosts,
+    allowPrivate: settings.webhookAllowPrivate,
+    maxUrlChars: settings.maxWebhookUrlChars,
+  };
+  let runner: JobRunner | undefined;
+  let sender: WebhookSender | undefined;
+  let opening: Promise<JobStore> | undefined;
+  let closed = false;
+  let closing: Promise<void> | undefined;
+
+  const open = async (): Promise<JobStore> => {
+    const db = await options.database.get();
+    const store = createJobStore({ db, onChange: (id) => events.emit("changed", id) });
+    if (closed) return store;
+    if (settings.jobConcurrency > 0 && options.executors.length > 0) {
+      runner = createJobRunner({
+        store,
+        executors: options.executors,
+        blobs: options.blobs,
+        log,
+        events,
+        runnerId,
+        limits: {
+          concurrency: settings.jobConcurrency,
+          leaseMs: settings.jobLeaseMs,
+          heartbeatMs: settings.jobHeartbeatMs,
+          pollMs: settings.jobPollMs,
+          cancelPollMs: settings.jobCancelPollMs,
+          retryBaseMs: settings.jobRetryBaseMs,
+          retryMaxMs: settings.jobRetryMaxMs,
+        },
+      });
+      runner.start();
+    }
+    if (webhooks.allowedHosts.length > 0) {
+      const secret = await loadWebhookSecret({
+        configured: settings.webhookSecret,
+        dataDir: options.dataDir,
+      });
+      if (closed) return store;
+      sender = createWebhookSender({
+        deliveries: createWebhookStore(db),
+        jobs: store,
+        secret,
+        policy: webhooks,
+        log,
+        senderId: runnerId,
+        timeoutMs: settings.webhookTimeoutMs,
+        maxAttempts: settings.webhookMaxAttempts,
+        retryBaseMs: settings.webhookRetryBaseMs,
+        pollMs: settings.jobPollMs,
+        ...(options.resolveHost ? { resolve: options.resolveHost } : {}),
+      });
+      sender.start();
+    }
+    return store;
+  };
+  const store = () => {
+    if (closed) return Promise.reject(new Error("the job system is closed"));
+    opening ??= open();
+    return opening;
+  };
+
+  const handler = createJobHandler({
+    store,
+    blobs: async () => options.blobs,
+    events,
+    executors: options.executors,
+    webhooks,
+    ...(options.resolveHost ? { resolveHost: options.resolveHost } : {}),
+    limits: {
+      maxRenderSegments: settings.maxRenderSegments,
+      maxBatchItems: settings.maxBatchItems,
+      maxTextChars: options.maxTextChars,
+      maxJobPauseMs: settings.maxJobPauseMs,
+      maxJobLabels: settings.maxJobLabels,
+      maxJobsPerList: settings.maxJobsPerList,
+      maxActiveJobsPerOwner: settings.maxActiveJobsPerOwner,
+      maxAttempts: settings.jobMaxAttempts,
+      watchPollMs: settings.jobWatchPollMs,
+      maxJobWatchers: settings.maxJobWatchers,
+    },
+  });
+
+  return {
+    handler,
+    events,
+    runnerId,
+    async start() {
+      if (options.database.existing) await store();
+    },
+    close() {
+      closing ??= (async () => {
+        closed = true;
+        await opening?.catch(() => undefined);
+        await Promise.all([runner?.shutdown(), sender?.shutdown()]);
+      })();
+      return closing;
+    },
+  };
+}
+
+/** Picks the job settings out of a resolved settings object that holds them (the gateway's). */
+export function pickJobSettings(values: JobSettingValues): JobSettingValues {
+  return Object.fromEntries(
+    Object.keys(jobSettings).map((name) => [name, values[name as keyof JobSettingValues]]),
+  ) as JobSettingValues;
+}

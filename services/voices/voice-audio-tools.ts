@@ -1,0 +1,46 @@
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { AudioAnalysisSchema } from "../../gen/voxgate/v1/analysis_pb.js";
+import { analyzeAudio } from "../analysis/analyze-audio.js";
+import { decodeAudioForAnalysis, isAudioDecodeError } from "../analysis/decode-audio.js";
+import { inspectReferenceAudio, isReferenceAudioError } from "../audio/reference-audio.js";
+import type { VoiceAudioTools } from "./voice-storage.js";
+
+/** Options of {@link createVoiceAudioTools}. */
+export interface VoiceAudioToolsOptions {
+  /** Largest upload, in bytes (`VOXGATE_MAX_REFERENCE_BYTES`). */
+  maxReferenceBytes: number;
+  /** Longest upload, in seconds (`VOXGATE_MAX_REFERENCE_SECONDS`). */
+  maxReferenceSeconds: number;
+}
+
+/**
+ * Binds the gateway's audio checks (magic bytes, duration from the header, see
+ * `inspectReferenceAudio`) and its analysis (DSP on decoded PCM, off the event loop for long
+ * audio) to the voice catalog, translating their errors into Connect codes.
+ */
+export function createVoiceAudioTools(options: VoiceAudioToolsOptions): VoiceAudioTools {
+  return {
+    async inspect(audio) {
+      try {
+        return await inspectReferenceAudio(audio, {
+          maxBytes: options.maxReferenceBytes,
+          maxDurationMs: options.maxReferenceSeconds * 1000,
+        });
+      } catch (err) {
+        if (isReferenceAudioError(err)) throw new ConnectError(err.message, err.code);
+        throw err;
+      }
+    },
+    async analyze(audio, contentType, kinds, signal) {
+      let pcm: ReturnType<typeof decodeAudioForAnalysis>;
+      try {
+        pcm = decodeAudioForAnalysis(audio, contentType);
+      } catch (err) {
+        if (isAudioDecodeError(err)) throw new ConnectError(err.message, Code.InvalidArgument);
+        throw err;
+      }
+      return create(AudioAnalysisSchema, await analyzeAudio(pcm, kinds, { signal }));
+    },
+  };
+}

@@ -1,0 +1,34 @@
+import type { Migration } from "../database/sql-database.js";
+
+/**
+ * Schema of cloned voices. A voice row exists only once its prompt and reference audio are stored,
+ * so a row always points at bytes that exist. `(owner, request_id)` makes CreateVoice retries safe.
+ */
+export const voiceMigrations: readonly Migration[] = [
+  {
+    id: "voices/001-create-voices",
+    sql: `CREATE TABLE voices (
+            id text PRIMARY KEY,
+            name text NOT NULL,
+            engine text NOT NULL,
+            model_family text NOT NULL,
+            model_size text NOT NULL,
+            language text NOT NULL,
+            description text NOT NULL,
+            labels jsonb NOT NULL,
+            prompt_digest text NOT NULL,
+            prompt_size_bytes bigint NOT NULL,
+            reference_digest text NOT NULL,
+            reference_content_type text NOT NULL,
+            reference_text text NOT NULL,
+            analysis jsonb,
+            owner text NOT NULL,
+            request_id text,
+            created_at timestamptz NOT NULL DEFAULT now()
+          );
+          CREATE UNIQUE INDEX voices_owner_request ON voices (owner, request_id)
+            WHERE request_id IS NOT NULL;
+          CREATE INDEX voices_prompt_digest ON voices (prompt_digest);
+          CREATE INDEX voices_reference_digest ON voices (reference_digest);`,
+  },
+];

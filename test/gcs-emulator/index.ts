@@ -1,0 +1,1 @@
+export { type GcsEmulator, type GcsEmulatorOptions, startGcsEmulator } from "./gcs-emulator.js";

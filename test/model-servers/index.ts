@@ -1,0 +1,13 @@
+/** Fake but real model servers on 127.0.0.1 for the model-server engine tests. */
+
+export type {
+  FakeOpenAiKnobs,
+  FakeOpenAiOptions,
+  FakeOpenAiSpeechServer,
+} from "./fake-openai-speech-server.js";
+export { startFakeOpenAiSpeechServer } from "./fake-openai-speech-server.js";
+export type { FakeQwen3Knobs, FakeQwen3TtsServer } from "./fake-qwen3-tts-server.js";
+export { FAKE_PROMPT_MAGIC, startFakeQwen3TtsServer } from "./fake-qwen3-tts-server.js";
+export type { PieceOptions, RecordedRequest } from "./fake-server-support.js";
+export { deferred } from "./fake-server-support.js";
+export { renderTone, SAMPLES_PER_CHAR, speechPcm, toneHzFor } from "./tone.js";
