@@ -5,9 +5,9 @@ import type {
   CreateClonePromptRequest,
   CreateClonePromptResponseSchema,
 } from "../../gen/voxgate/v1/gpu_backend_pb.js";
-import { isEngineInputError } from "../engines/engine-errors.js";
 import type { EngineClonePrompt, TtsEngine } from "../engines/tts-engine.js";
 import { kClonePromptSource } from "./clone-prompt-source.js";
+import { toEngineRpcError } from "./engine-error-codes.js";
 
 const DIGEST = /^[0-9a-f]{64}$/;
 
@@ -178,8 +178,7 @@ export function createClonePrompts(options: ClonePromptsOptions): ClonePrompts {
           context.signal,
         );
       } catch (err) {
-        if (isEngineInputError(err)) throw new ConnectError(err.message, Code.InvalidArgument);
-        throw err;
+        throw toEngineRpcError(err);
       }
       yield {
         kind: {

@@ -9,10 +9,10 @@ import {
   type SynthesizeRequest,
   type SynthesizeResponseSchema,
 } from "../../gen/voxgate/v1/gpu_backend_pb.js";
-import { isEngineInputError, isUnknownVoiceError } from "../engines/engine-errors.js";
 import type { TtsEngine } from "../engines/tts-engine.js";
 import { createClonePrompts } from "./clone-prompts.js";
 import { describeEngines } from "./engine-capabilities.js";
+import { toEngineRpcError } from "./engine-error-codes.js";
 
 /** Options of {@link createEngineHostHandler}. */
 export interface EngineHostOptions {
@@ -147,9 +147,7 @@ export function createEngineHost(options: EngineHostOptions): EngineHost {
           }
         }
       } catch (err) {
-        if (isUnknownVoiceError(err)) throw new ConnectError(err.message, Code.NotFound);
-        if (isEngineInputError(err)) throw new ConnectError(err.message, Code.InvalidArgument);
-        throw err;
+        throw toEngineRpcError(err);
       }
       yield {
         kind: {

@@ -21,6 +21,7 @@ export const jobMigrations: readonly Migration[] = [
         request_id text NOT NULL DEFAULT '',
         attempts integer NOT NULL DEFAULT 0,
         max_attempts integer NOT NULL,
+        unavailable_retries integer NOT NULL DEFAULT 0,
         run_after timestamptz NOT NULL DEFAULT now(),
         lease_owner text,
         lease_expires_at timestamptz,

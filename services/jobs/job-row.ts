@@ -29,6 +29,8 @@ export interface JobRow {
   request_id: string;
   attempts: number;
   max_attempts: number;
+  /** Runs that ended UNAVAILABLE (no backend up) and were given back without counting. */
+  unavailable_retries: number;
   run_after: Date;
   lease_owner: string | null;
   lease_expires_at: Date | null;

@@ -162,7 +162,7 @@ describe("job runner", () => {
     let calls = 0;
     behaviour = async () => {
       calls++;
-      if (calls === 1) throw new ConnectError("backend away", Code.Unavailable);
+      if (calls === 1) throw new ConnectError("backend broke", Code.Internal);
       return { output: {} };
     };
     const id = await queue();
@@ -172,8 +172,41 @@ describe("job runner", () => {
     expect(row.attempts).toBe(2);
     expect(calls).toBe(2);
     const history = (await store.eventsAfter(id, 0)).map((e) => changeFromEvent(e.event));
-    const retried = history.find((c) => c.state === "QUEUED" && c.error_code === Code.Unavailable);
-    expect(retried?.error_message).toBe("backend away");
+    const retried = history.find((c) => c.state === "QUEUED" && c.error_code === Code.Internal);
+    expect(retried?.error_message).toBe("backend broke");
+  });
+
+  it("retries runs that found no backend without using up attempts", async () => {
+    let calls = 0;
+    behaviour = async () => {
+      calls++;
+      if (calls <= 4) throw new ConnectError("no backend is connected", Code.Unavailable);
+      return { output: {} };
+    };
+    const id = await queue(1);
+    startRunner();
+    const row = await ended(id);
+    expect(row.state).toBe("SUCCEEDED");
+    expect(calls).toBe(5);
+    expect(row.attempts).toBe(1);
+    expect(row.unavailable_retries).toBe(4);
+  });
+
+  it("counts UNAVAILABLE runs as attempts once the refund budget is spent", async () => {
+    let calls = 0;
+    behaviour = async () => {
+      calls++;
+      throw new ConnectError("no backend is connected", Code.Unavailable);
+    };
+    const id = await queue(2);
+    startRunner({ maxUnavailableRetries: 3 });
+    const row = await ended(id);
+    expect(row.state).toBe("FAILED");
+    expect(calls).toBe(3 + 2);
+    expect(row.unavailable_retries).toBe(3);
+    expect(row.error_message).toBe(
+      "no backend is connected (attempt 2 of 2, VOXGATE_JOB_MAX_ATTEMPTS)",
+    );
   });
 
   it("fails at once on a non-retryable error", async () => {

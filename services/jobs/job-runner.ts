@@ -30,6 +30,14 @@ export interface JobRunnerLimits {
   retryBaseMs: number;
   /** Longest backoff, in ms (VOXGATE_JOB_RETRY_MAX_MS). @default 300_000 */
   retryMaxMs: number;
+  /**
+   * Runs ending UNAVAILABLE (no backend connected or all failing — e.g. agents still reconnecting
+   * after a gateway restart) that are retried without using up an attempt
+   * (VOXGATE_JOB_MAX_UNAVAILABLE_RETRIES). @default 30
+   */
+  maxUnavailableRetries: number;
+  /** Longest backoff between such runs, in ms (VOXGATE_JOB_UNAVAILABLE_RETRY_MAX_MS). @default 10_000 */
+  unavailableRetryMaxMs: number;
 }
 
 /** Defaults of {@link JobRunnerLimits}. */
@@ -41,6 +49,8 @@ export const defaultJobRunnerLimits: JobRunnerLimits = {
   cancelPollMs: 250,
   retryBaseMs: 1000,
   retryMaxMs: 300_000,
+  maxUnavailableRetries: 30,
+  unavailableRetryMaxMs: 10_000,
 };
 
 /** Options of {@link createJobRunner}. */
@@ -234,6 +244,17 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
   const recordFailure = async (row: JobRow, lease: JobLease, err: unknown, jobLog: Logger) => {
     const error = ConnectError.from(err);
     const message = error.rawMessage.slice(0, MAX_ERROR_MESSAGE_CHARS);
+    if (error.code === Code.Unavailable && row.unavailable_retries < limits.maxUnavailableRetries) {
+      const waitMs = retryDelayMs(row.unavailable_retries + 1, {
+        baseMs: limits.retryBaseMs,
+        maxMs: Math.min(limits.retryMaxMs, limits.unavailableRetryMaxMs),
+      });
+      jobLog.warn(
+        { err, delayMs: waitMs, unavailableRetries: row.unavailable_retries + 1 },
+        "no backend could take the job; retrying without counting the attempt",
+      );
+      return store.retry(lease, waitMs, error.code, message, { refundAttempt: true });
+    }
     if (FINAL_CODES.has(error.code) || lease.attempt >= row.max_attempts) {
       const suffix = FINAL_CODES.has(error.code)
         ? ""

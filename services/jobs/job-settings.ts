@@ -105,6 +105,22 @@ export const jobSettings = {
     schema: intSetting(0, 24 * 3_600_000),
     defaultValue: 300_000,
   }),
+  jobMaxUnavailableRetries: setting({
+    key: "jobMaxUnavailableRetries",
+    flag: "job-max-unavailable-retries",
+    env: "VOXGATE_JOB_MAX_UNAVAILABLE_RETRIES",
+    description: "runs ending UNAVAILABLE (no backend up yet) retried without using up an attempt",
+    schema: intSetting(0, 10_000),
+    defaultValue: 30,
+  }),
+  jobUnavailableRetryMaxMs: setting({
+    key: "jobUnavailableRetryMaxMs",
+    flag: "job-unavailable-retry-max-ms",
+    env: "VOXGATE_JOB_UNAVAILABLE_RETRY_MAX_MS",
+    description: "longest backoff between runs that found no backend, in ms",
+    schema: intSetting(0, 3_600_000),
+    defaultValue: 10_000,
+  }),
   maxJobsPerList: setting({
     key: "maxJobsPerList",
     flag: "max-jobs-per-list",

@@ -118,7 +118,13 @@ export interface JobStore {
   /** Marks the job failed for good; false when the lease was lost. */
   fail(lease: JobLease, code: number, message: string): Promise<boolean>;
   /** Queues the job again after `delayMs`, keeping the error; false when the lease was lost. */
-  retry(lease: JobLease, delayMs: number, code: number, message: string): Promise<boolean>;
+  retry(
+    lease: JobLease,
+    delayMs: number,
+    code: number,
+    message: string,
+    options?: { refundAttempt?: boolean },
+  ): Promise<boolean>;
   /**
    * Gives the job back at once without counting the attempt (this runner is shutting down);
    * false when the lease was already lost.
@@ -350,11 +356,15 @@ export function createJobStore(options: JobStoreOptions): JobStore {
       ]);
     },
 
-    retry(lease, delayMs, code, message) {
+    retry(lease, delayMs, code, message, options) {
+      // A refunded run (no backend was up) does not use up an attempt; its own counter bounds it.
+      const refund = options?.refundAttempt
+        ? ", attempts = attempts - 1, unavailable_retries = unavailable_retries + 1"
+        : "";
       return fenced(
         lease,
         `state = 'QUEUED', run_after = now() + $4::float8 ${MS}, lease_owner = NULL,
-         lease_expires_at = NULL, error_code = $5, error_message = $6`,
+         lease_expires_at = NULL, error_code = $5, error_message = $6${refund}`,
         [delayMs, code, message],
       );
     },

@@ -104,6 +104,8 @@ export function createJobSystem(options: JobSystemOptions): JobSystem {
           cancelPollMs: settings.jobCancelPollMs,
           retryBaseMs: settings.jobRetryBaseMs,
           retryMaxMs: settings.jobRetryMaxMs,
+          maxUnavailableRetries: settings.jobMaxUnavailableRetries,
+          unavailableRetryMaxMs: settings.jobUnavailableRetryMaxMs,
         },
       });
       runner.start();
