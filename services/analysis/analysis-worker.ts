@@ -1,6 +1,6 @@
 /**
- * Body of an audio-analysis worker thread, started through `analysis-worker-entry.mjs`: runs the
- * one task it is sent and posts the result.
+ * Body of an audio-analysis worker thread, started through `services/worker/ts-worker-entry.mjs`:
+ * runs the one task it is sent and posts the result.
  */
 import { parentPort } from "node:worker_threads";
 import type { AnalysisResultMessage, AnalysisTask } from "./analysis-protocol.js";

@@ -5,6 +5,7 @@
  */
 import { Worker } from "node:worker_threads";
 import type { AnalysisKind } from "../../gen/voxgate/v1/analysis_pb.js";
+import { TS_WORKER_ENTRY_URL } from "../worker/ts-worker-entry-url.js";
 import type {
   AnalysisResultMessage,
   AnalysisTask,
@@ -91,7 +92,7 @@ function runInWorker(
   const workerData: AnalysisWorkerData = {
     entryUrl: new URL(`./analysis-worker${extensionOf(import.meta.url)}`, import.meta.url).href,
   };
-  const worker = new Worker(new URL("./analysis-worker-entry.mjs", import.meta.url), {
+  const worker = new Worker(TS_WORKER_ENTRY_URL, {
     workerData,
     name: "voxgate-analysis",
   });

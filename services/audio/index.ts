@@ -21,11 +21,12 @@ export {
 } from "./reference-audio.js";
 export type { SplitSentencesOptions } from "./sentences.js";
 export { splitSentences } from "./sentences.js";
-export type { WavHeaderOptions, WavInfo } from "./wav.js";
+export type { WavHeaderOptions, WavInfo, WavLayout, WavSampleEncoding } from "./wav.js";
 export {
   encodeWavHeader,
   isWavFormatError,
   parseWav,
+  readWavLayout,
   WAV_HEADER_BYTES,
   WAV_UNKNOWN_SIZE,
   WavFormatError,

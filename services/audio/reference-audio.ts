@@ -5,7 +5,7 @@
  */
 import { Code } from "@connectrpc/connect";
 import type { IAudioMetadata } from "music-metadata";
-import { readWavLayout } from "../analysis/wav-reader.js";
+import { readWavLayout } from "./wav.js";
 
 /** Content types {@link inspectReferenceAudio} accepts, as it reports them. */
 export type ReferenceAudioType = "audio/wav" | "audio/mpeg" | "audio/flac" | "audio/ogg";

@@ -1,6 +1,7 @@
 /**
- * Canonical RIFF/WAVE helpers for signed 16-bit PCM: write the 44-byte header the gateway puts in
- * front of engine PCM, and read the header of WAV files engines and clients hand us.
+ * RIFF/WAVE helpers: write the canonical 44-byte 16-bit PCM header the gateway puts in front of
+ * engine PCM, and read the header of WAV files engines and clients hand us (one chunk walker,
+ * {@link readWavLayout}, for integer PCM and IEEE float; {@link parseWav} narrows it to PCM).
  */
 
 /** Size of the canonical PCM header written by {@link encodeWavHeader}. */
@@ -10,10 +11,11 @@ export const WAV_HEADER_BYTES = 44;
 export const WAV_UNKNOWN_SIZE = 0xffff_ffff;
 
 const WAVE_FORMAT_PCM = 0x0001;
+const WAVE_FORMAT_IEEE_FLOAT = 0x0003;
 const WAVE_FORMAT_EXTENSIBLE = 0xfffe;
-// KSDATAFORMAT_SUBTYPE_PCM is 00000001-0000-0010-8000-00aa00389b71; the first two bytes carry the
-// format tag, the remaining fourteen are fixed.
-const PCM_SUBFORMAT_TAIL = [
+// KSDATAFORMAT_SUBTYPE_PCM is 00000001-0000-0010-8000-00aa00389b71 (_IEEE_FLOAT likewise with 3);
+// the first two bytes carry the format tag, the remaining fourteen are fixed.
+const SUBFORMAT_GUID_TAIL = [
   0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x80, 0x00, 0x00, 0xaa, 0x00, 0x38, 0x9b, 0x71,
 ];
 
@@ -45,7 +47,31 @@ export interface WavInfo {
   dataBytes: number;
 }
 
-/** Thrown by {@link parseWav} when the bytes are not an uncompressed PCM WAV file. */
+/** How the samples of a WAV file are stored. */
+export type WavSampleEncoding = "int" | "float";
+
+/** Where and how a WAV file's sample data is stored, as read by {@link readWavLayout}. */
+export interface WavLayout {
+  /** `int`: signed integer PCM (unsigned for 8 bits); `float`: IEEE float. */
+  encoding: WavSampleEncoding;
+  /** Samples per second per channel. */
+  sampleRateHz: number;
+  /** Interleaved channels. */
+  channels: number;
+  /** Bits per sample: 8, 16, 24 or 32 for `int`; 32 or 64 for `float`. */
+  bitsPerSample: number;
+  /** Byte offset of the first sample byte. */
+  dataOffset: number;
+  /**
+   * Size the `data` chunk header declares, in bytes; `undefined` for the streaming marker
+   * 0xFFFFFFFF. It may exceed what is present (a truncated or forged file).
+   */
+  declaredDataBytes: number | undefined;
+  /** Sample bytes present from `dataOffset`, capped by the declared size, in whole frames. */
+  dataBytes: number;
+}
+
+/** Thrown by {@link parseWav} and {@link readWavLayout} when the bytes are not a WAV file they read. */
 export class WavFormatError extends Error {
   override name = "WavFormatError";
 }
@@ -110,20 +136,39 @@ export function encodeWavHeader(options: WavHeaderOptions): Uint8Array {
 /**
  * Reads the format and the location of the PCM data of a WAV file.
  *
- * Walks the chunk list, skipping chunks it does not need (`LIST`, `fact`, `bext`, …), and accepts
- * integer PCM either as format tag 1 or as WAVE_FORMAT_EXTENSIBLE with the PCM sub-format. A data
- * size of 0xFFFFFFFF (streaming writers) or one that runs past the end of `bytes` (a partly
- * received file) is clamped to the bytes present, rounded down to whole frames. The RIFF size is
- * not trusted, as many writers get it wrong. Throws {@link WavFormatError} for anything else:
- * not RIFF/WAVE, compressed or float audio, a missing or malformed `fmt ` chunk, or no `data`
- * chunk.
+ * Accepts what {@link readWavLayout} accepts except IEEE float: integer PCM of 8, 16, 24 or 32
+ * bits, as format tag 1 or as WAVE_FORMAT_EXTENSIBLE with the PCM sub-format. A data size of
+ * 0xFFFFFFFF (streaming writers) or one that runs past the end of `bytes` (a partly received file)
+ * is clamped to the bytes present, rounded down to whole frames. Throws {@link WavFormatError} for
+ * anything else.
  */
 export function parseWav(bytes: Uint8Array): WavInfo {
+  const { encoding, sampleRateHz, channels, bitsPerSample, dataOffset, dataBytes } =
+    readWavLayout(bytes);
+  if (encoding !== "int") {
+    throw new WavFormatError(
+      `format tag 0x${WAVE_FORMAT_IEEE_FLOAT.toString(16)} (IEEE float) is not integer PCM`,
+    );
+  }
+  return { sampleRateHz, channels, bitsPerSample, dataOffset, dataBytes };
+}
+
+/**
+ * Reads the format and the location of the sample data of a WAV file without touching the
+ * samples.
+ *
+ * Walks the chunk list, skipping chunks it does not need (`LIST`, `fact`, `bext`, …), and accepts
+ * integer PCM (8, 16, 24, 32 bits) and IEEE float (32, 64 bits), as plain format tags or as
+ * WAVE_FORMAT_EXTENSIBLE. The RIFF size is not trusted (many writers get it wrong). Throws
+ * {@link WavFormatError} for anything else: not RIFF/WAVE, a compressed format, a missing or
+ * malformed `fmt ` chunk, a chunk before `data` that runs past the end, or no `data` chunk.
+ */
+export function readWavLayout(bytes: Uint8Array): WavLayout {
   if (bytes.length < 12 || readTag(bytes, 0) !== "RIFF" || readTag(bytes, 8) !== "WAVE") {
     throw new WavFormatError("not a RIFF/WAVE file");
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  let format: Omit<WavInfo, "dataOffset" | "dataBytes"> | undefined;
+  let format: Omit<WavLayout, "dataOffset" | "declaredDataBytes" | "dataBytes"> | undefined;
   let offset = 12;
   while (offset + 8 <= bytes.length) {
     const id = readTag(bytes, offset);
@@ -134,10 +179,14 @@ export function parseWav(bytes: Uint8Array): WavInfo {
         throw new WavFormatError("data chunk comes before the fmt chunk");
       }
       const frameBytes = (format.channels * format.bitsPerSample) / 8;
-      const available = bytes.length - bodyOffset;
-      const dataBytes =
-        size === WAV_UNKNOWN_SIZE || size > available ? available - (available % frameBytes) : size;
-      return { ...format, dataOffset: bodyOffset, dataBytes };
+      const declaredDataBytes = size === WAV_UNKNOWN_SIZE ? undefined : size;
+      const present = Math.min(bytes.length - bodyOffset, declaredDataBytes ?? Infinity);
+      return {
+        ...format,
+        dataOffset: bodyOffset,
+        declaredDataBytes,
+        dataBytes: present - (present % frameBytes),
+      };
     }
     if (bodyOffset + size > bytes.length) {
       throw new WavFormatError(`chunk "${printable(id)}" runs past the end of the file`);
@@ -165,41 +214,45 @@ function parseFormatChunk(
   view: DataView,
   offset: number,
   size: number,
-): Omit<WavInfo, "dataOffset" | "dataBytes"> {
+): Omit<WavLayout, "dataOffset" | "declaredDataBytes" | "dataBytes"> {
   if (size < 16) {
     throw new WavFormatError(`fmt chunk is ${size} bytes, expected at least 16`);
   }
-  const formatTag = view.getUint16(offset, true);
+  let tag = view.getUint16(offset, true);
   const channels = view.getUint16(offset + 2, true);
   const sampleRateHz = view.getUint32(offset + 4, true);
   const blockAlign = view.getUint16(offset + 12, true);
   const bitsPerSample = view.getUint16(offset + 14, true);
-  if (formatTag === WAVE_FORMAT_EXTENSIBLE) {
-    if (size < 40 || !isPcmSubFormat(view, offset + 24)) {
-      throw new WavFormatError("WAVE_FORMAT_EXTENSIBLE file does not hold integer PCM");
+  const extensible = tag === WAVE_FORMAT_EXTENSIBLE;
+  if (extensible) {
+    if (size < 40 || !hasStandardGuidTail(view, offset + 26)) {
+      throw new WavFormatError("WAVE_FORMAT_EXTENSIBLE file has an unknown sub-format");
     }
-  } else if (formatTag !== WAVE_FORMAT_PCM) {
-    throw new WavFormatError(`format tag 0x${formatTag.toString(16)} is not integer PCM`);
+    tag = view.getUint16(offset + 24, true);
+  }
+  let encoding: WavSampleEncoding;
+  if (tag === WAVE_FORMAT_PCM && [8, 16, 24, 32].includes(bitsPerSample)) {
+    encoding = "int";
+  } else if (tag === WAVE_FORMAT_IEEE_FLOAT && (bitsPerSample === 32 || bitsPerSample === 64)) {
+    encoding = "float";
+  } else {
+    throw new WavFormatError(
+      `${extensible ? "WAVE_FORMAT_EXTENSIBLE sub-format" : "format tag"} 0x${tag.toString(16)} with samples of ${bitsPerSample} bits is not integer PCM (8/16/24/32 bits) or IEEE float (32/64 bits)`,
+    );
   }
   if (channels === 0 || sampleRateHz === 0) {
     throw new WavFormatError(`invalid format: ${channels} channels at ${sampleRateHz} Hz`);
-  }
-  if (bitsPerSample === 0 || bitsPerSample % 8 !== 0 || bitsPerSample > 32) {
-    throw new WavFormatError(`unsupported sample size of ${bitsPerSample} bits`);
   }
   if (blockAlign !== (channels * bitsPerSample) / 8) {
     throw new WavFormatError(
       `block align ${blockAlign} does not match ${channels} channels of ${bitsPerSample} bits`,
     );
   }
-  return { sampleRateHz, channels, bitsPerSample };
+  return { encoding, sampleRateHz, channels, bitsPerSample };
 }
 
-function isPcmSubFormat(view: DataView, offset: number): boolean {
-  if (view.getUint16(offset, true) !== WAVE_FORMAT_PCM) {
-    return false;
-  }
-  return PCM_SUBFORMAT_TAIL.every((byte, i) => view.getUint8(offset + 2 + i) === byte);
+function hasStandardGuidTail(view: DataView, offset: number): boolean {
+  return SUBFORMAT_GUID_TAIL.every((byte, i) => view.getUint8(offset + i) === byte);
 }
 
 function writeTag(bytes: Uint8Array, offset: number, tag: string): void {

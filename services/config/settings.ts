@@ -179,6 +179,22 @@ export function intSetting(min: number, max: number): z.ZodType<number> {
 /** TCP port, 0 meaning any free port. */
 export const portSetting = intSetting(0, 65_535);
 
+/**
+ * Boolean: `true`/`false`, `1`/`0` or `yes`/`no` (any case, trimmed) from a string, since
+ * environment variables and flags are text, or a boolean from the config file.
+ */
+export const boolSetting: z.ZodType<boolean> = z.union([
+  z.boolean(),
+  z
+    .string()
+    .trim()
+    .toLowerCase()
+    .refine((v) => ["true", "false", "1", "0", "yes", "no"].includes(v), {
+      error: "must be true or false",
+    })
+    .transform((v) => v === "true" || v === "1" || v === "yes"),
+]);
+
 /** Non-empty string. */
 export const stringSetting = z.string().min(1, { error: "must not be empty" });
 

@@ -5,6 +5,7 @@ import {
   staticBackendsSchema,
 } from "../backends/serverless/serverless-config.js";
 import {
+  boolSetting,
   intSetting,
   logLevelSpec,
   portSetting,
@@ -14,15 +15,6 @@ import {
 import { jobSettings } from "../jobs/job-settings.js";
 
 const MiB = 1024 * 1024;
-
-/** A boolean setting: true/false, 1/0, yes/no (environment variables and flags are text). */
-const booleanSetting = z.preprocess((value) => {
-  if (typeof value !== "string") return value;
-  const text = value.trim().toLowerCase();
-  if (["true", "1", "yes"].includes(text)) return true;
-  if (["false", "0", "no"].includes(text)) return false;
-  return value;
-}, z.boolean());
 
 const tokenEntries = z.array(
   z.object({
@@ -386,7 +378,7 @@ export const gatewaySettings = {
     flag: "s3-force-path-style",
     env: "VOXGATE_S3_FORCE_PATH_STYLE",
     description: "path-style S3 URLs (host/bucket/key), which MinIO needs",
-    schema: booleanSetting,
+    schema: boolSetting,
     defaultValue: false,
   }),
   s3Prefix: setting({

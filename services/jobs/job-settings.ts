@@ -1,18 +1,5 @@
 import { z } from "zod";
-import { intSetting, setting } from "../config/settings.js";
-
-/** `true`/`false` (also `1`/`0`, `yes`/`no`) from a string or boolean. */
-const boolSetting: z.ZodType<boolean> = z.union([
-  z.boolean(),
-  z
-    .string()
-    .trim()
-    .toLowerCase()
-    .refine((v) => ["true", "false", "1", "0", "yes", "no"].includes(v), {
-      error: "must be true or false",
-    })
-    .transform((v) => v === "true" || v === "1" || v === "yes"),
-]);
+import { boolSetting, intSetting, setting } from "../config/settings.js";
 
 /** Comma-separated host names: trimmed, lowercased, empty entries dropped. */
 const hostListSetting: z.ZodType<string[]> = z.union([

@@ -9,6 +9,7 @@ import {
   type BlobStore,
   checkSignedUrlTtl,
 } from "./blob-store.js";
+import { copyAndReadBack, readBack } from "./read-back.js";
 
 /** Options of {@link createGcsBlobStore}. */
 export interface GcsBlobStoreOptions {
@@ -122,9 +123,7 @@ export function createGcsBlobStore(options: GcsBlobStoreOptions): BlobStore {
         }),
         putOptions.signal ? { signal: putOptions.signal } : {},
       );
-      const written = await head(key);
-      if (!written) throw new BlobNotFoundError(key);
-      return written;
+      return readBack(head, key);
     },
 
     async get(key, getOptions) {
@@ -180,17 +179,13 @@ export function createGcsBlobStore(options: GcsBlobStoreOptions): BlobStore {
     },
 
     async copy(sourceKey, destinationKey) {
-      assertBlobKey(sourceKey);
-      assertBlobKey(destinationKey);
-      try {
-        await fileOf(sourceKey).copy(fileOf(destinationKey));
-      } catch (err) {
-        if (isNotFound(err)) throw new BlobNotFoundError(sourceKey, { cause: err });
-        throw err;
-      }
-      const written = await head(destinationKey);
-      if (!written) throw new BlobNotFoundError(destinationKey);
-      return written;
+      return copyAndReadBack({
+        sourceKey,
+        destinationKey,
+        copy: () => fileOf(sourceKey).copy(fileOf(destinationKey)),
+        isNotFound,
+        head,
+      });
     },
 
     async signedReadUrl(key, ttlMs) {

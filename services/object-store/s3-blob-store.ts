@@ -19,6 +19,7 @@ import {
   checkSignedUrlTtl,
 } from "./blob-store.js";
 import { decodeListToken, encodeListToken } from "./list-token.js";
+import { copyAndReadBack, readBack } from "./read-back.js";
 
 /** Options of {@link createS3BlobStore}. */
 export interface S3BlobStoreOptions {
@@ -107,9 +108,7 @@ export function createS3BlobStore(options: S3BlobStoreOptions): BlobStore {
       } finally {
         putOptions.signal?.removeEventListener("abort", onAbort);
       }
-      const written = await head(key);
-      if (!written) throw new BlobNotFoundError(key);
-      return written;
+      return readBack(head, key);
     },
 
     async get(key, getOptions) {
@@ -177,24 +176,21 @@ export function createS3BlobStore(options: S3BlobStoreOptions): BlobStore {
     },
 
     async copy(sourceKey, destinationKey) {
-      assertBlobKey(sourceKey);
-      assertBlobKey(destinationKey);
-      try {
-        await client.send(
-          new CopyObjectCommand({
-            Bucket: bucket,
-            Key: fullKey(destinationKey),
-            CopySource: `${bucket}/${fullKey(sourceKey)}`,
-            MetadataDirective: "COPY",
-          }),
-        );
-      } catch (err) {
-        if (isNotFound(err)) throw new BlobNotFoundError(sourceKey, { cause: err });
-        throw err;
-      }
-      const written = await head(destinationKey);
-      if (!written) throw new BlobNotFoundError(destinationKey);
-      return written;
+      return copyAndReadBack({
+        sourceKey,
+        destinationKey,
+        copy: () =>
+          client.send(
+            new CopyObjectCommand({
+              Bucket: bucket,
+              Key: fullKey(destinationKey),
+              CopySource: `${bucket}/${fullKey(sourceKey)}`,
+              MetadataDirective: "COPY",
+            }),
+          ),
+        isNotFound,
+        head,
+      });
     },
 
     async signedReadUrl(key, ttlMs) {

@@ -4,17 +4,13 @@
  * `GET /v1/audio/voices` lists its voices when asked to. It checks the bearer key, records every
  * request and how its connection ended, and has knobs for failures, holds and redirects.
  */
-import { once } from "node:events";
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
 import { encodeWavHeader } from "../../services/audio/wav.js";
 import {
   type PieceOptions,
   type RecordedRequest,
-  readJson,
-  record,
   sendJson,
   sendPieces,
+  serveFake,
 } from "./fake-server-support.js";
 import { speechPcm } from "./tone.js";
 
@@ -73,10 +69,7 @@ export async function startFakeOpenAiSpeechServer(
   };
   const requests: RecordedRequest[] = [];
 
-  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const entry = record(req, res);
-    requests.push(entry);
-    entry.body = await readJson(req);
+  const fake = await serveFake(requests, async (req, res, entry) => {
     if (options.apiKey && req.headers.authorization !== `Bearer ${options.apiKey}`) {
       sendJson(res, entry, 401, {
         error: { message: "Incorrect API key provided", type: "invalid_request_error" },
@@ -123,28 +116,14 @@ export async function startFakeOpenAiSpeechServer(
       return;
     }
     await sendPieces(res, entry, "audio/pcm", pcm, knobs);
-  };
-
-  const server = createServer((req, res) => {
-    handle(req, res).catch((err: unknown) => {
-      if (!res.headersSent) res.writeHead(500).end(String(err));
-      else res.destroy();
-    });
   });
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const { port } = server.address() as AddressInfo;
 
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: fake.url,
     requests,
     knobs,
     expectedPcm: (text, voice) => speechPcm(text, voice, sampleRateHz),
     speechRequests: () => requests.filter((r) => r.path === "/v1/audio/speech"),
-    async close() {
-      server.closeAllConnections();
-      server.close();
-      await once(server, "close");
-    },
+    close: fake.close,
   };
 }

@@ -6,17 +6,14 @@
  * prompt bytes received, so tests can tell which prompt was used. Every request is recorded.
  */
 import { createHash } from "node:crypto";
-import { once } from "node:events";
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { ServerResponse } from "node:http";
 import { encodeWavHeader } from "../../services/audio/wav.js";
 import {
   type PieceOptions,
   type RecordedRequest,
-  readJson,
-  record,
   sendJson,
   sendPieces,
+  serveFake,
 } from "./fake-server-support.js";
 import { speechPcm } from "./tone.js";
 
@@ -85,10 +82,7 @@ export async function startFakeQwen3TtsServer(
     await sendPieces(res, entry, "audio/wav", wav, knobs);
   };
 
-  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const entry = record(req, res);
-    requests.push(entry);
-    entry.body = await readJson(req);
+  const fake = await serveFake(requests, async (req, res, entry) => {
     if (options.apiKey && req.headers.authorization !== `Bearer ${options.apiKey}`) {
       sendJson(res, entry, 401, { detail: "invalid API key" });
       return;
@@ -149,30 +143,16 @@ export async function startFakeQwen3TtsServer(
       return;
     }
     sendJson(res, entry, 404, { detail: "Not Found" });
-  };
-
-  const server = createServer((req, res) => {
-    handle(req, res).catch((err: unknown) => {
-      if (!res.headersSent) res.writeHead(500).end(String(err));
-      else res.destroy();
-    });
   });
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const { port } = server.address() as AddressInfo;
 
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: fake.url,
     requests,
     knobs,
     promptsReceived,
     promptsCreated,
     expectedPcm: (text, voice) => speechPcm(text, voice, sampleRateHz),
     expectedPromptPcm: (text, prompt) => speechPcm(text, promptKey(prompt), sampleRateHz),
-    async close() {
-      server.closeAllConnections();
-      server.close();
-      await once(server, "close");
-    },
+    close: fake.close,
   };
 }

@@ -1,8 +1,11 @@
 /**
- * Shared parts of the fake model servers: a recorded request, bounded JSON body reading, and
- * sending a body in pieces with optional pauses and a gate, so tests can watch streaming happen.
+ * Shared parts of the fake model servers: serving on 127.0.0.1 with every request recorded,
+ * bounded JSON body reading, and sending a body in pieces with optional pauses and a gate, so
+ * tests can watch streaming happen.
  */
-import type { IncomingMessage, ServerResponse } from "node:http";
+import { once } from "node:events";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
 
 /** One request a fake server received. */
 export interface RecordedRequest {
@@ -58,6 +61,48 @@ export function record(req: IncomingMessage, res: ServerResponse): RecordedReque
     resolveClosed();
   });
   return entry;
+}
+
+/** A fake server listening on 127.0.0.1, as started by {@link serveFake}. */
+export interface ListeningFake {
+  /** Base URL, e.g. `http://127.0.0.1:41234`. */
+  url: string;
+  /** Stops listening and drops open connections. */
+  close(): Promise<void>;
+}
+
+/**
+ * Serves `handle` on 127.0.0.1 at a free port. Each request is recorded into `requests` with its
+ * JSON body read before `handle` sees it. A failing handler answers 500 with the error, or cuts
+ * the connection when the answer has already begun.
+ */
+export async function serveFake(
+  requests: RecordedRequest[],
+  handle: (req: IncomingMessage, res: ServerResponse, entry: RecordedRequest) => Promise<void>,
+): Promise<ListeningFake> {
+  const receive = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const entry = record(req, res);
+    requests.push(entry);
+    entry.body = await readJson(req);
+    await handle(req, res, entry);
+  };
+  const server = createServer((req, res) => {
+    receive(req, res).catch((err: unknown) => {
+      if (!res.headersSent) res.writeHead(500).end(String(err));
+      else res.destroy();
+    });
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    async close() {
+      server.closeAllConnections();
+      server.close();
+      await once(server, "close");
+    },
+  };
 }
 
 /** Reads a JSON body of at most `maxBytes`; undefined for an empty body. */

@@ -5,7 +5,7 @@
 import { once } from "node:events";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   isEngineInputError,
   isEngineOverloadedError,
@@ -17,15 +17,12 @@ import {
   createOpenAiSpeechEngine,
   type OpenAiSpeechEngineOptions,
 } from "../../services/engines/model-server/index.js";
-import type { EngineSynthesisRequest, TtsEngine } from "../../services/engines/tts-engine.js";
+import type { TtsEngine } from "../../services/engines/tts-engine.js";
+import { closeAfterEach, collectPcm, failureOf, speechRequest } from "./engine-test-support.js";
 import { deferred, type FakeOpenAiSpeechServer, startFakeOpenAiSpeechServer } from "./index.js";
 
 const API_KEY = "sk-test-0123456789abcdef";
-const opened: Array<{ close(): Promise<void> }> = [];
-
-afterEach(async () => {
-  for (const thing of opened.splice(0).reverse()) await thing.close();
-});
+const opened = closeAfterEach();
 
 async function setup(
   options: Partial<OpenAiSpeechEngineOptions> = {},
@@ -36,30 +33,6 @@ async function setup(
   const engine = await createOpenAiSpeechEngine({ baseUrl: fake.url, apiKey: API_KEY, ...options });
   opened.push(engine);
   return { fake, engine };
-}
-
-function request(
-  text: string,
-  extra: Partial<EngineSynthesisRequest> = {},
-): EngineSynthesisRequest {
-  return { text, voiceId: "", speed: 1, instructions: "", ...extra };
-}
-
-async function collect(engine: TtsEngine, req: EngineSynthesisRequest, signal?: AbortSignal) {
-  const chunks: Uint8Array[] = [];
-  for await (const chunk of engine.synthesize(req, signal ?? new AbortController().signal)) {
-    chunks.push(chunk.pcm);
-  }
-  return Buffer.concat(chunks);
-}
-
-async function failureOf(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error("expected a failure");
 }
 
 describe("openai-http engine", () => {
@@ -87,9 +60,9 @@ describe("openai-http engine", () => {
 
   it("sends OpenAI's request fields with the key as a bearer token and returns the exact PCM", async () => {
     const { fake, engine } = await setup({ model: "tts-1-hd" });
-    const pcm = await collect(
+    const pcm = await collectPcm(
       engine,
-      request("Hello from the GPU", { voiceId: "nova", speed: 9, instructions: "calm" }),
+      speechRequest("Hello from the GPU", { voiceId: "nova", speed: 9, instructions: "calm" }),
     );
     expect(pcm.equals(fake.expectedPcm("Hello from the GPU", "nova"))).toBe(true);
     const [sent] = fake.speechRequests();
@@ -106,7 +79,7 @@ describe("openai-http engine", () => {
 
   it("strips a WAV header split over tiny pieces and keeps whole frames", async () => {
     const { fake, engine } = await setup({ responseFormat: "wav" }, { knobs: { pieceBytes: 7 } });
-    const pcm = await collect(engine, request("Odd pieces", { voiceId: "onyx" }));
+    const pcm = await collectPcm(engine, speechRequest("Odd pieces", { voiceId: "onyx" }));
     expect(pcm.equals(fake.expectedPcm("Odd pieces", "onyx"))).toBe(true);
     expect(fake.speechRequests()[0]?.body).toMatchObject({ response_format: "wav" });
   });
@@ -116,7 +89,7 @@ describe("openai-http engine", () => {
     const { fake, engine } = await setup({}, { knobs: { pieceBytes: 1000, gate: gate.promise } });
     const expected = fake.expectedPcm("A sentence that takes a while.", "alloy");
     const iterator = engine
-      .synthesize(request("A sentence that takes a while."), new AbortController().signal)
+      .synthesize(speechRequest("A sentence that takes a while."), new AbortController().signal)
       [Symbol.asyncIterator]();
     const first = await iterator.next();
     const sent = fake.speechRequests()[0];
@@ -139,7 +112,7 @@ describe("openai-http engine", () => {
     const { fake, engine } = await setup({}, { knobs: { pieceBytes: 1000, gate: gate.promise } });
     const controller = new AbortController();
     const reason = new Error("caller went away");
-    const chunks = engine.synthesize(request("Long text to be cut off."), controller.signal);
+    const chunks = engine.synthesize(speechRequest("Long text to be cut off."), controller.signal);
     const failure = failureOf(
       (async () => {
         for await (const _ of chunks) controller.abort(reason);
@@ -155,7 +128,9 @@ describe("openai-http engine", () => {
 
   it("refuses an unknown voice without a request", async () => {
     const { fake, engine } = await setup();
-    const err = await failureOf(collect(engine, request("Hi", { voiceId: "../../etc/passwd" })));
+    const err = await failureOf(
+      collectPcm(engine, speechRequest("Hi", { voiceId: "../../etc/passwd" })),
+    );
     expect(isUnknownVoiceError(err)).toBe(true);
     expect(fake.speechRequests()).toHaveLength(0);
   });
@@ -170,22 +145,22 @@ describe("openai-http engine", () => {
       { status: 503, body: "model is loading" },
       { status: 500, body: { error: "CUDA out of memory" } },
     );
-    const voice = await failureOf(collect(engine, request("Hi", { voiceId: "nova" })));
+    const voice = await failureOf(collectPcm(engine, speechRequest("Hi", { voiceId: "nova" })));
     expect(isUnknownVoiceError(voice)).toBe(true);
     expect(voice.message).toContain("voice 'nova' is not loaded");
-    const input = await failureOf(collect(engine, request("Hi")));
+    const input = await failureOf(collectPcm(engine, speechRequest("Hi")));
     expect(isEngineInputError(input)).toBe(true);
     expect(input.message).toContain("input is too long for this model");
-    const unprocessable = await failureOf(collect(engine, request("Hi")));
+    const unprocessable = await failureOf(collectPcm(engine, speechRequest("Hi")));
     expect(isEngineInputError(unprocessable)).toBe(true);
     expect(unprocessable.message).toContain("speed out of range");
-    const overloaded = await failureOf(collect(engine, request("Hi")));
+    const overloaded = await failureOf(collectPcm(engine, speechRequest("Hi")));
     expect(isEngineOverloadedError(overloaded)).toBe(true);
     expect(overloaded.message).toContain("queue is full");
-    const unavailable = await failureOf(collect(engine, request("Hi")));
+    const unavailable = await failureOf(collectPcm(engine, speechRequest("Hi")));
     expect(isEngineUnavailableError(unavailable)).toBe(true);
     expect(unavailable.message).toContain("model is loading");
-    const failed = await failureOf(collect(engine, request("Hi")));
+    const failed = await failureOf(collectPcm(engine, speechRequest("Hi")));
     expect(isSynthesisFailedError(failed)).toBe(true);
     expect(failed.message).toContain("CUDA out of memory");
   });
@@ -195,7 +170,7 @@ describe("openai-http engine", () => {
     opened.push(fake);
     const engine = await createOpenAiSpeechEngine({ baseUrl: fake.url, apiKey: "sk-wrong-key" });
     opened.push(engine);
-    const err = await failureOf(collect(engine, request("Hi")));
+    const err = await failureOf(collectPcm(engine, speechRequest("Hi")));
     expect(isEngineUnavailableError(err)).toBe(true);
     expect(err.message).toContain("VOXGATE_AGENT_ENGINE_API_KEY");
     expect(err.message).not.toContain("sk-wrong-key");
@@ -204,7 +179,7 @@ describe("openai-http engine", () => {
       engine: await createOpenAiSpeechEngine({ baseUrl: fake.url, apiKey: API_KEY }),
     };
     opened.push(good);
-    const echoed = await failureOf(collect(good, request("Hi")));
+    const echoed = await failureOf(collectPcm(good, speechRequest("Hi")));
     expect(echoed.message).toContain("[redacted]");
     expect(echoed.message).not.toContain(API_KEY);
   });
@@ -223,7 +198,7 @@ describe("openai-http engine", () => {
     opened.push(engine);
     // Discovery failed, so the engine offers OpenAI's voices and still starts.
     expect(engine.info.voices.map((v) => v.id)).toContain("alloy");
-    const err = await failureOf(collect(engine, request("Hi")));
+    const err = await failureOf(collectPcm(engine, speechRequest("Hi")));
     expect(isEngineUnavailableError(err)).toBe(true);
     expect(err.message).toContain("ECONNREFUSED");
     expect(err.message).toContain("VOXGATE_AGENT_ENGINE_URL");
@@ -234,7 +209,9 @@ describe("openai-http engine", () => {
       { maxResponseBytes: 3000 },
       { knobs: { pieceBytes: 1000 } },
     );
-    const err = await failureOf(collect(engine, request("This answer is longer than the limit")));
+    const err = await failureOf(
+      collectPcm(engine, speechRequest("This answer is longer than the limit")),
+    );
     expect(isSynthesisFailedError(err)).toBe(true);
     expect(err.message).toContain("3000 bytes");
     expect(err.message).toContain("VOXGATE_AGENT_ENGINE_MAX_RESPONSE_BYTES");
@@ -246,7 +223,7 @@ describe("openai-http engine", () => {
       { responseFormat: "wav" },
       { knobs: { wavSampleRateHz: 44_100 } },
     );
-    const err = await failureOf(collect(engine, request("Hi")));
+    const err = await failureOf(collectPcm(engine, speechRequest("Hi")));
     expect(isSynthesisFailedError(err)).toBe(true);
     expect(err.message).toContain("44100 Hz");
     expect(err.message).toContain("VOXGATE_AGENT_ENGINE_SAMPLE_RATE_HZ");
@@ -257,7 +234,7 @@ describe("openai-http engine", () => {
     opened.push(elsewhere);
     const { fake, engine } = await setup();
     fake.knobs.redirectTo = `${elsewhere.url.replace("127.0.0.1", "localhost")}/v1/audio/speech`;
-    const err = await failureOf(collect(engine, request("Hi")));
+    const err = await failureOf(collectPcm(engine, speechRequest("Hi")));
     expect(isEngineUnavailableError(err)).toBe(true);
     expect(err.message).toContain("redirected");
     expect(elsewhere.requests).toHaveLength(0);
@@ -269,7 +246,9 @@ describe("openai-http engine", () => {
       { timeoutMs: 300 },
       { knobs: { pieceBytes: 1000, gate: gate.promise } },
     );
-    const err = await failureOf(collect(engine, request("The server stops talking here.")));
+    const err = await failureOf(
+      collectPcm(engine, speechRequest("The server stops talking here.")),
+    );
     expect(isEngineUnavailableError(err)).toBe(true);
     expect(err.message).toContain("VOXGATE_AGENT_ENGINE_TIMEOUT_MS");
     const sent = fake.speechRequests()[0];
@@ -281,7 +260,7 @@ describe("openai-http engine", () => {
   it("refuses calls once closed", async () => {
     const { fake, engine } = await setup();
     await engine.close();
-    const err = await failureOf(collect(engine, request("Hi")));
+    const err = await failureOf(collectPcm(engine, speechRequest("Hi")));
     expect(isEngineUnavailableError(err)).toBe(true);
     expect(fake.speechRequests()).toHaveLength(0);
   });

@@ -2,22 +2,19 @@
  * The qwen3-http engine against a real fake Qwen3-TTS local server on 127.0.0.1: preset voices,
  * both answer shapes, and the clone round trip (create a prompt, then speak with it).
  */
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { encodeWavHeader } from "../../services/audio/wav.js";
 import { isEngineInputError, isUnknownVoiceError } from "../../services/engines/engine-errors.js";
 import {
   createQwen3TtsEngine,
   type Qwen3TtsEngineOptions,
 } from "../../services/engines/model-server/index.js";
-import type { EngineSynthesisRequest, TtsEngine } from "../../services/engines/tts-engine.js";
+import type { TtsEngine } from "../../services/engines/tts-engine.js";
+import { closeAfterEach, collectPcm, failureOf, speechRequest } from "./engine-test-support.js";
 import { deferred, type FakeQwen3TtsServer, renderTone, startFakeQwen3TtsServer } from "./index.js";
 
 const API_KEY = "qwen-local-key";
-const opened: Array<{ close(): Promise<void> }> = [];
-
-afterEach(async () => {
-  for (const thing of opened.splice(0).reverse()) await thing.close();
-});
+const opened = closeAfterEach();
 
 async function setup(
   options: Partial<Qwen3TtsEngineOptions> = {},
@@ -28,30 +25,6 @@ async function setup(
   const engine = await createQwen3TtsEngine({ baseUrl: fake.url, apiKey: API_KEY, ...options });
   opened.push(engine);
   return { fake, engine };
-}
-
-function request(
-  text: string,
-  extra: Partial<EngineSynthesisRequest> = {},
-): EngineSynthesisRequest {
-  return { text, voiceId: "", speed: 1, instructions: "", ...extra };
-}
-
-async function collect(engine: TtsEngine, req: EngineSynthesisRequest) {
-  const chunks: Uint8Array[] = [];
-  for await (const chunk of engine.synthesize(req, new AbortController().signal)) {
-    chunks.push(chunk.pcm);
-  }
-  return Buffer.concat(chunks);
-}
-
-async function failureOf(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error("expected a failure");
 }
 
 // A real WAV file as reference audio: one second of 220 Hz at 24 kHz.
@@ -86,7 +59,7 @@ describe("qwen3-http engine", () => {
     const { fake, engine } = await setup({}, { knobs: { pieceBytes: 999, gate: gate.promise } });
     const iterator = engine
       .synthesize(
-        request("Good evening.", { voiceId: "ryan", instructions: "warm" }),
+        speechRequest("Good evening.", { voiceId: "ryan", instructions: "warm" }),
         new AbortController().signal,
       )
       [Symbol.asyncIterator]();
@@ -105,7 +78,7 @@ describe("qwen3-http engine", () => {
 
   it("decodes a JSON answer with base64 audio", async () => {
     const { fake, engine } = await setup({}, { knobs: { answerAsJson: true } });
-    const pcm = await collect(engine, request("Base64 audio", { voiceId: "vivian" }));
+    const pcm = await collectPcm(engine, speechRequest("Base64 audio", { voiceId: "vivian" }));
     expect(pcm.equals(fake.expectedPcm("Base64 audio", "vivian"))).toBe(true);
   });
 
@@ -131,9 +104,9 @@ describe("qwen3-http engine", () => {
     expect(createBody.name).toMatch(/^voxgate-[0-9a-f]{24}$/);
 
     const digest = "d".repeat(64);
-    const pcm = await collect(
+    const pcm = await collectPcm(
       engine,
-      request("Spoken with the cloned voice.", { clonePrompt: { digest, bytes: prompt } }),
+      speechRequest("Spoken with the cloned voice.", { clonePrompt: { digest, bytes: prompt } }),
     );
     expect(fake.promptsReceived).toHaveLength(1);
     expect(Buffer.from(fake.promptsReceived[0] as Uint8Array).equals(Buffer.from(prompt))).toBe(
@@ -158,9 +131,9 @@ describe("qwen3-http engine", () => {
     expect(isEngineInputError(bad)).toBe(true);
     expect(bad.message).toContain("audio is not a WAV file");
     const foreign = await failureOf(
-      collect(
+      collectPcm(
         engine,
-        request("Hi", {
+        speechRequest("Hi", {
           clonePrompt: { digest: "e".repeat(64), bytes: new Uint8Array([1, 2, 3]) },
         }),
       ),
@@ -176,7 +149,7 @@ describe("qwen3-http engine", () => {
       { knobs: { voices: undefined } },
     );
     fake.knobs.voices = ["vivian"];
-    const err = await failureOf(collect(engine, request("Hi", { voiceId: "serena" })));
+    const err = await failureOf(collectPcm(engine, speechRequest("Hi", { voiceId: "serena" })));
     expect(isUnknownVoiceError(err)).toBe(true);
     expect(err.message).toContain("unknown speaker 'serena'");
   });

@@ -13,6 +13,7 @@ import {
   WAV_CONTENT_TYPES,
 } from "../../analysis/decode-audio.js";
 import { splitSentences } from "../../audio/sentences.js";
+import { TS_WORKER_ENTRY_URL } from "../../worker/ts-worker-entry-url.js";
 import {
   EngineInputError,
   EngineOverloadedError,
@@ -481,8 +482,8 @@ function spawnWorker(options: {
     introspect: options.introspect,
   };
   // A plain-JavaScript entry file loads the implementation, so the worker starts the same way
-  // under tsx, under vitest and once compiled (see espeak-worker-entry.mjs).
-  const worker = new Worker(new URL("./espeak-worker-entry.mjs", import.meta.url), {
+  // under tsx, under vitest and once compiled (see services/worker/ts-worker-entry.mjs).
+  const worker = new Worker(TS_WORKER_ENTRY_URL, {
     workerData,
     name: ENGINE_ID,
   });

@@ -1,5 +1,5 @@
 /**
- * Body of an espeak-ng worker thread, started through `espeak-worker-entry.mjs`.
+ * Body of an espeak-ng worker thread, started through `services/worker/ts-worker-entry.mjs`.
  *
  * espeak-ng is GPL-3.0, so this is the only module that loads it, and only through a dynamic
  * `import()` in a worker thread: nothing in voxgate imports it statically. The npm build is the

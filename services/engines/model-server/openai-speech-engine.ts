@@ -11,24 +11,24 @@ import type {
   EngineSynthesisRequest,
   TtsEngine,
 } from "../tts-engine.js";
-import { createModelServerClient } from "./model-server-client.js";
-import { toEngineError } from "./model-server-errors.js";
+import {
+  connectModelServer,
+  createEngineCalls,
+  type ModelServerConnectionOptions,
+} from "./model-server-base.js";
 import { readPcmStream } from "./pcm-stream.js";
-import { discoverVoices } from "./voice-discovery.js";
 import { OPENAI_WIRE } from "./wire-fields.js";
 
 /** Engine id of {@link createOpenAiSpeechEngine}. */
 export const OPENAI_HTTP_ENGINE_ID = "openai-http";
 
 /** Options of {@link createOpenAiSpeechEngine}. */
-export interface OpenAiSpeechEngineOptions {
+export interface OpenAiSpeechEngineOptions extends ModelServerConnectionOptions {
   /**
    * Base URL of the server, e.g. `http://127.0.0.1:8880`; a trailing `/v1` is dropped, so the
    * URL OpenAI SDKs take works too.
    */
   baseUrl: string;
-  /** Sent as `Authorization: Bearer <key>`; never logged. */
-  apiKey?: string;
   /** `model` of every request. @default "tts-1" */
   model?: string;
   /**
@@ -37,20 +37,10 @@ export interface OpenAiSpeechEngineOptions {
    * @default "pcm"
    */
   responseFormat?: "pcm" | "wav";
-  /** Sample rate of the server's audio, in Hz. @default 24000 */
-  sampleRateHz?: number;
   /** Voices to offer when the server has no voice list (`GET /v1/audio/voices`). */
   voices?: readonly string[];
-  /** Longest wait for an answer to start and between two pieces of it, in ms. @default 120000 */
-  timeoutMs?: number;
-  /** Longest wait for the voice list at start, in ms. @default 10000 */
-  discoveryTimeoutMs?: number;
-  /** Largest answer of one request, in bytes. @default 67108864 */
-  maxResponseBytes?: number;
   /** Logger; the engine logs through `log.child({ component: "openai-speech-engine" })`. */
   log?: Logger;
-  /** The fetch to use (tests). @default globalThis.fetch */
-  fetch?: typeof fetch;
 }
 
 /**
@@ -70,34 +60,11 @@ export async function createOpenAiSpeechEngine(
   const engineId = OPENAI_HTTP_ENGINE_ID;
   const model = options.model || "tts-1";
   const responseFormat = options.responseFormat ?? "pcm";
-  const sampleRateHz = options.sampleRateHz ?? 24_000;
-  if (!Number.isInteger(sampleRateHz) || sampleRateHz < 8000 || sampleRateHz > 192_000) {
-    throw new RangeError(`sampleRateHz must be an integer in 8000..192000, got ${sampleRateHz}`);
-  }
-  const log = options.log?.child({ component: "openai-speech-engine" });
-  const client = createModelServerClient({
-    engineId,
+  const { client, sampleRateHz, voices, voiceIds } = await connectModelServer(
     // OpenAI SDKs are given `…/v1`; our paths already start with it.
-    baseUrl: options.baseUrl.replace(/\/v1\/*$/, ""),
-    ...(options.apiKey ? { apiKey: options.apiKey } : {}),
-    ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
-    ...(options.maxResponseBytes === undefined
-      ? {}
-      : { maxResponseBytes: options.maxResponseBytes }),
-    ...(options.fetch ? { fetch: options.fetch } : {}),
-  });
-  const { voices, source } = await discoverVoices({
-    client,
-    path: OPENAI_WIRE.voicesPath,
-    listFields: OPENAI_WIRE.voicesList,
-    idFields: OPENAI_WIRE.voiceId,
-    configured: options.voices ?? [],
-    builtIn: OPENAI_WIRE.builtInVoices,
-    timeoutMs: options.discoveryTimeoutMs ?? 10_000,
-    log,
-  });
-  const voiceIds = voices.map((v) => v.id);
-  log?.info({ url: client.baseUrl, model, voices: voiceIds.length, source }, "engine ready");
+    { ...options, baseUrl: options.baseUrl.replace(/\/v1\/*$/, "") },
+    { engineId, component: "openai-speech-engine", wire: OPENAI_WIRE, readyLog: { model } },
+  );
 
   const info: EngineInfo = {
     id: engineId,
@@ -109,14 +76,13 @@ export async function createOpenAiSpeechEngine(
     supportsSpeed: true,
     supportsCloning: false,
   };
-  const running = new Set<AbortController>();
-  let closed = false;
+  const calls = createEngineCalls(engineId);
 
   async function* synthesize(
     request: EngineSynthesisRequest,
     signal: AbortSignal,
   ): AsyncIterable<EngineAudioChunk> {
-    if (closed) throw new EngineUnavailableError(engineId, "engine is closed");
+    calls.assertOpen();
     if (request.clonePrompt) {
       throw new EngineUnavailableError(engineId, "openai-http engines cannot speak clone prompts");
     }
@@ -129,16 +95,13 @@ export async function createOpenAiSpeechEngine(
       OPENAI_WIRE.maxSpeed,
       Math.max(OPENAI_WIRE.minSpeed, request.speed || 1),
     );
-    const controller = new AbortController();
-    const onAbort = () => controller.abort(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    running.add(controller);
-    try {
+    const context = { engineId, voiceId: voice, knownVoiceIds: voiceIds };
+    yield* calls.stream(signal, context, async function* (inner) {
       const response = await client.request({
         method: "POST",
         path: OPENAI_WIRE.speechPath,
         accept: responseFormat === "wav" ? "audio/wav" : "audio/pcm, application/octet-stream",
-        signal: controller.signal,
+        signal: inner,
         json: {
           [fields.model]: model,
           [fields.input]: request.text,
@@ -151,23 +114,14 @@ export async function createOpenAiSpeechEngine(
       for await (const pcm of readPcmStream(response.body(), { engineId, format: info.format })) {
         yield { pcm };
       }
-    } catch (err) {
-      if (signal.aborted) throw signal.reason;
-      throw toEngineError(err, { engineId, voiceId: voice, knownVoiceIds: voiceIds });
-    } finally {
-      signal.removeEventListener("abort", onAbort);
-      running.delete(controller);
-    }
+    });
   }
 
   return {
     info,
     synthesize,
     async close() {
-      closed = true;
-      for (const controller of running) {
-        controller.abort(new EngineUnavailableError(engineId, "engine is closed"));
-      }
+      calls.close();
     },
   };
 }

@@ -5,12 +5,7 @@
  */
 import { createHash } from "node:crypto";
 import type { Logger } from "pino";
-import {
-  EngineInputError,
-  EngineUnavailableError,
-  SynthesisFailedError,
-  UnknownVoiceError,
-} from "../engine-errors.js";
+import { EngineInputError, SynthesisFailedError, UnknownVoiceError } from "../engine-errors.js";
 import type {
   EngineAudioChunk,
   EngineClonePromptResult,
@@ -19,37 +14,30 @@ import type {
   EngineSynthesisRequest,
   TtsEngine,
 } from "../tts-engine.js";
-import { createModelServerClient, type ModelServerResponse } from "./model-server-client.js";
-import { toEngineError } from "./model-server-errors.js";
+import {
+  connectModelServer,
+  createEngineCalls,
+  type ModelServerConnectionOptions,
+} from "./model-server-base.js";
+import type { ModelServerResponse } from "./model-server-client.js";
 import { readPcmStream } from "./pcm-stream.js";
-import { discoverVoices } from "./voice-discovery.js";
 import { QWEN3_WIRE } from "./wire-fields.js";
 
 /** Engine id of {@link createQwen3TtsEngine}. */
 export const QWEN3_ENGINE_ID = "qwen3-tts";
 
 /** Options of {@link createQwen3TtsEngine}. */
-export interface Qwen3TtsEngineOptions {
+export interface Qwen3TtsEngineOptions extends ModelServerConnectionOptions {
   /** Base URL of the local server, e.g. `http://127.0.0.1:9700`. */
   baseUrl: string;
-  /** Sent as `Authorization: Bearer <key>`; never logged. */
-  apiKey?: string;
   /** Model size the server runs; clone prompts only fit the size that made them. @default "1.7b" */
   modelSize?: string;
-  /** Sample rate of the server's audio, in Hz. @default 24000 */
-  sampleRateHz?: number;
   /** Voices to offer when the server has no voice list (`GET /api/v1/voices`). */
   voices?: readonly string[];
-  /** Longest wait for an answer to start and between two pieces of it, in ms. @default 120000 */
-  timeoutMs?: number;
-  /** Longest wait for the voice list at start, in ms. @default 10000 */
-  discoveryTimeoutMs?: number;
   /** Largest answer of one request (audio or prompt, base64 included), in bytes. @default 67108864 */
   maxResponseBytes?: number;
   /** Logger; the engine logs through `log.child({ component: "qwen3-tts-engine" })`. */
   log?: Logger;
-  /** The fetch to use (tests). @default globalThis.fetch */
-  fetch?: typeof fetch;
 }
 
 /**
@@ -67,33 +55,11 @@ export interface Qwen3TtsEngineOptions {
  */
 export async function createQwen3TtsEngine(options: Qwen3TtsEngineOptions): Promise<TtsEngine> {
   const engineId = QWEN3_ENGINE_ID;
-  const sampleRateHz = options.sampleRateHz ?? 24_000;
-  if (!Number.isInteger(sampleRateHz) || sampleRateHz < 8000 || sampleRateHz > 192_000) {
-    throw new RangeError(`sampleRateHz must be an integer in 8000..192000, got ${sampleRateHz}`);
-  }
-  const log = options.log?.child({ component: "qwen3-tts-engine" });
-  const client = createModelServerClient({
+  const { client, sampleRateHz, voices, voiceIds } = await connectModelServer(options, {
     engineId,
-    baseUrl: options.baseUrl,
-    ...(options.apiKey ? { apiKey: options.apiKey } : {}),
-    ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
-    ...(options.maxResponseBytes === undefined
-      ? {}
-      : { maxResponseBytes: options.maxResponseBytes }),
-    ...(options.fetch ? { fetch: options.fetch } : {}),
+    component: "qwen3-tts-engine",
+    wire: QWEN3_WIRE,
   });
-  const { voices, source } = await discoverVoices({
-    client,
-    path: QWEN3_WIRE.voicesPath,
-    listFields: QWEN3_WIRE.voicesList,
-    idFields: QWEN3_WIRE.voiceId,
-    configured: options.voices ?? [],
-    builtIn: QWEN3_WIRE.builtInVoices,
-    timeoutMs: options.discoveryTimeoutMs ?? 10_000,
-    log,
-  });
-  const voiceIds = voices.map((v) => v.id);
-  log?.info({ url: client.baseUrl, voices: voiceIds.length, source }, "engine ready");
 
   const info: EngineInfo = {
     id: engineId,
@@ -105,26 +71,7 @@ export async function createQwen3TtsEngine(options: Qwen3TtsEngineOptions): Prom
     supportsSpeed: false,
     supportsCloning: true,
   };
-  const running = new Set<AbortController>();
-  let closed = false;
-
-  // Runs `work` with a signal that aborts with the caller's or when the engine closes.
-  async function guarded<T>(
-    signal: AbortSignal,
-    work: (inner: AbortSignal) => Promise<T>,
-  ): Promise<T> {
-    if (closed) throw new EngineUnavailableError(engineId, "engine is closed");
-    const controller = new AbortController();
-    const onAbort = () => controller.abort(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    running.add(controller);
-    try {
-      return await work(controller.signal);
-    } finally {
-      signal.removeEventListener("abort", onAbort);
-      running.delete(controller);
-    }
-  }
+  const calls = createEngineCalls(engineId);
 
   async function* audioOf(response: ModelServerResponse): AsyncIterable<Uint8Array> {
     if (response.contentType !== "application/json") {
@@ -160,32 +107,22 @@ export async function createQwen3TtsEngine(options: Qwen3TtsEngineOptions): Prom
         }
       : { [fields.text]: request.text, [fields.voice]: voice };
     if (request.instructions) json[fields.instructions] = request.instructions;
-    if (closed) throw new EngineUnavailableError(engineId, "engine is closed");
-    const controller = new AbortController();
-    const onAbort = () => controller.abort(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    running.add(controller);
-    try {
+    const context = {
+      engineId,
+      voiceId: voice,
+      knownVoiceIds: voiceIds,
+      withClonePrompt: prompt !== undefined,
+    };
+    yield* calls.stream(signal, context, async function* (inner) {
       const response = await client.request({
         method: "POST",
         path: prompt ? QWEN3_WIRE.clonePromptTtsPath : QWEN3_WIRE.ttsPath,
         accept: "audio/wav, application/json",
-        signal: controller.signal,
+        signal: inner,
         json,
       });
       for await (const pcm of audioOf(response)) yield { pcm };
-    } catch (err) {
-      if (signal.aborted) throw signal.reason;
-      throw toEngineError(err, {
-        engineId,
-        voiceId: voice,
-        knownVoiceIds: voiceIds,
-        withClonePrompt: prompt !== undefined,
-      });
-    } finally {
-      signal.removeEventListener("abort", onAbort);
-      running.delete(controller);
-    }
+    });
   }
 
   async function createClonePrompt(
@@ -204,29 +141,25 @@ export async function createQwen3TtsEngine(options: Qwen3TtsEngineOptions): Prom
       [fields.referenceText]: request.referenceText,
     };
     if (request.language) json[fields.language] = request.language;
-    try {
-      return await guarded(signal, async (inner) => {
-        const response = await client.request({
-          method: "POST",
-          path: QWEN3_WIRE.createClonePromptPath,
-          accept: "application/json",
-          signal: inner,
-          json,
-        });
-        const encoded = pickString(await response.json(), QWEN3_WIRE.promptBase64);
-        const prompt = encoded === undefined ? undefined : Buffer.from(encoded, "base64");
-        if (!prompt || prompt.byteLength === 0) {
-          throw new SynthesisFailedError(
-            engineId,
-            `the model server's clone-prompt answer has no prompt (looked for ${QWEN3_WIRE.promptBase64.join(", ")})`,
-          );
-        }
-        return { prompt: new Uint8Array(prompt), contentType: "application/octet-stream" };
+    const context = { engineId, voiceId: "", knownVoiceIds: voiceIds };
+    return calls.run(signal, context, async (inner) => {
+      const response = await client.request({
+        method: "POST",
+        path: QWEN3_WIRE.createClonePromptPath,
+        accept: "application/json",
+        signal: inner,
+        json,
       });
-    } catch (err) {
-      if (signal.aborted) throw signal.reason;
-      throw toEngineError(err, { engineId, voiceId: "", knownVoiceIds: voiceIds });
-    }
+      const encoded = pickString(await response.json(), QWEN3_WIRE.promptBase64);
+      const prompt = encoded === undefined ? undefined : Buffer.from(encoded, "base64");
+      if (!prompt || prompt.byteLength === 0) {
+        throw new SynthesisFailedError(
+          engineId,
+          `the model server's clone-prompt answer has no prompt (looked for ${QWEN3_WIRE.promptBase64.join(", ")})`,
+        );
+      }
+      return { prompt: new Uint8Array(prompt), contentType: "application/octet-stream" };
+    });
   }
 
   return {
@@ -234,10 +167,7 @@ export async function createQwen3TtsEngine(options: Qwen3TtsEngineOptions): Prom
     synthesize,
     createClonePrompt,
     async close() {
-      closed = true;
-      for (const controller of running) {
-        controller.abort(new EngineUnavailableError(engineId, "engine is closed"));
-      }
+      calls.close();
     },
   };
 }
