@@ -1,3 +1,4 @@
+import type { Logger } from "pino";
 import type { ModelServerSettings } from "./model-server/model-server-engine.js";
 import type { TtsEngine } from "./tts-engine.js";
 
@@ -15,6 +16,8 @@ export interface EngineSelection {
   workers: number;
   /** The model server of `openai-http` and `qwen3-http` (its URL is required for them). */
   modelServer?: ModelServerSettings;
+  /** Logger for the engine's own start-up and worker events. */
+  log?: Logger;
 }
 
 /**
@@ -25,7 +28,10 @@ export async function createEngine(selection: EngineSelection): Promise<TtsEngin
   switch (selection.kind) {
     case "espeak": {
       const { createEspeakEngine } = await import("./espeak/index.js");
-      return createEspeakEngine({ workers: selection.workers });
+      return createEspeakEngine({
+        workers: selection.workers,
+        ...(selection.log ? { log: selection.log } : {}),
+      });
     }
     case "echo": {
       // Synthetic bytes for benchmarks: measures the relay, not a model.
@@ -36,7 +42,7 @@ export async function createEngine(selection: EngineSelection): Promise<TtsEngin
     case "qwen3-http": {
       // A model server on the GPU host does the work; the agent only forwards over HTTP.
       const { createModelServerEngine } = await import("./model-server/index.js");
-      return createModelServerEngine(selection.kind, selection.modelServer);
+      return createModelServerEngine(selection.kind, selection.modelServer, selection.log);
     }
   }
 }

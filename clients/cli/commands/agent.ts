@@ -34,11 +34,15 @@ ${describeSettings(agentSettings)}`,
     }
     // Loaded here, not at the top: other commands (and --help) should not pay for the agent. The
     // engine's workers start first so they warm up while the rest of the agent loads.
-    const [{ createEngine }, { isEngineUnavailableError }] = await Promise.all([
+    const [{ createEngine }, { isEngineUnavailableError }, { createLogger }] = await Promise.all([
       import("../../../services/engines/engine-factory.js"),
       import("../../../services/engines/engine-errors.js"),
+      import("../../../services/logging/index.js"),
     ]);
+    // The logger comes first so the engine's start-up (workers, voice discovery) is logged too.
+    const log = createLogger({ level: settings.logLevel, service: "agent" });
     const engineReady = createEngine({
+      log,
       kind: settings.engine,
       workers: settings.slots,
       // Read only by --engine openai-http and qwen3-http.
@@ -56,18 +60,12 @@ ${describeSettings(agentSettings)}`,
       },
     });
     engineReady.catch(() => {}); // handled below, once the other modules are in
-    const [
-      { Agent },
-      { createPromptCache },
-      { createEngineHost, describeEngines },
-      { createLogger },
-    ] = await Promise.all([
-      import("../../../services/agent/agent.js"),
-      import("../../../services/agent/prompt-cache.js"),
-      import("../../../services/engine-host/index.js"),
-      import("../../../services/logging/index.js"),
-    ]);
-    const log = createLogger({ level: settings.logLevel, service: "agent" });
+    const [{ Agent }, { createPromptCache }, { createEngineHost, describeEngines }] =
+      await Promise.all([
+        import("../../../services/agent/agent.js"),
+        import("../../../services/agent/prompt-cache.js"),
+        import("../../../services/engine-host/index.js"),
+      ]);
     const engine = await engineReady.catch((err: unknown) => {
       if (isEngineUnavailableError(err)) throw new CliError(err.message);
       throw err;
