@@ -21,6 +21,11 @@ export interface AgentPortLimits {
   maxMessageBytes: number;
   /** Concurrent streams per agent connection (control + calls). @default 256 */
   maxConcurrentStreams: number;
+  /**
+   * Idle call streams one agent session may hold open in advance; calls start on them without a
+   * work offer round trip. More are refused with RESOURCE_EXHAUSTED. @default 64
+   */
+  maxStandbyStreams: number;
   /** Interval of HTTP/2 keepalive pings to agents, in ms. @default 1000 */
   keepaliveTimeMs: number;
   /** Time an agent has to answer a ping before its connection is dropped, in ms. @default 1000 */
@@ -49,6 +54,7 @@ export interface AgentPortLimits {
 export const defaultAgentPortLimits: AgentPortLimits = {
   maxMessageBytes: 4 * 1024 * 1024,
   maxConcurrentStreams: 256,
+  maxStandbyStreams: 64,
   keepaliveTimeMs: 1000,
   keepaliveTimeoutMs: 1000,
   minAgentPingIntervalMs: 5000,
@@ -138,6 +144,7 @@ export function createAgentPortServer(options: AgentPortServerOptions): AgentPor
         heartbeatIntervalMs: limits.heartbeatIntervalMs,
         heartbeatMissLimit: limits.heartbeatMissLimit,
         helloTimeoutMs: limits.helloTimeoutMs,
+        maxStandbyStreams: limits.maxStandbyStreams,
         ...(options.promptSource ? { promptSource: options.promptSource } : {}),
         // Prompts travel in pieces well under the message limit: 50 MB never needs a bigger one.
         promptChunkBytes: Math.max(1024, Math.min(256 * 1024, limits.maxMessageBytes - 4 * 1024)),
@@ -154,9 +161,9 @@ export function createAgentPortServer(options: AgentPortServerOptions): AgentPor
   const acceptCallStream = async (stream: CallStream) => {
     const session = sessions.get(String(stream.metadata.get(kSessionMetadata)[0] ?? ""));
     const messages = (stream as AsyncIterable<CallRequest>)[Symbol.asyncIterator]();
-    const refuse = (details: string) => {
+    const refuse = (details: string, code = grpc.status.FAILED_PRECONDITION) => {
       log.warn({ peer: stream.getPeer(), reason: details }, "call stream refused");
-      stream.emit("error", { code: grpc.status.FAILED_PRECONDITION, details });
+      stream.emit("error", { code, details });
     };
     if (!session) return refuse("unknown or closed session");
     let first: IteratorResult<CallRequest>;
@@ -165,10 +172,20 @@ export function createAgentPortServer(options: AgentPortServerOptions): AgentPor
     } catch {
       return; // the agent went away before saying which call this is
     }
-    if (first.done || first.value.kind.case !== "accept") {
-      return refuse("a call stream must start with accept");
+    if (first.done) return;
+    const { kind } = first.value;
+    if (kind.case === "standby") {
+      if (!session.addStandby({ stream, messages })) {
+        refuse(
+          `the session is not taking calls or holds ${limits.maxStandbyStreams} standby streams ` +
+            "already (max standby streams: VOXGATE_AGENT_MAX_STANDBY_STREAMS)",
+          grpc.status.RESOURCE_EXHAUSTED,
+        );
+      }
+      return;
     }
-    if (!session.acceptCall(first.value.kind.value.callId, { stream, messages })) {
+    if (kind.case !== "accept") return refuse("a call stream must start with accept or standby");
+    if (!session.acceptCall(kind.value.callId, { stream, messages })) {
       refuse("no such call is waiting for this session (expired or not yours)");
     }
   };

@@ -5,6 +5,7 @@ import { status as grpcStatus } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import {
   type AgentHello,
+  CallResponseSchema,
   type ConnectRequest,
   ConnectResponseSchema,
 } from "../../gen/voxgate/v1/agent_pb.js";
@@ -48,6 +49,8 @@ export interface AgentSessionOptions {
   promptSource?: PromptSource;
   /** Largest prompt_chunk payload, in bytes. */
   promptChunkBytes?: number;
+  /** Standby call streams the session holds at most. @default 64 */
+  maxStandbyStreams?: number;
 }
 
 const AGENT_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -69,6 +72,8 @@ export class AgentSession {
   #heard = false;
   #watchdog: NodeJS.Timeout | undefined;
   #activeCalls = new Set<CallStream>();
+  /** Call streams the agent opened in advance, oldest first; a call starts on one with an offer. */
+  readonly #standby = new Set<AcceptedCall>();
   /** Prompts the agent holds: its hello's list plus those sent to it since. */
   readonly #promptDigests = new Set<string>();
   #log: Logger;
@@ -159,6 +164,22 @@ export class AgentSession {
   }
 
   /**
+   * Keeps a call stream the agent opened in advance, to start a later call on without an offer
+   * round trip; false (refuse it) when the session takes no work or holds its maximum already.
+   */
+  addStandby(call: AcceptedCall): boolean {
+    if (this.#state !== "ready") return false;
+    if (this.#standby.size >= (this.#options.maxStandbyStreams ?? 64)) return false;
+    this.#standby.add(call);
+    // A stream the agent cancels (it is draining or leaving) must not be handed a call.
+    const forget = () => this.#standby.delete(call);
+    call.stream.once("cancelled", forget);
+    call.stream.once("close", forget);
+    call.stream.once("error", forget);
+    return true;
+  }
+
+  /**
    * Ends the session: marks the backend UNHEALTHY (with the reason) and removes it, fails calls
    * waiting for streams (the registry's retry loop moves them on) and closes the control
    * stream. Running calls are cancelled only when `cancelRunning` is set (the agent went silent);
@@ -181,6 +202,7 @@ export class AgentSession {
       Code.Unavailable,
     );
     broker.failSession(this.id, error);
+    this.#closeStandby();
     if (cancelRunning) {
       for (const call of this.#activeCalls) {
         call.emit("error", { code: grpcStatus.UNAVAILABLE, details: error.message });
@@ -224,6 +246,7 @@ export class AgentSession {
         break;
       case "draining":
         this.#state = "draining";
+        this.#closeStandby();
         if (this.#isCurrent()) {
           this.#options.registry.drain(
             this.#agentId,
@@ -330,19 +353,41 @@ export class AgentSession {
       throw new ConnectError(`agent ${this.#agentId} is ${this.#state}`, Code.Unavailable);
     }
     const callId = randomUUID();
+    const offer = {
+      callId,
+      method: `/${method.parent.typeName}/${method.name}`,
+      timeoutMs: BigInt(timeoutMs ?? 0),
+      requestId,
+    };
+    const standby = this.#takeStandby();
+    if (standby) {
+      // The stream is already open: the offer travels on it, ahead of the requests.
+      standby.stream.write(create(CallResponseSchema, { kind: { case: "offer", value: offer } }));
+      return { callId, ...standby };
+    }
     const accepted = this.#options.broker.expect(this.id, callId, signal);
-    this.#send({
-      kind: {
-        case: "offer",
-        value: {
-          callId,
-          method: `/${method.parent.typeName}/${method.name}`,
-          timeoutMs: BigInt(timeoutMs ?? 0),
-          requestId,
-        },
-      },
-    });
+    this.#send({ kind: { case: "offer", value: offer } });
     return { callId, ...(await accepted) };
+  }
+
+  /** The oldest live standby stream, now counted as a running call; undefined when none. */
+  #takeStandby(): AcceptedCall | undefined {
+    for (const call of this.#standby) {
+      this.#standby.delete(call);
+      if (call.stream.cancelled || call.stream.destroyed || call.stream.writableEnded) continue;
+      this.#activeCalls.add(call.stream);
+      call.stream.once("close", () => this.#activeCalls.delete(call.stream));
+      return call;
+    }
+    return undefined;
+  }
+
+  /** Ends every standby stream (no call will start on them): the agent sees them close cleanly. */
+  #closeStandby(): void {
+    for (const call of this.#standby) {
+      if (!call.stream.writableEnded && !call.stream.destroyed) call.stream.end();
+    }
+    this.#standby.clear();
   }
 
   #send(message: MessageInitShape<typeof ConnectResponseSchema>): void {

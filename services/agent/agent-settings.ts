@@ -56,6 +56,15 @@ export const agentSettings = {
     schema: intSetting(1, 256),
     defaultValue: 2,
   }),
+  standbyStreams: setting({
+    key: "standbyStreams",
+    flag: "standby-streams",
+    env: "VOXGATE_AGENT_STANDBY_STREAMS",
+    description:
+      "call streams kept open in advance so a call starts without an offer round trip (at most --slots; 0: off)",
+    schema: intSetting(0, 1024),
+    defaultValue: 8,
+  }),
   priority: setting({
     key: "priority",
     flag: "priority",

@@ -6,6 +6,7 @@ import type { Logger } from "pino";
 import {
   AgentService,
   CallRequestSchema,
+  type CallResponse,
   type ConnectRequest,
   ConnectRequestSchema,
   type ConnectResponse,
@@ -67,6 +68,12 @@ export interface AgentOptions {
   keepaliveTimeoutMs?: number;
   /** Largest message either way, in bytes. @default 4 MiB */
   maxMessageBytes?: number;
+  /**
+   * Call streams kept open in advance: the gateway starts a call on one without a work offer round
+   * trip, and the agent opens a replacement. 0 turns them off (every call is offered on the
+   * control stream). @default 8
+   */
+  standbyStreams?: number;
   /** Longest wait for running calls when draining, in ms. @default 30_000 */
   drainTimeoutMs?: number;
   /**
@@ -108,6 +115,11 @@ export class Agent {
   readonly #dispatcher: CallDispatcher;
   readonly #backoff: BackoffOptions;
   readonly #running = new Map<string, { done: Promise<void>; abort: AbortController }>();
+  /** Standby call streams open now, waiting for the gateway to start a call on them. */
+  readonly #standby = new Set<AgentCallStream>();
+  #standbyRetry: NodeJS.Timeout | undefined;
+  /** Standby streams the current gateway session accepts (lowered when it refuses one). */
+  #standbyLimit = Number.POSITIVE_INFINITY;
   readonly #stopSignal = new AbortController();
   #client: AgentClient | undefined;
   #control: grpc.ClientDuplexStream<ConnectRequest, ConnectResponse> | undefined;
@@ -155,6 +167,7 @@ export class Agent {
       this.#options.host.drain();
       this.#log.info({ reason, inFlight: this.#running.size }, "draining");
       this.#send({ kind: { case: "draining", value: { reason } } });
+      this.#cancelStandby();
       const limitMs = this.#options.drainTimeoutMs ?? 30_000;
       const finished = Promise.all([...this.#running.values()].map((r) => r.done));
       const timedOut = sleep(limitMs, "timeout", { ref: false });
@@ -242,6 +255,8 @@ export class Agent {
             this.#sessionId = kind.value.sessionId;
             if (this.#state === "connecting") this.#state = "connected";
             this.#startHeartbeats(kind.value.heartbeatIntervalMs);
+            this.#standbyLimit = Number.POSITIVE_INFINITY;
+            this.#fillStandby();
             this.#log.info(
               { session: this.#sessionId, gateway: o.gatewayAddress },
               "connected to gateway",
@@ -285,10 +300,70 @@ export class Agent {
     stream.on("error", () => {
       // Surfaced through the dispatcher's reads and writes.
     });
-    const abort = new AbortController();
     stream.write(
       create(CallRequestSchema, { kind: { case: "accept", value: { callId: offer.callId } } }),
     );
+    this.#serve(offer, stream);
+  }
+
+  /** Opens standby call streams up to the configured number while the link takes work. */
+  #fillStandby(): void {
+    const target = Math.min(this.#options.standbyStreams ?? 8, this.#standbyLimit);
+    while (this.#state === "connected" && this.#client && this.#standby.size < target) {
+      this.#openStandby(this.#client);
+    }
+  }
+
+  /**
+   * Opens one standby stream and waits for the gateway to start a call on it. A stream that ends
+   * without an offer (the gateway refused it or closed it) is replaced a second later, not at
+   * once, so a gateway that takes none is not hammered.
+   */
+  #openStandby(client: AgentClient): void {
+    const stream = client.call(this.#metadata(true));
+    stream.on("error", () => {
+      // Surfaced through the reader below, or the dispatcher's reads and writes once in use.
+    });
+    stream.write(create(CallRequestSchema, { kind: { case: "standby", value: {} } }));
+    this.#standby.add(stream);
+    const messages = (stream as AsyncIterable<CallResponse>)[Symbol.asyncIterator]();
+    const unused = (err?: unknown) => {
+      this.#standby.delete(stream);
+      stream.cancel();
+      if (
+        (err as Partial<grpc.StatusObject> | undefined)?.code === grpc.status.RESOURCE_EXHAUSTED
+      ) {
+        // The gateway holds as many as it allows: keep what it took, stop asking this session.
+        this.#standbyLimit = this.#standby.size;
+        return;
+      }
+      if (this.#state !== "connected" || this.#client !== client || this.#standbyRetry) return;
+      this.#standbyRetry = setTimeout(() => {
+        this.#standbyRetry = undefined;
+        this.#fillStandby();
+      }, 1000);
+      this.#standbyRetry.unref();
+    };
+    messages.next().then((first) => {
+      if (first.done || first.value.kind.case !== "offer") return unused(undefined);
+      this.#standby.delete(stream);
+      // Replace it before serving, so the next call finds a stream ready too.
+      this.#fillStandby();
+      this.#serve(first.value.kind.value, stream, messages);
+    }, unused);
+  }
+
+  /** Cancels every standby stream (draining, or the link is closing). */
+  #cancelStandby(): void {
+    clearTimeout(this.#standbyRetry);
+    this.#standbyRetry = undefined;
+    const streams = [...this.#standby];
+    this.#standby.clear();
+    for (const stream of streams) stream.cancel();
+  }
+
+  /** Runs an offered call on its stream (the accept, if any, already written). */
+  #serve(offer: WorkOffer, stream: AgentCallStream, messages?: AsyncIterator<CallResponse>): void {
     if (this.#state === "draining" || this.#state === "stopped") {
       // Offered before the gateway saw our drain notice: refuse so it routes elsewhere.
       const status = { code: Code.Unavailable, message: "agent is draining" };
@@ -296,11 +371,16 @@ export class Agent {
       stream.end();
       return;
     }
-    const log = this.#log.child({ callId: offer.callId, requestId: offer.requestId });
+    const abort = new AbortController();
     const started = performance.now();
-    const done = this.#dispatcher.run(offer, stream, abort.signal).finally(() => {
+    const done = this.#dispatcher.run(offer, stream, abort.signal, messages).finally(() => {
       this.#running.delete(offer.callId);
-      log.debug({ method: offer.method, ms: Math.round(performance.now() - started) }, "call done");
+      // Checked first: building the fields costs more than the call's own bookkeeping.
+      if (this.#log.isLevelEnabled("debug")) {
+        const ms = Math.round(performance.now() - started);
+        const { callId, requestId, method } = offer;
+        this.#log.debug({ callId, requestId, method, ms }, "call done");
+      }
     });
     this.#running.set(offer.callId, { done, abort });
   }
@@ -332,6 +412,7 @@ export class Agent {
 
   #closeLink(): void {
     clearInterval(this.#heartbeat);
+    this.#cancelStandby();
     const control = this.#control;
     this.#control = undefined;
     if (control && !control.writableEnded) control.end();

@@ -37,9 +37,15 @@ export interface CallDispatcher {
   /**
    * Serves one offered call on `stream` (whose accept was already written): reads the request
    * messages, runs the method, writes responses and a final status, and half-closes. Never throws;
-   * failures become the call's status. `signal` cancels the call.
+   * failures become the call's status. `signal` cancels the call. `reader` is the stream's
+   * reader when one already took the offer off it (a standby stream).
    */
-  run(offer: WorkOffer, stream: AgentCallStream, signal: AbortSignal): Promise<void>;
+  run(
+    offer: WorkOffer,
+    stream: AgentCallStream,
+    signal: AbortSignal,
+    reader?: AsyncIterator<CallResponse>,
+  ): Promise<void>;
 }
 
 /** Options of {@link createCallDispatcher}. */
@@ -73,7 +79,7 @@ export function createCallDispatcher<S extends DescService>(
   }
 
   return {
-    async run(offer, stream, signal) {
+    async run(offer, stream, signal, reader) {
       const write = (kind: NonNullable<MessageInitShape<typeof CallRequestSchema>["kind"]>) =>
         writeWithBackpressure(
           stream,
@@ -83,7 +89,7 @@ export function createCallDispatcher<S extends DescService>(
       const controller = new AbortController();
       const onAbort = () => controller.abort(signal.reason);
       signal.addEventListener("abort", onAbort, { once: true });
-      const messages = (stream as AsyncIterable<CallResponse>)[Symbol.asyncIterator]();
+      const messages = reader ?? (stream as AsyncIterable<CallResponse>)[Symbol.asyncIterator]();
       // The call is over when the gateway has read it to the end and closed it (status), not when
       // our last write is queued: a drain that exited earlier would lose buffered audio.
       const closedByGateway = new Promise<void>((resolve) => {

@@ -3,7 +3,6 @@ import { join } from "node:path";
 import type { Logger } from "pino";
 import { migrate } from "./migrate.js";
 import { openPgliteDatabase } from "./pglite-database.js";
-import { openPostgresDatabase } from "./postgres-database.js";
 import type { Migration, SqlDatabase } from "./sql-database.js";
 
 /** Options of {@link createDatabaseProvider}. */
@@ -54,8 +53,9 @@ export function createDatabaseProvider(options: DatabaseProviderOptions): Databa
 
   const open = async (): Promise<SqlDatabase> => {
     const started = performance.now();
+    // `pg` is loaded only for a PostgreSQL URL: an embedded gateway never pays for it.
     const db = isServer
-      ? await openPostgresDatabase({
+      ? await (await import("./postgres-database.js")).openPostgresDatabase({
           url: options.url,
           ...(options.maxConnections ? { maxConnections: options.maxConnections } : {}),
         })

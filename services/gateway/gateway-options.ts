@@ -50,6 +50,7 @@ export function gatewayOptionsFromSettings(
       limits: {
         maxMessageBytes: settings.agentMaxMessageBytes,
         maxConcurrentStreams: settings.agentMaxStreams,
+        maxStandbyStreams: settings.agentMaxStandbyStreams,
         keepaliveTimeMs: settings.agentKeepaliveMs,
         keepaliveTimeoutMs: settings.agentKeepaliveTimeoutMs,
         heartbeatIntervalMs: settings.heartbeatIntervalMs,

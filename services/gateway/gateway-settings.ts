@@ -192,6 +192,15 @@ export const gatewaySettings = {
     schema: intSetting(2, 100_000),
     defaultValue: 256,
   }),
+  agentMaxStandbyStreams: setting({
+    key: "agentMaxStandbyStreams",
+    flag: "agent-max-standby-streams",
+    env: "VOXGATE_AGENT_MAX_STANDBY_STREAMS",
+    description:
+      "idle call streams an agent may keep open in advance (calls start on them without an offer round trip)",
+    schema: intSetting(0, 10_000),
+    defaultValue: 64,
+  }),
   agentKeepaliveMs: setting({
     key: "agentKeepaliveMs",
     flag: "agent-keepalive-ms",

@@ -354,13 +354,25 @@ export function createGateway(options: GatewayOptions): Gateway {
     contextValues(req) {
       const result = admitted.get(req);
       const requestId = result?.requestId ?? "";
+      let callLog: Logger | undefined;
       return createContextValues().set(kCallContext, {
         requestId,
         principal: result?.principal,
-        log: log.child({ requestId }),
+        // Built on first use: most calls log one line, which the interceptor writes itself.
+        get log() {
+          callLog ??= log.child({ requestId });
+          return callLog;
+        },
       });
     },
   });
+
+  // Paths of the RPCs connect-node serves: such requests skip the frontends' route matching.
+  const rpcPaths = new Set(
+    services.flatMap((service) =>
+      Object.values(service.methods).map((m) => `/${m.method.parent.typeName}/${m.method.name}`),
+    ),
+  );
 
   const publicServer: PublicServer = createPublicServer({
     host: options.public.host,
@@ -369,9 +381,13 @@ export function createGateway(options: GatewayOptions): Gateway {
     log,
     handler(req, res) {
       let route: HttpRoute | undefined;
-      for (const frontend of frontends) {
-        route = frontend.route(req);
-        if (route) break;
+      const url = req.url ?? "";
+      const query = url.indexOf("?");
+      if (!rpcPaths.has(query < 0 ? url : url.slice(0, query))) {
+        for (const frontend of frontends) {
+          route = frontend.route(req);
+          if (route) break;
+        }
       }
       const result = gate.admit(req, res, route);
       if (!result) return;

@@ -10,8 +10,11 @@ export function createLoggingInterceptor(rootLog: Logger): Interceptor {
   return (next) => async (req) => {
     const started = performance.now();
     const context = req.contextValues.get(kCallContext);
-    const log = context?.log ?? rootLog;
+    // The root logger with the request id as a field: same line as the call's child logger would
+    // write, without building a child per call.
+    const log = rootLog;
     const base = {
+      requestId: context?.requestId,
       method: `${req.service.typeName}/${req.method.name}`,
       caller: context?.principal?.name,
     };

@@ -5,8 +5,7 @@ import type { HttpFrontend } from "../gateway/http-frontend.js";
 import type { BlobStore } from "./blob-store.js";
 import { createBlobUrlSigner, loadOrCreateBlobUrlSecret } from "./blob-url-signer.js";
 import { createFsBlobStore } from "./fs-blob-store.js";
-import { createGcsBlobStore } from "./gcs-blob-store.js";
-import { createS3BlobStore } from "./s3-blob-store.js";
+import { createLazyBlobStore } from "./lazy-blob-store.js";
 import { createSignedBlobFrontend } from "./signed-blob-frontend.js";
 
 const prefix = z.string().regex(/^([A-Za-z0-9][A-Za-z0-9._=-]*\/)*$/, {
@@ -160,32 +159,38 @@ export function createBlobStore(
     }
     case "s3":
       return {
-        store: createS3BlobStore({
-          bucket: config.bucket,
-          prefix: config.prefix,
-          endpoint: config.endpoint,
-          region: config.region,
-          forcePathStyle: config.forcePathStyle,
-          partSizeBytes: config.partSizeBytes,
-          ...(config.accessKeyId
-            ? {
-                credentials: {
-                  accessKeyId: config.accessKeyId,
-                  secretAccessKey: config.secretAccessKey,
-                },
-              }
-            : {}),
+        store: createLazyBlobStore("s3", async () => {
+          const { createS3BlobStore } = await import("./s3-blob-store.js");
+          return createS3BlobStore({
+            bucket: config.bucket,
+            prefix: config.prefix,
+            endpoint: config.endpoint,
+            region: config.region,
+            forcePathStyle: config.forcePathStyle,
+            partSizeBytes: config.partSizeBytes,
+            ...(config.accessKeyId
+              ? {
+                  credentials: {
+                    accessKeyId: config.accessKeyId,
+                    secretAccessKey: config.secretAccessKey,
+                  },
+                }
+              : {}),
+          });
         }),
         frontend: undefined,
       };
     case "gcs":
       return {
-        store: createGcsBlobStore({
-          bucket: config.bucket,
-          prefix: config.prefix,
-          ...(config.projectId ? { projectId: config.projectId } : {}),
-          ...(config.keyFilename ? { keyFilename: config.keyFilename } : {}),
-          ...(config.apiEndpoint ? { apiEndpoint: config.apiEndpoint } : {}),
+        store: createLazyBlobStore("gcs", async () => {
+          const { createGcsBlobStore } = await import("./gcs-blob-store.js");
+          return createGcsBlobStore({
+            bucket: config.bucket,
+            prefix: config.prefix,
+            ...(config.projectId ? { projectId: config.projectId } : {}),
+            ...(config.keyFilename ? { keyFilename: config.keyFilename } : {}),
+            ...(config.apiEndpoint ? { apiEndpoint: config.apiEndpoint } : {}),
+          });
         }),
         frontend: undefined,
       };

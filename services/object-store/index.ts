@@ -35,8 +35,11 @@ export {
   SIGNED_BLOB_PATH_PREFIX,
 } from "./blob-url-signer.js";
 export { createFsBlobStore, type FsBlobStoreOptions } from "./fs-blob-store.js";
-export { createGcsBlobStore, type GcsBlobStoreOptions } from "./gcs-blob-store.js";
-export { createS3BlobStore, type S3BlobStoreOptions } from "./s3-blob-store.js";
+// The S3 and GCS stores are not re-exported: importing them loads their client libraries. Import
+// "./s3-blob-store.js" or "./gcs-blob-store.js" directly, or go through createBlobStore.
+export type { GcsBlobStoreOptions } from "./gcs-blob-store.js";
+export { createLazyBlobStore } from "./lazy-blob-store.js";
+export type { S3BlobStoreOptions } from "./s3-blob-store.js";
 export {
   createSignedBlobFrontend,
   type SignedBlobFrontendOptions,

@@ -53,12 +53,15 @@ const totalBytes = (parts: readonly Uint8Array[]) => parts.reduce((n, p) => n + 
 const join = (parts: readonly Uint8Array[]) => new Uint8Array(Buffer.concat(parts));
 
 /** Every piece `encode` gives for one chunk. */
-async function pieces(encoded: AsyncIterable<Uint8Array>): Promise<Uint8Array[]> {
+async function pieces(
+  encoded: Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
+): Promise<Uint8Array[]> {
   const out: Uint8Array[] = [];
   for await (const piece of encoded) out.push(piece);
   return out;
 }
-const encodeAll = async (encoded: AsyncIterable<Uint8Array>) => join(await pieces(encoded));
+const encodeAll = async (encoded: Iterable<Uint8Array> | AsyncIterable<Uint8Array>) =>
+  join(await pieces(encoded));
 
 describe("chooseContainer", () => {
   it.each([

@@ -27,8 +27,9 @@ export interface AudioStreamEncoder {
    * header (streaming WAV) in front. MP3 is encoded in slices of {@link MP3_SLICE_MS}, each
    * piece leaving before the next slice is encoded, with a turn of the event loop between
    * slices so one long chunk never stalls other calls; a short chunk may give no frame at all.
+   * WAV and PCM answer with a plain array (no async step per chunk on the hot path).
    */
-  encode(pcm: Uint8Array): AsyncIterable<Uint8Array>;
+  encode(pcm: Uint8Array): readonly Uint8Array[] | AsyncIterable<Uint8Array>;
   /**
    * Ends the stream and returns its last bytes (buffered MP3 frames; the WAV header of a stream
    * that had no audio). Later calls return nothing.
@@ -83,9 +84,8 @@ export function chooseContainer(
             return bytes;
           };
           return {
-            async *encode(pcm) {
-              yield header ? concat([takeHeader(), pcm]) : pcm;
-            },
+            // Plain arrays: WAV and PCM pass chunks through, with no async step per chunk.
+            encode: (pcm) => [header ? concat([takeHeader(), pcm]) : pcm],
             end: takeHeader,
           };
         },
@@ -96,9 +96,7 @@ export function chooseContainer(
       return {
         contentType: `audio/L16; rate=${sampleRateHz}; channels=${channels}`,
         createStreamEncoder: () => ({
-          async *encode(pcm) {
-            yield pcm;
-          },
+          encode: (pcm) => [pcm],
           end: () => EMPTY,
         }),
         encodeClip: async (pcm) => concat(pcm),

@@ -151,8 +151,16 @@ export function createTtsHandler(options: TtsHandlerOptions): ServiceImpl<typeof
         if (!container || !encoder) continue;
         // MP3 comes in slices and holds samples back until a frame is full: one PCM chunk gives
         // zero or more pieces.
-        for await (const data of encoder.encode(piece.pcm)) {
-          // The first chunk carries the content type and the container header with real audio.
+        const encoded = encoder.encode(piece.pcm);
+        if (Array.isArray(encoded)) {
+          for (const data of encoded as readonly Uint8Array[]) {
+            // The first chunk carries the content type and the container header with real audio.
+            yield sent ? { data } : { contentType: container.contentType, data };
+            sent = true;
+          }
+          continue;
+        }
+        for await (const data of encoded) {
           yield sent ? { data } : { contentType: container.contentType, data };
           sent = true;
         }

@@ -91,6 +91,8 @@ ${describeSettings(agentSettings)}`,
       host,
       capabilities: describeEngines([engine], settings.slots),
       drainTimeoutMs: settings.drainTimeoutMs,
+      // More standby streams than calls the agent can run at once would only sit idle.
+      standbyStreams: Math.min(settings.standbyStreams, settings.slots),
       keepaliveTimeMs: settings.gatewayKeepaliveMs,
       keepaliveTimeoutMs: settings.gatewayKeepaliveTimeoutMs,
       log,

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file voxgate/v1/agent.proto.
  */
 export const file_voxgate_v1_agent: GenFile = /*@__PURE__*/
-  fileDesc("ChZ2b3hnYXRlL3YxL2FnZW50LnByb3RvEgp2b3hnYXRlLnYxIvMBCgpBZ2VudEhlbGxvEhAKCGFnZW50X2lkGAEgASgJEg8KB3ZlcnNpb24YAiABKAkSLgoMY2FwYWJpbGl0aWVzGAMgASgLMhgudm94Z2F0ZS52MS5DYXBhYmlsaXRpZXMSEAoIcHJpb3JpdHkYBCABKAUSMgoGbGFiZWxzGAUgAygLMiIudm94Z2F0ZS52MS5BZ2VudEhlbGxvLkxhYmVsc0VudHJ5Eh0KFWNhY2hlZF9wcm9tcHRfZGlnZXN0cxgGIAMoCRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIkgKDkFnZW50SGVhcnRiZWF0EiQKBGxvYWQYASABKAsyFi52b3hnYXRlLnYxLkxvYWRSZXBvcnQSEAoIc2VxdWVuY2UYAiABKAQiHwoNQWdlbnREcmFpbmluZxIOCgZyZWFzb24YASABKAkioQEKDkNvbm5lY3RSZXF1ZXN0EicKBWhlbGxvGAEgASgLMhYudm94Z2F0ZS52MS5BZ2VudEhlbGxvSAASLwoJaGVhcnRiZWF0GAIgASgLMhoudm94Z2F0ZS52MS5BZ2VudEhlYXJ0YmVhdEgAEi0KCGRyYWluaW5nGAMgASgLMhkudm94Z2F0ZS52MS5BZ2VudERyYWluaW5nSABCBgoEa2luZCJVCgxBZ2VudFdlbGNvbWUSEgoKc2Vzc2lvbl9pZBgBIAEoCRIdChVoZWFydGJlYXRfaW50ZXJ2YWxfbXMYAiABKAUSEgoKYmFja2VuZF9pZBgDIAEoCSJUCglXb3JrT2ZmZXISDwoHY2FsbF9pZBgBIAEoCRIOCgZtZXRob2QYAiABKAkSEgoKdGltZW91dF9tcxgDIAEoAxISCgpyZXF1ZXN0X2lkGAQgASgJIi0KCkNhbmNlbENhbGwSDwoHY2FsbF9pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiHAoKRHJhaW5BZ2VudBIOCgZyZWFzb24YASABKAkiwQEKD0Nvbm5lY3RSZXNwb25zZRIrCgd3ZWxjb21lGAEgASgLMhgudm94Z2F0ZS52MS5BZ2VudFdlbGNvbWVIABImCgVvZmZlchgCIAEoCzIVLnZveGdhdGUudjEuV29ya09mZmVySAASKAoGY2FuY2VsGAMgASgLMhYudm94Z2F0ZS52MS5DYW5jZWxDYWxsSAASJwoFZHJhaW4YBCABKAsyFi52b3hnYXRlLnYxLkRyYWluQWdlbnRIAEIGCgRraW5kIh0KCkNhbGxBY2NlcHQSDwoHY2FsbF9pZBgBIAEoCSIeCgxQcm9tcHRXYW50ZWQSDgoGZGlnZXN0GAEgASgJIisKCkNhbGxTdGF0dXMSDAoEY29kZRgBIAEoBRIPCgdtZXNzYWdlGAIgASgJIrABCgtDYWxsUmVxdWVzdBIoCgZhY2NlcHQYASABKAsyFi52b3hnYXRlLnYxLkNhbGxBY2NlcHRIABISCghyZXNwb25zZRgCIAEoDEgAEigKBnN0YXR1cxgDIAEoCzIWLnZveGdhdGUudjEuQ2FsbFN0YXR1c0gAEjEKDXByb21wdF93YW50ZWQYBCABKAsyGC52b3hnYXRlLnYxLlByb21wdFdhbnRlZEgAQgYKBGtpbmQiOQoLUHJvbXB0Q2h1bmsSDgoGZGlnZXN0GAEgASgJEgwKBGRhdGEYAiABKAwSDAoEbGFzdBgDIAEoCCJzCgxDYWxsUmVzcG9uc2USEQoHcmVxdWVzdBgBIAEoDEgAEhcKDXJlcXVlc3RzX2RvbmUYAiABKAhIABIvCgxwcm9tcHRfY2h1bmsYAyABKAsyFy52b3hnYXRlLnYxLlByb21wdENodW5rSABCBgoEa2luZDKVAQoMQWdlbnRTZXJ2aWNlEkYKB0Nvbm5lY3QSGi52b3hnYXRlLnYxLkNvbm5lY3RSZXF1ZXN0Ghsudm94Z2F0ZS52MS5Db25uZWN0UmVzcG9uc2UoATABEj0KBENhbGwSFy52b3hnYXRlLnYxLkNhbGxSZXF1ZXN0Ghgudm94Z2F0ZS52MS5DYWxsUmVzcG9uc2UoATABYgZwcm90bzM", [file_voxgate_v1_capabilities, file_voxgate_v1_gpu_backend]);
+  fileDesc("ChZ2b3hnYXRlL3YxL2FnZW50LnByb3RvEgp2b3hnYXRlLnYxIvMBCgpBZ2VudEhlbGxvEhAKCGFnZW50X2lkGAEgASgJEg8KB3ZlcnNpb24YAiABKAkSLgoMY2FwYWJpbGl0aWVzGAMgASgLMhgudm94Z2F0ZS52MS5DYXBhYmlsaXRpZXMSEAoIcHJpb3JpdHkYBCABKAUSMgoGbGFiZWxzGAUgAygLMiIudm94Z2F0ZS52MS5BZ2VudEhlbGxvLkxhYmVsc0VudHJ5Eh0KFWNhY2hlZF9wcm9tcHRfZGlnZXN0cxgGIAMoCRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIkgKDkFnZW50SGVhcnRiZWF0EiQKBGxvYWQYASABKAsyFi52b3hnYXRlLnYxLkxvYWRSZXBvcnQSEAoIc2VxdWVuY2UYAiABKAQiHwoNQWdlbnREcmFpbmluZxIOCgZyZWFzb24YASABKAkioQEKDkNvbm5lY3RSZXF1ZXN0EicKBWhlbGxvGAEgASgLMhYudm94Z2F0ZS52MS5BZ2VudEhlbGxvSAASLwoJaGVhcnRiZWF0GAIgASgLMhoudm94Z2F0ZS52MS5BZ2VudEhlYXJ0YmVhdEgAEi0KCGRyYWluaW5nGAMgASgLMhkudm94Z2F0ZS52MS5BZ2VudERyYWluaW5nSABCBgoEa2luZCJVCgxBZ2VudFdlbGNvbWUSEgoKc2Vzc2lvbl9pZBgBIAEoCRIdChVoZWFydGJlYXRfaW50ZXJ2YWxfbXMYAiABKAUSEgoKYmFja2VuZF9pZBgDIAEoCSJUCglXb3JrT2ZmZXISDwoHY2FsbF9pZBgBIAEoCRIOCgZtZXRob2QYAiABKAkSEgoKdGltZW91dF9tcxgDIAEoAxISCgpyZXF1ZXN0X2lkGAQgASgJIi0KCkNhbmNlbENhbGwSDwoHY2FsbF9pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiHAoKRHJhaW5BZ2VudBIOCgZyZWFzb24YASABKAkiwQEKD0Nvbm5lY3RSZXNwb25zZRIrCgd3ZWxjb21lGAEgASgLMhgudm94Z2F0ZS52MS5BZ2VudFdlbGNvbWVIABImCgVvZmZlchgCIAEoCzIVLnZveGdhdGUudjEuV29ya09mZmVySAASKAoGY2FuY2VsGAMgASgLMhYudm94Z2F0ZS52MS5DYW5jZWxDYWxsSAASJwoFZHJhaW4YBCABKAsyFi52b3hnYXRlLnYxLkRyYWluQWdlbnRIAEIGCgRraW5kIh0KCkNhbGxBY2NlcHQSDwoHY2FsbF9pZBgBIAEoCSINCgtDYWxsU3RhbmRieSIeCgxQcm9tcHRXYW50ZWQSDgoGZGlnZXN0GAEgASgJIisKCkNhbGxTdGF0dXMSDAoEY29kZRgBIAEoBRIPCgdtZXNzYWdlGAIgASgJItwBCgtDYWxsUmVxdWVzdBIoCgZhY2NlcHQYASABKAsyFi52b3hnYXRlLnYxLkNhbGxBY2NlcHRIABISCghyZXNwb25zZRgCIAEoDEgAEigKBnN0YXR1cxgDIAEoCzIWLnZveGdhdGUudjEuQ2FsbFN0YXR1c0gAEjEKDXByb21wdF93YW50ZWQYBCABKAsyGC52b3hnYXRlLnYxLlByb21wdFdhbnRlZEgAEioKB3N0YW5kYnkYBSABKAsyFy52b3hnYXRlLnYxLkNhbGxTdGFuZGJ5SABCBgoEa2luZCI5CgtQcm9tcHRDaHVuaxIOCgZkaWdlc3QYASABKAkSDAoEZGF0YRgCIAEoDBIMCgRsYXN0GAMgASgIIpsBCgxDYWxsUmVzcG9uc2USEQoHcmVxdWVzdBgBIAEoDEgAEhcKDXJlcXVlc3RzX2RvbmUYAiABKAhIABIvCgxwcm9tcHRfY2h1bmsYAyABKAsyFy52b3hnYXRlLnYxLlByb21wdENodW5rSAASJgoFb2ZmZXIYBCABKAsyFS52b3hnYXRlLnYxLldvcmtPZmZlckgAQgYKBGtpbmQylQEKDEFnZW50U2VydmljZRJGCgdDb25uZWN0Ehoudm94Z2F0ZS52MS5Db25uZWN0UmVxdWVzdBobLnZveGdhdGUudjEuQ29ubmVjdFJlc3BvbnNlKAEwARI9CgRDYWxsEhcudm94Z2F0ZS52MS5DYWxsUmVxdWVzdBoYLnZveGdhdGUudjEuQ2FsbFJlc3BvbnNlKAEwAWIGcHJvdG8z", [file_voxgate_v1_capabilities, file_voxgate_v1_gpu_backend]);
 
 /**
  * AgentHello is the first message of a control stream.
@@ -368,6 +368,21 @@ export const CallAcceptSchema: GenMessage<CallAccept> = /*@__PURE__*/
   messageDesc(file_voxgate_v1_agent, 9);
 
 /**
+ * CallStandby opens a Call stream in advance: it waits, idle, for the gateway to start a call on it.
+ *
+ * @generated from message voxgate.v1.CallStandby
+ */
+export type CallStandby = Message<"voxgate.v1.CallStandby"> & {
+};
+
+/**
+ * Describes the message voxgate.v1.CallStandby.
+ * Use `create(CallStandbySchema)` to create a new message.
+ */
+export const CallStandbySchema: GenMessage<CallStandby> = /*@__PURE__*/
+  messageDesc(file_voxgate_v1_agent, 10);
+
+/**
  * PromptWanted asks the gateway for clone prompt bytes the agent's cache lacks.
  *
  * @generated from message voxgate.v1.PromptWanted
@@ -386,7 +401,7 @@ export type PromptWanted = Message<"voxgate.v1.PromptWanted"> & {
  * Use `create(PromptWantedSchema)` to create a new message.
  */
 export const PromptWantedSchema: GenMessage<PromptWanted> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_agent, 10);
+  messageDesc(file_voxgate_v1_agent, 11);
 
 /**
  * CallStatus ends a call, like gRPC trailers.
@@ -414,7 +429,7 @@ export type CallStatus = Message<"voxgate.v1.CallStatus"> & {
  * Use `create(CallStatusSchema)` to create a new message.
  */
 export const CallStatusSchema: GenMessage<CallStatus> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_agent, 11);
+  messageDesc(file_voxgate_v1_agent, 12);
 
 /**
  * CallRequest is a message from agent to gateway on a Call stream.
@@ -429,7 +444,7 @@ export type CallRequest = Message<"voxgate.v1.CallRequest"> & {
    */
   kind: {
     /**
-     * accept comes first, once.
+     * accept comes first, once, on a stream opened for an offer.
      *
      * @generated from field: voxgate.v1.CallAccept accept = 1;
      */
@@ -459,6 +474,14 @@ export type CallRequest = Message<"voxgate.v1.CallRequest"> & {
      */
     value: PromptWanted;
     case: "promptWanted";
+  } | {
+    /**
+     * standby comes first, once, on a stream opened in advance (instead of accept).
+     *
+     * @generated from field: voxgate.v1.CallStandby standby = 5;
+     */
+    value: CallStandby;
+    case: "standby";
   } | { case: undefined; value?: undefined };
 };
 
@@ -467,7 +490,7 @@ export type CallRequest = Message<"voxgate.v1.CallRequest"> & {
  * Use `create(CallRequestSchema)` to create a new message.
  */
 export const CallRequestSchema: GenMessage<CallRequest> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_agent, 12);
+  messageDesc(file_voxgate_v1_agent, 13);
 
 /**
  * PromptChunk is a piece of clone prompt bytes sent to an agent.
@@ -502,7 +525,7 @@ export type PromptChunk = Message<"voxgate.v1.PromptChunk"> & {
  * Use `create(PromptChunkSchema)` to create a new message.
  */
 export const PromptChunkSchema: GenMessage<PromptChunk> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_agent, 13);
+  messageDesc(file_voxgate_v1_agent, 14);
 
 /**
  * CallResponse is a message from gateway to agent on a Call stream.
@@ -539,6 +562,14 @@ export type CallResponse = Message<"voxgate.v1.CallResponse"> & {
      */
     value: PromptChunk;
     case: "promptChunk";
+  } | {
+    /**
+     * offer starts a call on a standby stream; it comes first, once, before the requests.
+     *
+     * @generated from field: voxgate.v1.WorkOffer offer = 4;
+     */
+    value: WorkOffer;
+    case: "offer";
   } | { case: undefined; value?: undefined };
 };
 
@@ -547,7 +578,7 @@ export type CallResponse = Message<"voxgate.v1.CallResponse"> & {
  * Use `create(CallResponseSchema)` to create a new message.
  */
 export const CallResponseSchema: GenMessage<CallResponse> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_agent, 14);
+  messageDesc(file_voxgate_v1_agent, 15);
 
 /**
  * AgentService is served on the gateway's agent port only. GPU hosts dial OUT to it, so a host
@@ -558,6 +589,11 @@ export const CallResponseSchema: GenMessage<CallResponse> = /*@__PURE__*/
  * call's GPUBackendService request and responses, so each call has its own HTTP/2 flow control and a
  * slow client never stalls other calls on the same agent. The Call stream is method-agnostic: it
  * tunnels serialized GPUBackendService messages, so a new GPUBackendService RPC needs no change here.
+ *
+ * To take the offer round trip and the stream set-up off each call's path, an agent also keeps a
+ * few Call streams open in advance ("standby" streams): the gateway starts a call on one by sending
+ * the WorkOffer down that stream, and the agent opens a replacement. Offers on the control stream
+ * remain for when no standby stream is free.
  *
  * @generated from service voxgate.v1.AgentService
  */
@@ -573,7 +609,8 @@ export const AgentService: GenService<{
     output: typeof ConnectResponseSchema;
   },
   /**
-   * Call carries one call: the agent opens it in answer to a WorkOffer.
+   * Call carries one call: the agent opens it in answer to a WorkOffer, or in advance as a standby
+   * stream that the gateway starts a call on.
    *
    * @generated from rpc voxgate.v1.AgentService.Call
    */
