@@ -95,17 +95,25 @@ async function measure(
   return { timings, elapsedMs };
 }
 
-/** Like {@link measure}, also reading the gateway's CPU time used meanwhile, in ms. */
+/**
+ * Like {@link measure}, also reading the CPU time (ms) the gateway and the direct backend (a plain
+ * connect-node server: what the public side of any Connect service costs) used meanwhile.
+ */
 async function measureWithCpu(
-  gateway: GatewayProcess,
+  servers: { gateway: GatewayProcess; direct: BenchProcess },
   path: BenchPath,
   ask: EchoAsk,
   count: number,
   concurrency: number,
 ) {
-  const before = cpuTimeMs(gateway.pid);
+  const gatewayBefore = cpuTimeMs(servers.gateway.pid);
+  const directBefore = cpuTimeMs(servers.direct.pid);
   const result = await measure(path, ask, count, concurrency);
-  return { ...result, gatewayCpuMs: cpuTimeMs(gateway.pid) - before };
+  return {
+    ...result,
+    gatewayCpuMs: cpuTimeMs(servers.gateway.pid) - gatewayBefore,
+    directCpuMs: cpuTimeMs(servers.direct.pid) - directBefore,
+  };
 }
 
 /** Waits until the gateway lists `count` ready backends. */
@@ -212,7 +220,7 @@ try {
       ["10MB", 10 * MB, counts.mb10],
     ] as const) {
       for (const path of [p.wire, p.direct, p.gateway, p.legacy]) {
-        const run = await measureWithCpu(gateway, path, { bytes }, count, 1);
+        const run = await measureWithCpu({ gateway, direct }, path, { bytes }, count, 1);
         const totalMs = run.timings.reduce((sum, t) => sum + t.totalMs, 0);
         f[`tput.${label}.${path.name}.MBps`] = (count * bytes) / MB / (totalMs / 1000);
         f[`tput.${label}.${path.name}.firstP50Ms`] = percentile(
@@ -225,6 +233,9 @@ try {
         );
         if (path === p.gateway) {
           f[`cpu.${label}.gatewayMsPerMB`] = run.gatewayCpuMs / ((count * bytes) / MB);
+        }
+        if (path === p.direct) {
+          f[`cpu.${label}.directServerMsPerMB`] = run.directCpuMs / ((count * bytes) / MB);
         }
       }
       f[`tput.${label}.gatewayVsDirect`] =
@@ -241,7 +252,7 @@ try {
     // 3. Small-request rate at concurrency 16, and the gateway's CPU per request.
     for (const path of [p.direct, p.gateway]) {
       const run = await measureWithCpu(
-        gateway,
+        { gateway, direct },
         path,
         { bytes: SMALL_BYTES },
         counts.small,
@@ -249,7 +260,14 @@ try {
       );
       f[`small.${path.name}.perSecond`] = counts.small / (run.elapsedMs / 1000);
       if (path === p.gateway) f["cpu.small.gatewayMsPerRequest"] = run.gatewayCpuMs / counts.small;
+      if (path === p.direct)
+        f["cpu.small.directServerMsPerRequest"] = run.directCpuMs / counts.small;
     }
+    // The gateway serves the same Connect call a plain server does, then relays it: its CPU per
+    // call over the direct server's is what relaying costs on top of Connect itself.
+    f["cpu.small.gatewayOverDirectServer"] =
+      (f["cpu.small.gatewayMsPerRequest"] as number) /
+      (f["cpu.small.directServerMsPerRequest"] as number);
     f["small.gatewayVsDirect"] =
       (f["small.gateway.perSecond"] as number) / (f["small.direct.perSecond"] as number);
     // 4. Public protocols on HTTP/1.1: Connect vs REST/JSON vs OpenAI, 1 MiB answers.
@@ -323,8 +341,13 @@ try {
     ["direct calls/s", showSpread(s("small.direct.perSecond"), 0)],
     ["gateway calls/s", showSpread(s("small.gateway.perSecond"), 0)],
     ["gateway CPU ms per request", showSpread(s("cpu.small.gatewayMsPerRequest"), 3)],
+    [
+      "direct server (plain connect-node) CPU ms per request",
+      showSpread(s("cpu.small.directServerMsPerRequest"), 3),
+    ],
     ["gateway CPU ms per MB (1 MB answers)", showSpread(s("cpu.1MB.gatewayMsPerMB"))],
     ["gateway CPU ms per MB (10 MB answers)", showSpread(s("cpu.10MB.gatewayMsPerMB"))],
+    ["direct server CPU ms per MB (10 MB answers)", showSpread(s("cpu.10MB.directServerMsPerMB"))],
   ]);
   printTable("public protocols over HTTP/1.1 (1 MiB answers; small = 64 B at concurrency 16)", [
     ["path", "first byte p50 ms", "whole p50 ms", "small calls/s"],
