@@ -17,6 +17,7 @@ import { GPUBackendService } from "../../gen/voxgate/v1/gpu_backend_pb.js";
 import { kSessionMetadata } from "../agent-link/agent-port-server.js";
 import type { EngineHost } from "../engine-host/index.js";
 import { createGrpcServiceDefinition } from "../grpc/service-definition.js";
+import { createAudioCoalescer } from "./audio-coalescer.js";
 import { type BackoffOptions, backoffDelayMs, defaultBackoff } from "./backoff.js";
 import {
   type AgentCallStream,
@@ -30,6 +31,9 @@ import type { PromptCache } from "./prompt-cache.js";
  * small enough (about 66 KB) for one control message.
  */
 export const kMaxHelloPromptDigests = 1000;
+
+/** Most audio bytes merged into one Synthesize response while the link is busy. */
+export const kMaxCoalescedAudioBytes = 256 * 1024;
 
 /**
  * Life of an agent:
@@ -132,11 +136,16 @@ export class Agent {
   constructor(options: AgentOptions) {
     this.#options = options;
     this.#log = options.log.child({ component: "agent", agent: options.agentId });
-    this.#dispatcher = createCallDispatcher(
-      GPUBackendService,
-      options.host.handler,
-      options.promptCache ? { promptCache: options.promptCache } : {},
-    );
+    const maxMessageBytes = options.maxMessageBytes ?? 4 * 1024 * 1024;
+    this.#dispatcher = createCallDispatcher(GPUBackendService, options.host.handler, {
+      ...(options.promptCache ? { promptCache: options.promptCache } : {}),
+      coalescers: {
+        // Audio the gateway cannot take yet travels in fewer, bigger messages (well below the
+        // link's message limit): less per-message work on both ends when the link is the limit.
+        [`/${GPUBackendService.typeName}/${GPUBackendService.method.synthesize.name}`]:
+          createAudioCoalescer(Math.min(kMaxCoalescedAudioBytes, maxMessageBytes / 4)),
+      },
+    });
     this.#backoff = { ...defaultBackoff, ...options.backoff };
   }
 

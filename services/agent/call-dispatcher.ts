@@ -27,6 +27,7 @@ import {
 import { type ClonePromptSource, kClonePromptSource } from "../engine-host/clone-prompt-source.js";
 import { writeWithBackpressure } from "../grpc/write-with-backpressure.js";
 import { type CallPromptChannel, createCallPromptChannel } from "./call-prompt-channel.js";
+import { type ResponseCoalescer, sendCoalesced } from "./coalescing-sender.js";
 import type { PromptCache } from "./prompt-cache.js";
 
 /** The agent's end of one call stream. */
@@ -52,6 +53,11 @@ export interface CallDispatcher {
 export interface CallDispatcherOptions {
   /** On-disk cache of clone prompts; without one, every call fetches its prompt again. */
   promptCache?: PromptCache;
+  /**
+   * Per method path (`/package.Service/Method`), how consecutive responses may be merged while
+   * the link is busy (see {@link sendCoalesced}); methods without one send every response as is.
+   */
+  coalescers?: Readonly<Record<string, ResponseCoalescer<unknown>>>;
   /**
    * Largest clone prompt fetched, in bytes.
    * @default the cache's `maxBytes`, else 2 GiB
@@ -142,15 +148,21 @@ export function createCallDispatcher<S extends DescService>(
             await respond(await methodSpec.impl(await only(requests), context));
             break;
           case "server_streaming":
-            for await (const out of methodSpec.impl(await only(requests), context)) {
-              await respond(out);
-            }
+            await sendCoalesced(
+              methodSpec.impl(await only(requests), context),
+              respond,
+              options.coalescers?.[offer.method],
+            );
             break;
           case "client_streaming":
             await respond(await methodSpec.impl(requests, context));
             break;
           case "bidi_streaming":
-            for await (const out of methodSpec.impl(requests, context)) await respond(out);
+            await sendCoalesced(
+              methodSpec.impl(requests, context),
+              respond,
+              options.coalescers?.[offer.method],
+            );
             break;
         }
         finished = true;
