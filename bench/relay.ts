@@ -66,7 +66,7 @@ const LATENCY_BYTES = 16_384; // one chunk: the first byte is the whole point
 const SMALL_BYTES = 64;
 const SMALL_CONCURRENCY = 16;
 const counts = quick
-  ? { latencyCalls: (c: number) => Math.max(50, c), mb1: 3, mb10: 2, small: 320, proto: 3 }
+  ? { latencyCalls: (c: number) => Math.max(50, c), mb1: 4, mb10: 4, small: 320, proto: 3 }
   : { latencyCalls: (c: number) => Math.max(400, c * 8), mb1: 10, mb10: 5, small: 3000, proto: 10 };
 
 /** Runs `count` calls of `ask` on `path` with `concurrency` at once; returns their timings. */

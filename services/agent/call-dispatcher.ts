@@ -143,26 +143,28 @@ export function createCallDispatcher<S extends DescService>(
             case: "response",
             value: toBinary(method.output, create(method.output, message as never)),
           });
+        const coalescer = options.coalescers?.[offer.method];
+        // With a coalescer, a response counts as sent once it has gone to the HTTP/2 stream, not
+        // merely into grpc-js's queue: what the engine makes meanwhile is merged, so a fast engine
+        // sends fewer, bigger messages while a slow one still sends each chunk at once.
+        const respondFlushed = (message: unknown) =>
+          writeFlushed(stream, {
+            case: "response",
+            value: toBinary(method.output, create(method.output, message as never)),
+          });
+        const send = coalescer ? respondFlushed : respond;
         switch (methodSpec.kind) {
           case "unary":
             await respond(await methodSpec.impl(await only(requests), context));
             break;
           case "server_streaming":
-            await sendCoalesced(
-              methodSpec.impl(await only(requests), context),
-              respond,
-              options.coalescers?.[offer.method],
-            );
+            await sendCoalesced(methodSpec.impl(await only(requests), context), send, coalescer);
             break;
           case "client_streaming":
             await respond(await methodSpec.impl(requests, context));
             break;
           case "bidi_streaming":
-            await sendCoalesced(
-              methodSpec.impl(requests, context),
-              respond,
-              options.coalescers?.[offer.method],
-            );
+            await sendCoalesced(methodSpec.impl(requests, context), send, coalescer);
             break;
         }
         finished = true;
@@ -302,4 +304,19 @@ async function only<T>(requests: AsyncIterable<T>): Promise<T> {
 
 function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/** Writes one message and resolves once the stream has passed it on (its write callback). */
+function writeFlushed(
+  stream: AgentCallStream,
+  kind: NonNullable<MessageInitShape<typeof CallRequestSchema>["kind"]>,
+): Promise<void> {
+  if (stream.destroyed || stream.writableEnded)
+    return Promise.reject(new Error("stream is closed"));
+  return new Promise((resolve, reject) => {
+    stream.write(
+      create(CallRequestSchema, { kind } as MessageInitShape<typeof CallRequestSchema>),
+      (err: Error | null | undefined) => (err ? reject(err) : resolve()),
+    );
+  });
 }
