@@ -142,7 +142,7 @@ export class Agent {
       coalescers: {
         // Audio the gateway cannot take yet travels in fewer, bigger messages (well below the
         // link's message limit): less per-message work on both ends when the link is the limit.
-        [`/${GPUBackendService.typeName}/${GPUBackendService.method.synthesize.name}`]:
+        [`/${GPUBackendService.typeName}/${GPUBackendService.method.synthesize.name}`]: () =>
           createAudioCoalescer(Math.min(kMaxCoalescedAudioBytes, maxMessageBytes / 4)),
       },
     });

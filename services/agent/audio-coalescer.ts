@@ -20,10 +20,15 @@ const audioOf = (piece: SynthesizePiece): Uint8Array | undefined =>
 /**
  * Merges consecutive `audio` pieces of GPUBackendService.Synthesize up to `maxBytes` per message
  * (PCM is a byte stream: where one message ends carries no meaning). Formats and other pieces are
- * never merged, so they keep their place in the stream.
+ * never merged, so they keep their place in the stream, and neither is the first audio piece: the
+ * caller's first byte never waits for more audio. One coalescer serves one call.
  */
 export function createAudioCoalescer(maxBytes: number): ResponseCoalescer<unknown> {
+  let audioSent = false;
   const coalescer: ResponseCoalescer<SynthesizePiece> = {
+    sending(piece) {
+      if (isHeld(piece) || audioOf(piece)) audioSent = true;
+    },
     merge(held, next) {
       const audio = audioOf(next);
       if (!audio) return undefined;
@@ -34,7 +39,8 @@ export function createAudioCoalescer(maxBytes: number): ResponseCoalescer<unknow
         return held;
       }
       const first = audioOf(held);
-      if (!first || first.byteLength + audio.byteLength > maxBytes) return undefined;
+      // The first audio of the call leaves alone: the caller's first byte waits for nothing.
+      if (!first || !audioSent || first.byteLength + audio.byteLength > maxBytes) return undefined;
       return { heldAudio: true, parts: [first, audio], bytes: first.byteLength + audio.byteLength };
     },
     seal(held) {

@@ -54,10 +54,11 @@ export interface CallDispatcherOptions {
   /** On-disk cache of clone prompts; without one, every call fetches its prompt again. */
   promptCache?: PromptCache;
   /**
-   * Per method path (`/package.Service/Method`), how consecutive responses may be merged while
-   * the link is busy (see {@link sendCoalesced}); methods without one send every response as is.
+   * Per method path (`/package.Service/Method`), makes the coalescer of one call: how consecutive
+   * responses may be merged while the link is busy (see {@link sendCoalesced}). Methods without
+   * one send every response as is.
    */
-  coalescers?: Readonly<Record<string, ResponseCoalescer<unknown>>>;
+  coalescers?: Readonly<Record<string, () => ResponseCoalescer<unknown>>>;
   /**
    * Largest clone prompt fetched, in bytes.
    * @default the cache's `maxBytes`, else 2 GiB
@@ -143,7 +144,7 @@ export function createCallDispatcher<S extends DescService>(
             case: "response",
             value: toBinary(method.output, create(method.output, message as never)),
           });
-        const coalescer = options.coalescers?.[offer.method];
+        const coalescer = options.coalescers?.[offer.method]?.();
         // With a coalescer, a response counts as sent once it has gone to the HTTP/2 stream, not
         // merely into grpc-js's queue: what the engine makes meanwhile is merged, so a fast engine
         // sends fewer, bigger messages while a slow one still sends each chunk at once.

@@ -47,6 +47,19 @@ describe("sendCoalesced with the audio coalescer", () => {
     expect(shape(sent).flat()).toEqual([1, 2, 3, "format", 4, 5, 6]);
   });
 
+  it("sends the first audio alone, so the caller's first byte waits for nothing", async () => {
+    const sent: unknown[] = [];
+    await sendCoalesced(
+      produce([format, audio(1), audio(2), audio(3)]),
+      async (m) => {
+        sent.push(m);
+        await sleep(20);
+      },
+      createAudioCoalescer(64),
+    );
+    expect(shape(sent)).toEqual(["format", [1], [2, 3]]);
+  });
+
   it("never merges past the size limit", async () => {
     const sent: unknown[] = [];
     const pieces = [audio(1, 1), audio(2, 2), audio(3, 3), audio(4, 4), audio(5, 5)];

@@ -10,6 +10,8 @@ export interface ResponseCoalescer<T> {
   merge(held: T, next: T): T | undefined;
   /** Turns a held value back into a response to send. */
   seal(held: T): T;
+  /** Sees each response as it goes to the link (merged ones sealed first). */
+  sending?(response: T): void;
 }
 
 /**
@@ -34,6 +36,7 @@ export async function sendCoalesced<T>(
   let held: T | undefined;
   let last: Promise<void> = Promise.resolve();
   const start = (response: T) => {
+    coalescer.sending?.(response);
     busy = true;
     last = send(response).then(() => {
       busy = false;
