@@ -31,6 +31,7 @@ import {
   type InProcessFakeEngine,
   type InProcessFakeEngineOptions,
 } from "./helpers/in-process-fake-engine.js";
+import { kTestGatewayLimits } from "./helpers/test-limits.js";
 
 const CLIENT_TOKEN = "vxg_in-process-client-token";
 const AGENT_TOKEN = "vxg_in-process-agent-token";
@@ -105,13 +106,7 @@ async function startGateway(
       { name: "client", sha256: hashToken(CLIENT_TOKEN), scopes: ["tts", "voices", "admin"] },
       { name: "gpu-hosts", sha256: hashToken(AGENT_TOKEN), scopes: ["agent"] },
     ],
-    limits: {
-      maxTextChars: 5000,
-      maxRequestBytes: 1024 * 1024,
-      maxClipBytes: 16 * 1024 * 1024,
-      defaultTimeoutMs: 30_000,
-      maxTimeoutMs: 60_000,
-    },
+    limits: kTestGatewayLimits,
     log,
   });
   openGateways.push(gateway);

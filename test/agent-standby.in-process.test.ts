@@ -17,6 +17,7 @@ import { hashToken } from "../services/auth/token-codec.js";
 import { createEngineHost, describeEngines } from "../services/engine-host/index.js";
 import { createGateway, type Gateway } from "../services/gateway/index.js";
 import { createInProcessFakeEngine } from "./helpers/in-process-fake-engine.js";
+import { kTestGatewayLimits } from "./helpers/test-limits.js";
 
 const CLIENT_TOKEN = "vxg_standby-client-token";
 const AGENT_TOKEN = "vxg_standby-agent-token";
@@ -111,13 +112,7 @@ async function startStack(options: {
       { name: "client", sha256: hashToken(CLIENT_TOKEN), scopes: ["tts"] },
       { name: "gpu-hosts", sha256: hashToken(AGENT_TOKEN), scopes: ["agent"] },
     ],
-    limits: {
-      maxTextChars: 5000,
-      maxRequestBytes: 1024 * 1024,
-      maxClipBytes: 16 * 1024 * 1024,
-      defaultTimeoutMs: 30_000,
-      maxTimeoutMs: 60_000,
-    },
+    limits: kTestGatewayLimits,
     log: silent,
   });
   opened.gateways.push(gateway);

@@ -19,6 +19,7 @@ import {
   ECHO_PARAMS,
 } from "../services/engines/echo/index.js";
 import { createGateway, type Gateway } from "../services/gateway/index.js";
+import { kTestGatewayLimits } from "./helpers/test-limits.js";
 
 const silent = pino({ level: "silent" });
 const closers: (() => Promise<void> | void)[] = [];
@@ -35,13 +36,7 @@ async function startStack(): Promise<VoxgateClient> {
       { name: "client", sha256: hashToken("vxg_coalesce-client"), scopes: ["tts"] },
       { name: "agents", sha256: hashToken("vxg_coalesce-agent"), scopes: ["agent"] },
     ],
-    limits: {
-      maxTextChars: 5000,
-      maxRequestBytes: 1024 * 1024,
-      maxClipBytes: 64 * 1024 * 1024,
-      defaultTimeoutMs: 30_000,
-      maxTimeoutMs: 60_000,
-    },
+    limits: { ...kTestGatewayLimits, maxClipBytes: 64 * 1024 * 1024 },
     log: silent,
   });
   closers.push(() => gateway.close(500));

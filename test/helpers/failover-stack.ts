@@ -29,6 +29,7 @@ import {
   type InProcessFakeEngine,
   type InProcessFakeEngineOptions,
 } from "./in-process-fake-engine.js";
+import { kTestGatewayLimits } from "./test-limits.js";
 
 export const CLIENT_TOKEN = "vxg_failover-client-token";
 const AGENT_TOKEN = "vxg_failover-agent-token";
@@ -107,13 +108,7 @@ export async function startFailoverStack(
       { name: "client", sha256: hashToken(CLIENT_TOKEN), scopes: ["tts", "voices", "admin"] },
       { name: "agents", sha256: hashToken(AGENT_TOKEN), scopes: ["agent"] },
     ],
-    limits: {
-      maxTextChars: 5000,
-      maxRequestBytes: 1024 * 1024,
-      maxClipBytes: 16 * 1024 * 1024,
-      defaultTimeoutMs: 30_000,
-      maxTimeoutMs: 60_000,
-    },
+    limits: kTestGatewayLimits,
     health,
     log: silent,
   });
