@@ -5,17 +5,27 @@
  * agent opens a replacement, and with none free the control-stream offer still works. Every
  * message the agent receives is recorded by a grpc-js client interceptor, per RPC.
  */
+
+import { create } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { createVoxgateClient, type VoxgateClient } from "../clients/voxgate-client.js";
-import type { CallRequest, CallResponse, ConnectResponse } from "../gen/voxgate/v1/agent_pb.js";
+import {
+  AgentService,
+  type CallRequest,
+  type CallResponse,
+  type ConnectRequest,
+  type ConnectResponse,
+  ConnectResponseSchema,
+} from "../gen/voxgate/v1/agent_pb.js";
 import { AudioEncoding } from "../gen/voxgate/v1/audio_pb.js";
 import { BackendState } from "../gen/voxgate/v1/backend_admin_pb.js";
 import { Agent } from "../services/agent/agent.js";
 import { hashToken } from "../services/auth/token-codec.js";
 import { createEngineHost, describeEngines } from "../services/engine-host/index.js";
 import { createGateway, type Gateway } from "../services/gateway/index.js";
+import { createGrpcServiceDefinition } from "../services/grpc/service-definition.js";
 import { createInProcessFakeEngine } from "./helpers/in-process-fake-engine.js";
 import { kTestGatewayLimits } from "./helpers/test-limits.js";
 
@@ -25,16 +35,18 @@ const AGENT_ID = "standby-box";
 const TEXT = "One fish. Two fish.";
 const silent = pino({ level: "silent" });
 
-const opened: { clients: VoxgateClient[]; agents: Agent[]; gateways: Gateway[] } = {
-  clients: [],
-  agents: [],
-  gateways: [],
-};
+const opened: {
+  clients: VoxgateClient[];
+  agents: Agent[];
+  gateways: Gateway[];
+  closers: (() => void)[];
+} = { clients: [], agents: [], gateways: [], closers: [] };
 
 afterEach(async () => {
   for (const c of opened.clients.splice(0)) c.close();
   await Promise.all(opened.agents.splice(0).map((a) => a.shutdown()));
   await Promise.all(opened.gateways.splice(0).map((g) => g.close(500)));
+  for (const close of opened.closers.splice(0)) close();
 });
 
 async function waitFor(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
@@ -226,5 +238,65 @@ describe("standby call streams", () => {
     expect(offersOn(recorder.calls)).toBe(0);
     // Every standby stream ended (cancelled by the agent, or closed by the gateway), none in use.
     await waitFor(() => recorder.standbyIdle === 0, "the standby streams to end");
+  });
+
+  it("stop being asked for by an agent whose gateway does not know them (an older version)", async () => {
+    // A gateway of the version before standby streams: it welcomes the agent and refuses any
+    // call stream that does not start with accept, as that version did.
+    let standbyAsks = 0;
+    const server = new grpc.Server();
+    server.addService(createGrpcServiceDefinition(AgentService), {
+      connect(control: grpc.ServerDuplexStream<ConnectRequest, ConnectResponse>) {
+        control.on("data", (m: ConnectRequest) => {
+          if (m.kind.case !== "hello") return;
+          control.write(
+            create(ConnectResponseSchema, {
+              kind: {
+                case: "welcome",
+                value: {
+                  sessionId: "s1",
+                  heartbeatIntervalMs: 1000,
+                  backendId: m.kind.value.agentId,
+                },
+              },
+            }),
+          );
+        });
+        control.on("error", () => {});
+      },
+      call(stream: grpc.ServerDuplexStream<CallRequest, CallResponse>) {
+        stream.once("data", (first: CallRequest) => {
+          if (first.kind.case === "standby") standbyAsks++;
+          stream.emit("error", {
+            code: grpc.status.FAILED_PRECONDITION,
+            details: "a call stream must start with accept",
+          });
+        });
+      },
+    });
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) =>
+        err ? reject(err) : resolve(p),
+      ),
+    );
+    opened.closers.push(() => server.forceShutdown());
+    const engine = createInProcessFakeEngine();
+    const agent = new Agent({
+      gatewayAddress: `127.0.0.1:${port}`,
+      token: AGENT_TOKEN,
+      agentId: AGENT_ID,
+      version: "test",
+      host: createEngineHost({ engines: [engine], slots: 4 }),
+      capabilities: describeEngines([engine], 4),
+      standbyStreams: 3,
+      log: silent,
+    });
+    opened.agents.push(agent);
+    void agent.run();
+    await waitFor(() => standbyAsks === 3, "the first three standby streams");
+    // Refused with FAILED_PRECONDITION: the agent stops asking (no retry a second later).
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(standbyAsks).toBe(3);
+    expect(agent.state).toBe("connected");
   });
 });

@@ -339,11 +339,16 @@ export class Agent {
     const unused = (err?: unknown) => {
       this.#standby.delete(stream);
       stream.cancel();
-      if (
-        (err as Partial<grpc.StatusObject> | undefined)?.code === grpc.status.RESOURCE_EXHAUSTED
-      ) {
+      const code = (err as Partial<grpc.StatusObject> | undefined)?.code;
+      if (code === grpc.status.RESOURCE_EXHAUSTED) {
         // The gateway holds as many as it allows: keep what it took, stop asking this session.
         this.#standbyLimit = this.#standby.size;
+        return;
+      }
+      if (code === grpc.status.FAILED_PRECONDITION) {
+        // A gateway without standby streams (an older version) or one that no longer knows this
+        // session: calls keep coming as offers on the control stream, so stop asking.
+        this.#standbyLimit = 0;
         return;
       }
       if (this.#state !== "connected" || this.#client !== client || this.#standbyRetry) return;
