@@ -15,7 +15,12 @@ import { generateToken } from "../services/auth/token-codec.js";
 import { createWideTransport } from "./support/h2-client.js";
 import { type BenchPath, gatewayPath } from "./support/paths.js";
 import { memoryBytes } from "./support/proc-stats.js";
-import { type BenchProcess, startEchoAgent, startGateway } from "./support/processes.js";
+import {
+  BENCH_GATEWAY_ENV,
+  type BenchProcess,
+  startEchoAgent,
+  startGateway,
+} from "./support/processes.js";
 import { printTable, showSpread, spread } from "./support/stats.js";
 
 const { values } = parseArgs({
@@ -65,13 +70,7 @@ try {
   const gateway = await startGateway({
     clientToken,
     agentToken,
-    env: {
-      VOXGATE_AGENT_MAX_STREAMS: "1024",
-      VOXGATE_AGENT_KEEPALIVE_TIMEOUT_MS: "5000",
-      VOXGATE_PROBE_TIMEOUT_MS: "5000",
-      VOXGATE_AGENT_HELLO_TIMEOUT_MS: "30000",
-      VOXGATE_HEARTBEAT_MISS_LIMIT: "10",
-    },
+    env: BENCH_GATEWAY_ENV,
   });
   started.push(gateway);
   // Two at a time: ten processes loading at once on two cores only slow each other down.

@@ -35,6 +35,7 @@ import {
 } from "./support/paths.js";
 import { cpuTimeMs } from "./support/proc-stats.js";
 import {
+  BENCH_GATEWAY_ENV,
   type BenchProcess,
   type GatewayProcess,
   spawnRole,
@@ -142,16 +143,7 @@ try {
   const gateway = await startGateway({
     clientToken,
     agentToken,
-    // One agent connection carries the control stream plus up to 256 calls.
-    // On a saturated 2-core host the default 1 s keepalive and probe deadlines drop a busy agent
-    // at concurrency 256 (measured); the bench measures the relay, not that cut-off.
-    env: {
-      VOXGATE_AGENT_MAX_STREAMS: "1024",
-      VOXGATE_AGENT_KEEPALIVE_TIMEOUT_MS: "5000",
-      VOXGATE_PROBE_TIMEOUT_MS: "5000",
-      VOXGATE_AGENT_HELLO_TIMEOUT_MS: "30000",
-      VOXGATE_HEARTBEAT_MISS_LIMIT: "10",
-    },
+    env: BENCH_GATEWAY_ENV,
     nodeFlags: values["cpu-prof"] ? ["--cpu-prof", `--cpu-prof-dir=${values["cpu-prof"]}`] : [],
   });
   started.push(gateway);

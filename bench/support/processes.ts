@@ -100,6 +100,19 @@ export function spawnRole(name: string, env: Record<string, string> = {}): Bench
   return spawnNode(["--import", "tsx", script], env);
 }
 
+/**
+ * Gateway settings of the relay benchmarks. One agent connection carries the control stream plus
+ * up to 256 calls. On a saturated 2-core host the default 1 s keepalive and probe deadlines drop a
+ * busy agent at concurrency 256 (measured); the benchmarks measure the relay, not that cut-off.
+ */
+export const BENCH_GATEWAY_ENV: Readonly<Record<string, string>> = {
+  VOXGATE_AGENT_MAX_STREAMS: "1024",
+  VOXGATE_AGENT_KEEPALIVE_TIMEOUT_MS: "5000",
+  VOXGATE_PROBE_TIMEOUT_MS: "5000",
+  VOXGATE_AGENT_HELLO_TIMEOUT_MS: "30000",
+  VOXGATE_HEARTBEAT_MISS_LIMIT: "10",
+};
+
 /** Options of {@link startGateway}. */
 export interface GatewayStartOptions {
   /** Client token accepted with every scope. */
