@@ -50,7 +50,7 @@ export const SUPPORTED_ANALYSIS_KINDS: readonly AnalysisKind[] = [
  *
  * Duration, sample rate and channels are always set. `BASIC` adds integrated loudness (LUFS, ITU-R
  * BS.1770-4) and sample peak (dBFS); `PITCH` adds median and standard deviation of f0 and the
- * voiced ratio (pitchfinder YIN, see `trackPitch`); `GENDER` adds an estimate from median f0 with
+ * voiced ratio (YIN, see `trackPitch`); `GENDER` adds an estimate from median f0 with
  * its confidence. `AGE` leaves age unset: no method here estimates it. A measure that does not
  * apply is left unset: loudness of silence or of less than 400 ms, peak of digital silence, f0 and
  * gender without voiced frames. Costs about 12 ms of CPU per second of audio (see

@@ -1,6 +1,6 @@
 /**
  * Audio analysis in plain TypeScript: integrated loudness (ITU-R BS.1770-4), sample peak, f0
- * statistics (pitchfinder YIN), a gender estimate from f0, speaking rate, and WAV decoding for it.
+ * statistics (YIN), a gender estimate from f0, speaking rate, and WAV decoding for it.
  */
 export type { AnalyzeAudioOptions } from "./analyze-audio.js";
 export { analyzeAudio, analyzeVoiceProfile } from "./analyze-audio.js";

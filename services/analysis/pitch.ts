@@ -1,8 +1,8 @@
 /**
- * Fundamental frequency (f0) tracking on 16-bit PCM with pitchfinder's YIN detector, frame by
+ * Fundamental frequency (f0) tracking on 16-bit PCM with the YIN detector (`yin.ts`), frame by
  * frame, with an energy gate for voicing and guards against YIN's octave errors.
  */
-import { YIN } from "pitchfinder";
+import { createYinDetector } from "./yin.js";
 
 /** Options of {@link trackPitch}. */
 export interface PitchTrackOptions {
@@ -93,21 +93,21 @@ export function trackPitch(
   const maxF0Hz = options.maxF0Hz ?? 600;
   const hopMs = options.hopMs ?? 10;
   const { signal, rateHz } = downmixAndDecimate(samples, sampleRateHz, channels);
-  // pitchfinder's YIN uses the largest power of two below the buffer length and looks for lags up
-  // to half of it; a buffer one longer than a power of two uses all of that power of two.
+  // YIN looks for lags up to half of the frame, so a frame of two periods of minF0Hz (rounded up
+  // to a power of two, as the detector was tuned with) finds f0 down to minF0Hz.
   let windowLength = 2;
   while (windowLength < (2 * rateHz) / minF0Hz) {
     windowLength *= 2;
   }
   const hop = Math.max(1, Math.round((rateHz * hopMs) / 1000));
-  const detect = YIN({
-    sampleRate: rateHz,
+  const detect = createYinDetector({
+    sampleRateHz: rateHz,
     threshold: options.yinThreshold ?? 0.3,
-    probabilityThreshold: 0.1,
+    minPeriodicity: 0.1,
   });
 
   const frameCount =
-    signal.length > windowLength ? Math.floor((signal.length - windowLength - 1) / hop) + 1 : 0;
+    signal.length >= windowLength ? Math.floor((signal.length - windowLength) / hop) + 1 : 0;
   const levels = new Float64Array(frameCount);
   for (let f = 0; f < frameCount; f++) {
     levels[f] = rmsDb(signal, f * hop, windowLength);
@@ -122,7 +122,7 @@ export function trackPitch(
     const audible = levelDb > gateDb;
     let f0Hz: number | undefined;
     if (audible) {
-      const found = detect(signal.subarray(f * hop, f * hop + windowLength + 1));
+      const found = detect(signal.subarray(f * hop, f * hop + windowLength));
       f0Hz = found !== null && found >= minF0Hz && found <= maxF0Hz ? found : undefined;
     }
     raw[f] = f0Hz;
