@@ -25,7 +25,12 @@ import {
   describeEngines,
   type EngineHost,
 } from "../services/engine-host/index.js";
-import { createGateway, type Gateway, type GatewayAddresses } from "../services/gateway/index.js";
+import {
+  createGateway,
+  type Gateway,
+  type GatewayAddresses,
+  type GatewayOptions,
+} from "../services/gateway/index.js";
 import {
   createInProcessFakeEngine,
   type InProcessFakeEngine,
@@ -98,6 +103,7 @@ function capturingLogger(): { log: Logger; lines: string[] } {
 async function startGateway(
   log: Logger = silent,
   agentPort = 0,
+  admission: GatewayOptions["admission"] = {},
 ): Promise<{ gateway: Gateway } & GatewayAddresses> {
   const gateway = createGateway({
     public: { host: "127.0.0.1", port: 0 },
@@ -107,6 +113,7 @@ async function startGateway(
       { name: "gpu-hosts", sha256: hashToken(AGENT_TOKEN), scopes: ["agent"] },
     ],
     limits: kTestGatewayLimits,
+    admission,
     log,
   });
   openGateways.push(gateway);
@@ -144,8 +151,12 @@ function startAgent(
 }
 
 /** A gateway with one ready agent. */
-async function startStack(engine: InProcessFakeEngineOptions = {}, slots = 2) {
-  const started = await startGateway();
+async function startStack(
+  engine: InProcessFakeEngineOptions = {},
+  slots = 2,
+  admission: GatewayOptions["admission"] = {},
+) {
+  const started = await startGateway(silent, 0, admission);
   const agent = startAgent(started.agentPort, { engine, slots });
   await waitFor(
     () => started.gateway.registry.get(AGENT_ID)?.state === BackendState.READY,
@@ -465,8 +476,8 @@ describe("agent link lifecycle", () => {
     }
   });
 
-  it("answers UNAVAILABLE 'busy' when the agent's only slot is taken", async () => {
-    const stack = await startStack({ chunkDelayMs: 50 }, 1);
+  it("answers RESOURCE_EXHAUSTED with Retry-After when the only slot is taken and there is no queue", async () => {
+    const stack = await startStack({ chunkDelayMs: 50 }, 1, { maxQueued: 0 });
     const voxgate = client(stack.publicUrl, "connect", "1.1");
     const controller = new AbortController();
     const running = voxgate.tts.streamSynthesize(
@@ -477,10 +488,11 @@ describe("agent link lifecycle", () => {
     await iterator.next(); // the first chunk: the slot is in use
     try {
       const error = await failureOf(() => voxgate.tts.synthesize({ text: SHORT_TEXT }));
-      expect(error.code).toBe(Code.Unavailable);
+      expect(error.code).toBe(Code.ResourceExhausted);
       expect(error.rawMessage).toBe(
-        "every backend offering synthesize is busy (all slots in use); retry shortly",
+        "every slot is busy and the admission queue is full (0 calls waiting; max queued calls: VOXGATE_QUEUE_MAX); retry later",
       );
+      expect(error.metadata.get("retry-after")).toMatch(/^[1-9]\d*$/);
       expect(stack.engine.calls).toHaveLength(1);
     } finally {
       controller.abort();

@@ -40,6 +40,9 @@ export function writeRpcError(req: NodeRequest, res: NodeResponse, error: Connec
   const headers: Record<string, string> = {};
   if (req.httpVersionMajor === 1) discardBody(req);
   if (error.code === Code.Unauthenticated) headers["www-authenticate"] = 'Bearer realm="voxgate"';
+  // Refusals for load (per-token limits) say when to come back, in every protocol.
+  const retryAfter = error.metadata.get("retry-after");
+  if (retryAfter) headers["retry-after"] = retryAfter;
 
   if (/^application\/grpc(-web)?(\+|;|$)/.test(contentType)) {
     const grpcHeaders = {

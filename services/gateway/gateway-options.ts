@@ -71,6 +71,7 @@ export function gatewayOptionsFromSettings(
       probeFailureThreshold: settings.probeFailureThreshold,
       maxAttempts: settings.maxAttempts,
     },
+    admission: { maxQueued: settings.queueMax, maxWaitMs: settings.queueMaxWaitMs },
     audio: settings.mp3BitrateKbps > 0 ? { mp3BitrateKbps: settings.mp3BitrateKbps } : {},
     backends: resolveBackendKeys(settings.backends, env),
     limits: {

@@ -324,6 +324,24 @@ export const gatewaySettings = {
     schema: intSetting(1, 20),
     defaultValue: 3,
   }),
+  queueMax: setting({
+    key: "queueMax",
+    flag: "queue-max",
+    env: "VOXGATE_QUEUE_MAX",
+    description:
+      "most calls waiting for a free backend slot at once (fair across tokens); beyond it 429 with Retry-After; 0 = no queue",
+    schema: intSetting(0, 1_000_000),
+    defaultValue: 1000,
+  }),
+  queueMaxWaitMs: setting({
+    key: "queueMaxWaitMs",
+    flag: "queue-max-wait-ms",
+    env: "VOXGATE_QUEUE_MAX_WAIT_MS",
+    description:
+      "longest time a call waits for a free slot, in ms (its deadline may end it sooner); then 429 with Retry-After",
+    schema: intSetting(1, 3_600_000),
+    defaultValue: 30_000,
+  }),
   mp3BitrateKbps: setting({
     key: "mp3BitrateKbps",
     flag: "mp3-bitrate-kbps",

@@ -17,6 +17,7 @@ import { JobService } from "../../gen/voxgate/v1/job_pb.js";
 import { PromptStoreService } from "../../gen/voxgate/v1/prompt_store_pb.js";
 import { TtsService } from "../../gen/voxgate/v1/tts_pb.js";
 import { VoiceService } from "../../gen/voxgate/v1/voice_pb.js";
+import { createAdmissionQueue } from "../admission/admission-queue.js";
 import {
   type AgentPortLimits,
   type AgentPortServer,
@@ -94,6 +95,11 @@ export interface GatewayOptions {
   jobs?: Partial<JobSettingValues> & { renderConcurrency?: number };
   /** Backend health: active probes and circuit breakers; missing keys take their defaults. */
   health?: Partial<GatewayHealthOptions>;
+  /**
+   * Admission queue: where calls wait when every capable backend slot is busy. @default 1000
+   * calls, 30 s longest wait
+   */
+  admission?: { maxQueued?: number; maxWaitMs?: number };
   /** Audio encoding on the gateway (MP3 bit rate). */
   audio?: AudioContainerOptions;
   /** REST/JSON transcoding: unknown query parameters are refused (400) or ignored. @default reject */
@@ -212,6 +218,14 @@ export function createGateway(options: GatewayOptions): Gateway {
       ? { health: { probeFailureThreshold: health.probeFailureThreshold } }
       : {}),
     ...(health.maxAttempts ? { maxAttempts: health.maxAttempts } : {}),
+    admission: createAdmissionQueue({
+      ...(options.admission?.maxQueued !== undefined
+        ? { maxQueued: options.admission.maxQueued }
+        : {}),
+      ...(options.admission?.maxWaitMs !== undefined
+        ? { maxWaitMs: options.admission.maxWaitMs }
+        : {}),
+    }),
   });
   const prober = createHealthProber({
     registry,

@@ -1,5 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { codeToHttpStatus, codeToString } from "@connectrpc/connect/protocol-connect";
+import { kRetryAfterHeader } from "../admission/admission-queue.js";
 import {
   DISCARD_LIMIT_BYTES,
   discardBody,
@@ -35,6 +36,8 @@ export class OpenAiError extends Error {
     readonly code: string | null = null,
     /** Error class; by default from the status. */
     readonly type: string = typeOfStatus(status),
+    /** Seconds the caller should wait before retrying (`Retry-After`), when known. */
+    readonly retryAfterSeconds: number | undefined = undefined,
   ) {
     super(message);
   }
@@ -75,12 +78,14 @@ export function toOpenAiError(error: unknown): OpenAiError {
     error instanceof ConnectError || connect.code !== Code.Unknown
       ? connect.rawMessage
       : "internal error";
+  const retryAfter = Number(connect.metadata.get(kRetryAfterHeader) ?? Number.NaN);
   return new OpenAiError(
     message,
     codeToHttpStatus(connect.code),
     param,
     codeToString(connect.code),
     typeOfCode(connect.code),
+    Number.isFinite(retryAfter) ? retryAfter : undefined,
   );
 }
 
@@ -101,6 +106,10 @@ export function writeOpenAiError(req: NodeRequest, res: NodeResponse, error: Ope
     "content-length": String(Buffer.byteLength(body)),
   };
   if (error.status === 401) headers["www-authenticate"] = 'Bearer realm="voxgate"';
+  // The openai SDK waits this long before its own retry.
+  if (error.retryAfterSeconds !== undefined) {
+    headers[kRetryAfterHeader] = String(error.retryAfterSeconds);
+  }
   res.writeHead(error.status, headers);
   res.end(body);
 }

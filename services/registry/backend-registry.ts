@@ -8,6 +8,7 @@ import {
   type LoadReport,
   ServingState,
 } from "../../gen/voxgate/v1/gpu_backend_pb.js";
+import type { AdmissionQueue, AdmissionStats } from "../admission/admission-queue.js";
 import type { BackendCriteria, BackendRegistration, RegisteredBackend } from "./backend.js";
 import { isBackendFault } from "./backend-fault.js";
 import {
@@ -76,6 +77,13 @@ export interface BackendCallOptions {
   timeoutMs?: number;
   /** Called once, right before the first item reaches the caller, with the serving backend. */
   onFirstItem?(backend: Readonly<RegisteredBackend>, attempts: number): void;
+  /**
+   * Whose turn this call takes in the admission queue (the token name): calls of one key wait
+   * behind each other, keys take turns. @default "" (one shared line)
+   */
+  queueKey?: string;
+  /** Called once when the call got a slot, with how long it waited in the queue, in ms (0: none). */
+  onAdmitted?(waitedMs: number): void;
 }
 
 /** Options of {@link createBackendRegistry}. */
@@ -93,6 +101,11 @@ export interface BackendRegistryOptions {
   maxAttempts?: number;
   /** Clock, in ms (breaker cooldowns). @default Date.now */
   now?: () => number;
+  /**
+   * Where calls wait when every capable backend is busy. Without one, such a call fails at once
+   * with UNAVAILABLE.
+   */
+  admission?: AdmissionQueue;
 }
 
 /** The set of backends, their health, and the routing decision over them. */
@@ -151,6 +164,8 @@ export interface BackendRegistry {
   ): AsyncGenerator<T>;
   /** Subscribes to changes; returns the unsubscribe function. */
   watch(listener: (event: BackendEvent) => void): () => void;
+  /** Figures of the admission queue; undefined without one. */
+  admissionStats(): AdmissionStats | undefined;
 }
 
 interface Entry {
@@ -163,6 +178,18 @@ interface Entry {
 /** Creates an empty registry. */
 export function createBackendRegistry(options: BackendRegistryOptions): BackendRegistry {
   const log = options.log.child({ component: "registry" });
+  const admission = options.admission;
+  // State changes (a backend ready, undrained, a breaker closed) may open slots; the pump runs
+  // after the change's own bookkeeping, never in the middle of a lease.
+  let pumpScheduled = false;
+  const schedulePump = () => {
+    if (!admission || pumpScheduled) return;
+    pumpScheduled = true;
+    queueMicrotask(() => {
+      pumpScheduled = false;
+      admission.pump();
+    });
+  };
   const now = options.now ?? Date.now;
   const maxAttempts = Math.max(1, options.maxAttempts ?? 3);
   const entries = new Map<string, Entry>();
@@ -196,6 +223,7 @@ export function createBackendRegistry(options: BackendRegistryOptions): BackendR
       );
       emit(backend, "state", reason);
     }
+    schedulePump();
   };
 
   const slotsOf = (b: RegisteredBackend) => Math.max(1, b.capabilities.slots);
@@ -248,12 +276,22 @@ export function createBackendRegistry(options: BackendRegistryOptions): BackendR
     sync(entry, transition?.reason ?? "call ended");
   };
 
-  const lease = (criteria: BackendCriteria): BackendLease => {
+  /**
+   * Leases the best backend, or says why none fits: `busy` when at least one capable backend is
+   * only out of slots (a slot will free, so the call may wait for it).
+   */
+  const pick = (
+    criteria: BackendCriteria,
+  ): { lease: BackendLease } | { error: () => ConnectError; busy: boolean } => {
     const all = [...entries.values()];
     const capable = all.filter((e) => offers(e.backend, criteria));
     const wanted = describeWanted(criteria);
     if (all.length > 0 && capable.length === 0) {
-      throw new ConnectError(`no connected backend offers ${wanted}`, Code.FailedPrecondition);
+      return {
+        busy: false,
+        error: () =>
+          new ConnectError(`no connected backend offers ${wanted}`, Code.FailedPrecondition),
+      };
     }
     const candidates = capable.filter((e) => !criteria.exclude?.has(e.backend.id));
     const refusals = candidates.map((e) => [e, refusal(e)] as const);
@@ -267,17 +305,21 @@ export function createBackendRegistry(options: BackendRegistryOptions): BackendR
           a.backend.inFlight / slotsOf(a.backend) - b.backend.inFlight / slotsOf(b.backend),
       )[0];
     if (!chosen) {
-      throw new ConnectError(
-        whyNothingFits(
-          all.length,
-          wanted,
-          criteria,
-          refusals
-            .map(([e, why]) => [e.backend.id, why ?? ""] as const)
-            .sort(([a], [b]) => a.localeCompare(b)),
-        ),
-        Code.Unavailable,
-      );
+      return {
+        busy: refusals.some(([, why]) => why?.startsWith("busy")),
+        error: () =>
+          new ConnectError(
+            whyNothingFits(
+              all.length,
+              wanted,
+              criteria,
+              refusals
+                .map(([e, why]) => [e.backend.id, why ?? ""] as const)
+                .sort(([a], [b]) => a.localeCompare(b)),
+            ),
+            Code.Unavailable,
+          ),
+      };
     }
     const backend = chosen.backend;
     const ticket = chosen.breaker.enter();
@@ -285,11 +327,13 @@ export function createBackendRegistry(options: BackendRegistryOptions): BackendR
     backend.inFlight++;
     backend.callsTotal++;
     let released = false;
-    return {
+    const leasedAt = performance.now();
+    const lease: BackendLease = {
       backend,
       release(outcome, error) {
         if (released) return;
         released = true;
+        if (outcome === "ok") admission?.recordService(performance.now() - leasedAt);
         // An agent that reconnected mid-call is a new record carrying this call in its count.
         const current = entries.get(backend.id);
         const target = current?.backend ?? backend;
@@ -302,8 +346,28 @@ export function createBackendRegistry(options: BackendRegistryOptions): BackendR
         }
         // A call from an older session says nothing about the new one's breaker.
         if (current && current === chosen) settle(current, ticket, outcome, error);
+        // The freed slot goes to the head of the queue before any newcomer can take it.
+        admission?.pump();
       },
     };
+    return { lease };
+  };
+
+  const lease = (criteria: BackendCriteria): BackendLease => {
+    const picked = pick(criteria);
+    if ("lease" in picked) return picked.lease;
+    throw picked.error();
+  };
+
+  /** Slots of the backends that could take a call once free (busy or free, not broken). */
+  const capacityFor = (criteria: BackendCriteria) => {
+    let slots = 0;
+    for (const entry of entries.values()) {
+      if (!offers(entry.backend, criteria) || criteria.exclude?.has(entry.backend.id)) continue;
+      const why = refusal(entry);
+      if (why === undefined || why.startsWith("busy")) slots += slotsOf(entry.backend);
+    }
+    return slots;
   };
 
   const registry: BackendRegistry = {
@@ -330,6 +394,7 @@ export function createBackendRegistry(options: BackendRegistryOptions): BackendR
       });
       log.info({ backend: backend.id, address: backend.address, reason }, "backend added");
       emit(backend, "added", reason);
+      schedulePump();
     },
     remove(id, reason) {
       const entry = entries.get(id);
@@ -442,11 +507,38 @@ export function createBackendRegistry(options: BackendRegistryOptions): BackendR
         if (signal.aborted) throw ConnectError.from(signal.reason, Code.Canceled);
         let leased: BackendLease;
         try {
-          leased = lease({ ...criteria, exclude: tried });
+          const wanted: BackendCriteria = { ...criteria, exclude: new Set(tried) };
+          const picked = pick(wanted);
+          if ("lease" in picked) {
+            leased = picked.lease;
+            if (attempt === 1) callOptions.onAdmitted?.(0);
+          } else if (picked.busy && admission) {
+            // Nothing was sent yet: waiting for a slot changes no failover rule.
+            const queuedAt = performance.now();
+            leased = await admission.wait({
+              key: callOptions.queueKey ?? "",
+              group: groupOf(wanted),
+              tryAcquire() {
+                const again = pick(wanted);
+                return "lease" in again ? again.lease : undefined;
+              },
+              capacity: () => capacityFor(wanted),
+              signal,
+              timeoutMs:
+                deadline !== undefined ? Math.max(0, deadline - performance.now()) : undefined,
+            });
+            callOptions.onAdmitted?.(performance.now() - queuedAt);
+          } else {
+            throw picked.error();
+          }
         } catch (err) {
           const error = ConnectError.from(err);
           if (failures.length === 0) throw error;
-          throw new ConnectError(`${failures.join("; ")}; ${error.rawMessage}`, error.code);
+          throw new ConnectError(
+            `${failures.join("; ")}; ${error.rawMessage}`,
+            error.code,
+            error.metadata,
+          );
         }
         const { backend } = leased;
         tried.add(backend.id);
@@ -519,6 +611,7 @@ export function createBackendRegistry(options: BackendRegistryOptions): BackendR
       events.on("change", listener);
       return () => events.off("change", listener);
     },
+    admissionStats: () => admission?.stats(),
   };
   return registry;
 }
@@ -526,6 +619,18 @@ export function createBackendRegistry(options: BackendRegistryOptions): BackendR
 /** 1 when the backend already holds the call's clone prompt, else 0 (a sort key). */
 function holdsPrompt(backend: RegisteredBackend, criteria: BackendCriteria): number {
   return criteria.promptDigest && backend.promptDigests?.has(criteria.promptDigest) ? 1 : 0;
+}
+
+/** Calls with equal groups want the same backends (the admission queue skips alike calls). */
+function groupOf(criteria: BackendCriteria): string {
+  return JSON.stringify([
+    criteria.feature,
+    criteria.engine ?? "",
+    criteria.modelFamily ?? "",
+    criteria.modelSize ?? "",
+    criteria.exactModel ?? false,
+    [...(criteria.exclude ?? [])].sort(),
+  ]);
 }
 
 function describeWanted(criteria: BackendCriteria): string {

@@ -1,5 +1,6 @@
 import { create, type JsonObject, type JsonValue, toJson } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { kRetryAfterHeader } from "../admission/admission-queue.js";
 import {
   DISCARD_LIMIT_BYTES,
   discardBody,
@@ -90,6 +91,8 @@ export function writeRestError(
     "content-length": String(Buffer.byteLength(body)),
   };
   if (error.code === Code.Unauthenticated) headers["www-authenticate"] = 'Bearer realm="voxgate"';
+  const retryAfter = error.metadata.get(kRetryAfterHeader);
+  if (retryAfter) headers[kRetryAfterHeader] = retryAfter;
   res.writeHead(options.status ?? httpStatusOfCode(error.code), headers);
   res.end(body);
 }

@@ -69,7 +69,8 @@ export function createTtsHandler(options: TtsHandlerOptions): ServiceImpl<typeof
       backendRequest.voice?.kind.case === "clonePrompt"
         ? backendRequest.voice.kind.value
         : undefined;
-    const requestId = context.values.get(kCallContext)?.requestId ?? "";
+    const callContext = context.values.get(kCallContext);
+    const requestId = callContext?.requestId ?? "";
     const criteria: BackendCriteria = prompt
       ? {
           // A clone prompt only works on the model (family and size) that made it.
@@ -87,6 +88,8 @@ export function createTtsHandler(options: TtsHandlerOptions): ServiceImpl<typeof
       {
         signal: context.signal,
         timeoutMs: context.timeoutMs() ?? defaultTimeoutMs,
+        // Each token waits in its own line; lines take turns (one busy caller cannot starve others).
+        queueKey: callContext?.principal?.name ?? "",
         onFirstItem(backend, attempts) {
           // Headers leave with the first message, so they can still name the serving backend.
           context.responseHeader.set(kBackendHeader, backend.id);

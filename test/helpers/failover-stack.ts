@@ -7,7 +7,11 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { pino } from "pino";
-import { createVoxgateClient, type VoxgateClient } from "../../clients/voxgate-client.js";
+import {
+  createVoxgateClient,
+  type VoxgateClient,
+  type VoxgateClientOptions,
+} from "../../clients/voxgate-client.js";
 import { BackendState } from "../../gen/voxgate/v1/backend_admin_pb.js";
 import type { Capabilities } from "../../gen/voxgate/v1/capabilities_pb.js";
 import type { GPUBackendService, LoadReportSchema } from "../../gen/voxgate/v1/gpu_backend_pb.js";
@@ -32,6 +36,8 @@ import {
 import { kTestGatewayLimits } from "./test-limits.js";
 
 export const CLIENT_TOKEN = "vxg_failover-client-token";
+/** A second client token (name "other"), for tests of fairness between tokens. */
+export const OTHER_CLIENT_TOKEN = "vxg_failover-other-client-token";
 const AGENT_TOKEN = "vxg_failover-agent-token";
 const silent = pino({ level: "silent" });
 
@@ -76,8 +82,10 @@ export interface FailoverStack extends GatewayAddresses {
   addAgent(id: string, options?: FailoverAgentOptions): FailoverAgent;
   /** Waits until the backend is READY in the registry. */
   waitReady(id: string): Promise<void>;
-  /** A Connect client of the public port (closed by {@link close}). */
-  client(): VoxgateClient;
+  /** A client of the public port (closed by {@link close}); Connect over HTTP/1.1 by default. */
+  client(
+    options?: Partial<Pick<VoxgateClientOptions, "token" | "protocol" | "httpVersion">>,
+  ): VoxgateClient;
   /** Closes clients, agents, then the gateway. */
   close(): Promise<void>;
 }
@@ -100,16 +108,19 @@ export async function waitUntil(
 /** Starts a gateway with the given health settings. */
 export async function startFailoverStack(
   health: GatewayOptions["health"] = {},
+  more: Pick<GatewayOptions, "admission"> = {},
 ): Promise<FailoverStack> {
   const gateway = createGateway({
     public: { host: "127.0.0.1", port: 0 },
     agent: { host: "127.0.0.1", port: 0 },
     tokens: [
       { name: "client", sha256: hashToken(CLIENT_TOKEN), scopes: ["tts", "voices", "admin"] },
+      { name: "other", sha256: hashToken(OTHER_CLIENT_TOKEN), scopes: ["tts", "voices"] },
       { name: "agents", sha256: hashToken(AGENT_TOKEN), scopes: ["agent"] },
     ],
     limits: kTestGatewayLimits,
     health,
+    ...more,
     log: silent,
   });
   const addresses = await gateway.listen();
@@ -168,12 +179,13 @@ export async function startFailoverStack(
         `${id} to be READY`,
       );
     },
-    client() {
+    client(options = {}) {
       const client = createVoxgateClient({
         baseUrl: addresses.publicUrl,
         token: CLIENT_TOKEN,
         protocol: "connect",
         httpVersion: "1.1",
+        ...options,
       });
       clients.push(client);
       return client;
