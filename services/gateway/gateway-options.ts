@@ -42,6 +42,7 @@ export function gatewayOptionsFromSettings(
       limits: {
         maxStreamsPerConnection: settings.maxStreamsPerConnection,
         headersTimeoutMs: settings.headersTimeoutMs,
+        maxHeaderBytes: settings.maxHeaderBytes,
       },
     },
     agent: {
@@ -82,6 +83,7 @@ export function gatewayOptionsFromSettings(
       maxTimeoutMs: settings.maxTimeoutMs,
       maxReferenceBytes: settings.maxReferenceBytes,
       maxReferenceSeconds: settings.maxReferenceSeconds,
+      maxJsonDepth: settings.maxJsonDepth,
     },
     storage: storageFromSettings(settings),
     jobs: { ...pickJobSettings(settings), renderConcurrency: settings.renderConcurrency },

@@ -127,6 +127,15 @@ export const gatewaySettings = {
     schema: intSetting(1024, 1024 * MiB),
     defaultValue: 16 * MiB,
   }),
+  maxJsonDepth: setting({
+    key: "maxJsonDepth",
+    flag: "max-json-depth",
+    env: "VOXGATE_MAX_JSON_DEPTH",
+    description:
+      "deepest nesting of [ and { in a JSON request body (Connect, REST, OpenAI), checked while it is read",
+    schema: intSetting(1, 10_000),
+    defaultValue: 64,
+  }),
   maxClipBytes: setting({
     key: "maxClipBytes",
     flag: "max-clip-bytes",
@@ -175,6 +184,15 @@ export const gatewaySettings = {
     description: "time a client has to send request headers, in ms",
     schema: intSetting(100, 600_000),
     defaultValue: 10_000,
+  }),
+  maxHeaderBytes: setting({
+    key: "maxHeaderBytes",
+    flag: "max-header-bytes",
+    env: "VOXGATE_MAX_HEADER_BYTES",
+    description:
+      "largest request headers on the public port, in bytes; larger ones are answered 431 (HTTP/2: up to 16 times this, past it the stream is refused)",
+    schema: intSetting(1024, 1024 * 1024),
+    defaultValue: 16 * 1024,
   }),
   agentMaxMessageBytes: setting({
     key: "agentMaxMessageBytes",

@@ -9,7 +9,6 @@ import {
   type ServiceImplSpec,
   type Transport,
 } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
 import { Health } from "../../gen/health/v1/health_pb.js";
 import { BackendAdminService } from "../../gen/voxgate/v1/backend_admin_pb.js";
@@ -31,6 +30,7 @@ import {
   createServerlessBackend,
   type ServerlessBackendOptions,
 } from "../backends/serverless/serverless-backend.js";
+import { DEFAULT_MAX_JSON_DEPTH } from "../input-limits/json-limits.js";
 import { createJobExecutors } from "../jobs/executors/index.js";
 import { createJobSystem, type JobSettingValues } from "../jobs/job-system.js";
 import { createOpenAiFrontend } from "../openai/openai-frontend.js";
@@ -48,6 +48,7 @@ import { createClonePromptResolver } from "../voices/clone-prompt-resolver.js";
 import { createVoiceAudioTools } from "../voices/voice-audio-tools.js";
 import { createVoiceHandler } from "../voices/voice-handler.js";
 import { kCallContext } from "./call-context.js";
+import { createConnectNodeHandler } from "./connect-node-handler.js";
 import { createGatewayStorage, type GatewayStorageOptions } from "./gateway-storage.js";
 import { createHealthHandler } from "./health-handler.js";
 import type { HttpFrontend, HttpRoute } from "./http-frontend.js";
@@ -81,6 +82,8 @@ export interface GatewayOptions {
     maxReferenceBytes?: number;
     /** Longest reference recording (or audio to analyze), in seconds. @default 60 */
     maxReferenceSeconds?: number;
+    /** Deepest JSON nesting of a request body, on every JSON way in. @default 64 */
+    maxJsonDepth?: number;
   };
   /**
    * Where voices, prompts and (later) jobs are stored. @default a temporary data dir with an
@@ -240,6 +243,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       "configured static backend",
     );
   }
+  const maxJsonDepth = limits.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH;
   const tokens = createTokenStore(options.tokens);
   const shutdown = new AbortController();
   const gate = createRequestGate({ tokens, log });
@@ -331,6 +335,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       transport: inProcess,
       registry,
       maxRequestBytes: limits.maxRequestBytes,
+      maxJsonDepth,
       defaultTimeoutMs: limits.defaultTimeoutMs,
       maxTimeoutMs: limits.maxTimeoutMs,
       log,
@@ -342,13 +347,14 @@ export function createGateway(options: GatewayOptions): Gateway {
       transport: inProcess,
       log,
       maxRequestBytes: limits.maxRequestBytes,
+      maxJsonDepth,
       maxTimeoutMs: limits.maxTimeoutMs,
       unknownQuery: options.rest?.unknownQuery ?? "reject",
       unmatched: "not-found",
     }),
   ];
 
-  const rpcHandler = connectNodeAdapter({
+  const rpcHandler = createConnectNodeHandler({
     routes(router) {
       for (const service of services) {
         for (const method of Object.values(service.methods)) {
@@ -365,6 +371,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     // compressed requests would open the door to decompression bombs.
     acceptCompression: [],
     shutdownSignal: shutdown.signal,
+    jsonLimits: { maxDepth: maxJsonDepth, maxBytes: limits.maxRequestBytes },
+    log,
     contextValues(req) {
       const result = admitted.get(req);
       const requestId = result?.requestId ?? "";

@@ -55,6 +55,16 @@ export interface PublicServer {
   close(graceMs?: number): Promise<void>;
 }
 
+/** How far past the header limit an HTTP/2 header list may go and still be answered 431. */
+const H2_HEADER_SLACK = 16;
+
+/** Size of an HTTP/2 header list as SETTINGS_MAX_HEADER_LIST_SIZE counts it (RFC 9113 6.5.2). */
+function h2HeaderBytes(rawHeaders: readonly string[]): number {
+  let total = 0;
+  for (const field of rawHeaders) total += Buffer.byteLength(field);
+  return total + (rawHeaders.length / 2) * 32;
+}
+
 /** The HTTP/2 connection preface starts with these bytes; no HTTP/1.1 method does. */
 const H2_PREFACE_START = Buffer.from("PRI ");
 
@@ -85,10 +95,21 @@ export function createPublicServer(options: PublicServerOptions): PublicServer {
       settings: {
         maxConcurrentStreams: limits.maxStreamsPerConnection,
         initialWindowSize: Math.min(limits.windowBytes, 2 ** 31 - 1),
-        maxHeaderListSize: limits.maxHeaderBytes,
+        // nghttp2 refuses a stream past this size with a bare RST_STREAM; allowing more than
+        // the limit lets oversized headers reach the handler below, which answers 431.
+        maxHeaderListSize: Math.min(limits.maxHeaderBytes * H2_HEADER_SLACK, 2 ** 31 - 1),
       },
     },
-    options.handler,
+    (req, res) => {
+      if (h2HeaderBytes(req.rawHeaders) > limits.maxHeaderBytes) {
+        res.writeHead(431, { "content-type": "text/plain" });
+        res.end(
+          `request headers exceed ${limits.maxHeaderBytes} bytes (max header bytes: VOXGATE_MAX_HEADER_BYTES)\n`,
+        );
+        return;
+      }
+      options.handler(req, res);
+    },
   );
   const h2Sessions = new Set<http2.ServerHttp2Session>();
   h2.on("session", (session) => {

@@ -15,6 +15,12 @@ import type { GateResult } from "../auth/request-gate.js";
 import type { NodeRequest, NodeResponse } from "../auth/rpc-error-response.js";
 import { kCallContext } from "../gateway/call-context.js";
 import type { HttpFrontend, HttpRoute } from "../gateway/http-frontend.js";
+import {
+  DEFAULT_MAX_JSON_DEPTH,
+  isJsonLimitError,
+  type JsonLimits,
+  readJsonText,
+} from "../input-limits/json-limits.js";
 import type { BackendRegistry } from "../registry/index.js";
 import { listSpeechModels, speechModelCatalog } from "./model-catalog.js";
 import {
@@ -42,6 +48,8 @@ export interface OpenAiFrontendOptions {
   registry: BackendRegistry;
   /** Largest JSON request body, in bytes. */
   maxRequestBytes: number;
+  /** Deepest JSON nesting of a request body. @default 64 */
+  maxJsonDepth?: number;
   /** Deadline of calls that set none with {@link kTimeoutHeader}, in ms. */
   defaultTimeoutMs: number;
   /** Longest deadline a caller may set with {@link kTimeoutHeader}, in ms; longer ones are cut. */
@@ -121,7 +129,10 @@ export function createOpenAiFrontend(options: OpenAiFrontendOptions): HttpFronte
 
   /** `POST /v1/audio/speech`. */
   async function speech(req: NodeRequest, res: NodeResponse, gate: GateResult): Promise<void> {
-    const body = await readJsonBody(req, res, options.maxRequestBytes);
+    const body = await readJsonBody(req, res, {
+      maxBytes: options.maxRequestBytes,
+      maxDepth: options.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH,
+    });
     const call = parseSpeechRequest(body, speechModelCatalog(registry.list()));
     const aborter = abortOnClose(res);
     const callOptions = {
@@ -312,13 +323,14 @@ function abortOnClose(res: NodeResponse): AbortController {
 }
 
 /**
- * Reads a JSON request body of at most `maxBytes`. A larger one is answered 413 as soon as it
- * shows (by its Content-Length or while reading); the rest is dropped up to the discard limit.
+ * Reads a JSON request body within `limits`, scanned as it arrives: one too large (by its
+ * Content-Length or while reading) is answered 413, one nesting too deep 400, as soon as it
+ * shows and before it is parsed; the rest is dropped up to the discard limit.
  */
 async function readJsonBody(
   req: NodeRequest,
   res: NodeResponse,
-  maxBytes: number,
+  limits: JsonLimits,
 ): Promise<unknown> {
   const contentType = String(req.headers["content-type"] ?? "");
   if (!/^application\/json\s*(;|$)/i.test(contentType)) {
@@ -329,35 +341,19 @@ async function readJsonBody(
       "unsupported_media_type",
     );
   }
-  const tooLarge = () =>
-    new OpenAiError(
-      `the request body exceeds ${maxBytes} bytes (max request bytes: VOXGATE_MAX_REQUEST_BYTES)`,
-      413,
-      null,
-      "request_too_large",
-    );
-  const declared = Number(req.headers["content-length"] ?? Number.NaN);
-  if (declared > maxBytes) throw tooLarge();
-  const text = await new Promise<string>((resolve, reject) => {
-    const parts: Buffer[] = [];
-    let total = 0;
-    const onData = (part: Buffer) => {
-      total += part.byteLength;
-      if (total <= maxBytes) {
-        parts.push(part);
-        return;
-      }
-      req.off("data", onData);
-      req.off("end", onEnd);
-      // Answer now; writeOpenAiError drops the rest (HTTP/1.1) up to the discard limit.
-      writeOpenAiError(req, res, tooLarge());
-      reject(tooLarge());
-    };
-    const onEnd = () => resolve(Buffer.concat(parts).toString("utf8"));
-    req.on("data", onData);
-    req.once("end", onEnd);
-    req.once("error", reject);
-  });
+  let text: string;
+  try {
+    text = await readJsonText(req, limits);
+  } catch (err) {
+    if (!isJsonLimitError(err)) throw err;
+    const error =
+      err.limit === "bytes"
+        ? new OpenAiError(err.message, 413, null, "request_too_large")
+        : invalidRequest(err.message, null);
+    // Answer now; writeOpenAiError drops the rest (HTTP/1.1) up to the discard limit.
+    writeOpenAiError(req, res, error);
+    throw error;
+  }
   try {
     return JSON.parse(text) as unknown;
   } catch (err) {

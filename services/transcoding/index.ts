@@ -10,7 +10,6 @@ export {
 } from "./path-template.js";
 export {
   buildRequestMessage,
-  jsonDepth,
   MAX_JSON_DEPTH,
   type RestRequestParts,
   type UnknownQueryPolicy,

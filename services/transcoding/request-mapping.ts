@@ -11,14 +11,19 @@ import {
 } from "@bufbuild/protobuf";
 import { reflect } from "@bufbuild/protobuf/reflect";
 import { Code, ConnectError } from "@connectrpc/connect";
+import {
+  createJsonLimitScanner,
+  DEFAULT_MAX_JSON_DEPTH,
+  isJsonLimitError,
+} from "../input-limits/json-limits.js";
 import type { PathBindings } from "./path-template.js";
 import { isHttpBody, type RestBinding, resolveFieldPath } from "./route-table.js";
 
 /** What to do with a query parameter that names no field the query may set. */
 export type UnknownQueryPolicy = "reject" | "ignore";
 
-/** Deepest nesting of `[` and `{` a JSON body may have. */
-export const MAX_JSON_DEPTH = 64;
+/** Deepest nesting of `[` and `{` a JSON body may have by default. */
+export const MAX_JSON_DEPTH = DEFAULT_MAX_JSON_DEPTH;
 
 /** Well-known types whose proto3 JSON form is one string, so a query parameter can carry them. */
 const STRING_WKTS = new Set([
@@ -44,6 +49,8 @@ export interface RestRequestParts {
   contentType: string;
   /** What to do with unknown query parameters. */
   unknownQuery: UnknownQueryPolicy;
+  /** Deepest JSON nesting of the body. @default {@link MAX_JSON_DEPTH} */
+  maxJsonDepth?: number;
 }
 
 const invalid = (message: string) => new ConnectError(message, Code.InvalidArgument);
@@ -65,7 +72,7 @@ export function buildRequestMessage(binding: RestBinding, parts: RestRequestPart
     if (isHttpBody(input)) {
       raw = { field: undefined, contentType: parts.contentType, data: parts.body };
     } else {
-      const value = parseJsonBody(parts.body);
+      const value = parseJsonBody(parts.body, parts.maxJsonDepth ?? MAX_JSON_DEPTH);
       if (value !== undefined) {
         if (!isObject(value)) throw invalid("the request body must be a JSON object");
         json = value;
@@ -76,7 +83,7 @@ export function buildRequestMessage(binding: RestBinding, parts: RestRequestPart
     if (field.fieldKind === "message" && isHttpBody(field.message)) {
       raw = { field, contentType: parts.contentType, data: parts.body };
     } else {
-      const value = parseJsonBody(parts.body);
+      const value = parseJsonBody(parts.body, parts.maxJsonDepth ?? MAX_JSON_DEPTH);
       if (value !== undefined) json[field.name] = value;
     }
   } else if (parts.body.byteLength > 0) {
@@ -145,41 +152,25 @@ export function buildRequestMessage(binding: RestBinding, parts: RestRequestPart
   return message;
 }
 
-/** Parses a JSON body (empty: none); refuses nesting deeper than {@link MAX_JSON_DEPTH}. */
-function parseJsonBody(body: Uint8Array): JsonValue | undefined {
+/**
+ * Parses a JSON body (empty: none); refuses nesting deeper than `maxDepth` with the scanner every
+ * JSON entry point shares, before `JSON.parse` builds anything.
+ */
+function parseJsonBody(body: Uint8Array, maxDepth: number): JsonValue | undefined {
+  try {
+    // The transcoder read the body under the request byte limit already.
+    createJsonLimitScanner({ maxDepth, maxBytes: Number.POSITIVE_INFINITY }).push(body);
+  } catch (err) {
+    if (isJsonLimitError(err)) throw invalid(err.message);
+    throw err;
+  }
   const text = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("utf8");
   if (text.trim() === "") return undefined;
-  if (jsonDepth(text) > MAX_JSON_DEPTH) {
-    throw invalid(`the JSON body nests deeper than ${MAX_JSON_DEPTH} levels`);
-  }
   try {
     return JSON.parse(text) as JsonValue;
   } catch (err) {
     throw invalid(`the request body is not valid JSON: ${(err as Error).message}`);
   }
-}
-
-/** Deepest bracket nesting of `text`, ignoring brackets inside strings. */
-export function jsonDepth(text: string): number {
-  let depth = 0;
-  let max = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const ch = text.charCodeAt(i);
-    if (inString) {
-      if (ch === 0x5c)
-        i++; // backslash: skip the escaped character
-      else if (ch === 0x22) inString = false;
-    } else if (ch === 0x22) {
-      inString = true;
-    } else if (ch === 0x5b || ch === 0x7b) {
-      depth++;
-      if (depth > max) max = depth;
-    } else if (ch === 0x5d || ch === 0x7d) {
-      depth--;
-    }
-  }
-  return max;
 }
 
 function isObject(value: JsonValue): value is JsonObject {
