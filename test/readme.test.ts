@@ -2,7 +2,7 @@
  * Keeps the README true: its two set-up commands exist as npm scripts, and every setting the
  * gateway and agent accept is documented.
  */
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { agentSettings } from "../services/agent/agent-settings.js";
 import { gatewaySettings } from "../services/gateway/gateway-settings.js";
@@ -18,6 +18,19 @@ describe("README", () => {
     expect(readme).toContain("npm ci && npm test");
     expect(pkg.scripts.start).toBeTruthy();
     expect(pkg.scripts.test).toBeTruthy();
+  });
+
+  it("links only to files inside the repository, and each of them exists", () => {
+    const root = new URL("../", import.meta.url);
+    const targets = [...readme.matchAll(/\]\(([^)#\s]+)(?:#[^)]*)?\)/g)]
+      .map((match) => match[1] as string)
+      .filter((target) => !/^[a-z]+:/i.test(target));
+    expect(targets.length).toBeGreaterThan(3);
+    for (const target of targets) {
+      const resolved = new URL(target, root);
+      expect(resolved.href.startsWith(root.href), `${target} leaves the repository`).toBe(true);
+      expect(existsSync(resolved), `${target} does not exist`).toBe(true);
+    }
   });
 
   for (const [name, table] of Object.entries({ gateway: gatewaySettings, agent: agentSettings })) {

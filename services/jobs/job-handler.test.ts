@@ -13,7 +13,7 @@ import {
 } from "@connectrpc/connect";
 import pino from "pino";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { JobService, JobState } from "../../gen/voxgate/v1/job_pb.js";
+import { JobKind, JobService, JobState } from "../../gen/voxgate/v1/job_pb.js";
 import type { Scope } from "../auth/scopes.js";
 import { createDatabaseProvider, type DatabaseProvider } from "../database/database-provider.js";
 import type { SqlDatabase } from "../database/sql-database.js";
@@ -168,8 +168,12 @@ describe("JobService", () => {
     expect(job?.state).toBe(JobState.QUEUED);
     const watched = client.watchJob({ jobId: job?.id ?? "" }, alice);
     const seen: string[] = [];
+    const specs: boolean[] = [];
+    const kinds: JobKind[] = [];
     const reading = (async () => {
       for await (const { job: j } of watched) {
+        specs.push(j?.spec !== undefined);
+        kinds.push(j?.kind ?? JobKind.UNSPECIFIED);
         seen.push(
           `${JobState[j?.state ?? 0]}:${j?.progress?.doneUnits}/${j?.progress?.totalUnits}`,
         );
@@ -181,6 +185,9 @@ describe("JobService", () => {
     expect(seen.at(-1)).toBe("SUCCEEDED:2/2");
     expect(seen).toContain("RUNNING:0/2");
     expect(seen.indexOf("RUNNING:0/2")).toBeLessThan(seen.indexOf("RUNNING:2/2"));
+    // The spec comes once, in the first update; every update says the kind.
+    expect(specs).toEqual([true, ...specs.slice(1).map(() => false)]);
+    expect(kinds.every((kind) => kind === JobKind.BATCH)).toBe(true);
 
     const got = await client.getJob({ jobId: job?.id ?? "" }, alice);
     expect(got.job?.state).toBe(JobState.SUCCEEDED);
@@ -336,6 +343,7 @@ describe("JobService", () => {
     const first = await client.listJobs({ pageSize: 2 }, bob);
     expect(first.jobs).toHaveLength(2);
     expect(first.jobs.every((j) => j.spec === undefined)).toBe(true);
+    expect(first.jobs.map((j) => j.kind)).toEqual([JobKind.BATCH, JobKind.BATCH]);
     const second = await client.listJobs({ pageSize: 2, pageToken: first.nextPageToken }, bob);
     expect(second.nextPageToken).toBe("");
     const all = [...first.jobs, ...second.jobs].map((j) => j.id);

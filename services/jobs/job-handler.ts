@@ -163,11 +163,7 @@ export function createJobHandler(options: JobHandlerOptions): ServiceImpl<typeof
       const page = rows.slice(0, size);
       return {
         // Lists leave the spec out (GetJob has it): a page of long scripts could be huge.
-        jobs: page.map((row) => {
-          const job = jobFromRow(row);
-          job.spec = undefined;
-          return job;
-        }),
+        jobs: page.map((row) => jobFromRow(row, { withSpec: false })),
         nextPageToken: rows.length > size ? encodePageToken(offset + size) : "",
       };
     },
@@ -197,7 +193,8 @@ export function createJobHandler(options: JobHandlerOptions): ServiceImpl<typeof
           for (const entry of entries) {
             seq = entry.seq;
             const change = changeFromEvent(entry.event);
-            yield { job: jobFromRow({ ...base, ...change }) };
+            // The first update carried the spec; it never changes, so later ones leave it out.
+            yield { job: jobFromRow({ ...base, ...change }, { withSpec: false }) };
             if (isTerminal(change.state)) return;
           }
         }

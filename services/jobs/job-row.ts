@@ -2,6 +2,7 @@ import { create, fromJson, type JsonValue } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import {
   type Job,
+  JobKind,
   JobOutputSchema,
   JobSchema,
   JobSpecSchema,
@@ -122,12 +123,31 @@ export function stateNameOf(state: JobState): JobStateName | undefined {
   }
 }
 
-/** Builds the API `Job` of a row (the lease, owner and request id stay internal). */
-export function jobFromRow(row: JobRow): Job {
+/** The API kind of a stored kind name (`JobSpec.kind.case`); UNSPECIFIED for one it does not know. */
+export function jobKindOf(kind: string): JobKind {
+  switch (kind) {
+    case "render":
+      return JobKind.RENDER;
+    case "analyzeVoice":
+      return JobKind.ANALYZE_VOICE;
+    case "batch":
+      return JobKind.BATCH;
+    default:
+      return JobKind.UNSPECIFIED;
+  }
+}
+
+/**
+ * Builds the API `Job` of a row (the lease, owner and request id stay internal). With
+ * `withSpec: false` the spec is left out (lists and watch updates after the first: a long
+ * script would otherwise be repeated in every message); `kind` says what the job is either way.
+ */
+export function jobFromRow(row: JobRow, { withSpec = true }: { withSpec?: boolean } = {}): Job {
   return create(JobSchema, {
     id: row.id,
+    kind: jobKindOf(row.kind),
     state: jobStateOf(row.state),
-    spec: fromJson(JobSpecSchema, row.spec),
+    ...(withSpec ? { spec: fromJson(JobSpecSchema, row.spec) } : {}),
     progress: {
       doneUnits: row.progress_done,
       totalUnits: row.progress_total,

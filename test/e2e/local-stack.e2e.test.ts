@@ -34,6 +34,7 @@ describe("npm start: gateway and a local CPU agent with zero config", () => {
       VOXGATE_PORT: "0",
       VOXGATE_AGENT_PORT: "0",
       VOXGATE_TOKEN: token,
+      VOXGATE_DATA_DIR: dir,
     });
     url = String((await stack.waitForLog((l) => l.msg === "voxgate ready")).publicUrl);
     await stack.waitForLog((l) => l.msg === "agent ready", 60_000);
@@ -44,6 +45,12 @@ describe("npm start: gateway and a local CPU agent with zero config", () => {
     const code = await stack?.stop("SIGTERM");
     await rm(dir, { recursive: true, force: true });
     expect(code).toBe(0);
+  });
+
+  it("keeps the local agent's prompt cache in this system's data directory", async () => {
+    // Not the machine-wide default <tmp>/voxgate-agent-local-cpu, which every npm start shares.
+    const { promptCacheDir } = await stack.waitForLog((l) => l.msg === "prompt cache");
+    expect(String(promptCacheDir)).toBe(join(dir, "agent-prompts"));
   });
 
   it("prints the API URL and the token to use", () => {

@@ -76,8 +76,10 @@ ${describeSettings(agentSettings)}`,
       maxReferenceBytes: settings.maxReferenceBytes,
     });
     const agentId = settings.id || defaultAgentId();
+    const promptCacheDir = settings.promptCacheDir || defaultPromptCacheDir(agentId);
+    log.info({ promptCacheDir, maxBytes: settings.promptCacheBytes }, "prompt cache");
     const promptCache = createPromptCache({
-      dir: settings.promptCacheDir || defaultPromptCacheDir(agentId),
+      dir: promptCacheDir,
       maxBytes: settings.promptCacheBytes,
       log,
     });

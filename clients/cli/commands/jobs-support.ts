@@ -9,7 +9,7 @@ import { basename, dirname, join } from "node:path";
 import type { Writable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { type Job, JobState } from "../../../gen/voxgate/v1/job_pb.js";
+import { type Job, JobKind, JobState } from "../../../gen/voxgate/v1/job_pb.js";
 import type { VoxgateClient } from "../../voxgate-client.js";
 import type { CliIo } from "../cli-command.js";
 import { CliError, CliUsageError } from "../cli-errors.js";
@@ -284,11 +284,20 @@ async function openFileSink(path: string): Promise<Sink> {
   };
 }
 
+/**
+ * A job's kind for people (`render`, `analyze-voice`, `batch`): `Job.kind`, which lists and
+ * watch updates carry without the spec; the spec's case for gateways older than that field.
+ */
+export function jobKindLabel(job: Job): string {
+  if (job.kind !== JobKind.UNSPECIFIED) return enumLabel(JobKind, job.kind);
+  return job.spec?.kind.case ?? "unknown";
+}
+
 /** Lines describing a job for people: state, progress, output or error, times. */
 export function describeJob(job: Job): string {
   const lines = [
     `job:      ${job.id}`,
-    `kind:     ${job.spec?.kind.case ?? "unknown"}`,
+    `kind:     ${jobKindLabel(job)}`,
     `state:    ${enumLabel(JobState, job.state)}`,
     `progress: ${job.progress?.doneUnits ?? 0}/${job.progress?.totalUnits ?? 0}${job.progress?.message ? ` (${job.progress.message})` : ""}`,
     `attempts: ${job.attempts}`,

@@ -8,6 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   type Job,
   type JobErrorSchema,
+  JobKind,
   type JobOutputSchema,
   JobSchema,
   JobService,
@@ -90,7 +91,8 @@ describe("voxgate jobs", () => {
           requests.push(request);
           return request.pageToken === ""
             ? { jobs: [DONE], nextPageToken: "p1" }
-            : { jobs: [RUNNING], nextPageToken: "" };
+            : // As the gateway lists jobs: the kind without the spec.
+              { jobs: [{ ...RUNNING, spec: undefined, kind: JobKind.RENDER }], nextPageToken: "" };
         },
       }),
     });

@@ -17,6 +17,7 @@ import {
   createProgressDisplay,
   describeJob,
   downloadJobOutput,
+  jobKindLabel,
   parseJobId,
   requireSucceeded,
   timestampText,
@@ -153,7 +154,7 @@ async function list(argv: string[], io: CliIo): Promise<number> {
   }
   const rows = jobs.map((job) => [
     job.id,
-    job.spec?.kind.case ?? "",
+    jobKindLabel(job),
     enumLabel(JobState, job.state),
     `${job.progress?.doneUnits ?? 0}/${job.progress?.totalUnits ?? 0}`,
     job.createTime ? timestampText(job.createTime) : "",

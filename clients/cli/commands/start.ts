@@ -1,3 +1,4 @@
+import { resolve } from "node:path";
 import { CLIENT_SCOPES } from "../../../services/auth/scopes.js";
 import { generateToken, hashToken } from "../../../services/auth/token-codec.js";
 import { loadSettings } from "../../../services/config/settings.js";
@@ -42,7 +43,14 @@ the token (default: a new one per run); every "voxgate gateway" setting applies 
       gatewayAddress: `127.0.0.1:${addresses.agentPort}`,
       token: agentToken,
       agentId: "local-cpu",
-      env: { ...io.env, VOXGATE_LOG_LEVEL: settings.logLevel },
+      env: {
+        ...io.env,
+        VOXGATE_LOG_LEVEL: settings.logLevel,
+        // The local agent's prompt cache belongs to this system's data directory: with the default
+        // (<tmp>/voxgate-agent-local-cpu) every `npm start` on the machine would share one cache.
+        VOXGATE_AGENT_PROMPT_CACHE_DIR:
+          io.env.VOXGATE_AGENT_PROMPT_CACHE_DIR || resolve(settings.dataDir, "agent-prompts"),
+      },
       log,
     });
     log.info(
