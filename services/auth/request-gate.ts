@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Logger } from "pino";
+import type { UsageMeter } from "../limits/usage-meter.js";
 import { parseBearer } from "./bearer.js";
 import { type NodeRequest, type NodeResponse, writeRpcError } from "./rpc-error-response.js";
 import { serviceAccess } from "./scopes.js";
@@ -20,6 +21,11 @@ export interface RequestGateOptions {
   tokens: TokenStore;
   /** Logger for refusals. */
   log: Logger;
+  /**
+   * Per-token limits of calls: each admitted call is counted until its response closes. Absent =
+   * no per-token limits.
+   */
+  meter?: Pick<UsageMeter, "startCall">;
   /**
    * Maps a request path to the fully-qualified service it calls, or undefined when the path is no
    * RPC (then the request passes on, to be answered 404 by the router).
@@ -65,9 +71,9 @@ export function createRequestGate(options: RequestGateOptions): RequestGate {
           : ({ kind: "unknown" } as const);
       if (access.kind !== "scope") return { requestId, principal: undefined };
 
-      const refuse = (message: string, code: Code) => {
+      const refuse = (message: string, code: Code, error = new ConnectError(message, code)) => {
         log.warn({ requestId, path, code: Code[code], reason: message }, "request refused");
-        (route?.writeError ?? writeRpcError)(req, res, new ConnectError(message, code));
+        (route?.writeError ?? writeRpcError)(req, res, error);
         return undefined;
       };
       const token = parseBearer(req.headers.authorization);
@@ -87,6 +93,17 @@ export function createRequestGate(options: RequestGateOptions): RequestGate {
           `token "${principal.name}" lacks the "${access.scope}" scope needed for ${service}`,
           Code.PermissionDenied,
         );
+      }
+      if (options.meter) {
+        let end: () => void;
+        try {
+          end = options.meter.startCall(principal.name);
+        } catch (err) {
+          const error = ConnectError.from(err);
+          return refuse(error.rawMessage, error.code, error);
+        }
+        // A call runs until its response is done or its connection goes.
+        res.once("close", end);
       }
       return { requestId, principal };
     },

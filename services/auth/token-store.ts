@@ -1,9 +1,14 @@
 import { timingSafeEqual } from "node:crypto";
+import type { TokenLimits } from "../limits/token-limits.js";
 import type { Scope } from "./scopes.js";
 import { hashToken } from "./token-codec.js";
 
-/** A token the gateway accepts, as written in the config file: only its hash is stored. */
-export interface TokenEntry {
+/**
+ * A token the gateway accepts, as written in the config file: only its hash is stored. Its
+ * optional limits (`maxConcurrentCalls`, `maxRequestsPerMinute`, `maxCharsPerDay`) hold over every
+ * gateway replica.
+ */
+export interface TokenEntry extends TokenLimits {
   /** Name for logs and admin views, e.g. `storyforge-cloud`. */
   name: string;
   /** Lowercase hex sha256 of the token. */

@@ -1,5 +1,6 @@
 import type { Migration } from "../database/sql-database.js";
 import { jobMigrations } from "../jobs/job-migrations.js";
+import { limitMigrations } from "../limits/sql-usage-store.js";
 import { voiceMigrations } from "../voices/voice-migrations.js";
 
 /**
@@ -7,4 +8,8 @@ import { voiceMigrations } from "../voices/voice-migrations.js";
  * created by the same `migrate` run under one advisory lock. Append new concerns at the end; never
  * reorder or edit an applied migration (add a new one).
  */
-export const gatewayMigrations: readonly Migration[] = [...voiceMigrations, ...jobMigrations];
+export const gatewayMigrations: readonly Migration[] = [
+  ...voiceMigrations,
+  ...jobMigrations,
+  ...limitMigrations,
+];

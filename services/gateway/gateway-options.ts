@@ -73,6 +73,7 @@ export function gatewayOptionsFromSettings(
       maxAttempts: settings.maxAttempts,
     },
     admission: { maxQueued: settings.queueMax, maxWaitMs: settings.queueMaxWaitMs },
+    usageFlushMs: settings.usageFlushMs,
     audio: settings.mp3BitrateKbps > 0 ? { mp3BitrateKbps: settings.mp3BitrateKbps } : {},
     backends: resolveBackendKeys(settings.backends, env),
     limits: {

@@ -28,6 +28,10 @@ const tokenEntries = z.array(
       .refine((scopes) => !(scopes.includes("agent") && scopes.length > 1), {
         error: "an agent token carries the agent scope only (client and agent tokens stay apart)",
       }),
+    // Per-token limits (README: Per-token limits); missing or 0 = none.
+    maxConcurrentCalls: z.number().int().min(0).max(1_000_000).optional(),
+    maxRequestsPerMinute: z.number().int().min(0).max(100_000_000).optional(),
+    maxCharsPerDay: z.number().int().min(0).max(1_000_000_000_000).optional(),
   }),
 );
 
@@ -341,6 +345,15 @@ export const gatewaySettings = {
     description: "most backends one call tries (failover happens only before the first audio byte)",
     schema: intSetting(1, 20),
     defaultValue: 3,
+  }),
+  usageFlushMs: setting({
+    key: "usageFlushMs",
+    flag: "usage-flush-ms",
+    env: "VOXGATE_USAGE_FLUSH_MS",
+    description:
+      "how often a gateway shares its tokens' counted usage with the other replicas through the database, in ms",
+    schema: intSetting(100, 600_000),
+    defaultValue: 2000,
   }),
   queueMax: setting({
     key: "queueMax",

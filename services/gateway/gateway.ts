@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import type { DescService } from "@bufbuild/protobuf";
 import {
   Code,
@@ -33,6 +34,8 @@ import {
 import { DEFAULT_MAX_JSON_DEPTH } from "../input-limits/json-limits.js";
 import { createJobExecutors } from "../jobs/executors/index.js";
 import { createJobSystem, type JobSettingValues } from "../jobs/job-system.js";
+import { createSqlUsageStore } from "../limits/sql-usage-store.js";
+import { createUsageMeter, type UsageMeter } from "../limits/usage-meter.js";
 import { createOpenAiFrontend } from "../openai/openai-frontend.js";
 import { createPromptStoreHandler } from "../prompt-store/prompt-store-handler.js";
 import { createPromptUploadFrontend } from "../prompt-store/prompt-upload-frontend.js";
@@ -103,6 +106,11 @@ export interface GatewayOptions {
    * calls, 30 s longest wait
    */
   admission?: { maxQueued?: number; maxWaitMs?: number };
+  /**
+   * How often per-token usage is shared with other replicas through the database, in ms.
+   * @default 2000
+   */
+  usageFlushMs?: number;
   /** Audio encoding on the gateway (MP3 bit rate). */
   audio?: AudioContainerOptions;
   /** REST/JSON transcoding: unknown query parameters are refused (400) or ignored. @default reject */
@@ -147,6 +155,8 @@ export interface GatewayAddresses {
 export interface Gateway {
   /** The backend registry. */
   readonly registry: BackendRegistry;
+  /** Per-token usage counters; `flush()` shares them with other replicas now. */
+  readonly usage: Pick<UsageMeter, "flush">;
   /** Starts both ports. */
   listen(): Promise<GatewayAddresses>;
   /** Closes both ports (agents are told by their streams ending). Idempotent. */
@@ -246,7 +256,22 @@ export function createGateway(options: GatewayOptions): Gateway {
   const maxJsonDepth = limits.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH;
   const tokens = createTokenStore(options.tokens);
   const shutdown = new AbortController();
-  const gate = createRequestGate({ tokens, log });
+  const usageFlushMs = options.usageFlushMs ?? 2000;
+  const meter = createUsageMeter({
+    limits: new Map(options.tokens.map((t) => [t.name, t])),
+    // Only a PostgreSQL server is shared by replicas; an embedded database has nobody to tell.
+    store: /^postgres(ql)?:\/\//.test(options.storage?.databaseUrl ?? "")
+      ? createSqlUsageStore({
+          database: () => storage.database.get(),
+          // Three missed flushes: that replica is gone, its calls no longer count.
+          staleAfterMs: 3 * usageFlushMs,
+        })
+      : undefined,
+    gatewayId: randomUUID(),
+    flushIntervalMs: usageFlushMs,
+    log,
+  });
+  const gate = createRequestGate({ tokens, log, meter });
   // The gate runs before Connect reads a byte of the body; what it learns rides on the request.
   const admitted = new WeakMap<NodeRequest, GateResult>();
 
@@ -259,6 +284,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         limits,
         defaultTimeoutMs: limits.defaultTimeoutMs,
         audio: options.audio ?? {},
+        meter,
         resolveClonePrompt: createClonePromptResolver({
           repository: storage.voices,
           prompts: storage.voicePrompts,
@@ -434,6 +460,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   let closing: Promise<void> | undefined;
   return {
     registry,
+    usage: meter,
     async listen() {
       // A database that already holds state opens now; a new one waits for its first write.
       await storage.start();
@@ -444,6 +471,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         agentServer.listen(),
       ]);
       prober.start();
+      meter.start();
       const host = options.public.host.includes(":")
         ? `[${options.public.host}]`
         : options.public.host;
@@ -461,6 +489,8 @@ export function createGateway(options: GatewayOptions): Gateway {
           // Running jobs are given back (queued again), so another gateway resumes them at once.
           jobs.close(),
         ]);
+        // The last counts reach the other replicas before the database goes.
+        await meter.close();
         // Calls have stopped: only now may what they write to go away.
         await storage.close();
         log.info("gateway closed");

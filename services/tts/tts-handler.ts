@@ -3,6 +3,7 @@ import { Feature } from "../../gen/voxgate/v1/capabilities_pb.js";
 import type { SynthesizeSpeechRequest, TtsService } from "../../gen/voxgate/v1/tts_pb.js";
 import { kRequestIdHeader } from "../agent-link/agent-transport.js";
 import { kCallContext } from "../gateway/call-context.js";
+import type { UsageMeter } from "../limits/usage-meter.js";
 import type { BackendCriteria, BackendRegistry } from "../registry/index.js";
 import type { ClonePromptResolver } from "../voices/clone-prompt-resolver.js";
 import {
@@ -32,6 +33,8 @@ export interface TtsHandlerOptions {
   };
   /** Deadline of calls whose client set none, in ms. */
   defaultTimeoutMs: number;
+  /** Per-token character limits; the caller's characters are counted before any backend is asked. */
+  meter?: Pick<UsageMeter, "chargeChars">;
   /** Encoder settings (MP3 bit rate). @default the encoders' own defaults */
   audio?: AudioContainerOptions;
   /**
@@ -60,6 +63,9 @@ export function createTtsHandler(options: TtsHandlerOptions): ServiceImpl<typeof
   ): AsyncGenerator<SpeechPiece> {
     // Limits first (no lookup for a request that is refused anyway), then the clone prompt.
     checkSynthesisRequest(request, limits);
+    const callContext = context.values.get(kCallContext);
+    const caller = callContext?.principal?.name;
+    if (caller) options.meter?.chargeChars(caller, request.text.length);
     const clonePrompt = await options.resolveClonePrompt?.({
       voice: request.voice,
       promptId: request.promptId,
@@ -69,7 +75,6 @@ export function createTtsHandler(options: TtsHandlerOptions): ServiceImpl<typeof
       backendRequest.voice?.kind.case === "clonePrompt"
         ? backendRequest.voice.kind.value
         : undefined;
-    const callContext = context.values.get(kCallContext);
     const requestId = callContext?.requestId ?? "";
     const criteria: BackendCriteria = prompt
       ? {

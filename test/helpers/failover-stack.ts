@@ -108,7 +108,10 @@ export async function waitUntil(
 /** Starts a gateway with the given health settings. */
 export async function startFailoverStack(
   health: GatewayOptions["health"] = {},
-  more: Pick<GatewayOptions, "admission"> = {},
+  more: Pick<GatewayOptions, "admission" | "usageFlushMs" | "storage"> & {
+    /** Tokens besides "client", "other" and "agents". */
+    tokens?: GatewayOptions["tokens"];
+  } = {},
 ): Promise<FailoverStack> {
   const gateway = createGateway({
     public: { host: "127.0.0.1", port: 0 },
@@ -117,10 +120,13 @@ export async function startFailoverStack(
       { name: "client", sha256: hashToken(CLIENT_TOKEN), scopes: ["tts", "voices", "admin"] },
       { name: "other", sha256: hashToken(OTHER_CLIENT_TOKEN), scopes: ["tts", "voices"] },
       { name: "agents", sha256: hashToken(AGENT_TOKEN), scopes: ["agent"] },
+      ...(more.tokens ?? []),
     ],
     limits: kTestGatewayLimits,
     health,
-    ...more,
+    ...(more.admission ? { admission: more.admission } : {}),
+    ...(more.usageFlushMs ? { usageFlushMs: more.usageFlushMs } : {}),
+    ...(more.storage ? { storage: more.storage } : {}),
     log: silent,
   });
   const addresses = await gateway.listen();
