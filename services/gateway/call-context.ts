@@ -1,4 +1,4 @@
-import { createContextKey } from "@connectrpc/connect";
+import { type Code, createContextKey } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import type { Principal } from "../auth/token-store.js";
 
@@ -15,4 +15,13 @@ export interface CallContext {
 /** Context key of {@link CallContext}; the gateway fills it for every public call. */
 export const kCallContext = createContextKey<CallContext | undefined>(undefined, {
   description: "voxgate call context",
+});
+
+/**
+ * Context key of the outcome codes an in-process call expects as a normal answer (e.g. NOT_FOUND
+ * when a frontend asks whether a voice exists); the call log writes those at debug level, so a
+ * lookup that is part of serving a request does not look like a failed call.
+ */
+export const kExpectedCodes = createContextKey<readonly Code[]>([], {
+  description: "voxgate codes an internal call expects",
 });

@@ -1,6 +1,6 @@
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import type { Logger } from "pino";
-import { kCallContext } from "./call-context.js";
+import { kCallContext, kExpectedCodes } from "./call-context.js";
 
 /**
  * Logs one line per public call when it ends: method, outcome code, duration, request id and
@@ -28,6 +28,8 @@ export function createLoggingInterceptor(rootLog: Logger): Interceptor {
       const fields = { ...base, code: Code[error.code], ms, reason: error.rawMessage };
       if (error.code === Code.Internal || error.code === Code.Unknown) {
         log.error({ ...fields, err: error.cause ?? error }, "call failed");
+      } else if (req.contextValues.get(kExpectedCodes).includes(error.code)) {
+        log.debug(fields, "call");
       } else {
         log.info(fields, "call");
       }

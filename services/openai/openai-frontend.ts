@@ -13,7 +13,7 @@ import { TtsService } from "../../gen/voxgate/v1/tts_pb.js";
 import { type Voice, VoiceService, VoiceType } from "../../gen/voxgate/v1/voice_pb.js";
 import type { GateResult } from "../auth/request-gate.js";
 import type { NodeRequest, NodeResponse } from "../auth/rpc-error-response.js";
-import { kCallContext } from "../gateway/call-context.js";
+import { kCallContext, kExpectedCodes } from "../gateway/call-context.js";
 import type { HttpFrontend, HttpRoute } from "../gateway/http-frontend.js";
 import {
   DEFAULT_MAX_JSON_DEPTH,
@@ -141,7 +141,11 @@ export function createOpenAiFrontend(options: OpenAiFrontendOptions): HttpFronte
       contextValues: contextValues(gate),
     };
     if (call.voiceIsOpenAiName) {
-      call.request.voice = await voiceOrDefault(call.request.voice ?? "", callOptions);
+      call.request.voice = await voiceOrDefault(call.request.voice ?? "", {
+        ...callOptions,
+        // NOT_FOUND is the usual answer (alloy, nova, … are rarely voice ids), not a failed call.
+        contextValues: contextValues(gate).set(kExpectedCodes, [Code.NotFound]),
+      });
     }
     let responseHeader: Headers | undefined;
     const chunks = tts.streamSynthesize(call.request, {

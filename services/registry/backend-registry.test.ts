@@ -180,6 +180,15 @@ describe("health state machine in the registry", () => {
     });
     expect(registry.get("a")?.state).toBe(BackendState.UNHEALTHY);
     expect(registry.get("a")?.lastError).toBe("health probe: not serving: loading model");
+    // Once it serves again the outage's error is gone: lastError says what is wrong now.
+    for (let i = 0; i < 3 && registry.get("a")?.state !== BackendState.READY; i++) {
+      registry.reportProbe("a", {
+        ok: true,
+        response: create(HealthResponseSchema, { state: ServingState.SERVING }),
+      });
+    }
+    expect(registry.get("a")?.state).toBe(BackendState.READY);
+    expect(registry.get("a")?.lastError).toBe("");
   });
 
   it("keeps an admin drain through successful probes until undrained", () => {

@@ -206,6 +206,13 @@ export function createBackendRegistry(options: BackendRegistryOptions): BackendR
   const sync = (entry: Entry, reason: string) => {
     const { backend } = entry;
     const breaker = entry.breaker.state;
+    const state = visibleState(entry.health.health, entry.drainedBy !== undefined);
+    // A backend that recovered (back to READY, or its breaker closed again) no longer shows the
+    // error of its outage: lastError says what is wrong now, the logs keep the history.
+    const recovered =
+      (state === BackendState.READY && backend.state === BackendState.UNHEALTHY) ||
+      (breaker === BreakerState.CLOSED && backend.breaker !== BreakerState.CLOSED);
+    if (recovered) backend.lastError = "";
     if (breaker !== backend.breaker) {
       backend.breaker = breaker;
       log.info(
@@ -214,7 +221,6 @@ export function createBackendRegistry(options: BackendRegistryOptions): BackendR
       );
       emit(backend, "breaker", reason);
     }
-    const state = visibleState(entry.health.health, entry.drainedBy !== undefined);
     if (state !== backend.state) {
       backend.state = state;
       log.info(

@@ -28,6 +28,12 @@ const AGENT_ID = "espeak-box";
 const MAX_TEXT_CHARS = 300;
 
 const silent = pino({ level: "silent" });
+/** The gateway's log lines at info and above, parsed. */
+const gatewayLogLines: Record<string, unknown>[] = [];
+const gatewayLog = pino(
+  { level: "info" },
+  { write: (line: string) => void gatewayLogLines.push(JSON.parse(line)) },
+);
 const HELLO = "Hello from the OpenAI compatible speech API.";
 /** Eight sentences: espeak-ng speaks them one by one, so the audio leaves in several pieces. */
 const SENTENCES = [
@@ -88,7 +94,7 @@ beforeAll(async () => {
       defaultTimeoutMs: 60_000,
       maxTimeoutMs: 60_000,
     },
-    log: silent,
+    log: gatewayLog,
   });
   const addresses = await gateway.listen();
   baseUrl = addresses.publicUrl;
@@ -131,6 +137,9 @@ describe("openai SDK: audio.speech.create", () => {
     expect(response.status).toBe(200);
     expect(response.headers.get("content-type")).toBe("audio/wav");
     expect(response.headers.get("x-voxgate-backend")).toBe(AGENT_ID);
+    // "alloy" is looked up as a voice id first; that NOT_FOUND is no failed call in the log.
+    expect(gatewayLogLines.some((line) => line.msg === "backend added")).toBe(true);
+    expect(gatewayLogLines.filter((line) => line.code === "NotFound")).toEqual([]);
     const bytes = new Uint8Array(await response.arrayBuffer());
     const wav = parseWav(bytes);
     expect(wav).toMatchObject({ sampleRateHz: 22050, channels: 1, bitsPerSample: 16 });
