@@ -68,7 +68,8 @@ export class AgentSession {
   readonly id = randomUUID();
   #state: AgentSessionState = "awaiting-hello";
   #agentId = "";
-  #lastHeartbeatAt = Date.now();
+  /** When the agent was last heard, on the monotonic clock (a wall-clock step moves nothing). */
+  #lastHeardAt = performance.now();
   #heard = false;
   #watchdog: NodeJS.Timeout | undefined;
   #activeCalls = new Set<CallStream>();
@@ -235,7 +236,7 @@ export class AgentSession {
     }
     switch (kind.case) {
       case "heartbeat":
-        this.#lastHeartbeatAt = Date.now();
+        this.#lastHeardAt = performance.now();
         // The first heartbeat proves the agent alive: PENDING becomes READY.
         if (this.#isCurrent()) this.#options.registry.heartbeat(this.#agentId, kind.value.load);
         if (!this.#heard) {
@@ -283,11 +284,17 @@ export class AgentSession {
       if (DIGEST.test(digest)) this.#promptDigests.add(digest);
     }
     this.#state = "ready";
-    this.#lastHeartbeatAt = Date.now();
+    this.#lastHeardAt = performance.now();
+    const silenceLimitMs = heartbeatIntervalMs * heartbeatMissLimit;
     this.#send({
       kind: {
         case: "welcome",
-        value: { sessionId: this.id, heartbeatIntervalMs, backendId: hello.agentId },
+        value: {
+          sessionId: this.id,
+          heartbeatIntervalMs,
+          backendId: hello.agentId,
+          silenceLimitMs,
+        },
       },
     });
     // A reconnecting agent replaces its stale session (its old stream may not have died yet).
@@ -306,9 +313,15 @@ export class AgentSession {
       },
       "agent connected",
     );
-    const silenceLimitMs = heartbeatIntervalMs * heartbeatMissLimit;
+    let lastCheckAt = performance.now();
     this.#watchdog = setInterval(() => {
-      const silentMs = Date.now() - this.#lastHeartbeatAt;
+      const now = performance.now();
+      // Time this gateway's own event loop was stalled (a saturated machine, a GC pause) is not
+      // the agent's silence: heartbeats that arrived meanwhile are still unread in the socket.
+      const stallMs = now - lastCheckAt - heartbeatIntervalMs;
+      lastCheckAt = now;
+      if (stallMs > 0) this.#lastHeardAt += stallMs;
+      const silentMs = now - this.#lastHeardAt;
       if (silentMs > silenceLimitMs) {
         this.shutdown(
           `no heartbeat for ${silentMs} ms (limit ${silenceLimitMs} ms)`,

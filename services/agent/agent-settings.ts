@@ -106,6 +106,15 @@ export const agentSettings = {
     schema: intSetting(100, 600_000),
     defaultValue: 5000,
   }),
+  reconnectMaxMs: setting({
+    key: "reconnectMaxMs",
+    flag: "reconnect-max-ms",
+    env: "VOXGATE_AGENT_RECONNECT_MAX_MS",
+    description:
+      "cap of the reconnect backoff after losing the gateway, in ms (delays start at 250 ms, double per failed attempt, full jitter)",
+    schema: intSetting(250, 600_000),
+    defaultValue: 10_000,
+  }),
   promptCacheDir: setting({
     key: "promptCacheDir",
     flag: "prompt-cache-dir",

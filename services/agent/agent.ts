@@ -16,6 +16,7 @@ import type { Capabilities } from "../../gen/voxgate/v1/capabilities_pb.js";
 import { GPUBackendService } from "../../gen/voxgate/v1/gpu_backend_pb.js";
 import { kSessionMetadata } from "../agent-link/agent-port-server.js";
 import type { EngineHost } from "../engine-host/index.js";
+import { cancelStream } from "../grpc/cancel-stream.js";
 import { createGrpcServiceDefinition } from "../grpc/service-definition.js";
 import { createAudioCoalescer } from "./audio-coalescer.js";
 import { type BackoffOptions, backoffDelayMs, defaultBackoff } from "./backoff.js";
@@ -127,6 +128,8 @@ export class Agent {
   readonly #stopSignal = new AbortController();
   #client: AgentClient | undefined;
   #control: grpc.ClientDuplexStream<ConnectRequest, ConnectResponse> | undefined;
+  /** The current control stream has its final status (the gateway ended or reset it). */
+  #controlEnded = false;
   #sessionId = "";
   #heartbeat: NodeJS.Timeout | undefined;
   #sequence = 0n;
@@ -243,9 +246,18 @@ export class Agent {
     this.#client = client;
     const control = client.connect(this.#metadata());
     this.#control = control;
+    this.#controlEnded = false;
+    // Once the call has its status the gateway is done with it: nothing more may be written.
+    control.once("status", () => {
+      if (this.#control === control) this.#controlEnded = true;
+    });
     let welcomed = false;
     return new Promise<boolean>((resolve) => {
+      let ended = false;
       const end = (why: string) => {
+        // A failed stream emits both "error" and "end": one loss, one log line.
+        if (ended) return;
+        ended = true;
         clearInterval(this.#heartbeat);
         if (this.#control === control) this.#closeLink();
         if (this.#state !== "stopped" && this.#state !== "draining") {
@@ -263,7 +275,7 @@ export class Agent {
             welcomed = true;
             this.#sessionId = kind.value.sessionId;
             if (this.#state === "connecting") this.#state = "connected";
-            this.#startHeartbeats(kind.value.heartbeatIntervalMs);
+            this.#startHeartbeats(kind.value.heartbeatIntervalMs, kind.value.silenceLimitMs);
             this.#standbyLimit = Number.POSITIVE_INFINITY;
             this.#fillStandby();
             this.#log.info(
@@ -338,7 +350,7 @@ export class Agent {
     const messages = (stream as AsyncIterable<CallResponse>)[Symbol.asyncIterator]();
     const unused = (err?: unknown) => {
       this.#standby.delete(stream);
-      stream.cancel();
+      cancelStream(stream);
       const code = (err as Partial<grpc.StatusObject> | undefined)?.code;
       if (code === grpc.status.RESOURCE_EXHAUSTED) {
         // The gateway holds as many as it allows: keep what it took, stop asking this session.
@@ -373,7 +385,7 @@ export class Agent {
     this.#standbyRetry = undefined;
     const streams = [...this.#standby];
     this.#standby.clear();
-    for (const stream of streams) stream.cancel();
+    for (const stream of streams) cancelStream(stream);
   }
 
   /** Runs an offered call on its stream (the accept, if any, already written). */
@@ -399,13 +411,37 @@ export class Agent {
     this.#running.set(offer.callId, { done, abort });
   }
 
-  #startHeartbeats(intervalMs: number): void {
+  /**
+   * Heartbeats on their own timer, measured on the monotonic clock. Each beat is written from
+   * `setImmediate`, after the event loop has read the socket, not straight from the timer: after
+   * the process was stopped (SIGSTOP, a suspended VM) timers run before the socket is read, and
+   * the agent should learn the session's fate (the gateway may have ended it) before writing to
+   * it. A tick later than `silenceLimitMs` means the gateway has given up on this session: that
+   * beat is skipped and the socket read tells what happened.
+   */
+  #startHeartbeats(intervalMs: number, silenceLimitMs: number): void {
     clearInterval(this.#heartbeat);
+    const periodMs = Math.max(100, intervalMs);
+    const control = this.#control;
     const beat = () => {
+      if (this.#control !== control || this.#controlEnded) return;
       const load = this.#options.host.load();
       this.#send({ kind: { case: "heartbeat", value: { load, sequence: this.#sequence++ } } });
     };
-    this.#heartbeat = setInterval(beat, Math.max(100, intervalMs));
+    let lastTickAt = performance.now();
+    this.#heartbeat = setInterval(() => {
+      const now = performance.now();
+      const gapMs = now - lastTickAt;
+      lastTickAt = now;
+      if (silenceLimitMs > 0 && gapMs > silenceLimitMs) {
+        this.#log.warn(
+          { stalledMs: Math.round(gapMs - periodMs), silenceLimitMs },
+          "this process was stalled past the gateway's silence limit; not writing until the link is read",
+        );
+        return;
+      }
+      setImmediate(beat);
+    }, periodMs);
     // The gateway holds a new session PENDING until it hears a heartbeat: send one at once.
     beat();
   }
@@ -419,7 +455,7 @@ export class Agent {
 
   #send(message: MessageInitShape<typeof ConnectRequestSchema>): void {
     const control = this.#control;
-    if (control && !control.destroyed && !control.writableEnded) {
+    if (control && !this.#controlEnded && !control.destroyed && !control.writableEnded) {
       control.write(create(ConnectRequestSchema, message));
     }
   }
@@ -430,7 +466,7 @@ export class Agent {
     const control = this.#control;
     this.#control = undefined;
     if (control && !control.writableEnded) control.end();
-    control?.cancel();
+    if (control) cancelStream(control);
     this.#client?.close();
     this.#client = undefined;
   }

@@ -25,6 +25,7 @@ import {
   type WorkOffer,
 } from "../../gen/voxgate/v1/agent_pb.js";
 import { type ClonePromptSource, kClonePromptSource } from "../engine-host/clone-prompt-source.js";
+import { cancelStream } from "../grpc/cancel-stream.js";
 import { writeWithBackpressure } from "../grpc/write-with-backpressure.js";
 import { type CallPromptChannel, createCallPromptChannel } from "./call-prompt-channel.js";
 import { type ResponseCoalescer, sendCoalesced } from "./coalescing-sender.js";
@@ -184,7 +185,7 @@ export function createCallDispatcher<S extends DescService>(
       } finally {
         if (!stream.writableEnded) stream.end();
         await Promise.race([closedByGateway, aborted(controller.signal)]);
-        if (controller.signal.aborted) stream.cancel();
+        if (controller.signal.aborted) cancelStream(stream);
         signal.removeEventListener("abort", onAbort);
         // Clears the context's deadline timer; without this every call kept the process alive
         // until its deadline (a drained agent could not exit).

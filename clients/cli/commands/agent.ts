@@ -97,6 +97,7 @@ ${describeSettings(agentSettings)}`,
       standbyStreams: Math.min(settings.standbyStreams, settings.slots),
       keepaliveTimeMs: settings.gatewayKeepaliveMs,
       keepaliveTimeoutMs: settings.gatewayKeepaliveTimeoutMs,
+      backoff: { maxDelayMs: settings.reconnectMaxMs },
       log,
     });
     const onStop = () =>
