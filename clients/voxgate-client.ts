@@ -28,6 +28,7 @@ import { JobService } from "../gen/voxgate/v1/job_pb.js";
 import { PromptStoreService } from "../gen/voxgate/v1/prompt_store_pb.js";
 import { TtsService } from "../gen/voxgate/v1/tts_pb.js";
 import { VoiceService } from "../gen/voxgate/v1/voice_pb.js";
+import { defaultCaCertificates } from "../services/tls/trust-store.js";
 
 /** Wire protocol of a voxgate client; the gateway's public port speaks all three. */
 export type VoxgateProtocol = "connect" | "grpc" | "grpc-web";
@@ -73,6 +74,12 @@ export interface VoxgateClientOptions {
    * @default true
    */
   useBinaryFormat?: boolean | undefined;
+  /**
+   * More CA certificates (PEM) to trust for an `https:` baseUrl, e.g. a private CA, in addition
+   * to Node's bundled roots, the operating system's store and `NODE_EXTRA_CA_CERTS`.
+   * @default none
+   */
+  ca?: string | Buffer | readonly (string | Buffer)[] | undefined;
   /**
    * More interceptors, run after the one that adds the token, in order.
    * @default []
@@ -163,8 +170,13 @@ export function createVoxgateTransport(options: VoxgateClientOptions): VoxgateTr
 
   let close: () => void;
   let transport: Transport;
+  // Node drops its default roots once `ca` is given: merge them in.
+  const tlsOptions =
+    resolved.tls && options.ca !== undefined
+      ? { ca: [...defaultCaCertificates(), ...[options.ca].flat()] }
+      : {};
   if (resolved.httpVersion === "2") {
-    const sessions = createSessionManager(resolved.baseUrl);
+    const sessions = createSessionManager(resolved.baseUrl, tlsOptions);
     close = sessions.close;
     const nodeOptions = {
       ...common,
@@ -174,7 +186,7 @@ export function createVoxgateTransport(options: VoxgateClientOptions): VoxgateTr
     transport = createProtocolTransport(resolved.protocol, nodeOptions);
   } else {
     const agent = resolved.tls
-      ? new https.Agent({ keepAlive: true })
+      ? new https.Agent({ keepAlive: true, ...tlsOptions })
       : new http.Agent({ keepAlive: true });
     close = () => agent.destroy();
     const nodeOptions = { ...common, httpVersion: "1.1", nodeOptions: { agent } } as const;
@@ -203,11 +215,14 @@ type SessionManager = NonNullable<
  * detached its listeners, which would otherwise crash the process as an uncaught exception.
  * The manager still sees every error through its own listeners.
  */
-function createSessionManager(baseUrl: string): {
+function createSessionManager(
+  baseUrl: string,
+  tlsOptions: http2.SecureClientSessionOptions,
+): {
   sessionManager: SessionManager;
   close: () => void;
 } {
-  const manager = new Http2SessionManager(baseUrl);
+  const manager = new Http2SessionManager(baseUrl, undefined, tlsOptions);
   const guarded = new WeakSet<http2.Http2Session>();
   const ignore = (): void => {};
   return {

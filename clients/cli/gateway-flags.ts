@@ -3,6 +3,7 @@
  * flags and environment, and running a call with a client that is always closed and whose errors
  * come out as one-line messages.
  */
+import { readFileSync } from "node:fs";
 import type { CallOptions } from "@connectrpc/connect";
 import {
   createVoxgateClient,
@@ -32,6 +33,7 @@ export const GATEWAY_FLAGS = {
   token: { type: "string" },
   protocol: { type: "string" },
   timeout: { type: "string" },
+  "ca-file": { type: "string" },
 } as const;
 
 /** Help text of {@link GATEWAY_FLAGS}, for the end of a command's usage. */
@@ -39,7 +41,8 @@ export const GATEWAY_FLAGS_HELP = `Gateway flags:
   --url URL          gateway URL (env VOXGATE_URL; default ${DEFAULT_GATEWAY_URL})
   --token TOKEN      bearer token (env VOXGATE_TOKEN; prefer the variable, flags show in ps)
   --protocol NAME    connect, grpc or grpc-web (default connect)
-  --timeout SECONDS  deadline of each call, 0 for none (default ${DEFAULT_TIMEOUT_SECONDS})`;
+  --timeout SECONDS  deadline of each call, 0 for none (default ${DEFAULT_TIMEOUT_SECONDS})
+  --ca-file FILE     more CA certificates (PEM) to trust for an https:// URL (env VOXGATE_CA_FILE)`;
 
 /** Values of {@link GATEWAY_FLAGS} as `util.parseArgs` returns them. */
 export interface GatewayFlagValues {
@@ -47,6 +50,7 @@ export interface GatewayFlagValues {
   token?: string | undefined;
   protocol?: string | undefined;
   timeout?: string | undefined;
+  "ca-file"?: string | undefined;
 }
 
 /**
@@ -75,7 +79,24 @@ export function resolveGatewayOptions(
     values.timeout === undefined
       ? DEFAULT_TIMEOUT_SECONDS
       : parseNumberFlag("timeout", values.timeout, 0, 86_400);
-  return { baseUrl, token, protocol, timeoutMs: Math.round(timeoutSeconds * 1000) };
+  const caFile = values["ca-file"] ?? nonEmpty(env.VOXGATE_CA_FILE);
+  let ca: Buffer | undefined;
+  if (caFile !== undefined) {
+    try {
+      ca = readFileSync(caFile);
+    } catch (err) {
+      throw new CliUsageError(
+        `${values["ca-file"] !== undefined ? "--ca-file" : "VOXGATE_CA_FILE"} ${caFile}: ${(err as Error).message}`,
+      );
+    }
+  }
+  return {
+    baseUrl,
+    token,
+    protocol,
+    timeoutMs: Math.round(timeoutSeconds * 1000),
+    ...(ca ? { ca } : {}),
+  };
 }
 
 /**

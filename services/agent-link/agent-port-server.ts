@@ -1,4 +1,5 @@
 import type * as http2 from "node:http2";
+import type { TLSSocket } from "node:tls";
 import * as grpc from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
 import type { Logger } from "pino";
@@ -7,6 +8,9 @@ import { parseBearer } from "../auth/bearer.js";
 import type { TokenStore } from "../auth/token-store.js";
 import { createGrpcServiceDefinition } from "../grpc/service-definition.js";
 import type { BackendRegistry } from "../registry/index.js";
+import { certificateIdentities } from "../tls/cert-identity.js";
+import { ReloadingServerCredentials } from "../tls/grpc-server-credentials.js";
+import type { TlsFiles } from "../tls/tls-files.js";
 import { AgentSession } from "./agent-session.js";
 import type { CallStream, ControlStream } from "./agent-streams.js";
 import { type CallBroker, createCallBroker } from "./call-broker.js";
@@ -85,6 +89,23 @@ export interface AgentPortServerOptions {
    * store). Absent: such calls fail with FAILED_PRECONDITION "this gateway has no prompt store".
    */
   promptSource?: PromptSource;
+  /**
+   * TLS of the agent port; absent: cleartext gRPC. With a client CA in `files` (mTLS) every call
+   * must come over a connection whose client certificate that CA signed.
+   */
+  tls?: AgentPortTls;
+}
+
+/** TLS settings of the agent port. */
+export interface AgentPortTls {
+  /** Certificate, key and optional client CA, reloaded when they change. */
+  files: TlsFiles;
+  /**
+   * Require the client certificate to name the agent id of the hello (its CN, a DNS SAN, a URI SAN
+   * or that URI's last segment), so one agent's certificate cannot join as another. Needs a
+   * client CA. @default false
+   */
+  requireAgentIdentity?: boolean;
 }
 
 /** The agent port: where GPU hosts dial in. */
@@ -117,8 +138,26 @@ export function createAgentPortServer(options: AgentPortServerOptions): AgentPor
     "grpc-node.max_session_memory": limits.maxSessionMemoryMb,
   });
 
-  /** Checks the bearer token from metadata; ends the call with UNAUTHENTICATED when it fails. */
+  const tls = options.tls;
+  const mutualTls = tls?.files.current.ca !== undefined;
+  const credentials = tls
+    ? new ReloadingServerCredentials(tls.files)
+    : grpc.ServerCredentials.createInsecure();
+
+  /**
+   * Checks the client certificate (mTLS) and the bearer token from metadata; ends the call with
+   * UNAUTHENTICATED when either fails.
+   */
   const authorize = (call: ControlStream | CallStream): boolean => {
+    if (mutualTls && !call.getAuthContext().sslPeerCertificate) {
+      const details =
+        "the agent port requires a client certificate signed by its client CA " +
+        "(VOXGATE_AGENT_CLIENT_CA_FILE); this connection presented none or an untrusted one: " +
+        "pass --client-cert-file and --client-key-file to the agent";
+      log.warn({ peer: call.getPeer(), reason: details }, "agent refused");
+      call.emit("error", { code: grpc.status.UNAUTHENTICATED, details });
+      return false;
+    }
     const token = parseBearer(String(call.metadata.get("authorization")[0] ?? ""));
     const principal = options.tokens.verify(token);
     if (principal?.scopes.has("agent")) return true;
@@ -148,6 +187,9 @@ export function createAgentPortServer(options: AgentPortServerOptions): AgentPor
         ...(options.promptSource ? { promptSource: options.promptSource } : {}),
         // Prompts travel in pieces well under the message limit: 50 MB never needs a bigger one.
         promptChunkBytes: Math.max(1024, Math.min(256 * 1024, limits.maxMessageBytes - 4 * 1024)),
+        ...(tls?.requireAgentIdentity
+          ? { checkAgentId: (agentId: string) => identityMismatch(control, agentId) }
+          : {}),
       });
       sessions.set(session.id, session);
       void session.run().finally(() => sessions.delete(session.id));
@@ -166,6 +208,10 @@ export function createAgentPortServer(options: AgentPortServerOptions): AgentPor
       stream.emit("error", { code, details });
     };
     if (!session) return refuse("unknown or closed session");
+    if (tls?.requireAgentIdentity) {
+      const mismatch = identityMismatch(stream, session.agentId);
+      if (mismatch) return refuse(mismatch, grpc.status.PERMISSION_DENIED);
+    }
     let first: IteratorResult<CallRequest>;
     try {
       first = await messages.next();
@@ -201,16 +247,21 @@ export function createAgentPortServer(options: AgentPortServerOptions): AgentPor
     },
     listen() {
       return new Promise((resolve, reject) => {
-        server.bindAsync(
-          `${options.host}:${options.port}`,
-          grpc.ServerCredentials.createInsecure(),
-          (err, port) => {
-            if (err) return reject(err);
-            widenReceiveWindows(server, limits.windowBytes, log);
-            log.info({ host: options.host, port }, "agent port listening");
-            resolve(port);
-          },
-        );
+        server.bindAsync(`${options.host}:${options.port}`, credentials, (err, port) => {
+          if (err) return reject(err);
+          widenReceiveWindows(server, limits.windowBytes, log);
+          if (mutualTls) logUntrustedClients(server, log);
+          log.info(
+            {
+              host: options.host,
+              port,
+              tls: tls ? (mutualTls ? "mtls" : "tls") : "off",
+              ...(tls ? { fingerprint256: tls.files.current.fingerprint256 } : {}),
+            },
+            "agent port listening",
+          );
+          resolve(port);
+        });
       });
     },
     close(graceMs = 2000) {
@@ -220,12 +271,48 @@ export function createAgentPortServer(options: AgentPortServerOptions): AgentPor
         const force = setTimeout(() => server.forceShutdown(), graceMs);
         server.tryShutdown(() => {
           clearTimeout(force);
+          if (credentials instanceof ReloadingServerCredentials) credentials.dispose();
           resolve();
         });
       });
       return closing;
     },
   };
+}
+
+/**
+ * Why a call's client certificate does not vouch for `agentId`, or undefined when it does. The
+ * message lists the names the certificate does carry, so an operator sees the mismatch at once.
+ */
+function identityMismatch(call: ControlStream | CallStream, agentId: string): string | undefined {
+  const cert = call.getAuthContext().sslPeerCertificate;
+  const names = cert ? certificateIdentities(cert) : [];
+  if (names.includes(agentId)) return undefined;
+  return (
+    `client certificate names ${names.length ? names.map((n) => `"${n}"`).join(", ") : "nothing"}, ` +
+    `not agent id "${agentId}" (VOXGATE_AGENT_CERT_MATCH_ID requires the certificate's CN or a SAN to be the agent id)`
+  );
+}
+
+/**
+ * Logs each TLS connection whose client certificate is missing or untrusted, with the TLS
+ * library's reason (expired, unknown issuer): its calls are refused later with a generic message.
+ */
+function logUntrustedClients(server: grpc.Server, log: Logger): void {
+  const servers = (server as unknown as { http2Servers?: unknown }).http2Servers;
+  if (!(servers instanceof Map)) return;
+  for (const http2Server of servers.keys() as Iterable<http2.Http2SecureServer>) {
+    http2Server.on("secureConnection", (socket: TLSSocket) => {
+      if (socket.authorized) return;
+      log.warn(
+        {
+          peer: `${socket.remoteAddress}:${socket.remotePort}`,
+          reason: String(socket.authorizationError ?? "no client certificate"),
+        },
+        "agent connection without a trusted client certificate",
+      );
+    });
+  }
 }
 
 /**

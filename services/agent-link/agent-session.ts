@@ -51,6 +51,11 @@ export interface AgentSessionOptions {
   promptChunkBytes?: number;
   /** Standby call streams the session holds at most. @default 64 */
   maxStandbyStreams?: number;
+  /**
+   * Checks the agent id of the hello against the connection (its client certificate): returns why
+   * it is refused (the session ends with PERMISSION_DENIED) or undefined to accept it.
+   */
+  checkAgentId?: (agentId: string) => string | undefined;
 }
 
 const AGENT_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -271,6 +276,12 @@ export class AgentSession {
         "agent_id must be 1-64 characters of letters, digits, '.', '_' or '-'",
         Code.InvalidArgument,
       );
+      return;
+    }
+    const refusal = this.#options.checkAgentId?.(hello.agentId);
+    if (refusal) {
+      this.#log.warn({ agent: hello.agentId, reason: refusal }, "agent refused");
+      this.shutdown(refusal, Code.PermissionDenied);
       return;
     }
     const capabilities = hello.capabilities;

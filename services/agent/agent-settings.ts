@@ -3,6 +3,8 @@ import { join } from "node:path";
 import { z } from "zod";
 import { intSetting, logLevelSpec, setting, stringSetting } from "../config/settings.js";
 import { ENGINE_KINDS, type EngineKind } from "../engines/engine-factory.js";
+import { agentTlsSettings } from "../tls/tls-settings.js";
+import { parseGatewayAddress } from "./gateway-address.js";
 
 /** A host-derived agent id: stable for the life of the process, distinct between processes. */
 export function defaultAgentId(): string {
@@ -24,12 +26,19 @@ export const agentSettings = {
     key: "gateway",
     flag: "gateway",
     env: "VOXGATE_GATEWAY",
-    description: "gateway agent port to dial, host:port",
-    schema: z.string().regex(/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, {
-      error: "must be host:port, e.g. gateway.example.com:8081",
+    description:
+      "gateway agent port to dial: https://host:port (TLS), http://host:port or host:port (cleartext)",
+    schema: z.string().superRefine((value, context) => {
+      try {
+        parseGatewayAddress(value);
+      } catch (err) {
+        context.addIssue({ code: "custom", message: (err as Error).message });
+      }
     }),
     defaultValue: "127.0.0.1:8081",
   }),
+  // Trust and client certificate of an https:// gateway (services/tls/tls-settings.ts).
+  ...agentTlsSettings,
   token: setting({
     key: "token",
     flag: "token",

@@ -18,6 +18,11 @@ import { kSessionMetadata } from "../agent-link/agent-port-server.js";
 import type { EngineHost } from "../engine-host/index.js";
 import { cancelStream } from "../grpc/cancel-stream.js";
 import { createGrpcServiceDefinition } from "../grpc/service-definition.js";
+import {
+  type ClientTlsOptions,
+  createClientChannelCredentials,
+  type ServerCertificateSeen,
+} from "../tls/grpc-channel-credentials.js";
 import { createAudioCoalescer } from "./audio-coalescer.js";
 import { type BackoffOptions, backoffDelayMs, defaultBackoff } from "./backoff.js";
 import {
@@ -25,6 +30,7 @@ import {
   type CallDispatcher,
   createCallDispatcher,
 } from "./call-dispatcher.js";
+import { type GatewayTarget, parseGatewayAddress } from "./gateway-address.js";
 import type { PromptCache } from "./prompt-cache.js";
 
 /**
@@ -49,8 +55,16 @@ export type AgentState = "idle" | "connecting" | "connected" | "backoff" | "drai
 
 /** Options of {@link Agent}. */
 export interface AgentOptions {
-  /** Gateway agent port, `host:port`. */
+  /**
+   * Gateway agent port: `https://HOST:PORT` dials TLS; `http://HOST:PORT` or `HOST:PORT` dial
+   * cleartext (see {@link parseGatewayAddress}).
+   */
   gatewayAddress: string;
+  /**
+   * Trust and client certificate of an `https://` gateway; files are read again for every new
+   * link, so rotated files take effect on the next reconnect.
+   */
+  tls?: ClientTlsOptions;
   /** Agent token (scope `agent`). */
   token: string;
   /** Stable id of this agent. */
@@ -135,9 +149,14 @@ export class Agent {
   #sequence = 0n;
   #draining: Promise<void> | undefined;
   #runDone: Promise<void> | undefined;
+  readonly #target: GatewayTarget;
+  /** The gateway certificate of the current link's handshake (TLS only), for logs. */
+  #serverCertificate: ServerCertificateSeen | undefined;
 
+  /** @throws Error for a gateway address in none of the accepted forms. */
   constructor(options: AgentOptions) {
     this.#options = options;
+    this.#target = parseGatewayAddress(options.gatewayAddress);
     this.#log = options.log.child({ component: "agent", agent: options.agentId });
     const maxMessageBytes = options.maxMessageBytes ?? 4 * 1024 * 1024;
     this.#dispatcher = createCallDispatcher(GPUBackendService, options.host.handler, {
@@ -233,7 +252,20 @@ export class Agent {
     this.#state = "connecting";
     const maxMessageBytes = o.maxMessageBytes ?? 4 * 1024 * 1024;
     // A fresh channel per session, so our backoff (not grpc-js's own) paces reconnects.
-    const client = new AgentClientConstructor(o.gatewayAddress, grpc.credentials.createInsecure(), {
+    let credentials: grpc.ChannelCredentials;
+    this.#serverCertificate = undefined;
+    try {
+      credentials = this.#target.tls
+        ? createClientChannelCredentials(o.tls ?? {}, (seen) => {
+            this.#serverCertificate = seen;
+          })
+        : grpc.credentials.createInsecure();
+    } catch (err) {
+      // A client certificate file mid-rotation: try again after the backoff.
+      this.#log.error({ err }, "cannot set up TLS to the gateway");
+      return Promise.resolve(false);
+    }
+    const client = new AgentClientConstructor(this.#target.address, credentials, {
       "grpc.keepalive_time_ms": o.keepaliveTimeMs ?? 10_000,
       "grpc.keepalive_timeout_ms": o.keepaliveTimeoutMs ?? 5000,
       "grpc.keepalive_permit_without_calls": 1,
@@ -279,7 +311,12 @@ export class Agent {
             this.#standbyLimit = Number.POSITIVE_INFINITY;
             this.#fillStandby();
             this.#log.info(
-              { session: this.#sessionId, gateway: o.gatewayAddress },
+              {
+                session: this.#sessionId,
+                gateway: o.gatewayAddress,
+                tls: this.#target.tls,
+                ...(this.#serverCertificate ? { gatewayCertificate: this.#serverCertificate } : {}),
+              },
               "connected to gateway",
             );
             break;

@@ -45,4 +45,32 @@ describe("gatewayOptionsFromSettings", () => {
       ["agent"],
     ]);
   });
+
+  it("maps TLS files to each port and refuses half-configured TLS, naming every problem", () => {
+    const options = optionsFrom({
+      VOXGATE_TLS_CERT_FILE: "/c/api.crt",
+      VOXGATE_TLS_KEY_FILE: "/c/api.key",
+      VOXGATE_AGENT_TLS_CERT_FILE: "/c/agents.crt",
+      VOXGATE_AGENT_TLS_KEY_FILE: "/c/agents.key",
+      VOXGATE_AGENT_CLIENT_CA_FILE: "/c/ca.crt",
+      VOXGATE_AGENT_CERT_MATCH_ID: "yes",
+    });
+    expect(options.public.tls).toEqual({ certFile: "/c/api.crt", keyFile: "/c/api.key" });
+    expect(options.agent.tls).toEqual({
+      certFile: "/c/agents.crt",
+      keyFile: "/c/agents.key",
+      clientCaFile: "/c/ca.crt",
+      requireAgentIdentity: true,
+    });
+    expect(optionsFrom({}).public.tls).toBeUndefined();
+    expect(() =>
+      optionsFrom({
+        VOXGATE_TLS_CERT_FILE: "/c/api.crt",
+        VOXGATE_AGENT_CLIENT_CA_FILE: "/c/ca.crt",
+        VOXGATE_AGENT_CERT_MATCH_ID: "true",
+      }),
+    ).toThrow(
+      /tlsCertFile and tlsKeyFile go together[\s\S]*agentClientCaFile needs TLS on the agent port/,
+    );
+  });
 });

@@ -6,7 +6,7 @@ import type { ServerlessBackendOptions } from "../backends/serverless/serverless
 import { SettingsError, type SettingValues } from "../config/settings.js";
 import { pickJobSettings } from "../jobs/job-system.js";
 import { blobStoreConfigFromSettings } from "../object-store/blob-store-config.js";
-import type { GatewayOptions } from "./gateway.js";
+import type { AgentPortTlsOptions, GatewayOptions, PortTlsOptions } from "./gateway.js";
 import type { gatewaySettings } from "./gateway-settings.js";
 
 /**
@@ -35,6 +35,7 @@ export function gatewayOptionsFromSettings(
       scopes: ["agent"],
     });
   }
+  const tls = tlsFromSettings(settings);
   return {
     public: {
       host: settings.host,
@@ -44,10 +45,13 @@ export function gatewayOptionsFromSettings(
         headersTimeoutMs: settings.headersTimeoutMs,
         maxHeaderBytes: settings.maxHeaderBytes,
       },
+      tls: tls.public,
     },
+    tlsPollIntervalMs: settings.tlsPollIntervalMs,
     agent: {
       host: settings.agentHost,
       port: settings.agentPort,
+      tls: tls.agent,
       limits: {
         maxMessageBytes: settings.agentMaxMessageBytes,
         maxConcurrentStreams: settings.agentMaxStreams,
@@ -90,6 +94,48 @@ export function gatewayOptionsFromSettings(
     jobs: { ...pickJobSettings(settings), renderConcurrency: settings.renderConcurrency },
     rest: { unknownQuery: settings.restUnknownQuery },
     log,
+  };
+}
+
+/**
+ * The TLS blocks of both ports.
+ * @throws SettingsError for a certificate without its key (or the reverse), or client-certificate
+ * settings on a port without TLS.
+ */
+function tlsFromSettings(settings: SettingValues<typeof gatewaySettings>): {
+  public: PortTlsOptions | undefined;
+  agent: AgentPortTlsOptions | undefined;
+} {
+  const problems: string[] = [];
+  const pair = (certKey: string, cert: string, keyKey: string, key: string) => {
+    if (Boolean(cert) !== Boolean(key)) {
+      problems.push(`${certKey} and ${keyKey} go together: set both or neither`);
+    }
+    return cert && key ? { certFile: cert, keyFile: key } : undefined;
+  };
+  const publicTls = pair("tlsCertFile", settings.tlsCertFile, "tlsKeyFile", settings.tlsKeyFile);
+  const agentTls = pair(
+    "agentTlsCertFile",
+    settings.agentTlsCertFile,
+    "agentTlsKeyFile",
+    settings.agentTlsKeyFile,
+  );
+  if (settings.agentClientCaFile && !settings.agentTlsCertFile) {
+    problems.push("agentClientCaFile needs TLS on the agent port: set agentTlsCertFile too");
+  }
+  if (settings.agentCertMatchId && !settings.agentClientCaFile) {
+    problems.push("agentCertMatchId needs client certificates: set agentClientCaFile");
+  }
+  if (problems.length > 0) {
+    throw new SettingsError(`invalid settings:\n  - ${problems.join("\n  - ")}`);
+  }
+  return {
+    public: publicTls,
+    agent: agentTls && {
+      ...agentTls,
+      ...(settings.agentClientCaFile ? { clientCaFile: settings.agentClientCaFile } : {}),
+      requireAgentIdentity: settings.agentCertMatchId,
+    },
   };
 }
 

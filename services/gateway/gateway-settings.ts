@@ -13,6 +13,7 @@ import {
   stringSetting,
 } from "../config/settings.js";
 import { jobSettings } from "../jobs/job-settings.js";
+import { gatewayTlsSettings } from "../tls/tls-settings.js";
 
 const MiB = 1024 * 1024;
 
@@ -72,6 +73,8 @@ export const gatewaySettings = {
     schema: portSetting,
     defaultValue: 8081,
   }),
+  // TLS of both ports (services/tls/tls-settings.ts).
+  ...gatewayTlsSettings,
   tokens: setting({
     key: "tokens",
     flag: undefined,

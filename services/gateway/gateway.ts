@@ -44,6 +44,7 @@ import {
   createBackendRegistry,
   createHealthProber,
 } from "../registry/index.js";
+import { createTlsFiles, type TlsFiles, TlsFilesError } from "../tls/tls-files.js";
 import { createRestTranscoder, type UnknownQueryPolicy } from "../transcoding/index.js";
 import type { AudioContainerOptions } from "../tts/audio-container.js";
 import { createTtsHandler } from "../tts/tts-handler.js";
@@ -61,10 +62,25 @@ import { createPublicServer, type PublicServer, type PublicServerLimits } from "
 
 /** Options of {@link createGateway}. */
 export interface GatewayOptions {
-  /** Public API port interface and port (0 = any free). */
-  public: { host: string; port: number; limits?: Partial<PublicServerLimits> };
-  /** Agent port interface and port (0 = any free). */
-  agent: { host: string; port: number; limits?: Partial<AgentPortLimits> };
+  /** Public API port interface and port (0 = any free); with `tls`, HTTPS only (ALPN h2/http1.1). */
+  public: {
+    host: string;
+    port: number;
+    limits?: Partial<PublicServerLimits>;
+    tls?: PortTlsOptions | undefined;
+  };
+  /** Agent port interface and port (0 = any free); with `tls`, gRPC over TLS only. */
+  agent: {
+    host: string;
+    port: number;
+    limits?: Partial<AgentPortLimits>;
+    tls?: AgentPortTlsOptions | undefined;
+  };
+  /**
+   * Interval at which certificate, key and CA files are checked for changes, in ms; 0 = reload
+   * only on {@link Gateway.reloadCertificates} (SIGHUP). @default 2000
+   */
+  tlsPollIntervalMs?: number;
   /** Accepted tokens (hashed). */
   tokens: readonly TokenEntry[];
   /** Static backends (serverless endpoints), registered at start with their API keys resolved. */
@@ -119,6 +135,22 @@ export interface GatewayOptions {
   log: Logger;
 }
 
+/** Certificate and key files of a TLS port (PEM); reloaded when they change. */
+export interface PortTlsOptions {
+  /** Certificate chain file, leaf first. */
+  certFile: string;
+  /** Private key file. */
+  keyFile: string;
+}
+
+/** TLS of the agent port: the server identity plus optional client certificates (mTLS). */
+export interface AgentPortTlsOptions extends PortTlsOptions {
+  /** CA file that signs agents' client certificates; set: a trusted client certificate is required. */
+  clientCaFile?: string | undefined;
+  /** Require the client certificate to name the agent id of the hello (needs `clientCaFile`). */
+  requireAgentIdentity?: boolean | undefined;
+}
+
 /** How the gateway judges backend health. */
 export interface GatewayHealthOptions {
   /** Interval of `GPUBackendService.Health` probes of each backend, in ms. @default 2000 */
@@ -159,6 +191,11 @@ export interface Gateway {
   readonly usage: Pick<UsageMeter, "flush">;
   /** Starts both ports. */
   listen(): Promise<GatewayAddresses>;
+  /**
+   * Reads the TLS certificate, key and CA files of both ports again (what SIGHUP does); new
+   * connections use them, established ones keep theirs. Resolves with whether any changed.
+   */
+  reloadCertificates(): Promise<boolean>;
   /** Closes both ports (agents are told by their streams ending). Idempotent. */
   close(graceMs?: number): Promise<void>;
 }
@@ -176,9 +213,15 @@ const PUBLIC_SERVICES = [
   BackendAdminService,
 ] as const;
 
-/** Assembles a gateway from validated options. */
+/**
+ * Assembles a gateway from validated options.
+ *
+ * @throws TlsFilesError when a port's certificate, key or CA file is missing or invalid.
+ */
 export function createGateway(options: GatewayOptions): Gateway {
   const { log, limits } = options;
+  // Read first: bad certificate files stop the gateway before anything else starts.
+  const tlsFiles = createPortTlsFiles(options);
   const health = options.health ?? {};
   // Known once the public port listens; signed URLs of the filesystem store point at it.
   let publicUrl = "";
@@ -426,6 +469,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     host: options.public.host,
     port: options.public.port,
     ...(options.public.limits ? { limits: options.public.limits } : {}),
+    ...(tlsFiles.public ? { tls: tlsFiles.public } : {}),
     log,
     handler(req, res) {
       let route: HttpRoute | undefined;
@@ -455,6 +499,14 @@ export function createGateway(options: GatewayOptions): Gateway {
     log,
     promptSource: storage.promptSource,
     ...(options.agent.limits ? { limits: options.agent.limits } : {}),
+    ...(tlsFiles.agent
+      ? {
+          tls: {
+            files: tlsFiles.agent,
+            requireAgentIdentity: options.agent.tls?.requireAgentIdentity ?? false,
+          },
+        }
+      : {}),
   });
 
   let closing: Promise<void> | undefined;
@@ -476,11 +528,17 @@ export function createGateway(options: GatewayOptions): Gateway {
         ? `[${options.public.host}]`
         : options.public.host;
       const shownHost = host === "0.0.0.0" || host === "[::]" ? "127.0.0.1" : host;
-      publicUrl = `http://${shownHost}:${publicPort}`;
+      publicUrl = `${tlsFiles.public ? "https" : "http"}://${shownHost}:${publicPort}`;
       return { publicUrl, publicPort, agentPort };
+    },
+    async reloadCertificates() {
+      const changed = await Promise.all([tlsFiles.public?.reload(), tlsFiles.agent?.reload()]);
+      return changed.some(Boolean);
     },
     close(graceMs = 2000) {
       closing ??= (async () => {
+        tlsFiles.public?.close();
+        tlsFiles.agent?.close();
         shutdown.abort();
         await prober.stop();
         await Promise.all([
@@ -497,5 +555,41 @@ export function createGateway(options: GatewayOptions): Gateway {
       })();
       return closing;
     },
+  };
+}
+
+/** Loads (and starts watching) the TLS files of each port that has some. */
+function createPortTlsFiles(options: GatewayOptions): { public?: TlsFiles; agent?: TlsFiles } {
+  const pollIntervalMs = options.tlsPollIntervalMs ?? 2000;
+  const publicTls = options.public.tls;
+  const agentTls = options.agent.tls;
+  if (agentTls?.requireAgentIdentity && !agentTls.clientCaFile) {
+    throw new TlsFilesError(
+      "agent port: matching certificates to agent ids needs client certificates: set VOXGATE_AGENT_CLIENT_CA_FILE",
+    );
+  }
+  return {
+    ...(publicTls
+      ? {
+          public: createTlsFiles({
+            ...publicTls,
+            purpose: "public port",
+            pollIntervalMs,
+            log: options.log,
+          }),
+        }
+      : {}),
+    ...(agentTls
+      ? {
+          agent: createTlsFiles({
+            certFile: agentTls.certFile,
+            keyFile: agentTls.keyFile,
+            caFile: agentTls.clientCaFile,
+            purpose: "agent port",
+            pollIntervalMs,
+            log: options.log,
+          }),
+        }
+      : {}),
   };
 }

@@ -3,6 +3,7 @@ import * as http2 from "node:http2";
 import * as net from "node:net";
 import type { Logger } from "pino";
 import type { NodeRequest, NodeResponse } from "../auth/rpc-error-response.js";
+import type { TlsFiles } from "../tls/tls-files.js";
 
 /** Limits of the public port. */
 export interface PublicServerLimits {
@@ -43,6 +44,11 @@ export interface PublicServerOptions {
   handler: (req: NodeRequest, res: NodeResponse) => void;
   /** Limits; missing keys take {@link defaultPublicServerLimits}. */
   limits?: Partial<PublicServerLimits>;
+  /**
+   * Certificate and key: the port serves TLS only, choosing HTTP/2 or HTTP/1.1 by ALPN, and new
+   * connections take the files' latest version. Absent: cleartext HTTP/1.1 and h2c.
+   */
+  tls?: TlsFiles;
   /** Logger. */
   log: Logger;
 }
@@ -72,6 +78,10 @@ const H2_PREFACE_START = Buffer.from("PRI ");
  * Serves HTTP/1.1 and cleartext HTTP/2 (h2c, prior knowledge) on one port: each connection's first
  * bytes decide which server takes it. Node's h2c server cannot fall back to HTTP/1.1 by itself
  * (`allowHTTP1` needs TLS), yet plain `curl` speaks HTTP/1.1 and gRPC needs HTTP/2.
+ *
+ * With `tls`, every connection goes to one HTTP/2 secure server with `allowHTTP1`: ALPN picks h2
+ * or http/1.1 during the handshake. Connections still enter through the same plain listener, so
+ * whatever it does per socket applies to both modes.
  */
 export function createPublicServer(options: PublicServerOptions): PublicServer {
   const limits = { ...defaultPublicServerLimits, ...options.limits };
@@ -88,29 +98,56 @@ export function createPublicServer(options: PublicServerOptions): PublicServer {
     },
     options.handler,
   );
-  const h2 = http2.createServer(
-    {
-      maxSessionMemory: limits.maxSessionMemoryMb,
-      maxHeaderListPairs: 128,
-      settings: {
-        maxConcurrentStreams: limits.maxStreamsPerConnection,
-        initialWindowSize: Math.min(limits.windowBytes, 2 ** 31 - 1),
-        // nghttp2 refuses a stream past this size with a bare RST_STREAM; allowing more than
-        // the limit lets oversized headers reach the handler below, which answers 431.
-        maxHeaderListSize: Math.min(limits.maxHeaderBytes * H2_HEADER_SLACK, 2 ** 31 - 1),
-      },
+  const h2Options: http2.ServerOptions = {
+    maxSessionMemory: limits.maxSessionMemoryMb,
+    maxHeaderListPairs: 128,
+    settings: {
+      maxConcurrentStreams: limits.maxStreamsPerConnection,
+      initialWindowSize: Math.min(limits.windowBytes, 2 ** 31 - 1),
+      // nghttp2 refuses a stream past this size with a bare RST_STREAM; allowing more than
+      // the limit lets oversized headers reach the handler below, which answers 431.
+      maxHeaderListSize: Math.min(limits.maxHeaderBytes * H2_HEADER_SLACK, 2 ** 31 - 1),
     },
-    (req, res) => {
-      if (h2HeaderBytes(req.rawHeaders) > limits.maxHeaderBytes) {
-        res.writeHead(431, { "content-type": "text/plain" });
-        res.end(
-          `request headers exceed ${limits.maxHeaderBytes} bytes (max header bytes: VOXGATE_MAX_HEADER_BYTES)\n`,
-        );
-        return;
-      }
-      options.handler(req, res);
-    },
-  );
+  };
+  const h2Handler = (req: NodeRequest, res: NodeResponse) => {
+    if (h2HeaderBytes(req.rawHeaders) > limits.maxHeaderBytes) {
+      res.writeHead(431, { "content-type": "text/plain" });
+      res.end(
+        `request headers exceed ${limits.maxHeaderBytes} bytes (max header bytes: VOXGATE_MAX_HEADER_BYTES)\n`,
+      );
+      return;
+    }
+    options.handler(req, res);
+  };
+  const tlsFiles = options.tls;
+  const h2: http2.Http2Server | http2.Http2SecureServer = tlsFiles
+    ? http2.createSecureServer(
+        {
+          ...h2Options,
+          allowHTTP1: true,
+          cert: tlsFiles.current.cert,
+          key: tlsFiles.current.key,
+          // A client that opens a socket and never finishes the handshake holds it no longer.
+          handshakeTimeout: limits.headersTimeoutMs,
+        },
+        h2Handler,
+      )
+    : http2.createServer(h2Options, h2Handler);
+  const stopFollowingFiles = tlsFiles?.onChange((material) => {
+    // Only new handshakes use it; established connections and their streams keep theirs.
+    (h2 as http2.Http2SecureServer).setSecureContext({ cert: material.cert, key: material.key });
+  });
+  if (tlsFiles) {
+    // Failed handshakes (a scanner, a client that does not trust us) must not crash or spam.
+    h2.on("tlsClientError", (err: Error, socket: net.Socket) => {
+      log.debug({ err: err.message }, "TLS handshake failed");
+      socket.destroy();
+    });
+    // An established TLS socket that errors (a reset mid-stream) is closed, never thrown.
+    h2.on("secureConnection", (socket: net.Socket) => {
+      socket.on("error", () => socket.destroy());
+    });
+  }
   const h2Sessions = new Set<http2.ServerHttp2Session>();
   h2.on("session", (session) => {
     h2Sessions.add(session);
@@ -128,6 +165,11 @@ export function createPublicServer(options: PublicServerOptions): PublicServer {
   const front = net.createServer((socket) => {
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
+    if (tlsFiles) {
+      // TLS: the handshake's ALPN, not the first bytes, decides the protocol.
+      h2.emit("connection", socket);
+      return;
+    }
     // A client that connects and says nothing holds a socket; give it the headers timeout.
     socket.setTimeout(limits.headersTimeoutMs, () => socket.destroy());
     let head = Buffer.alloc(0);
@@ -164,13 +206,22 @@ export function createPublicServer(options: PublicServerOptions): PublicServer {
         front.listen(options.port, options.host, () => {
           front.off("error", reject);
           const address = front.address() as net.AddressInfo;
-          log.info({ host: options.host, port: address.port }, "public port listening");
+          log.info(
+            {
+              host: options.host,
+              port: address.port,
+              tls: tlsFiles ? "on" : "off",
+              ...(tlsFiles ? { fingerprint256: tlsFiles.current.fingerprint256 } : {}),
+            },
+            "public port listening",
+          );
           resolve(address.port);
         });
       });
     },
     close(graceMs = 2000) {
       closing ??= new Promise<void>((resolve) => {
+        stopFollowingFiles?.();
         front.close();
         h1.close();
         h2.close();

@@ -6,7 +6,7 @@ import { backoffDelayMs } from "../agent/backoff.js";
 
 /** Options of {@link superviseAgentProcess}. */
 export interface AgentProcessOptions {
-  /** Gateway agent port to dial, `host:port`. */
+  /** Gateway agent port to dial, `host:port` or `https://host:port`. */
   gatewayAddress: string;
   /** Agent token, passed in the environment (never argv, which `ps` shows). */
   token: string;

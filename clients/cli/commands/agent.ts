@@ -4,6 +4,7 @@ import {
   defaultPromptCacheDir,
 } from "../../../services/agent/agent-settings.js";
 import { describeSettings, loadSettings } from "../../../services/config/settings.js";
+import type { ClientTlsOptions } from "../../../services/tls/grpc-channel-credentials.js";
 import { VOXGATE_VERSION } from "../../../services/version.js";
 import type { CliCommand } from "../cli-command.js";
 import { CliError, CliUsageError } from "../cli-errors.js";
@@ -13,11 +14,12 @@ import { loadOrUsageError } from "./server-command-support.js";
 export const agentCommand: CliCommand = {
   name: "agent",
   summary: "Run an agent: dial a gateway and serve this host's TTS engines",
-  usage: `Usage: voxgate agent --gateway HOST:PORT [--token TOKEN] [flags]
+  usage: `Usage: voxgate agent --gateway https://HOST:PORT [--token TOKEN] [flags]
 
 Dials OUT to the gateway's agent port (no open port needed on this host), says hello with its
 engines, voices and slots, heartbeats its load, and runs the calls the gateway offers. Reconnects
-with capped exponential backoff and jitter. SIGTERM/SIGINT drain: running calls finish, no new
+with capped exponential backoff and jitter. An https:// gateway is dialled over TLS, trusting the
+system store, NODE_EXTRA_CA_CERTS and --ca-file; http:// or a bare HOST:PORT is cleartext. SIGTERM/SIGINT drain: running calls finish, no new
 work is taken; a second signal exits at once.
 
 Engines (--engine): espeak is the built-in espeak-ng CPU engine (optional GPL-3.0 dependency
@@ -32,6 +34,7 @@ ${describeSettings(agentSettings)}`,
         "an agent token is required: set VOXGATE_AGENT_TOKEN or pass --token",
       );
     }
+    const tls = await checkGatewayTls(settings);
     // Loaded here, not at the top: other commands (and --help) should not pay for the agent. The
     // engine's workers start first so they warm up while the rest of the agent loads.
     const [{ createEngine }, { isEngineUnavailableError }, { createLogger }] = await Promise.all([
@@ -85,6 +88,7 @@ ${describeSettings(agentSettings)}`,
     });
     const agent = new Agent({
       gatewayAddress: settings.gateway,
+      ...(tls ? { tls } : {}),
       token: settings.token,
       agentId,
       promptCache,
@@ -112,3 +116,39 @@ ${describeSettings(agentSettings)}`,
     return 0;
   },
 };
+
+/**
+ * The agent's TLS options, checked before anything starts: TLS files with a cleartext gateway
+ * address are refused (they would be silently ignored), and so are files that cannot be read.
+ */
+async function checkGatewayTls(
+  settings: Pick<
+    ReturnType<typeof loadSettings<typeof agentSettings>>,
+    "gateway" | "caFile" | "clientCertFile" | "clientKeyFile"
+  >,
+): Promise<ClientTlsOptions | undefined> {
+  const [{ parseGatewayAddress }, { createClientChannelCredentials }] = await Promise.all([
+    import("../../../services/agent/gateway-address.js"),
+    import("../../../services/tls/grpc-channel-credentials.js"),
+  ]);
+  const files = {
+    caFile: settings.caFile || undefined,
+    clientCertFile: settings.clientCertFile || undefined,
+    clientKeyFile: settings.clientKeyFile || undefined,
+  };
+  const anyFile = Object.values(files).some(Boolean);
+  if (!parseGatewayAddress(settings.gateway).tls) {
+    if (anyFile) {
+      throw new CliUsageError(
+        `--ca-file, --client-cert-file and --client-key-file need an https:// gateway; --gateway is "${settings.gateway}" (cleartext)`,
+      );
+    }
+    return undefined;
+  }
+  try {
+    createClientChannelCredentials(files);
+  } catch (err) {
+    throw new CliUsageError((err as Error).message);
+  }
+  return files;
+}

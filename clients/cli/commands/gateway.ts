@@ -1,6 +1,7 @@
 import { describeSettings, loadSettings } from "../../../services/config/settings.js";
 import { gatewaySettings } from "../../../services/gateway/gateway-settings.js";
 import type { CliCommand } from "../cli-command.js";
+import { CliError } from "../cli-errors.js";
 import { loadOrUsageError, untilAborted } from "./server-command-support.js";
 
 /** `voxgate gateway`: runs the public API port and the agent port until stopped. */
@@ -11,6 +12,8 @@ export const gatewayCommand: CliCommand = {
 
 Serves Connect, gRPC and gRPC-Web (HTTP/1.1 and h2c) on the public port and the agent link (gRPC)
 on the agent port. Logs are JSON lines on standard output. SIGTERM/SIGINT close both ports.
+With certificate files set, either port serves TLS; the files are reloaded when they change and on
+SIGHUP (new connections use them; established streams keep theirs).
 
 Settings: a flag beats its environment variable, which beats the config file (JSON, --config or
 VOXGATE_CONFIG), which beats the default.
@@ -35,11 +38,29 @@ Make tokens with: voxgate token create --scopes tts,voices`,
     if (!options.tokens.some((t) => t.scopes.includes("agent"))) {
       log.warn("no agent tokens configured: no agent can connect");
     }
-    const gateway = createGateway(options);
-    const addresses = await gateway.listen();
-    log.info(addresses, "gateway ready");
-    await untilAborted(io.signal);
-    await gateway.close();
+    const { isTlsFilesError } = await import("../../../services/tls/index.js");
+    let gateway: ReturnType<typeof createGateway>;
+    try {
+      gateway = createGateway(options);
+    } catch (err) {
+      if (isTlsFilesError(err)) throw new CliError(err.message);
+      throw err;
+    }
+    // SIGHUP reloads certificates (their files are also polled); without a listener it would
+    // end the process.
+    const onHangup = () => {
+      log.info("SIGHUP: reloading certificates");
+      void gateway.reloadCertificates();
+    };
+    process.on("SIGHUP", onHangup);
+    try {
+      const addresses = await gateway.listen();
+      log.info(addresses, "gateway ready");
+      await untilAborted(io.signal);
+      await gateway.close();
+    } finally {
+      process.off("SIGHUP", onHangup);
+    }
     return 0;
   },
 };

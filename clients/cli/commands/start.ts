@@ -40,7 +40,9 @@ the token (default: a new one per run); every "voxgate gateway" setting applies 
     const gateway = createGateway(options);
     const addresses = await gateway.listen();
     const agent = superviseAgentProcess({
-      gatewayAddress: `127.0.0.1:${addresses.agentPort}`,
+      // With TLS on the agent port the local agent dials it too; it trusts what any agent does
+      // (VOXGATE_GATEWAY_CA_FILE, NODE_EXTRA_CA_CERTS), so the certificate must name 127.0.0.1.
+      gatewayAddress: `${settings.agentTlsCertFile ? "https://" : ""}127.0.0.1:${addresses.agentPort}`,
       token: agentToken,
       agentId: "local-cpu",
       env: {

@@ -1,0 +1,357 @@
+/**
+ * TLS on both ports with real processes and a CA made at run time (openssl): agents dial
+ * `https://`, clients speak HTTPS over HTTP/1.1 and h2 (ALPN), mTLS refuses the wrong CA and the
+ * wrong identity with clear errors, and certificates rotate under a running stream.
+ *
+ * The issue asks for rotation during a 20 s stream; this test holds the stream open 8 s (the echo
+ * engine's `echo.hold_ms`), long enough for two reload rounds, to keep the file's run time down.
+ */
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createVoxgateClient, type VoxgateClient } from "../../clients/voxgate-client.js";
+import { AudioEncoding } from "../../gen/voxgate/v1/audio_pb.js";
+import { ECHO_PARAMS } from "../../services/engines/echo/echo-engine.js";
+import { countEchoMismatches } from "../../services/engines/echo/echo-pattern.js";
+import { createTestCa, issueCert, issueServerCert, type TestCa } from "../helpers/test-pki.js";
+import { presentedCertificate, replaceCertFiles, startTlsAgent } from "../helpers/tls-stack.js";
+import { type GatewayProcess, startGatewayProcess } from "../helpers/voxgate-stack.js";
+
+const run = promisify(execFile);
+
+async function synthesizeEcho(
+  client: VoxgateClient,
+  bytes: number,
+  extra: Record<string, string> = {},
+  onFirst?: () => void,
+): Promise<{ received: number; mismatches: number }> {
+  let received = 0;
+  let mismatches = 0;
+  for await (const chunk of client.tts.streamSynthesize({
+    text: "tls",
+    encoding: AudioEncoding.PCM,
+    params: { [ECHO_PARAMS.bytes]: String(bytes), ...extra },
+  })) {
+    if (received === 0) onFirst?.();
+    mismatches += countEchoMismatches(chunk.data, received);
+    received += chunk.data.byteLength;
+  }
+  return { received, mismatches };
+}
+
+describe("TLS on the public and agent ports (test CA, no client certificates)", () => {
+  let dir: string;
+  let ca: TestCa;
+  let gateway: GatewayProcess;
+  let serverCert: ReturnType<typeof issueServerCert>;
+  const agents: { proc: { stop(): Promise<unknown> } }[] = [];
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "voxgate-tls-"));
+    ca = createTestCa(dir, "test-ca");
+    serverCert = issueServerCert(ca, "server");
+    gateway = await startGatewayProcess({
+      env: {
+        VOXGATE_TLS_CERT_FILE: serverCert.certFile,
+        VOXGATE_TLS_KEY_FILE: serverCert.keyFile,
+        VOXGATE_AGENT_TLS_CERT_FILE: serverCert.certFile,
+        VOXGATE_AGENT_TLS_KEY_FILE: serverCert.keyFile,
+        VOXGATE_TLS_POLL_INTERVAL_MS: "250",
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await Promise.all(agents.map((a) => a.proc.stop()));
+    expect(await gateway?.proc.stop()).toBe(0);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("serves https:// with ALPN h2 and http/1.1 and presents the configured certificate", async () => {
+    expect(gateway.url).toBe(`https://127.0.0.1:${gateway.publicPort}`);
+    const h2 = await presentedCertificate(gateway.publicPort, ca.certFile, ["h2"]);
+    const h1 = await presentedCertificate(gateway.publicPort, ca.certFile, ["http/1.1"]);
+    expect(h2).toEqual({ fingerprint256: serverCert.fingerprint256, alpnProtocol: "h2" });
+    expect(h1).toEqual({ fingerprint256: serverCert.fingerprint256, alpnProtocol: "http/1.1" });
+    const agentPort = await presentedCertificate(gateway.agentPort, ca.certFile, ["h2"]);
+    expect(agentPort.fingerprint256).toBe(serverCert.fingerprint256);
+  });
+
+  it("an agent dialling https:// with --ca-file joins and serves calls over both HTTP versions", async () => {
+    const agent = startTlsAgent(
+      `https://127.0.0.1:${gateway.agentPort}`,
+      "tls-agent",
+      { VOXGATE_AGENT_TOKEN: gateway.agentToken },
+      ["--ca-file", ca.certFile],
+    );
+    agents.push(agent);
+    const joined = await agent.joined();
+    expect(joined.tls).toBe(true);
+    expect((joined.gatewayCertificate as { fingerprint256: string }).fingerprint256).toBe(
+      serverCert.fingerprint256,
+    );
+    await gateway.proc.waitForLog((l) => l.msg === "agent ready" && l.agent === "tls-agent");
+    for (const [protocol, httpVersion] of [
+      ["connect", "1.1"],
+      ["connect", "2"],
+      ["grpc", "2"],
+    ] as const) {
+      const client = createVoxgateClient({
+        baseUrl: gateway.url,
+        token: gateway.clientToken,
+        ca: readFileSync(ca.certFile),
+        protocol,
+        httpVersion,
+      });
+      try {
+        const result = await synthesizeEcho(client, 300_000);
+        expect(result, `${protocol} over HTTP/${httpVersion}`).toEqual({
+          received: 300_000,
+          mismatches: 0,
+        });
+      } finally {
+        client.close();
+      }
+    }
+    // curl, as the README shows it: HTTP/1.1 and h2 over TLS, trusting the test CA.
+    for (const flag of ["--http1.1", "--http2"]) {
+      const { stdout } = await run("curl", [
+        "-sS",
+        flag,
+        "--cacert",
+        ca.certFile,
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code} %{http_version}",
+        "-H",
+        `Authorization: Bearer ${gateway.clientToken}`,
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        JSON.stringify({ text: "curl over tls", params: { [ECHO_PARAMS.bytes]: "1000" } }),
+        `${gateway.url}/voxgate.v1.TtsService/Synthesize`,
+      ]);
+      expect(stdout).toBe(flag === "--http2" ? "200 2" : "200 1.1");
+    }
+  });
+
+  it("an agent that does not trust the gateway's CA is refused by its own TLS check", async () => {
+    const agent = startTlsAgent(`https://127.0.0.1:${gateway.agentPort}`, "untrusting", {
+      VOXGATE_AGENT_TOKEN: gateway.agentToken,
+    });
+    agents.push(agent);
+    const refused = await agent.refused();
+    await agent.proc.stop();
+    expect(String(refused.reason)).toMatch(/certificate/i);
+    expect(agent.proc.logs.some((l) => l.msg === "connected to gateway")).toBe(false);
+  });
+
+  it("rotates certificates under an 8 s stream: it completes byte-exact, new connections get the new certificate", async () => {
+    const client = createVoxgateClient({
+      baseUrl: gateway.url,
+      token: gateway.clientToken,
+      ca: readFileSync(ca.certFile),
+      httpVersion: "2",
+      timeoutMs: 60_000,
+    });
+    const rotated = issueServerCert(ca, "server-rotated");
+    expect(rotated.fingerprint256).not.toBe(serverCert.fingerprint256);
+    try {
+      let rotate: Promise<void> | undefined;
+      const stream = synthesizeEcho(client, 2_000_000, { [ECHO_PARAMS.holdMs]: "8000" }, () => {
+        // Audio is flowing over TLS on both links; swap the files under it.
+        rotate = (async () => {
+          replaceCertFiles(rotated, serverCert);
+          await gateway.proc.waitForLog(
+            (l) =>
+              l.msg === "TLS certificate reloaded; new connections use it" &&
+              l.purpose === "agent port" &&
+              l.fingerprint256 === rotated.fingerprint256,
+            10_000,
+          );
+          await gateway.proc.waitForLog(
+            (l) =>
+              l.msg === "TLS certificate reloaded; new connections use it" &&
+              l.purpose === "public port" &&
+              l.fingerprint256 === rotated.fingerprint256,
+            10_000,
+          );
+        })();
+      });
+      const result = await stream;
+      await rotate;
+      expect(result).toEqual({ received: 2_000_000, mismatches: 0 });
+    } finally {
+      client.close();
+    }
+    // New connections present the new certificate on both ports.
+    expect((await presentedCertificate(gateway.publicPort, ca.certFile)).fingerprint256).toBe(
+      rotated.fingerprint256,
+    );
+    expect((await presentedCertificate(gateway.agentPort, ca.certFile)).fingerprint256).toBe(
+      rotated.fingerprint256,
+    );
+    // The agent that joined before the rotation kept its link (no reconnect), and a new agent
+    // sees the new certificate in its handshake.
+    const first = gateway.proc.logs.filter(
+      (l) => l.msg === "agent joined" && l.agent === "tls-agent",
+    );
+    expect(first).toHaveLength(1);
+    const late = startTlsAgent(
+      `https://127.0.0.1:${gateway.agentPort}`,
+      "after-rotation",
+      { VOXGATE_AGENT_TOKEN: gateway.agentToken },
+      ["--ca-file", ca.certFile],
+    );
+    agents.push(late);
+    const joined = await late.joined();
+    expect((joined.gatewayCertificate as { fingerprint256: string }).fingerprint256).toBe(
+      rotated.fingerprint256,
+    );
+  }, 60_000);
+});
+
+describe("mTLS on the agent port (client CA, identity matched to the agent id)", () => {
+  let dir: string;
+  let serverCa: TestCa;
+  let agentCa: TestCa;
+  let rogueCa: TestCa;
+  let gateway: GatewayProcess;
+  let serverCert: ReturnType<typeof issueServerCert>;
+  const agents: { proc: { stop(): Promise<unknown> } }[] = [];
+  const dial = (id: string, cert?: { certFile: string; keyFile: string }) => {
+    const agent = startTlsAgent(
+      `https://127.0.0.1:${gateway.agentPort}`,
+      id,
+      { VOXGATE_AGENT_TOKEN: gateway.agentToken },
+      [
+        "--ca-file",
+        serverCa.certFile,
+        ...(cert ? ["--client-cert-file", cert.certFile, "--client-key-file", cert.keyFile] : []),
+      ],
+    );
+    agents.push(agent);
+    return agent;
+  };
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "voxgate-mtls-"));
+    serverCa = createTestCa(dir, "server-ca");
+    agentCa = createTestCa(dir, "agent-ca");
+    rogueCa = createTestCa(dir, "rogue-ca");
+    serverCert = issueServerCert(serverCa, "server");
+    gateway = await startGatewayProcess({
+      env: {
+        VOXGATE_AGENT_TLS_CERT_FILE: serverCert.certFile,
+        VOXGATE_AGENT_TLS_KEY_FILE: serverCert.keyFile,
+        VOXGATE_AGENT_CLIENT_CA_FILE: agentCa.certFile,
+        VOXGATE_AGENT_CERT_MATCH_ID: "true",
+        // Only SIGHUP reloads here.
+        VOXGATE_TLS_POLL_INTERVAL_MS: "0",
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await Promise.all(agents.map((a) => a.proc.stop()));
+    expect(await gateway?.proc.stop()).toBe(0);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("the public port stays cleartext when only the agent port has TLS", () => {
+    expect(gateway.url).toBe(`http://127.0.0.1:${gateway.publicPort}`);
+  });
+
+  it("an agent with a certificate from the agent CA naming its id joins and serves", async () => {
+    const cert = issueCert(agentCa, { name: "gpu-1", cn: "gpu-1", client: true });
+    const agent = dial("gpu-1", cert);
+    await agent.joined();
+    await gateway.proc.waitForLog((l) => l.msg === "agent ready" && l.agent === "gpu-1");
+    const client = createVoxgateClient({ baseUrl: gateway.url, token: gateway.clientToken });
+    try {
+      expect(await synthesizeEcho(client, 100_000)).toEqual({ received: 100_000, mismatches: 0 });
+    } finally {
+      client.close();
+    }
+  });
+
+  it("a SAN naming the id works too (CN is something else)", async () => {
+    const cert = issueCert(agentCa, {
+      name: "gpu-san",
+      cn: "GPU box in the basement",
+      altNames: ["DNS:gpu-san.agents.example", "URI:spiffe://example.org/agent/gpu-san"],
+      client: true,
+    });
+    await dial("gpu-san", cert).joined();
+  });
+
+  it("refuses a certificate from another CA with UNAUTHENTICATED and says why", async () => {
+    const cert = issueCert(rogueCa, { name: "rogue", cn: "gpu-2", client: true });
+    const agent = dial("gpu-2", cert);
+    const refused = await agent.refused();
+    await agent.proc.stop();
+    expect(String(refused.reason)).toContain(
+      "the agent port requires a client certificate signed by its client CA",
+    );
+    await gateway.proc.waitForLog(
+      (l) => l.msg === "agent connection without a trusted client certificate",
+    );
+    expect(gateway.proc.logs.some((l) => l.msg === "agent joined" && l.agent === "gpu-2")).toBe(
+      false,
+    );
+  });
+
+  it("refuses an agent without a client certificate", async () => {
+    const agent = dial("no-cert");
+    const refused = await agent.refused();
+    await agent.proc.stop();
+    expect(String(refused.reason)).toContain("presented none or an untrusted one");
+  });
+
+  it("refuses a trusted certificate that names another agent with PERMISSION_DENIED", async () => {
+    const cert = issueCert(agentCa, { name: "gpu-3", cn: "gpu-3", client: true });
+    const agent = dial("gpu-4", cert);
+    const refused = await agent.refused();
+    await agent.proc.stop();
+    expect(String(refused.reason)).toContain(
+      'client certificate names "gpu-3", not agent id "gpu-4"',
+    );
+    expect(gateway.proc.logs.some((l) => l.msg === "agent joined" && l.agent === "gpu-4")).toBe(
+      false,
+    );
+  });
+
+  it("SIGHUP reloads the agent port's certificate; established agents stay", async () => {
+    const rotated = issueServerCert(serverCa, "server-rotated");
+    replaceCertFiles(rotated, serverCert);
+    // Polling is off: nothing changes until the signal.
+    expect((await presentedCertificate(gateway.agentPort, serverCa.certFile)).fingerprint256).toBe(
+      serverCert.fingerprint256,
+    );
+    gateway.proc.child.kill("SIGHUP");
+    await gateway.proc.waitForLog(
+      (l) =>
+        l.msg === "TLS certificate reloaded; new connections use it" &&
+        l.fingerprint256 === rotated.fingerprint256,
+    );
+    expect((await presentedCertificate(gateway.agentPort, serverCa.certFile)).fingerprint256).toBe(
+      rotated.fingerprint256,
+    );
+    const client = createVoxgateClient({ baseUrl: gateway.url, token: gateway.clientToken });
+    try {
+      expect(await synthesizeEcho(client, 50_000)).toEqual({ received: 50_000, mismatches: 0 });
+    } finally {
+      client.close();
+    }
+    // The agents that joined before the reload are still the same sessions.
+    expect(
+      gateway.proc.logs.filter(
+        (l) => l.msg === "agent session closed" && (l.agent === "gpu-1" || l.agent === "gpu-san"),
+      ),
+    ).toEqual([]);
+  });
+});
