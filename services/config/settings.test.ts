@@ -263,17 +263,20 @@ describe("agent settings", () => {
     expect(settings.id).toBe("box-1");
     expect(settings.slots).toBe(4);
     expect(agent({ argv: ["--gateway", "[::1]:9000"] }).gateway).toBe("[::1]:9000");
+    expect(agent({ argv: ["--gateway", "https://gw.example.com:8443"] }).gateway).toBe(
+      "https://gw.example.com:8443",
+    );
   });
 
   it("reports a bad gateway address, id and slot count together", () => {
     const error = settingsErrorOf(() =>
       agent({
-        argv: ["--gateway", "http://gw:8081"],
+        argv: ["--gateway", "grpcs://gw:8081"],
         env: { VOXGATE_AGENT_ID: "-bad id", VOXGATE_AGENT_SLOTS: "0" },
       }),
     );
     expect(error.message).toContain(
-      "gateway from --gateway: must be host:port, e.g. gateway.example.com:8081",
+      "gateway from --gateway: must be https://HOST:PORT (TLS), http://HOST:PORT or HOST:PORT (cleartext)",
     );
     expect(error.message).toContain("id from VOXGATE_AGENT_ID: 1-64 letters, digits");
     expect(error.message).toContain("slots from VOXGATE_AGENT_SLOTS: must be at least 1");
