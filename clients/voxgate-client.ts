@@ -25,6 +25,7 @@ import {
 import { Health } from "../gen/health/v1/health_pb.js";
 import { BackendAdminService } from "../gen/voxgate/v1/backend_admin_pb.js";
 import { JobService } from "../gen/voxgate/v1/job_pb.js";
+import { LlmService } from "../gen/voxgate/v1/llm_pb.js";
 import { PromptStoreService } from "../gen/voxgate/v1/prompt_store_pb.js";
 import { TtsService } from "../gen/voxgate/v1/tts_pb.js";
 import { VoiceService } from "../gen/voxgate/v1/voice_pb.js";
@@ -110,6 +111,8 @@ export interface VoxgateServiceClients {
   jobs: Client<typeof JobService>;
   /** The backend registry (`admin` scope). */
   backends: Client<typeof BackendAdminService>;
+  /** Language models on backends (`tts` scope). */
+  llm: Client<typeof LlmService>;
   /** `grpc.health.v1.Health`; needs no token. */
   health: Client<typeof Health>;
 }
@@ -143,6 +146,7 @@ export function createVoxgateServiceClients(transport: Transport): VoxgateServic
     prompts: createClient(PromptStoreService, transport),
     jobs: createClient(JobService, transport),
     backends: createClient(BackendAdminService, transport),
+    llm: createClient(LlmService, transport),
     health: createClient(Health, transport),
   };
 }

@@ -155,7 +155,7 @@ export const agentSettings = {
     flag: "engine-url",
     env: "VOXGATE_AGENT_ENGINE_URL",
     description:
-      "model server of --engine openai-http or qwen3-http, http(s)://host:port (on the GPU host)",
+      "model server of --engine openai-http, qwen3-http or openai-llm, http(s)://host:port (on the GPU host)",
     schema: z.string().regex(/^$|^https?:\/\/[^\s/?#@]+(\/[^\s?#]*)?$/, {
       error: "must be an http:// or https:// URL without credentials, query or fragment",
     }),
@@ -191,6 +191,23 @@ export const agentSettings = {
     env: "VOXGATE_AGENT_ENGINE_VOICES",
     description:
       "comma-separated voices of the model server, used when it lists none (empty: the API's known voices)",
+    schema: z.union([
+      z.array(z.string()),
+      z.string().transform((text) =>
+        text
+          .split(",")
+          .map((v) => v.trim())
+          .filter((v) => v !== ""),
+      ),
+    ]),
+    defaultValue: [] as string[],
+  }),
+  engineLlmModels: setting({
+    key: "engineLlmModels",
+    flag: "engine-llm-models",
+    env: "VOXGATE_AGENT_ENGINE_LLM_MODELS",
+    description:
+      "comma-separated language models of --engine openai-llm or tinybox-http, routed by these names (openai-llm, empty: the server's GET /v1/models)",
     schema: z.union([
       z.array(z.string()),
       z.string().transform((text) =>

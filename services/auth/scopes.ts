@@ -27,6 +27,8 @@ export function isScope(value: string): value is Scope {
  */
 const SERVICE_SCOPES: ReadonlyMap<string, ClientScope> = new Map([
   ["voxgate.v1.TtsService", "tts"],
+  // Text generation serves the same callers as speech (StoryForge's /v1/llm beside /v1/tts).
+  ["voxgate.v1.LlmService", "tts"],
   ["voxgate.v1.VoiceService", "voices"],
   ["voxgate.v1.PromptStoreService", "voices"],
   ["voxgate.v1.JobService", "jobs"],

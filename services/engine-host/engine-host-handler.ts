@@ -13,6 +13,7 @@ import type { TtsEngine } from "../engines/tts-engine.js";
 import { createClonePrompts } from "./clone-prompts.js";
 import { describeEngines } from "./engine-capabilities.js";
 import { toEngineRpcError } from "./engine-error-codes.js";
+import { createEngineExtras } from "./engine-extras.js";
 
 /** Options of {@link createEngineHostHandler}. */
 export interface EngineHostOptions {
@@ -80,11 +81,15 @@ export function createEngineHost(options: EngineHostOptions): EngineHost {
     }
   };
 
+  const speakers = engines.filter((e) => e.info.speaks !== false);
   const pickEngine = (id: string): TtsEngine => {
-    if (!id) return engines[0] as TtsEngine;
-    const engine = engines.find((e) => e.info.id === id);
+    if (!id) {
+      if (!speakers[0]) throw new ConnectError("no hosted engine speaks", Code.Unimplemented);
+      return speakers[0];
+    }
+    const engine = speakers.find((e) => e.info.id === id);
     if (!engine) {
-      const known = engines.map((e) => e.info.id).join(", ");
+      const known = speakers.map((e) => e.info.id).join(", ");
       throw new ConnectError(`engine "${id}" is not hosted here (hosted: ${known})`, Code.NotFound);
     }
     return engine;
@@ -183,8 +188,12 @@ export function createEngineHost(options: EngineHostOptions): EngineHost {
     leave,
   });
 
-  const unsupported = (what: string) =>
-    new ConnectError(`no hosted engine supports ${what}`, Code.Unimplemented);
+  const extras = createEngineExtras({
+    engines,
+    maxAudioBytes: options.maxReferenceBytes ?? 32 * 1024 * 1024,
+    enter,
+    leave,
+  });
 
   const handler: ServiceImpl<typeof GPUBackendService> = {
     health() {
@@ -195,14 +204,8 @@ export function createEngineHost(options: EngineHostOptions): EngineHost {
     },
     synthesize,
     createClonePrompt: (requests, context) => clonePrompts.create(requests, context),
-    async analyzeAudio() {
-      // No engine contract for analysis yet: the gateway measures audio itself.
-      throw unsupported("audio analysis");
-    },
-    // biome-ignore lint/correctness/useYield: unsupported until an engine offers it
-    async *generate() {
-      throw unsupported("text generation");
-    },
+    analyzeAudio: (requests, context) => extras.analyzeAudio(requests, context),
+    generate: (request, context) => extras.generate(request, context),
   };
 
   return {

@@ -14,12 +14,18 @@ export {
 export type { EspeakEngineOptions } from "./espeak/index.js";
 export { createEspeakEngine } from "./espeak/index.js";
 export type {
+  EngineAnalysis,
+  EngineAnalysisKind,
+  EngineAnalyzeRequest,
   EngineAudioChunk,
+  EngineChatMessage,
   EngineClonePrompt,
   EngineClonePromptResult,
   EngineCloneRequest,
+  EngineGenerateRequest,
   EngineInfo,
   EngineSynthesisRequest,
+  EngineTextDelta,
   EngineVoice,
   PcmFormat,
   TtsEngine,

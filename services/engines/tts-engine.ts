@@ -47,6 +47,89 @@ export interface EngineInfo {
    * that made them.
    */
   supportsCloning?: boolean;
+  /**
+   * Whether the engine speaks at all. Engines that only run a language model or classify audio
+   * say `false`; synthesis is never routed to them. @default true
+   */
+  speaks?: boolean;
+  /** Language models {@link TtsEngine.generate} runs, by the names callers pass as `model`. */
+  textModels?: readonly string[];
+  /** What {@link TtsEngine.analyze} measures; empty or absent means the engine cannot analyze. */
+  analysisKinds?: readonly EngineAnalysisKind[];
+}
+
+/**
+ * A measurement an engine can make of audio: `basic` (duration, loudness), `pitch` (f0), `gender`
+ * and `age` (speaker classifiers).
+ */
+export type EngineAnalysisKind = "basic" | "pitch" | "gender" | "age";
+
+/** One turn of a conversation handed to a language model. */
+export interface EngineChatMessage {
+  /** `system`, `user` or `assistant`. */
+  role: string;
+  /** Text of the turn. */
+  content: string;
+}
+
+/** A text generation as an engine sees it (already checked by the gateway). */
+export interface EngineGenerateRequest {
+  /** Model to run; one of {@link EngineInfo.textModels}, or empty for the engine's first. */
+  model: string;
+  /** The conversation; never empty. */
+  messages: readonly EngineChatMessage[];
+  /** Most tokens to generate; 0 means the server's default. */
+  maxTokens: number;
+  /** Sampling temperature; undefined means the model's default. */
+  temperature?: number;
+  /** Nucleus sampling; undefined means the model's default. */
+  topP?: number;
+  /** Stop sequences. */
+  stop: readonly string[];
+}
+
+/** A piece of generated text; the last piece carries `finishReason` and token counts. */
+export interface EngineTextDelta {
+  /** Next piece of text; may be empty on the last piece. */
+  text: string;
+  /** Why generation stopped, on the last piece: `stop`, `length`, … */
+  finishReason?: string;
+  /** Model that answered, when the server says. */
+  model?: string;
+  /** Prompt tokens, when the server counts them. */
+  promptTokens?: number;
+  /** Completion tokens, when the server counts them. */
+  completionTokens?: number;
+}
+
+/** Audio to measure, as the gateway sent it to the agent. */
+export interface EngineAnalyzeRequest {
+  /** The audio bytes (a container such as WAV or MP3). */
+  audio: Uint8Array;
+  /** Its MIME type, e.g. `audio/wav`; empty when unknown. */
+  contentType: string;
+  /** What to measure; empty means everything the engine can. */
+  kinds: readonly EngineAnalysisKind[];
+}
+
+/** What an engine measured; fields it could not measure are left out. */
+export interface EngineAnalysis {
+  /** Length of the audio, in ms. */
+  durationMs?: number;
+  /** Integrated loudness, LUFS. */
+  loudnessLufs?: number;
+  /** Median fundamental frequency of voiced frames, in Hz. */
+  medianF0Hz?: number;
+  /** Estimated speaker gender. */
+  gender?: "female" | "male" | "neutral";
+  /** Confidence of `gender`, 0..1. */
+  genderConfidence?: number;
+  /** Estimated speaker age, in years. */
+  ageYears?: number;
+  /** Confidence of `ageYears`, 0..1. */
+  ageConfidence?: number;
+  /** Free-form extra figures the engine measured (name → value), e.g. `f0_hz_p10`. */
+  features?: Readonly<Record<string, number | string>>;
 }
 
 /** A clone prompt handed to an engine: the bytes its `createClonePrompt` produced earlier. */
@@ -119,6 +202,13 @@ export interface TtsEngine {
     request: EngineCloneRequest,
     signal: AbortSignal,
   ): Promise<EngineClonePromptResult>;
+  /**
+   * Runs a language model (engines with {@link EngineInfo.textModels}), yielding text as it is
+   * produced; stops promptly (closing the model server's request) when `signal` aborts.
+   */
+  generate?(request: EngineGenerateRequest, signal: AbortSignal): AsyncIterable<EngineTextDelta>;
+  /** Measures audio (engines with {@link EngineInfo.analysisKinds}). */
+  analyze?(request: EngineAnalyzeRequest, signal: AbortSignal): Promise<EngineAnalysis>;
   /** Releases workers and memory; idempotent. */
   close(): Promise<void>;
 }

@@ -89,6 +89,7 @@ export function gatewayOptionsFromSettings(
       maxReferenceBytes: settings.maxReferenceBytes,
       maxReferenceSeconds: settings.maxReferenceSeconds,
       maxJsonDepth: settings.maxJsonDepth,
+      maxLlmPromptChars: settings.maxLlmPromptChars,
     },
     storage: storageFromSettings(settings),
     jobs: { ...pickJobSettings(settings), renderConcurrency: settings.renderConcurrency },

@@ -576,6 +576,15 @@ export const gatewaySettings = {
     schema: intSetting(1, 3600),
     defaultValue: 60,
   }),
+  maxLlmPromptChars: setting({
+    key: "maxLlmPromptChars",
+    flag: "max-llm-prompt-chars",
+    env: "VOXGATE_MAX_LLM_PROMPT_CHARS",
+    description:
+      "longest conversation one text generation call accepts (all messages together), in characters",
+    schema: intSetting(1, 10_000_000),
+    defaultValue: 200_000,
+  }),
   renderConcurrency: setting({
     key: "renderConcurrency",
     flag: "render-concurrency",

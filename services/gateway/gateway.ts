@@ -14,6 +14,7 @@ import type { Logger } from "pino";
 import { Health } from "../../gen/health/v1/health_pb.js";
 import { BackendAdminService } from "../../gen/voxgate/v1/backend_admin_pb.js";
 import { JobService } from "../../gen/voxgate/v1/job_pb.js";
+import { LlmService } from "../../gen/voxgate/v1/llm_pb.js";
 import { PromptStoreService } from "../../gen/voxgate/v1/prompt_store_pb.js";
 import { TtsService } from "../../gen/voxgate/v1/tts_pb.js";
 import { VoiceService } from "../../gen/voxgate/v1/voice_pb.js";
@@ -36,6 +37,7 @@ import { createJobExecutors } from "../jobs/executors/index.js";
 import { createJobSystem, type JobSettingValues } from "../jobs/job-system.js";
 import { createSqlUsageStore } from "../limits/sql-usage-store.js";
 import { createUsageMeter, type UsageMeter } from "../limits/usage-meter.js";
+import { createLlmHandler } from "../llm/llm-handler.js";
 import { createOpenAiFrontend } from "../openai/openai-frontend.js";
 import { createPromptStoreHandler } from "../prompt-store/prompt-store-handler.js";
 import { createPromptUploadFrontend } from "../prompt-store/prompt-upload-frontend.js";
@@ -103,6 +105,8 @@ export interface GatewayOptions {
     maxReferenceSeconds?: number;
     /** Deepest JSON nesting of a request body, on every JSON way in. @default 64 */
     maxJsonDepth?: number;
+    /** Longest conversation of one text generation call, in characters. @default 200_000 */
+    maxLlmPromptChars?: number;
   };
   /**
    * Where voices, prompts and (later) jobs are stored. @default a temporary data dir with an
@@ -211,6 +215,7 @@ const PUBLIC_SERVICES = [
   PromptStoreService,
   JobService,
   BackendAdminService,
+  LlmService,
 ] as const;
 
 /**
@@ -346,6 +351,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         audio: createVoiceAudioTools({
           maxReferenceBytes: limits.maxReferenceBytes ?? 20 * 1024 * 1024,
           maxReferenceSeconds: limits.maxReferenceSeconds ?? 60,
+          registry,
         }),
         limits: {
           maxReferenceBytes: limits.maxReferenceBytes ?? 20 * 1024 * 1024,
@@ -375,6 +381,14 @@ export function createGateway(options: GatewayOptions): Gateway {
       }),
     ),
     implement(JobService, jobs.handler),
+    implement(
+      LlmService,
+      createLlmHandler({
+        registry,
+        limits: { maxLlmPromptChars: limits.maxLlmPromptChars ?? 200_000 },
+        defaultTimeoutMs: limits.defaultTimeoutMs,
+      }),
+    ),
     implement(BackendAdminService, createBackendAdminHandler({ registry })),
     implement(
       Health,
@@ -412,7 +426,14 @@ export function createGateway(options: GatewayOptions): Gateway {
     // REST/JSON from google.api.http. Keep it last: it answers 404 for paths nobody serves. Every
     // annotated service gets its routes, served or not yet (those answer UNIMPLEMENTED).
     createRestTranscoder({
-      services: [TtsService, VoiceService, BackendAdminService, JobService, PromptStoreService],
+      services: [
+        TtsService,
+        VoiceService,
+        BackendAdminService,
+        JobService,
+        PromptStoreService,
+        LlmService,
+      ],
       transport: inProcess,
       log,
       maxRequestBytes: limits.maxRequestBytes,

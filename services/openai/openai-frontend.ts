@@ -9,6 +9,7 @@ import {
 } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import { VoiceGender } from "../../gen/voxgate/v1/capabilities_pb.js";
+import { LlmService } from "../../gen/voxgate/v1/llm_pb.js";
 import { TtsService } from "../../gen/voxgate/v1/tts_pb.js";
 import { type Voice, VoiceService, VoiceType } from "../../gen/voxgate/v1/voice_pb.js";
 import type { GateResult } from "../auth/request-gate.js";
@@ -22,6 +23,12 @@ import {
   readJsonText,
 } from "../input-limits/json-limits.js";
 import type { BackendRegistry } from "../registry/index.js";
+import {
+  completionId,
+  parseChatRequest,
+  textModelsOf,
+  unknownTextModel,
+} from "./chat-completions.js";
 import { listSpeechModels, speechModelCatalog } from "./model-catalog.js";
 import {
   invalidRequest,
@@ -60,6 +67,7 @@ export interface OpenAiFrontendOptions {
 
 const SERVICE_TTS = TtsService.typeName;
 const SERVICE_VOICES = VoiceService.typeName;
+const SERVICE_LLM = LlmService.typeName;
 const LIST_PAGE_SIZE = 500;
 const GENDERS: Record<VoiceGender, string> = {
   [VoiceGender.UNSPECIFIED]: "",
@@ -74,7 +82,10 @@ const GENDERS: Record<VoiceGender, string> = {
  *   it is produced (`stream_format: "audio"`), or SSE `speech.audio.delta` events with base64
  *   audio and a final `speech.audio.done` (`stream_format: "sse"`);
  * - `GET /v1/audio/voices` (scope voices) lists VoiceService voices, all pages;
- * - `GET /v1/models` and `GET /v1/models/{id}` (scope tts) list the models backends offer.
+ * - `POST /v1/chat/completions` (scope tts) runs a language model through LlmService, whole or
+ *   streamed as SSE `chat.completion.chunk` events; the client leaving cancels the backend call;
+ * - `GET /v1/models` and `GET /v1/models/{id}` (scope tts) list the speech and language models
+ *   backends offer.
  * Errors are OpenAI error objects. A failure after audio left cannot change the status any more:
  * an audio stream is then cut (the client sees a broken transfer, never a short file that looks
  * whole) and an SSE stream ends with an `error` event.
@@ -82,6 +93,7 @@ const GENDERS: Record<VoiceGender, string> = {
 export function createOpenAiFrontend(options: OpenAiFrontendOptions): HttpFrontend {
   const { transport, registry, log } = options;
   const tts = createClient(TtsService, transport);
+  const llm = createClient(LlmService, transport);
   const voices = createClient(VoiceService, transport);
 
   const contextValues = (gate: GateResult): ContextValues =>
@@ -199,9 +211,125 @@ export function createOpenAiFrontend(options: OpenAiFrontendOptions): HttpFronte
     });
   }
 
+  /** `POST /v1/chat/completions`. */
+  async function chat(req: NodeRequest, res: NodeResponse, gate: GateResult): Promise<void> {
+    const body = await readJsonBody(req, res, options.maxRequestBytes);
+    const call = parseChatRequest(body);
+    const model = call.request.model ?? "";
+    if (!textModelsOf(registry.list()).some((m) => m.id === model)) throw unknownTextModel(model);
+    const aborter = abortOnClose(res);
+    let responseHeader: Headers | undefined;
+    const pieces = llm.streamGenerate(call.request, {
+      signal: aborter.signal,
+      timeoutMs: timeoutOf(req, options),
+      contextValues: contextValues(gate),
+      onHeader: (header) => {
+        responseHeader = header;
+      },
+    });
+    const id = completionId();
+    const created = Math.floor(Date.now() / 1000);
+    const backendHeaders = (): Record<string, string> => {
+      const headers: Record<string, string> = {};
+      for (const name of ["x-voxgate-backend", "x-voxgate-attempts"]) {
+        const value = responseHeader?.get(name);
+        if (value) headers[name] = value;
+      }
+      return headers;
+    };
+    if (!call.stream) {
+      let text = "";
+      let finishReason = "";
+      let usage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
+      for await (const piece of pieces) {
+        text += piece.textDelta;
+        if (piece.finishReason) {
+          finishReason = piece.finishReason;
+          usage = {
+            prompt_tokens: piece.promptTokens,
+            completion_tokens: piece.completionTokens,
+            total_tokens: piece.promptTokens + piece.completionTokens,
+          };
+        }
+      }
+      writeJson(
+        res,
+        {
+          id,
+          object: "chat.completion",
+          created,
+          model,
+          choices: [
+            {
+              index: 0,
+              message: { role: "assistant", content: text },
+              finish_reason: finishReason || "stop",
+              logprobs: null,
+            },
+          ],
+          usage,
+        },
+        backendHeaders(),
+      );
+      return;
+    }
+    const chunk = (delta: Record<string, unknown>, finishReason: string | null) =>
+      sseEvent({
+        id,
+        object: "chat.completion.chunk",
+        created,
+        model,
+        choices: [{ index: 0, delta, finish_reason: finishReason, logprobs: null }],
+      });
+    try {
+      for await (const piece of pieces) {
+        if (!res.headersSent) {
+          res.writeHead(200, {
+            "content-type": "text/event-stream; charset=utf-8",
+            "cache-control": "no-store",
+            ...backendHeaders(),
+          });
+          await write(res, chunk({ role: "assistant", content: "" }, null), aborter.signal);
+        }
+        if (piece.textDelta) {
+          await write(res, chunk({ content: piece.textDelta }, null), aborter.signal);
+        }
+        if (piece.finishReason) {
+          await write(res, chunk({}, piece.finishReason), aborter.signal);
+          if (call.includeUsage) {
+            const usage = {
+              prompt_tokens: piece.promptTokens,
+              completion_tokens: piece.completionTokens,
+              total_tokens: piece.promptTokens + piece.completionTokens,
+            };
+            await write(
+              res,
+              sseEvent({ id, object: "chat.completion.chunk", created, model, choices: [], usage }),
+              aborter.signal,
+            );
+          }
+        }
+      }
+    } catch (err) {
+      if (!res.headersSent) throw err;
+      // The status is gone; the SDK turns an event with an `error` member into an APIError.
+      if (!res.destroyed) res.end(sseEvent({ error: toOpenAiError(err).toJSON().error }));
+      return;
+    }
+    res.end(Buffer.from("data: [DONE]\n\n"));
+  }
+
   /** `GET /v1/models` and `GET /v1/models/{id}`. */
   async function models(req: NodeRequest, res: NodeResponse): Promise<void> {
-    const all = listSpeechModels(registry.list());
+    const all = [
+      ...listSpeechModels(registry.list()),
+      ...textModelsOf(registry.list()).map((m) => ({
+        id: m.id,
+        object: "model" as const,
+        created: m.created,
+        owned_by: m.owner,
+      })),
+    ];
     let id: string;
     try {
       id = decodeURIComponent(pathOf(req).slice("/v1/models/".length));
@@ -233,7 +361,10 @@ export function createOpenAiFrontend(options: OpenAiFrontendOptions): HttpFronte
       if (path === "/v1/audio/voices") {
         return req.method === "GET" ? route(SERVICE_VOICES, listVoices) : methodNotAllowed("GET");
       }
-      if (path === "/v1/models" || /^\/v1\/models\/[^/]+$/.test(path)) {
+      if (path === "/v1/chat/completions") {
+        return req.method === "POST" ? route(SERVICE_LLM, chat) : methodNotAllowed("POST");
+      }
+      if (path === "/v1/models" || /^\/v1\/models\/.+$/.test(path)) {
         return req.method === "GET" ? route(SERVICE_TTS, models) : methodNotAllowed("GET");
       }
       return undefined;
@@ -382,9 +513,10 @@ function timeoutOf(
   return Math.min(Number(text), limits.maxTimeoutMs);
 }
 
-function writeJson(res: NodeResponse, value: unknown): void {
+function writeJson(res: NodeResponse, value: unknown, headers: Record<string, string> = {}): void {
   const body = JSON.stringify(value);
   res.writeHead(200, {
+    ...headers,
     "content-type": "application/json",
     "content-length": String(Buffer.byteLength(body)),
   });

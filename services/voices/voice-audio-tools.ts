@@ -1,9 +1,15 @@
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { AudioAnalysisSchema } from "../../gen/voxgate/v1/analysis_pb.js";
+import {
+  type AnalysisKind,
+  type AudioAnalysis,
+  AudioAnalysisSchema,
+} from "../../gen/voxgate/v1/analysis_pb.js";
 import { analyzeAudio } from "../analysis/analyze-audio.js";
 import { decodeAudioForAnalysis, isAudioDecodeError } from "../analysis/decode-audio.js";
 import { inspectReferenceAudio, isReferenceAudioError } from "../audio/reference-audio.js";
+import type { BackendRegistry } from "../registry/index.js";
+import { analyzeOnBackends } from "./backend-analysis.js";
 import type { VoiceAudioTools } from "./voice-storage.js";
 
 /** Options of {@link createVoiceAudioTools}. */
@@ -12,12 +18,18 @@ export interface VoiceAudioToolsOptions {
   maxReferenceBytes: number;
   /** Longest upload, in seconds (`VOXGATE_MAX_REFERENCE_SECONDS`). */
   maxReferenceSeconds: number;
+  /**
+   * Backends offering speaker classifiers and analysis; without it everything is measured on the
+   * gateway (and age cannot be had).
+   */
+  registry?: BackendRegistry;
 }
 
 /**
  * Binds the gateway's audio checks (magic bytes, duration from the header, see
  * `inspectReferenceAudio`) and its analysis (DSP on decoded PCM, off the event loop for long
- * audio) to the voice catalog, translating their errors into Connect codes.
+ * audio, completed by backends' classifiers and analyzers, see `analyzeOnBackends`) to the voice
+ * catalog, translating their errors into Connect codes.
  */
 export function createVoiceAudioTools(options: VoiceAudioToolsOptions): VoiceAudioTools {
   return {
@@ -33,14 +45,26 @@ export function createVoiceAudioTools(options: VoiceAudioToolsOptions): VoiceAud
       }
     },
     async analyze(audio, contentType, kinds, signal) {
-      let pcm: ReturnType<typeof decodeAudioForAnalysis>;
-      try {
-        pcm = decodeAudioForAnalysis(audio, contentType);
-      } catch (err) {
-        if (isAudioDecodeError(err)) throw new ConnectError(err.message, Code.InvalidArgument);
-        throw err;
-      }
-      return create(AudioAnalysisSchema, await analyzeAudio(pcm, kinds, { signal }));
+      const dsp = () => analyzeHere(audio, contentType, kinds, signal);
+      if (!options.registry) return dsp();
+      return analyzeOnBackends(options.registry, { audio, contentType, kinds, signal, dsp });
     },
   };
+}
+
+/** The gateway's own DSP measurement. */
+async function analyzeHere(
+  audio: Uint8Array,
+  contentType: string,
+  kinds: readonly AnalysisKind[],
+  signal: AbortSignal,
+): Promise<AudioAnalysis> {
+  let pcm: ReturnType<typeof decodeAudioForAnalysis>;
+  try {
+    pcm = decodeAudioForAnalysis(audio, contentType);
+  } catch (err) {
+    if (isAudioDecodeError(err)) throw new ConnectError(err.message, Code.InvalidArgument);
+    throw err;
+  }
+  return create(AudioAnalysisSchema, await analyzeAudio(pcm, kinds, { signal }));
 }

@@ -1,6 +1,16 @@
 /** Fake but real model servers on 127.0.0.1 for the model-server engine tests. */
 
 export type {
+  FakeOpenAiLlmKnobs,
+  FakeOpenAiLlmOptions,
+  FakeOpenAiLlmServer,
+} from "./fake-openai-llm-server.js";
+export {
+  expectedReply,
+  replyTokens,
+  startFakeOpenAiLlmServer,
+} from "./fake-openai-llm-server.js";
+export type {
   FakeOpenAiKnobs,
   FakeOpenAiOptions,
   FakeOpenAiSpeechServer,

@@ -24,7 +24,8 @@ work is taken; a second signal exits at once.
 
 Engines (--engine): espeak is the built-in espeak-ng CPU engine (optional GPL-3.0 dependency
 "espeak-ng"). openai-http and qwen3-http forward to a model server on this host (an
-OpenAI-compatible /v1/audio/speech server, or the Qwen3-TTS local server) at --engine-url.
+OpenAI-compatible /v1/audio/speech server, or the Qwen3-TTS local server) at --engine-url;
+openai-llm forwards text generation to an OpenAI-compatible chat server (vLLM, llama.cpp, Ollama).
 
 ${describeSettings(agentSettings)}`,
   async run(argv, io) {
@@ -37,17 +38,18 @@ ${describeSettings(agentSettings)}`,
     const tls = await checkGatewayTls(settings);
     // Loaded here, not at the top: other commands (and --help) should not pay for the agent. The
     // engine's workers start first so they warm up while the rest of the agent loads.
-    const [{ createEngine }, { isEngineUnavailableError }, { createLogger }] = await Promise.all([
+    const [{ createEngines }, { isEngineUnavailableError }, { createLogger }] = await Promise.all([
       import("../../../services/engines/engine-factory.js"),
       import("../../../services/engines/engine-errors.js"),
       import("../../../services/logging/index.js"),
     ]);
     // The logger comes first so the engine's start-up (workers, voice discovery) is logged too.
     const log = createLogger({ level: settings.logLevel, service: "agent" });
-    const engineReady = createEngine({
+    const engineReady = createEngines({
       log,
       kind: settings.engine,
       workers: settings.slots,
+      llmModels: settings.engineLlmModels,
       // Read only by --engine openai-http and qwen3-http.
       modelServer: {
         url: settings.engineUrl,
@@ -69,12 +71,12 @@ ${describeSettings(agentSettings)}`,
         import("../../../services/agent/prompt-cache.js"),
         import("../../../services/engine-host/index.js"),
       ]);
-    const engine = await engineReady.catch((err: unknown) => {
+    const engines = await engineReady.catch((err: unknown) => {
       if (isEngineUnavailableError(err)) throw new CliError(err.message);
       throw err;
     });
     const host = createEngineHost({
-      engines: [engine],
+      engines,
       slots: settings.slots,
       maxReferenceBytes: settings.maxReferenceBytes,
     });
@@ -95,7 +97,7 @@ ${describeSettings(agentSettings)}`,
       version: VOXGATE_VERSION,
       priority: settings.priority,
       host,
-      capabilities: describeEngines([engine], settings.slots),
+      capabilities: describeEngines(engines, settings.slots),
       drainTimeoutMs: settings.drainTimeoutMs,
       // More standby streams than calls the agent can run at once would only sit idle.
       standbyStreams: Math.min(settings.standbyStreams, settings.slots),
@@ -111,7 +113,7 @@ ${describeSettings(agentSettings)}`,
       await agent.run();
     } finally {
       io.signal?.removeEventListener("abort", onStop);
-      await engine.close();
+      await Promise.all(engines.map((engine) => engine.close()));
     }
     return 0;
   },

@@ -4,15 +4,16 @@
 
 import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import { file_google_protobuf_struct } from "@bufbuild/protobuf/wkt";
 import type { VoiceGender } from "./capabilities_pb.js";
 import { file_voxgate_v1_capabilities } from "./capabilities_pb.js";
-import type { Message } from "@bufbuild/protobuf";
+import type { JsonObject, Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file voxgate/v1/analysis.proto.
  */
 export const file_voxgate_v1_analysis: GenFile = /*@__PURE__*/
-  fileDesc("Chl2b3hnYXRlL3YxL2FuYWx5c2lzLnByb3RvEgp2b3hnYXRlLnYxIu0DCg1BdWRpb0FuYWx5c2lzEhMKC2R1cmF0aW9uX21zGAEgASgDEhYKDnNhbXBsZV9yYXRlX2h6GAIgASgFEhAKCGNoYW5uZWxzGAMgASgFEhoKDWxvdWRuZXNzX2x1ZnMYBCABKAFIAIgBARIWCglwZWFrX2RiZnMYBSABKAFIAYgBARIZCgxtZWRpYW5fZjBfaHoYBiABKAFIAogBARIZCgxmMF9zdGRkZXZfaHoYByABKAFIA4gBARIZCgx2b2ljZWRfcmF0aW8YCCABKAFIBIgBARInCgZnZW5kZXIYCSABKA4yFy52b3hnYXRlLnYxLlZvaWNlR2VuZGVyEh4KEWdlbmRlcl9jb25maWRlbmNlGAogASgBSAWIAQESFgoJYWdlX3llYXJzGAsgASgBSAaIAQESGwoOYWdlX2NvbmZpZGVuY2UYDCABKAFIB4gBARIQCghhbmFseXplchgNIAEoCUIQCg5fbG91ZG5lc3NfbHVmc0IMCgpfcGVha19kYmZzQg8KDV9tZWRpYW5fZjBfaHpCDwoNX2YwX3N0ZGRldl9oekIPCg1fdm9pY2VkX3JhdGlvQhQKEl9nZW5kZXJfY29uZmlkZW5jZUIMCgpfYWdlX3llYXJzQhEKD19hZ2VfY29uZmlkZW5jZSqQAQoMQW5hbHlzaXNLaW5kEh0KGUFOQUxZU0lTX0tJTkRfVU5TUEVDSUZJRUQQABIXChNBTkFMWVNJU19LSU5EX0JBU0lDEAESFwoTQU5BTFlTSVNfS0lORF9QSVRDSBACEhgKFEFOQUxZU0lTX0tJTkRfR0VOREVSEAMSFQoRQU5BTFlTSVNfS0lORF9BR0UQBGIGcHJvdG8z", [file_voxgate_v1_capabilities]);
+  fileDesc("Chl2b3hnYXRlL3YxL2FuYWx5c2lzLnByb3RvEgp2b3hnYXRlLnYxIpgECg1BdWRpb0FuYWx5c2lzEhMKC2R1cmF0aW9uX21zGAEgASgDEhYKDnNhbXBsZV9yYXRlX2h6GAIgASgFEhAKCGNoYW5uZWxzGAMgASgFEhoKDWxvdWRuZXNzX2x1ZnMYBCABKAFIAIgBARIWCglwZWFrX2RiZnMYBSABKAFIAYgBARIZCgxtZWRpYW5fZjBfaHoYBiABKAFIAogBARIZCgxmMF9zdGRkZXZfaHoYByABKAFIA4gBARIZCgx2b2ljZWRfcmF0aW8YCCABKAFIBIgBARInCgZnZW5kZXIYCSABKA4yFy52b3hnYXRlLnYxLlZvaWNlR2VuZGVyEh4KEWdlbmRlcl9jb25maWRlbmNlGAogASgBSAWIAQESFgoJYWdlX3llYXJzGAsgASgBSAaIAQESGwoOYWdlX2NvbmZpZGVuY2UYDCABKAFIB4gBARIQCghhbmFseXplchgNIAEoCRIpCghmZWF0dXJlcxgOIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3RCEAoOX2xvdWRuZXNzX2x1ZnNCDAoKX3BlYWtfZGJmc0IPCg1fbWVkaWFuX2YwX2h6Qg8KDV9mMF9zdGRkZXZfaHpCDwoNX3ZvaWNlZF9yYXRpb0IUChJfZ2VuZGVyX2NvbmZpZGVuY2VCDAoKX2FnZV95ZWFyc0IRCg9fYWdlX2NvbmZpZGVuY2UqkAEKDEFuYWx5c2lzS2luZBIdChlBTkFMWVNJU19LSU5EX1VOU1BFQ0lGSUVEEAASFwoTQU5BTFlTSVNfS0lORF9CQVNJQxABEhcKE0FOQUxZU0lTX0tJTkRfUElUQ0gQAhIYChRBTkFMWVNJU19LSU5EX0dFTkRFUhADEhUKEUFOQUxZU0lTX0tJTkRfQUdFEARiBnByb3RvMw", [file_google_protobuf_struct, file_voxgate_v1_capabilities]);
 
 /**
  * AudioAnalysis is what was measured about a piece of audio. Fields a backend could not measure
@@ -111,6 +112,14 @@ export type AudioAnalysis = Message<"voxgate.v1.AudioAnalysis"> & {
    * @generated from field: string analyzer = 13;
    */
   analyzer: string;
+
+  /**
+   * features are further figures a backend measured, by its own names (e.g. "f0_hz_p10",
+   * "pitch_bucket"); empty when it measured none.
+   *
+   * @generated from field: google.protobuf.Struct features = 14;
+   */
+  features?: JsonObject | undefined;
 };
 
 /**

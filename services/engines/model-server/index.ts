@@ -10,7 +10,10 @@ export type {
 } from "./model-server-client.js";
 export { createModelServerClient } from "./model-server-client.js";
 export type { ModelServerKind, ModelServerSettings } from "./model-server-engine.js";
-export { createModelServerEngine } from "./model-server-engine.js";
+export {
+  createModelServerEngine,
+  createOpenAiLlmEngineFromSettings,
+} from "./model-server-engine.js";
 export type { EngineErrorContext } from "./model-server-errors.js";
 export {
   isModelServerHttpError,
@@ -19,12 +22,22 @@ export {
   ModelServerOverloadedError,
   toEngineError,
 } from "./model-server-errors.js";
+export type { OpenAiLlmEngineOptions } from "./openai-llm-engine.js";
+export {
+  chatBody,
+  completionDelta,
+  createOpenAiLlmEngine,
+  OPENAI_CHAT_WIRE,
+  OPENAI_LLM_ENGINE_ID,
+  streamChat,
+} from "./openai-llm-engine.js";
 export type { OpenAiSpeechEngineOptions } from "./openai-speech-engine.js";
 export { createOpenAiSpeechEngine, OPENAI_HTTP_ENGINE_ID } from "./openai-speech-engine.js";
 export type { PcmStreamOptions } from "./pcm-stream.js";
 export { MAX_WAV_HEADER_BYTES, readPcmStream } from "./pcm-stream.js";
 export type { Qwen3TtsEngineOptions } from "./qwen3-tts-engine.js";
 export { createQwen3TtsEngine, QWEN3_ENGINE_ID } from "./qwen3-tts-engine.js";
+export { MAX_SSE_EVENT_BYTES, readSseData } from "./sse-events.js";
 export type { DiscoveredVoices, DiscoverVoicesOptions } from "./voice-discovery.js";
 export { discoverVoices, MAX_DISCOVERED_VOICES, parseVoiceList } from "./voice-discovery.js";
 export { OPENAI_WIRE, QWEN3_WIRE } from "./wire-fields.js";

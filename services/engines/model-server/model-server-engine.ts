@@ -85,3 +85,45 @@ export async function createModelServerEngine(
     throw err;
   }
 }
+
+/**
+ * Creates the `openai-llm` engine over the server in `settings` with the language models named in
+ * `models` (empty: the server's own list). Rejects with `EngineUnavailableError` naming the
+ * setting when no URL is set or the URL is unusable.
+ */
+export async function createOpenAiLlmEngineFromSettings(
+  settings: ModelServerSettings | undefined,
+  models: readonly string[],
+  log?: Logger,
+): Promise<TtsEngine> {
+  const engineId = "openai-llm";
+  if (!settings?.url) {
+    throw new EngineUnavailableError(
+      engineId,
+      `--engine openai-llm needs the LLM server's URL: set ${MODEL_SERVER_SETTING_ENV.url} or --engine-url`,
+    );
+  }
+  const { createOpenAiLlmEngine } = await import("./openai-llm-engine.js");
+  try {
+    return await createOpenAiLlmEngine({
+      baseUrl: settings.url,
+      ...(settings.apiKey ? { apiKey: settings.apiKey } : {}),
+      models,
+      timeoutMs: settings.timeoutMs,
+      discoveryTimeoutMs: settings.discoveryTimeoutMs,
+      maxResponseBytes: settings.maxResponseBytes,
+      ...(log ? { log } : {}),
+    });
+  } catch (err) {
+    if (err instanceof RangeError) {
+      throw new EngineUnavailableError(
+        engineId,
+        `${err.message} (${MODEL_SERVER_SETTING_ENV.url})`,
+        {
+          cause: err,
+        },
+      );
+    }
+    throw err;
+  }
+}
