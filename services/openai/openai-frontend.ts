@@ -213,7 +213,10 @@ export function createOpenAiFrontend(options: OpenAiFrontendOptions): HttpFronte
 
   /** `POST /v1/chat/completions`. */
   async function chat(req: NodeRequest, res: NodeResponse, gate: GateResult): Promise<void> {
-    const body = await readJsonBody(req, res, options.maxRequestBytes);
+    const body = await readJsonBody(req, res, {
+      maxBytes: options.maxRequestBytes,
+      maxDepth: options.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH,
+    });
     const call = parseChatRequest(body);
     const model = call.request.model ?? "";
     if (!textModelsOf(registry.list()).some((m) => m.id === model)) throw unknownTextModel(model);

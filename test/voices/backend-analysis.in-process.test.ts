@@ -65,7 +65,7 @@ function addClassifier(): void {
   const engines = [classifierEngine()];
   const host = createEngineHost({ engines, slots: 2 });
   const transport = createInProcessTransport({
-    services: [createServiceImplSpec(GPUBackendService, host.handler)],
+    services: [createServiceImplSpec<typeof GPUBackendService>(GPUBackendService, host.handler)],
     interceptors: [],
   });
   gateway.registry.add(
