@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { create, fromBinary, type MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
-import { pino } from "pino";
+import { type Logger, pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   AgentService,
@@ -204,14 +204,17 @@ interface Gateway {
   port: number;
 }
 
-async function startGateway(source: PromptSource | undefined): Promise<Gateway> {
+async function startGateway(
+  source: PromptSource | undefined,
+  log: Logger = silent,
+): Promise<Gateway> {
   const registry = createBackendRegistry({ log: silent, maxAttempts: 1 });
   const server = createAgentPortServer({
     host: "127.0.0.1",
     port: 0,
     tokens: createTokenStore([{ name: "gpu", sha256: hashToken(AGENT_TOKEN), scopes: ["agent"] }]),
     registry,
-    log: silent,
+    log,
     ...(source ? { promptSource: source } : {}),
   });
   const port = await server.listen();
@@ -342,7 +345,12 @@ describe("clone prompt delivery over the agent link", () => {
   it("streams a missing prompt over the call (exact bytes), then serves the next call from cache", async () => {
     const prompt = makePrompt(1_500_000); // several link chunks
     const { source, opens } = createRecordingSource([prompt]);
-    const gateway = await startGateway(source);
+    const logLines: Record<string, unknown>[] = [];
+    const log = pino(
+      { level: "info" },
+      { write: (line: string) => logLines.push(JSON.parse(line)) },
+    );
+    const gateway = await startGateway(source, log);
     const dir = await tempDir();
     const { engine, synthesized } = createCloningEngine();
     const cache = await openCache(dir);
@@ -351,6 +359,11 @@ describe("clone prompt delivery over the agent link", () => {
     const first = await speakWith(gateway, synthesizeRequest(prompt));
     expect(first.equals(audioFor(prompt))).toBe(true);
     expect(opens).toEqual([prompt.digest]);
+    // Each delivery is an info line an operator can count: which prompt, to which agent, how big.
+    const delivered = logLines.filter((line) => line.msg === "clone prompt delivered to agent");
+    expect(delivered).toMatchObject([
+      { agent: "gpu-a", digest: prompt.digest, bytes: prompt.bytes.length },
+    ]);
     expect(synthesized).toHaveLength(1);
     expect(synthesized[0]?.clonePrompt?.digest).toBe(prompt.digest);
     expect(Buffer.from(synthesized[0]?.clonePrompt?.bytes ?? []).equals(prompt.bytes)).toBe(true);

@@ -164,6 +164,7 @@ export function createAgentTransport(
         fail(new ConnectError(why, Code.FailedPrecondition), grpcStatus.FAILED_PRECONDITION, why);
         return;
       }
+      const deliveryStarted = performance.now();
       deliverPrompt({
         stream: callStream,
         source,
@@ -171,7 +172,19 @@ export function createAgentTransport(
         chunkBytes: promptChunkBytes,
         signal: AbortSignal.any([deliveries.signal, callSignal]),
       }).then(
-        () => options.onPromptDelivered?.(digest),
+        (bytes) => {
+          options.log?.info(
+            {
+              agent: agent.agentId,
+              callId,
+              digest,
+              bytes,
+              ms: Math.round(performance.now() - deliveryStarted),
+            },
+            "clone prompt delivered to agent",
+          );
+          options.onPromptDelivered?.(digest);
+        },
         (err: unknown) => {
           if (finished || deliveries.signal.aborted || callSignal.aborted) return;
           const error = ConnectError.from(err);

@@ -34,6 +34,8 @@ let emulator: RunPodEmulator;
 let gateway: Gateway;
 let client: VoxgateClient;
 let publicUrl: string;
+/** The gateway's log lines at info and above, parsed. */
+const logLines: Record<string, unknown>[] = [];
 const promptFetches: Array<{ url: string; status: number }> = [];
 
 async function pcmOf(text: string): Promise<Buffer> {
@@ -86,7 +88,7 @@ beforeAll(async () => {
     },
     health: { probeIntervalMs: 200 },
     storage: { signedUrlTtlMs: TTL_MS },
-    log: pino({ level: "silent" }),
+    log: pino({ level: "info" }, { write: (line: string) => logLines.push(JSON.parse(line)) }),
   });
   ({ publicUrl } = await gateway.listen());
   // Client streams (PutPrompt) need HTTP/2.
@@ -158,6 +160,12 @@ describe("clone prompts on a serverless backend", () => {
     expect(`${url.origin}`).toBe(publicUrl);
     expect(url.pathname).toMatch(/^\/v1\/blobs\/prompts\//);
     expect(promptFetches).toEqual([{ url: sent?.url, status: 200 }]);
+    // Logged at info as a hand-over of that prompt, never with the URL (a bearer credential).
+    const handed = logLines.filter(
+      (line) => line.msg === "signed clone prompt URL handed to serverless backend",
+    );
+    expect(handed).toMatchObject([{ backend: "runpod-e", digest }]);
+    expect(JSON.stringify(logLines)).not.toContain(url.searchParams.get("signature") ?? "-");
     const expiresMs = Number(url.searchParams.get("expires")) * 1000;
     // Signed during the call for TTL_MS (whole seconds, rounded up): never longer.
     expect(expiresMs).toBeGreaterThanOrEqual(startedAt + TTL_MS);

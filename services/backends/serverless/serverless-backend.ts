@@ -149,8 +149,12 @@ export function createServerlessHandler(
       // to another backend (an agent) never carries it.
       jobRequest = clone(SynthesizeRequestSchema, request);
       if (jobRequest.voice?.kind.case === "clonePrompt") {
-        jobRequest.voice.kind.value.url = await options.signPromptUrl(
-          jobRequest.voice.kind.value.digest,
+        const { digest } = jobRequest.voice.kind.value;
+        jobRequest.voice.kind.value.url = await options.signPromptUrl(digest);
+        // The URL itself is a bearer credential until it expires: the log names the prompt only.
+        log.info(
+          { backend: id, digest, requestId: context.requestHeader.get("x-request-id") ?? "" },
+          "signed clone prompt URL handed to serverless backend",
         );
       }
     }
