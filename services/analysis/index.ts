@@ -25,5 +25,12 @@ export type { PitchFrame, PitchStats, PitchTrack, PitchTrackOptions } from "./pi
 export { pitchStats, trackPitch } from "./pitch.js";
 export type { SpeakingRate } from "./speaking-rate.js";
 export { estimateSpeakingRate } from "./speaking-rate.js";
+export type { VoiceFeatures } from "./voice-features.js";
+export {
+  BRIGHTNESS_HZ,
+  measureVoiceFeatures,
+  PITCH_BUCKET_HZ,
+  pitchBucket,
+} from "./voice-features.js";
 export type { Int16Pcm, WavLayout, WavSampleEncoding } from "./wav-reader.js";
 export { decodeWavToInt16, readWavLayout } from "./wav-reader.js";

@@ -5,7 +5,7 @@
  */
 
 /** Scopes a client token may hold. */
-export const CLIENT_SCOPES = ["tts", "voices", "jobs", "admin"] as const;
+export const CLIENT_SCOPES = ["tts", "voices", "jobs", "admin", "storyforge"] as const;
 
 /** Every scope. */
 export const SCOPES = [...CLIENT_SCOPES, "agent"] as const;
@@ -22,6 +22,12 @@ export function isScope(value: string): value is Scope {
 }
 
 /**
+ * Name the StoryForge frontend's routes give the gate in place of a service name: its calls need
+ * the `storyforge` scope.
+ */
+export const STORYFORGE_SURFACE = "voxgate.storyforge.CloudSurface";
+
+/**
  * Scope each public service requires, by fully-qualified service name. Services absent here are
  * open without a token (only grpc.health.v1.Health, so load balancers can probe).
  */
@@ -33,6 +39,9 @@ const SERVICE_SCOPES: ReadonlyMap<string, ClientScope> = new Map([
   ["voxgate.v1.PromptStoreService", "voices"],
   ["voxgate.v1.JobService", "jobs"],
   ["voxgate.v1.BackendAdminService", "admin"],
+  // The StoryForge compatibility surface (services/storyforge): one scope for all of Cloud's calls,
+  // so a token handed to StoryForge Cloud opens that surface and no typed service directly.
+  [STORYFORGE_SURFACE, "storyforge"],
 ]);
 
 /** Services anyone may call without a token. */

@@ -6,6 +6,10 @@ import type { ServerlessBackendOptions } from "../backends/serverless/serverless
 import { SettingsError, type SettingValues } from "../config/settings.js";
 import { pickJobSettings } from "../jobs/job-system.js";
 import { blobStoreConfigFromSettings } from "../object-store/blob-store-config.js";
+import {
+  type StoryForgeOptions,
+  storyforgeOptionsFromSettings,
+} from "../storyforge/storyforge-options.js";
 import type { AgentPortTlsOptions, GatewayOptions, PortTlsOptions } from "./gateway.js";
 import type { gatewaySettings } from "./gateway-settings.js";
 
@@ -94,6 +98,7 @@ export function gatewayOptionsFromSettings(
     storage: storageFromSettings(settings),
     jobs: { ...pickJobSettings(settings), renderConcurrency: settings.renderConcurrency },
     rest: { unknownQuery: settings.restUnknownQuery },
+    storyforge: storyforgeFromSettings(settings),
     log,
   };
 }
@@ -162,6 +167,17 @@ function storageFromSettings(
     maxPromptBytes: settings.maxPromptBytes,
     maxPromptMetadataBytes: settings.maxPromptMetadataBytes,
   };
+}
+
+/** The StoryForge block; its problems become SettingsErrors. */
+function storyforgeFromSettings(
+  settings: SettingValues<typeof gatewaySettings>,
+): StoryForgeOptions {
+  try {
+    return storyforgeOptionsFromSettings(settings);
+  } catch (err) {
+    throw new SettingsError(`invalid settings: ${(err as Error).message}`);
+  }
 }
 
 /** Resolves each static backend's API key from the variable its `apiKeyEnv` names. */

@@ -13,6 +13,7 @@ import {
   stringSetting,
 } from "../config/settings.js";
 import { jobSettings } from "../jobs/job-settings.js";
+import { storyforgeSettings } from "../storyforge/storyforge-settings.js";
 import { gatewayTlsSettings } from "../tls/tls-settings.js";
 
 const MiB = 1024 * 1024;
@@ -596,6 +597,8 @@ export const gatewaySettings = {
   }),
   // Durable jobs and webhooks (services/jobs/job-settings.ts).
   ...jobSettings,
+  // StoryForge surface, media fetcher and Cloud job worker (services/storyforge).
+  ...storyforgeSettings,
 };
 
 /** Resolved gateway settings. */

@@ -46,6 +46,11 @@ import {
   createBackendRegistry,
   createHealthProber,
 } from "../registry/index.js";
+import {
+  DEFAULT_STORYFORGE_OPTIONS,
+  type StoryForgeOptions,
+} from "../storyforge/storyforge-options.js";
+import { createStoryForgeRuntime } from "../storyforge/storyforge-runtime.js";
 import { createTlsFiles, type TlsFiles, TlsFilesError } from "../tls/tls-files.js";
 import { createRestTranscoder, type UnknownQueryPolicy } from "../transcoding/index.js";
 import type { AudioContainerOptions } from "../tts/audio-container.js";
@@ -135,6 +140,8 @@ export interface GatewayOptions {
   audio?: AudioContainerOptions;
   /** REST/JSON transcoding: unknown query parameters are refused (400) or ignored. @default reject */
   rest?: { unknownQuery: UnknownQueryPolicy };
+  /** The StoryForge surface and Cloud job worker. @default DEFAULT_STORYFORGE_OPTIONS */
+  storyforge?: StoryForgeOptions;
   /** Root logger. */
   log: Logger;
 }
@@ -399,6 +406,15 @@ export function createGateway(options: GatewayOptions): Gateway {
       }),
     ),
   ];
+  const storyforge = createStoryForgeRuntime({
+    options: options.storyforge ?? DEFAULT_STORYFORGE_OPTIONS,
+    registry,
+    database: storage.database,
+    jobs: createClient(JobService, toSelf),
+    timeoutMs: limits.maxTimeoutMs,
+    maxJsonDepth,
+    log,
+  });
   const interceptors = [createLoggingInterceptor(log)];
   const inProcess = createInProcessTransport({ services, interceptors });
   selfTransport = inProcess;
@@ -423,6 +439,9 @@ export function createGateway(options: GatewayOptions): Gateway {
       maxTimeoutMs: limits.maxTimeoutMs,
       log,
     }),
+    // StoryForge Cloud's calls (the Tinybox node API). Before REST: mounted at the root, its
+    // /v1/tts and /v1/audio/* take the place of the REST bindings of those paths.
+    storyforge.frontend(inProcess),
     // REST/JSON from google.api.http. Keep it last: it answers 404 for paths nobody serves. Every
     // annotated service gets its routes, served or not yet (those answer UNIMPLEMENTED).
     createRestTranscoder({
@@ -545,6 +564,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       ]);
       prober.start();
       meter.start();
+      storyforge.start();
       const host = options.public.host.includes(":")
         ? `[${options.public.host}]`
         : options.public.host;
@@ -562,6 +582,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         tlsFiles.agent?.close();
         shutdown.abort();
         await prober.stop();
+        await storyforge.close();
         await Promise.all([
           agentServer.close(graceMs),
           publicServer.close(graceMs),

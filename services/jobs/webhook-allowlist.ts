@@ -41,12 +41,17 @@ export function isWebhookUrlError(err: unknown): err is WebhookUrlError {
 
 const defaultResolver: HostResolver = (host) => dnsLookup(host, { all: true, verbatim: true });
 
-function bareHost(url: URL): string {
+/** The URL's host, lowercase, without the brackets of an IPv6 literal. */
+export function bareHost(url: URL): string {
   // IPv6 literals keep their brackets in URL.hostname.
   return url.hostname.replace(/^\[(.*)\]$/, "$1").toLowerCase();
 }
 
-function hostAllowed(host: string, allowed: readonly string[]): boolean {
+/**
+ * Whether `host` is on `allowed`: exact names, or `*.example.com` for every subdomain (not the
+ * domain itself).
+ */
+export function hostAllowed(host: string, allowed: readonly string[]): boolean {
   return allowed.some((entry) =>
     entry.startsWith("*.")
       ? host.endsWith(entry.slice(1)) && host.length > entry.length - 1
@@ -97,11 +102,59 @@ export function nonPublicRange(address: string): string | undefined {
   return range === "unicast" ? undefined : range;
 }
 
+/** How {@link resolvePublicAddresses} names what it checks in its errors. */
+export interface AddressPolicy {
+  /** Whether non-public addresses may be connected to. */
+  allowPrivate: boolean;
+  /** What the host is, for messages: "webhook host", "media host". */
+  subject: string;
+  /** The setting that allows non-public addresses, named in the refusal. */
+  allowPrivateSetting: string;
+}
+
 /**
- * Resolves the URL's host and checks every address it resolves to: unless private addresses are
- * allowed, one non-public address refuses the host (a name pointing at both a public and an
- * internal address is refused). The caller connects to the returned addresses only, so a DNS
- * answer changing between this check and the request cannot redirect it (DNS rebinding).
+ * Resolves `host` (a name or an IP literal) and checks every address it resolves to: unless
+ * private addresses are allowed, one non-public address refuses the host (a name pointing at both
+ * a public and an internal address is refused). Callers connect to the returned addresses only, so
+ * a DNS answer changing between this check and the request cannot redirect it (DNS rebinding).
+ * Shared by webhooks and the StoryForge media fetcher.
+ *
+ * @throws WebhookUrlError when the host does not resolve or resolves to a refused address.
+ */
+export async function resolvePublicAddresses(
+  host: string,
+  policy: AddressPolicy,
+  resolve: HostResolver = defaultResolver,
+): Promise<WebhookAddress[]> {
+  let addresses: WebhookAddress[];
+  if (ipaddr.isValid(host)) {
+    addresses = [{ address: host, family: host.includes(":") ? 6 : 4 }];
+  } else {
+    try {
+      addresses = await resolve(host);
+    } catch (err) {
+      throw new WebhookUrlError(`${policy.subject} ${host} does not resolve`, { cause: err });
+    }
+    if (addresses.length === 0) {
+      throw new WebhookUrlError(`${policy.subject} ${host} does not resolve`);
+    }
+  }
+  if (!policy.allowPrivate) {
+    for (const { address } of addresses) {
+      const range = nonPublicRange(address);
+      if (range) {
+        throw new WebhookUrlError(
+          `${policy.subject} ${host} resolves to ${address} (${range}); non-public addresses need ${policy.allowPrivateSetting}=true`,
+        );
+      }
+    }
+  }
+  return addresses;
+}
+
+/**
+ * Resolves the URL's host and checks every address it resolves to (see
+ * {@link resolvePublicAddresses}).
  *
  * @throws WebhookUrlError when the host does not resolve or resolves to a refused address.
  */
@@ -110,27 +163,13 @@ export async function resolveWebhookHost(
   policy: WebhookPolicy,
   resolve: HostResolver = defaultResolver,
 ): Promise<WebhookAddress[]> {
-  const host = bareHost(url);
-  let addresses: WebhookAddress[];
-  if (ipaddr.isValid(host)) {
-    addresses = [{ address: host, family: host.includes(":") ? 6 : 4 }];
-  } else {
-    try {
-      addresses = await resolve(host);
-    } catch (err) {
-      throw new WebhookUrlError(`webhook host ${host} does not resolve`, { cause: err });
-    }
-    if (addresses.length === 0) throw new WebhookUrlError(`webhook host ${host} does not resolve`);
-  }
-  if (!policy.allowPrivate) {
-    for (const { address } of addresses) {
-      const range = nonPublicRange(address);
-      if (range) {
-        throw new WebhookUrlError(
-          `webhook host ${host} resolves to ${address} (${range}); non-public addresses need VOXGATE_WEBHOOK_ALLOW_PRIVATE=true`,
-        );
-      }
-    }
-  }
-  return addresses;
+  return resolvePublicAddresses(
+    bareHost(url),
+    {
+      allowPrivate: policy.allowPrivate,
+      subject: "webhook host",
+      allowPrivateSetting: "VOXGATE_WEBHOOK_ALLOW_PRIVATE",
+    },
+    resolve,
+  );
 }

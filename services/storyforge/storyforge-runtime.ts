@@ -1,0 +1,99 @@
+import type { Client, Transport } from "@connectrpc/connect";
+import type { Logger } from "pino";
+import type { JobService } from "../../gen/voxgate/v1/job_pb.js";
+import type { DatabaseProvider } from "../database/database-provider.js";
+import type { HttpFrontend } from "../gateway/http-frontend.js";
+import type { BlobStore } from "../object-store/blob-store.js";
+import { createLazyBlobStore } from "../object-store/lazy-blob-store.js";
+import type { BackendRegistry } from "../registry/index.js";
+import { createCallTags } from "./call-tags.js";
+import { createMediaFetcher } from "./media-fetcher.js";
+import {
+  type AbortHook,
+  createStoryForgeFrontend,
+  createUnavailableLlm,
+  type LlmPort,
+} from "./storyforge-frontend.js";
+import type { StoryForgeOptions } from "./storyforge-options.js";
+
+/** Options of {@link createStoryForgeRuntime}. */
+export interface StoryForgeRuntimeOptions {
+  /** Resolved StoryForge options. */
+  options: StoryForgeOptions;
+  /** The registry. */
+  registry: BackendRegistry;
+  /** The gateway's database (the worker keeps its Cloud jobs there). */
+  database: DatabaseProvider;
+  /** JobService in process (the worker's renders). */
+  jobs: Client<typeof JobService>;
+  /** Deadline of calls made for Cloud, in ms. */
+  timeoutMs: number;
+  /** Deepest JSON nesting (the gateway's VOXGATE_MAX_JSON_DEPTH). */
+  maxJsonDepth: number;
+  /** The LLM path. @default a soft `llm_unavailable` error */
+  llm?: LlmPort;
+  /** Root logger. */
+  log: Logger;
+}
+
+/** The StoryForge pieces of one gateway. */
+export interface StoryForgeRuntime {
+  /** Cloud's bucket, when configured. */
+  readonly bucket: BlobStore | undefined;
+  /** The frontend over `transport` (the gateway's in-process transport). */
+  frontend(transport: Transport): HttpFrontend;
+  /** Starts the Cloud job worker when it is configured. */
+  start(): void;
+  /** Stops the worker and closes the bucket client. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Assembles the StoryForge surface (and, when configured, the Cloud job worker). */
+export function createStoryForgeRuntime(runtime: StoryForgeRuntimeOptions): StoryForgeRuntime {
+  const { options, log } = runtime;
+  const bucketOptions = options.bucket;
+  const bucket = bucketOptions
+    ? createLazyBlobStore("s3", async () => {
+        const { createS3BlobStore } = await import("../object-store/s3-blob-store.js");
+        const { publicBases: _bases, ...s3 } = bucketOptions;
+        return createS3BlobStore(s3);
+      })
+    : undefined;
+  const media = createMediaFetcher({
+    bucket:
+      bucket && bucketOptions
+        ? { store: bucket, publicBases: bucketOptions.publicBases }
+        : undefined,
+    httpBases: options.fetchBases,
+    allowLoopback: options.fetchAllowLoopback,
+    maxBytes: options.fetchMaxBytes,
+    timeoutMs: options.fetchTimeoutMs,
+  });
+  const tags = createCallTags();
+  const abortHooks: AbortHook[] = [];
+  let closing: Promise<void> | undefined;
+  return {
+    bucket,
+    frontend(transport) {
+      return createStoryForgeFrontend({
+        basePath: options.basePath,
+        transport,
+        registry: runtime.registry,
+        media,
+        tags,
+        llm: runtime.llm ?? createUnavailableLlm(),
+        abortHooks,
+        limits: { maxBytes: options.maxJsonBytes, maxDepth: runtime.maxJsonDepth },
+        timeoutMs: runtime.timeoutMs,
+        log,
+      });
+    },
+    start() {},
+    close() {
+      closing ??= (async () => {
+        await bucket?.close();
+      })();
+      return closing;
+    },
+  };
+}
