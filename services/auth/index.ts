@@ -16,6 +16,7 @@ export {
   type ServiceAccess,
   serviceAccess,
 } from "./scopes.js";
+export { DEFAULT_TENANT, type TenantView, tenantViewOf } from "./tenant-view.js";
 export { generateToken, hashToken, TOKEN_PREFIX } from "./token-codec.js";
 export {
   createTokenStore,

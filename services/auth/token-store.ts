@@ -15,6 +15,11 @@ export interface TokenEntry extends TokenLimits {
   sha256: string;
   /** Scopes the token grants. */
   scopes: readonly Scope[];
+  /**
+   * Tenant whose cloned voices, prompts and jobs the token works with; tokens naming the same
+   * tenant share them. @default the token's `name`
+   */
+  tenant?: string | undefined;
 }
 
 /** Who made a call: the name and scopes of the token presented. */
@@ -23,6 +28,8 @@ export interface Principal {
   name: string;
   /** Scopes granted. */
   scopes: ReadonlySet<Scope>;
+  /** Tenant that owns what the caller makes (the entry's `tenant`, else its name). */
+  tenant: string;
 }
 
 /** Verifies presented tokens against configured hashes. */
@@ -52,7 +59,11 @@ export function createTokenStore(entries: readonly TokenEntry[]): TokenStore {
     names.add(entry.name);
     return {
       hash: Buffer.from(entry.sha256, "hex"),
-      principal: { name: entry.name, scopes: new Set(entry.scopes) } satisfies Principal,
+      principal: {
+        name: entry.name,
+        scopes: new Set(entry.scopes),
+        tenant: entry.tenant || entry.name,
+      } satisfies Principal,
     };
   });
   return {

@@ -34,6 +34,12 @@ const tokenEntries = z.array(
     maxConcurrentCalls: z.number().int().min(0).max(1_000_000).optional(),
     maxRequestsPerMinute: z.number().int().min(0).max(100_000_000).optional(),
     maxCharsPerDay: z.number().int().min(0).max(1_000_000_000_000).optional(),
+    tenant: z
+      .string()
+      .regex(/^[A-Za-z0-9._:@-]{1,128}$/, {
+        error: "tenant must be 1-128 characters of letters, digits and ._:@-",
+      })
+      .optional(),
   }),
 );
 
@@ -81,7 +87,7 @@ export const gatewaySettings = {
     flag: undefined,
     env: "VOXGATE_TOKENS_JSON",
     description:
-      'accepted tokens, hashed: [{"name","sha256","scopes":["tts",...]}] (voxgate token create)',
+      'accepted tokens, hashed: [{"name","sha256","scopes":["tts",...],"tenant"}] (voxgate token create; tenant defaults to name)',
     schema: z.preprocess((value, context) => {
       if (typeof value !== "string") return value;
       try {

@@ -26,7 +26,8 @@ import {
 } from "../agent-link/agent-port-server.js";
 import { createRequestGate, type GateResult } from "../auth/request-gate.js";
 import type { NodeRequest } from "../auth/rpc-error-response.js";
-import { createTokenStore, type TokenEntry } from "../auth/token-store.js";
+import { tenantViewOf } from "../auth/tenant-view.js";
+import { createTokenStore, type Principal, type TokenEntry } from "../auth/token-store.js";
 import { createBackendAdminHandler } from "../backend-admin/backend-admin-handler.js";
 import {
   createServerlessBackend,
@@ -39,6 +40,7 @@ import { createSqlUsageStore } from "../limits/sql-usage-store.js";
 import { createUsageMeter, type UsageMeter } from "../limits/usage-meter.js";
 import { createLlmHandler } from "../llm/llm-handler.js";
 import { createOpenAiFrontend } from "../openai/openai-frontend.js";
+import type { PromptStore } from "../prompt-store/prompt-store.js";
 import { createPromptStoreHandler } from "../prompt-store/prompt-store-handler.js";
 import { createPromptUploadFrontend } from "../prompt-store/prompt-upload-frontend.js";
 import {
@@ -56,6 +58,7 @@ import { createRestTranscoder, type UnknownQueryPolicy } from "../transcoding/in
 import type { AudioContainerOptions } from "../tts/audio-container.js";
 import { createTtsHandler } from "../tts/tts-handler.js";
 import { createClonePromptResolver } from "../voices/clone-prompt-resolver.js";
+import { createTenantPromptStore } from "../voices/tenant-prompt-store.js";
 import { createVoiceAudioTools } from "../voices/voice-audio-tools.js";
 import { createVoiceHandler } from "../voices/voice-handler.js";
 import { kCallContext } from "./call-context.js";
@@ -330,6 +333,31 @@ export function createGateway(options: GatewayOptions): Gateway {
   // The gate runs before Connect reads a byte of the body; what it learns rides on the request.
   const admitted = new WeakMap<NodeRequest, GateResult>();
 
+  const adminPrompts: PromptStore = {
+    ...storage.prompts,
+    // A prompt a voice speaks with stays until that voice is deleted (DeleteVoice).
+    async delete(digest) {
+      const users = await storage.voices.voicesUsingPrompt(digest, 3);
+      if (users.length > 0) {
+        throw new ConnectError(
+          `prompt ${digest} is used by voice ${users.join(", ")}; delete the voice instead`,
+          Code.FailedPrecondition,
+        );
+      }
+      const existed = await storage.prompts.delete(digest);
+      await storage.voices.removePromptOwner(digest, undefined);
+      return existed;
+    },
+  };
+  // Each caller sees the prompts of its tenant (admins: all, where deleting checks voices below).
+  const promptsFor = (principal: Principal | undefined): PromptStore => {
+    const viewer = tenantViewOf(principal);
+    return createTenantPromptStore({
+      store: viewer.all ? adminPrompts : storage.prompts,
+      repository: storage.voices,
+      viewer,
+    });
+  };
   // One list of implementations serves Connect/gRPC/gRPC-Web and, in process, the other frontends.
   const services: ServiceImplSpec[] = [
     implement(
@@ -371,20 +399,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     implement(
       PromptStoreService,
       createPromptStoreHandler({
-        store: {
-          ...storage.prompts,
-          // A prompt a voice speaks with stays until that voice is deleted (DeleteVoice).
-          async delete(digest) {
-            const users = await storage.voices.voicesUsingPrompt(digest, 3);
-            if (users.length > 0) {
-              throw new ConnectError(
-                `prompt ${digest} is used by voice ${users.join(", ")}; delete the voice instead`,
-                Code.FailedPrecondition,
-              );
-            }
-            return storage.prompts.delete(digest);
-          },
-        },
+        store: adminPrompts,
+        storeFor: promptsFor,
       }),
     ),
     implement(JobService, jobs.handler),
@@ -427,6 +443,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     // Raw-body prompt uploads, streamed into the store (before REST, which would buffer them).
     createPromptUploadFrontend({
       store: storage.prompts,
+      storeFor: promptsFor,
       maxPromptBytes: storage.maxPromptBytes,
       log,
     }),

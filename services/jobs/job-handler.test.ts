@@ -66,11 +66,15 @@ const render: JobExecutor = {
   },
 };
 
-function as(name: string, scopes: Scope[] = ["jobs"]): { contextValues: ContextValues } {
+function as(
+  name: string,
+  scopes: Scope[] = ["jobs"],
+  tenant = name,
+): { contextValues: ContextValues } {
   return {
     contextValues: createContextValues().set(kCallContext, {
       requestId: "test",
-      principal: { name, scopes: new Set(scopes) },
+      principal: { name, tenant, scopes: new Set(scopes) },
       log,
     }),
   };
@@ -226,6 +230,21 @@ describe("JobService", () => {
     const missing = await codeOf(client.getJob({ jobId: "job_aaaaaaaaaaaaaaaaaaaaaaaaaa" }, alice));
     expect(missing).toEqual([Code.NotFound, "job job_aaaaaaaaaaaaaaaaaaaaaaaaaa not found"]);
     expect((await codeOf(client.getJob({ jobId: "../etc" }, alice)))[0]).toBe(Code.InvalidArgument);
+  });
+
+  it("owns jobs by tenant, as cloned voices are: tokens of one tenant share them", async () => {
+    const { job } = await client.createJob({ spec: batchSpec() }, as("ci-a", ["jobs"], "acme"));
+    const jobId = job?.id ?? "";
+    const colleague = as("ci-b", ["jobs"], "acme");
+    expect((await client.getJob({ jobId }, colleague)).job?.id).toBe(jobId);
+    expect((await client.listJobs({}, colleague)).jobs.map((j) => j.id)).toEqual([jobId]);
+    // A token named like the tenant but of its own (default) tenant is another tenant.
+    const outsider = as("acme-ish", ["jobs"]);
+    expect((await codeOf(client.getJob({ jobId }, outsider)))[0]).toBe(Code.NotFound);
+    const { rows } = await db.query<{ owner: string }>("SELECT owner FROM jobs WHERE id = $1", [
+      jobId,
+    ]);
+    expect(rows[0]?.owner).toBe("acme");
   });
 
   it.each([

@@ -64,9 +64,12 @@ function principalOf(ctx: HandlerContext): Principal {
   return principal;
 }
 
-/** Owner filter of a caller: admins see every job, others only their own. */
+/**
+ * Owner filter of a caller: admins see every job, others only their tenant's. Jobs are owned by
+ * tenant, like cloned voices (a token's tenant defaults to its name).
+ */
 function ownerFilter(principal: Principal): string | undefined {
-  return principal.scopes.has("admin") ? undefined : principal.name;
+  return principal.scopes.has("admin") ? undefined : principal.tenant;
 }
 
 function checkJobId(id: string): void {
@@ -117,13 +120,13 @@ export function createJobHandler(options: JobHandlerOptions): ServiceImpl<typeof
       }
       const store = await options.store();
       if (request.requestId) {
-        const existing = await store.getByRequestId(principal.name, request.requestId);
+        const existing = await store.getByRequestId(principal.tenant, request.requestId);
         if (existing) return { job: jobFromRow(existing) };
       }
-      const active = await store.countActive(principal.name);
+      const active = await store.countActive(principal.tenant);
       if (active >= limits.maxActiveJobsPerOwner) {
         throw new ConnectError(
-          `${active} jobs of this token are queued or running; the limit is ${limits.maxActiveJobsPerOwner} (VOXGATE_MAX_ACTIVE_JOBS_PER_OWNER)`,
+          `${active} jobs of this tenant are queued or running; the limit is ${limits.maxActiveJobsPerOwner} (VOXGATE_MAX_ACTIVE_JOBS_PER_OWNER)`,
           Code.ResourceExhausted,
         );
       }
@@ -131,7 +134,7 @@ export function createJobHandler(options: JobHandlerOptions): ServiceImpl<typeof
         id: newJobId(),
         kind,
         spec: toJson(JobSpecSchema, spec),
-        owner: principal.name,
+        owner: principal.tenant,
         ownerScopes: [...principal.scopes],
         requestId: request.requestId,
         maxAttempts: limits.maxAttempts,

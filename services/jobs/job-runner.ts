@@ -201,7 +201,9 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
       log: jobLog,
       blobs,
       keyPrefix: jobKeyPrefix(row.id),
-      owner: { name: row.owner, scopes: new Set(row.owner_scopes as Scope[]) },
+      // `owner` is the creating token's tenant; the job acts as that tenant with the scopes the
+      // token had.
+      owner: { name: row.owner, tenant: row.owner, scopes: new Set(row.owner_scopes as Scope[]) },
       async reportProgress(done, total, message) {
         signal.throwIfAborted();
         const held = await store.progress(

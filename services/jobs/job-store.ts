@@ -10,7 +10,7 @@ export interface NewJob {
   kind: string;
   /** The spec as protobuf JSON. */
   spec: JsonValue;
-  /** Token name of the creator; only it (and admins) may see the job. */
+  /** Tenant of the creating token; only that tenant (and admins) may see the job. */
   owner: string;
   /** Scopes the creator's token had; the job's executor acts with them (`JobContext.owner`). */
   ownerScopes: readonly string[];

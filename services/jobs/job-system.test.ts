@@ -39,7 +39,7 @@ const firstCall = new Promise<void>((resolve) => {
 const alice = {
   contextValues: createContextValues().set(kCallContext, {
     requestId: "t",
-    principal: { name: "alice", scopes: new Set(["jobs" as const]) },
+    principal: { name: "alice", tenant: "alice", scopes: new Set(["jobs" as const]) },
     log,
   }),
 };

@@ -9,6 +9,8 @@ export {
 export { toPromptRpcError } from "./prompt-rpc-error.js";
 export {
   createPromptStore,
+  decodePromptPageToken,
+  encodePromptPageToken,
   type PromptListOptions,
   type PromptMetadata,
   type PromptRecord,

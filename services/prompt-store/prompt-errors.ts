@@ -6,6 +6,8 @@ export type PromptErrorKind =
   | "not-found"
   /** The upload passed a configured limit (RESOURCE_EXHAUSTED). */
   | "too-large"
+  /** The prompt is in use and cannot go yet, e.g. a voice speaks with it (FAILED_PRECONDITION). */
+  | "failed-precondition"
   /** Stored bytes no longer match their digest, or a blob vanished under its metadata (DATA_LOSS). */
   | "data-loss";
 

@@ -6,6 +6,7 @@ const CODES: Record<PromptErrorKind, Code> = {
   "invalid-argument": Code.InvalidArgument,
   "not-found": Code.NotFound,
   "too-large": Code.ResourceExhausted,
+  "failed-precondition": Code.FailedPrecondition,
   "data-loss": Code.DataLoss,
 };
 

@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
+import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { HttpBodySchema } from "../../gen/google/api/httpbody_pb.js";
 import {
   type Prompt,
@@ -9,6 +9,8 @@ import {
   type PromptStoreService,
   type PutPromptRequest,
 } from "../../gen/voxgate/v1/prompt_store_pb.js";
+import type { Principal } from "../auth/token-store.js";
+import { kCallContext } from "../gateway/call-context.js";
 import { pageSizeOf } from "../paging/index.js";
 import { toPromptRpcError } from "./prompt-rpc-error.js";
 import type { PromptMetadata, PromptRecord, PromptStore } from "./prompt-store.js";
@@ -17,6 +19,11 @@ import type { PromptMetadata, PromptRecord, PromptStore } from "./prompt-store.j
 export interface PromptStoreHandlerOptions {
   /** Where prompts live. */
   store: PromptStore;
+  /**
+   * The store as one caller may see it (tenant ownership); `store` for everyone when omitted.
+   * Called per call with the call's principal (undefined for in-gateway calls).
+   */
+  storeFor?: ((principal: Principal | undefined) => PromptStore) | undefined;
 }
 
 /**
@@ -28,7 +35,8 @@ export interface PromptStoreHandlerOptions {
 export function createPromptStoreHandler(
   options: PromptStoreHandlerOptions,
 ): ServiceImpl<typeof PromptStoreService> {
-  const { store } = options;
+  const storeOf = (context: HandlerContext): PromptStore =>
+    options.storeFor?.(context.values.get(kCallContext)?.principal) ?? options.store;
   const guard = async <T>(work: () => Promise<T>): Promise<T> => {
     try {
       return await work();
@@ -48,7 +56,9 @@ export function createPromptStoreHandler(
           );
         }
         const metadata = fromMetadataMessage(first.value.kind.value);
-        const { prompt } = await store.put(dataOf(iterator), metadata, { signal: context.signal });
+        const { prompt } = await storeOf(context).put(dataOf(iterator), metadata, {
+          signal: context.signal,
+        });
         return { prompt: toPromptMessage(prompt) };
       });
     },
@@ -56,7 +66,9 @@ export function createPromptStoreHandler(
     async *getPrompt(request, context) {
       let first = true;
       try {
-        const { prompt, chunks } = await store.get(request.digest, { signal: context.signal });
+        const { prompt, chunks } = await storeOf(context).get(request.digest, {
+          signal: context.signal,
+        });
         for await (const chunk of chunks) {
           yield create(HttpBodySchema, {
             contentType: first ? prompt.metadata.contentType : "",
@@ -70,9 +82,9 @@ export function createPromptStoreHandler(
       }
     },
 
-    statPrompt(request) {
+    statPrompt(request, context) {
       return guard(async () => {
-        const prompt = await store.stat(request.digest);
+        const prompt = await storeOf(context).stat(request.digest);
         if (!prompt) {
           throw new ConnectError(`prompt ${request.digest} does not exist`, Code.NotFound);
         }
@@ -80,9 +92,9 @@ export function createPromptStoreHandler(
       });
     },
 
-    listPrompts(request) {
+    listPrompts(request, context) {
       return guard(async () => {
-        const page = await store.list({
+        const page = await storeOf(context).list({
           pageSize: pageSizeOf(request.pageSize),
           pageToken: request.pageToken,
           modelFamily: request.modelFamily,
@@ -91,9 +103,9 @@ export function createPromptStoreHandler(
       });
     },
 
-    deletePrompt(request) {
+    deletePrompt(request, context) {
       return guard(async () => {
-        if (!(await store.delete(request.digest))) {
+        if (!(await storeOf(context).delete(request.digest))) {
           throw new ConnectError(`prompt ${request.digest} does not exist`, Code.NotFound);
         }
         return {};

@@ -341,11 +341,16 @@ export function createPromptStore(options: PromptStoreOptions): PromptStore {
   };
 }
 
-function encodePromptPageToken(lastDigest: string): string {
+/** The page token of a prompt list whose last prompt is `lastDigest`. */
+export function encodePromptPageToken(lastDigest: string): string {
   return Buffer.from(JSON.stringify({ a: lastDigest })).toString("base64url");
 }
 
-function decodePromptPageToken(token: string): string {
+/**
+ * The last digest of a page token from {@link encodePromptPageToken}.
+ * @throws PromptStoreError invalid-argument for a token this server did not issue.
+ */
+export function decodePromptPageToken(token: string): string {
   try {
     const value = JSON.parse(Buffer.from(token, "base64url").toString("utf8")) as { a?: unknown };
     if (typeof value.a === "string" && /^[0-9a-f]{64}$/.test(value.a)) return value.a;

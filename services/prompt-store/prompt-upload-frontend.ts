@@ -12,6 +12,7 @@ import {
   type NodeResponse,
   writeRpcError,
 } from "../auth/rpc-error-response.js";
+import type { Principal } from "../auth/token-store.js";
 import type { HttpFrontend, HttpRoute } from "../gateway/http-frontend.js";
 import { isPromptStoreError } from "./prompt-errors.js";
 import { toPromptRpcError } from "./prompt-rpc-error.js";
@@ -25,6 +26,8 @@ export const PROMPT_UPLOAD_PATH = "/v1/prompts:upload";
 export interface PromptUploadFrontendOptions {
   /** Where prompts go. */
   store: PromptStore;
+  /** The store as one caller may see it (tenant ownership); `store` for everyone when omitted. */
+  storeFor?: ((principal: Principal | undefined) => PromptStore) | undefined;
   /** Largest prompt, in bytes (the store's `maxPromptBytes`; checked early against Content-Length). */
   maxPromptBytes: number;
   /** Root logger. */
@@ -51,7 +54,12 @@ const FIELDS: Record<string, keyof Omit<PromptMetadata, "tags">> = {
 export function createPromptUploadFrontend(options: PromptUploadFrontendOptions): HttpFrontend {
   const log = options.log.child({ component: "prompt-upload" });
 
-  async function upload(req: NodeRequest, res: NodeResponse, url: URL): Promise<void> {
+  async function upload(
+    req: NodeRequest,
+    res: NodeResponse,
+    url: URL,
+    principal: Principal | undefined,
+  ): Promise<void> {
     const metadata: PromptMetadata = {
       name: "",
       referenceText: "",
@@ -79,7 +87,8 @@ export function createPromptUploadFrontend(options: PromptUploadFrontendOptions)
     }
     const aborter = new AbortController();
     res.once("close", () => aborter.abort());
-    const { prompt } = await options.store.put(req as AsyncIterable<Uint8Array>, metadata, {
+    const store = options.storeFor?.(principal) ?? options.store;
+    const { prompt } = await store.put(req as AsyncIterable<Uint8Array>, metadata, {
       signal: aborter.signal,
     });
     const body = toJsonString(
@@ -124,7 +133,7 @@ export function createPromptUploadFrontend(options: PromptUploadFrontendOptions)
             );
             return;
           }
-          upload(r, s, url).catch((err: unknown) => {
+          upload(r, s, url, gate.principal).catch((err: unknown) => {
             if (!isPromptStoreError(err) && !(err instanceof ConnectError)) {
               log.error({ err, requestId: gate.requestId }, "prompt upload failed");
             }

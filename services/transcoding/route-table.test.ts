@@ -30,6 +30,7 @@ const voxgateRoutes: Array<[string, string, string]> = [
   ["POST", "/api/v1/voices/clone-prompt", "voxgate.v1.VoiceService.CreateVoice"],
   ["GET", "/api/voices", "voxgate.v1.VoiceService.ListVoices"],
   ["GET", "/v1/voices/en-us", "voxgate.v1.VoiceService.GetVoice"],
+  ["PATCH", "/v1/voices/vc_x", "voxgate.v1.VoiceService.UpdateVoice"],
   ["POST", "/v1/voices/v1:analyze", "voxgate.v1.VoiceService.AnalyzeVoice"],
   ["POST", "/v1/audio/analyze", "voxgate.v1.VoiceService.AnalyzeAudio"],
   ["POST", "/v1/audio:analyze", "voxgate.v1.VoiceService.AnalyzeAudio"],
@@ -58,7 +59,7 @@ describe("voxgate's route table", () => {
     expect(table.match("GET", "/v1/tts")).toEqual({ kind: "method-not-allowed", allow: ["POST"] });
     expect(table.match("PUT", "/v1/voices/x")).toEqual({
       kind: "method-not-allowed",
-      allow: ["DELETE", "GET"],
+      allow: ["DELETE", "GET", "PATCH"],
     });
     expect(table.match("GET", "/v2/tts")).toEqual({ kind: "not-found" });
   });

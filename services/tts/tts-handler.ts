@@ -2,6 +2,7 @@ import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@conn
 import { Feature } from "../../gen/voxgate/v1/capabilities_pb.js";
 import type { SynthesizeSpeechRequest, TtsService } from "../../gen/voxgate/v1/tts_pb.js";
 import { kRequestIdHeader } from "../agent-link/agent-transport.js";
+import { tenantViewOf } from "../auth/tenant-view.js";
 import { kCallContext } from "../gateway/call-context.js";
 import type { UsageMeter } from "../limits/usage-meter.js";
 import type { BackendCriteria, BackendRegistry } from "../registry/index.js";
@@ -66,10 +67,10 @@ export function createTtsHandler(options: TtsHandlerOptions): ServiceImpl<typeof
     const callContext = context.values.get(kCallContext);
     const caller = callContext?.principal?.name;
     if (caller) options.meter?.chargeChars(caller, request.text.length);
-    const clonePrompt = await options.resolveClonePrompt?.({
-      voice: request.voice,
-      promptId: request.promptId,
-    });
+    const clonePrompt = await options.resolveClonePrompt?.(
+      { voice: request.voice, promptId: request.promptId },
+      tenantViewOf(callContext?.principal),
+    );
     const backendRequest = toBackendRequest(request, limits, clonePrompt);
     const prompt =
       backendRequest.voice?.kind.case === "clonePrompt"

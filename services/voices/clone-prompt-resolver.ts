@@ -1,8 +1,9 @@
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { type ClonePromptRef, ClonePromptRefSchema } from "../../gen/voxgate/v1/gpu_backend_pb.js";
+import { canSpeakPrompt, canUseVoice } from "./voice-access.js";
 import { isClonedVoiceId, isDigest } from "./voice-id.js";
-import type { VoiceRepository } from "./voice-repository.js";
+import type { VoiceRepository, VoiceViewer } from "./voice-repository.js";
 import type { VoicePromptStore } from "./voice-storage.js";
 
 /** What a synthesis request names: a voice id and/or a prompt digest. */
@@ -16,16 +17,18 @@ export interface CloneSelection {
 /**
  * Finds the clone prompt a synthesis needs, or undefined when it speaks with a preset (or the
  * default). The reference never carries a URL: agents get the bytes over their stream, and
- * serverless backends sign their own short-lived URL.
+ * serverless backends sign their own short-lived URL. `viewer` is the caller's tenant view: a
+ * voice or prompt of another tenant is NOT_FOUND unless shared.
  */
 export type ClonePromptResolver = (
   selection: CloneSelection,
+  viewer: VoiceViewer,
 ) => Promise<ClonePromptRef | undefined>;
 
 /** Options of {@link createClonePromptResolver}. */
 export interface ClonePromptResolverOptions {
   /** Cloned voices. */
-  repository: Pick<VoiceRepository, "get">;
+  repository: Pick<VoiceRepository, "get" | "promptAccess">;
   /** Stored prompts. */
   prompts: Pick<VoicePromptStore, "stat">;
 }
@@ -40,7 +43,7 @@ export interface ClonePromptResolverOptions {
 export function createClonePromptResolver(
   options: ClonePromptResolverOptions,
 ): ClonePromptResolver {
-  return async ({ voice, promptId }) => {
+  return async ({ voice, promptId }, viewer) => {
     if (promptId) {
       if (voice) {
         throw new ConnectError("set voice or prompt_id, not both", Code.InvalidArgument);
@@ -51,7 +54,11 @@ export function createClonePromptResolver(
           Code.InvalidArgument,
         );
       }
-      const prompt = await options.prompts.stat(promptId);
+      // Another tenant's prompt is as absent as a missing one; a shared voice's may be spoken.
+      const allowed =
+        viewer.all ||
+        canSpeakPrompt(await options.repository.promptAccess(promptId, viewer.tenant));
+      const prompt = allowed ? await options.prompts.stat(promptId) : undefined;
       if (!prompt) throw new ConnectError(`prompt ${promptId} is not stored`, Code.NotFound);
       return create(ClonePromptRefSchema, {
         digest: prompt.digest,
@@ -60,7 +67,8 @@ export function createClonePromptResolver(
       });
     }
     if (!isClonedVoiceId(voice)) return undefined;
-    const record = await options.repository.get(voice);
+    const found = await options.repository.get(voice);
+    const record = found && canUseVoice(found, viewer) ? found : undefined;
     if (!record) throw new ConnectError(`voice "${voice}" does not exist`, Code.NotFound);
     return create(ClonePromptRefSchema, {
       digest: record.promptDigest,

@@ -15,6 +15,11 @@ export {
   type ReferenceAudioStore,
   referenceAudioKey,
 } from "./reference-audio-store.js";
+export {
+  createTenantPromptStore,
+  type TenantPromptStoreOptions,
+} from "./tenant-prompt-store.js";
+export { canChangeVoice, canSpeakPrompt, canUseVoice } from "./voice-access.js";
 export { createVoiceAudioTools, type VoiceAudioToolsOptions } from "./voice-audio-tools.js";
 export { createVoiceHandler, type VoiceHandlerOptions } from "./voice-handler.js";
 export {
@@ -33,10 +38,12 @@ export {
 } from "./voice-page-token.js";
 export {
   createVoiceRepository,
+  type PromptAccess,
   type VoiceDatabase,
   type VoiceListFilter,
   type VoiceRecord,
   type VoiceRepository,
+  type VoiceViewer,
 } from "./voice-repository.js";
 export {
   checkCreateVoiceFields,

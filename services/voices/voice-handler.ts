@@ -6,13 +6,16 @@ import {
   type VoiceService,
   VoiceType,
 } from "../../gen/voxgate/v1/voice_pb.js";
+import { tenantViewOf } from "../auth/tenant-view.js";
 import { kCallContext } from "../gateway/call-context.js";
 import { pageSizeOf } from "../paging/page-token.js";
 import type { BackendRegistry } from "../registry/index.js";
 import { createClonePrompt } from "./clone-prompt-call.js";
+import { canChangeVoice, canUseVoice } from "./voice-access.js";
 import { isClonedVoiceId, isPlausibleVoiceId, newVoiceId } from "./voice-id.js";
 import { analysisToJson, clonedVoiceOf } from "./voice-mapping.js";
 import { decodeVoicePageToken, encodeVoicePageToken } from "./voice-page-token.js";
+import type { VoiceRecord } from "./voice-repository.js";
 import { checkCreateVoiceFields, checkUploadSize } from "./voice-request-checks.js";
 import type { VoiceAudioTools, VoiceLimits, VoiceStorage } from "./voice-storage.js";
 
@@ -38,7 +41,11 @@ export interface VoiceHandlerOptions {
  * has a backend with clone_prompt_create make the prompt, stores the prompt and the reference
  * recording (both content-addressed), and only then writes the voice row: a failure leaves no
  * voice behind, at most blobs no voice points at, which are harmless (the next upload of the same
- * bytes reuses them). A `request_id` seen before from the same caller returns the first voice.
+ * bytes reuses them). A `request_id` seen before from the same tenant returns the first voice.
+ *
+ * Cloned voices belong to the caller's tenant: another tenant's voice answers NOT_FOUND exactly as
+ * a missing one does (no existence oracle), unless it is shared, which makes it listable, readable
+ * and speakable (never changeable) by all. Admin tokens see and change every tenant's voices.
  */
 export function createVoiceHandler(options: VoiceHandlerOptions): ServiceImpl<typeof VoiceService> {
   const { registry, storage, audio, limits } = options;
@@ -88,19 +95,28 @@ export function createVoiceHandler(options: VoiceHandlerOptions): ServiceImpl<ty
       Code.NotFound,
     );
 
-  const clonedOrThrow = async (id: string) => {
+  const callerOf = (context: HandlerContext) => {
+    const call = context.values.get(kCallContext);
+    const viewer = tenantViewOf(call?.principal);
+    return { owner: viewer.tenant, viewer, requestId: call?.requestId ?? "", log: call?.log };
+  };
+
+  /** The cloned voice `id` if the caller may use it (`change`: may change it), else NOT_FOUND. */
+  const clonedOrThrow = async (id: string, context: HandlerContext, change: boolean) => {
     const record = isClonedVoiceId(id) ? await storage.repository.get(id) : undefined;
-    if (!record) throw notFound(id);
+    const { viewer } = callerOf(context);
+    const allowed =
+      record && (change ? canChangeVoice(record, viewer) : canUseVoice(record, viewer));
+    if (!record || !allowed) throw notFound(id);
     return record;
   };
 
-  const callerOf = (context: HandlerContext) => {
-    const call = context.values.get(kCallContext);
-    return { owner: call?.principal?.name ?? "", requestId: call?.requestId ?? "", log: call?.log };
-  };
+  /** The public view of `record` for the caller: the owner only for its tenant and admin. */
+  const viewOf = (record: VoiceRecord, context: HandlerContext) =>
+    clonedVoiceOf(record, canChangeVoice(record, callerOf(context).viewer));
 
   return {
-    async listVoices(request) {
+    async listVoices(request, context) {
       const size = pageSizeOf(request.pageSize);
       const after = decodeVoicePageToken(request.pageToken);
       const language = request.language.toLowerCase();
@@ -123,9 +139,10 @@ export function createVoiceHandler(options: VoiceHandlerOptions): ServiceImpl<ty
           { engine: request.engine, language },
           after.stage === "c" ? after.key : "",
           size + 1 - page.length,
+          callerOf(context).viewer,
         );
         for (const record of records) {
-          page.push({ voice: clonedVoiceOf(record), stage: "c", key: record.id });
+          page.push({ voice: viewOf(record, context), stage: "c", key: record.id });
         }
       }
       const last = page.length > size ? page[size - 1] : undefined;
@@ -135,10 +152,10 @@ export function createVoiceHandler(options: VoiceHandlerOptions): ServiceImpl<ty
       };
     },
 
-    async getVoice(request) {
+    async getVoice(request, context) {
       checkId(request.voiceId);
       if (isClonedVoiceId(request.voiceId)) {
-        return { voice: clonedVoiceOf(await clonedOrThrow(request.voiceId)) };
+        return { voice: viewOf(await clonedOrThrow(request.voiceId, context, false), context) };
       }
       const voice = presets().find((v) => v.id === request.voiceId);
       if (!voice) throw notFound(request.voiceId);
@@ -156,7 +173,7 @@ export function createVoiceHandler(options: VoiceHandlerOptions): ServiceImpl<ty
       const caller = callerOf(context);
       if (request.requestId) {
         const earlier = await storage.repository.findByRequest(caller.owner, request.requestId);
-        if (earlier) return { voice: clonedVoiceOf(earlier) };
+        if (earlier) return { voice: viewOf(earlier, context) };
       }
       const inspected = await audio.inspect(request.referenceAudio, "");
       if (inspected.durationMs > limits.maxReferenceSeconds * 1000) {
@@ -215,6 +232,7 @@ export function createVoiceHandler(options: VoiceHandlerOptions): ServiceImpl<ty
         referenceText: request.referenceText,
         analysis: undefined,
         owner: caller.owner,
+        shared: request.shared,
         requestId: request.requestId || undefined,
         createdAt: new Date(),
       });
@@ -224,10 +242,33 @@ export function createVoiceHandler(options: VoiceHandlerOptions): ServiceImpl<ty
           backend: made.backendId,
           prompt: prompt.digest,
           bytes: prompt.sizeBytes,
+          tenant: record.owner,
         },
         "voice cloned",
       );
-      return { voice: clonedVoiceOf(record) };
+      return { voice: viewOf(record, context) };
+    },
+
+    async updateVoice(request, context) {
+      checkId(request.voiceId);
+      if (!isClonedVoiceId(request.voiceId)) {
+        if (presets().some((v) => v.id === request.voiceId)) {
+          throw new ConnectError(
+            `voice "${request.voiceId}" is an engine preset; only cloned voices can be updated`,
+            Code.FailedPrecondition,
+          );
+        }
+        throw notFound(request.voiceId);
+      }
+      let record = await clonedOrThrow(request.voiceId, context, true);
+      if (request.shared !== undefined && request.shared !== record.shared) {
+        record = (await storage.repository.setShared(record.id, request.shared)) ?? record;
+        callerOf(context).log?.info(
+          { voice: record.id, shared: record.shared },
+          "voice sharing changed",
+        );
+      }
+      return { voice: viewOf(record, context) };
     },
 
     async deleteVoice(request, context) {
@@ -241,6 +282,7 @@ export function createVoiceHandler(options: VoiceHandlerOptions): ServiceImpl<ty
         }
         throw notFound(request.voiceId);
       }
+      await clonedOrThrow(request.voiceId, context, true);
       const deleted = await storage.repository.delete(request.voiceId);
       if (!deleted) throw notFound(request.voiceId);
       // The row is gone first, so no voice ever points at a deleted prompt.
@@ -261,7 +303,8 @@ export function createVoiceHandler(options: VoiceHandlerOptions): ServiceImpl<ty
         }
         throw notFound(request.voiceId);
       }
-      const record = await clonedOrThrow(request.voiceId);
+      // An analysis is recorded on the voice: a change, so the owner's tenant (or admin) only.
+      const record = await clonedOrThrow(request.voiceId, context, true);
       const reference = await storage.references.get(record.referenceDigest, context.signal);
       const analysis = await audio.analyze(
         reference,
@@ -271,7 +314,7 @@ export function createVoiceHandler(options: VoiceHandlerOptions): ServiceImpl<ty
       );
       const updated = await storage.repository.setAnalysis(record.id, analysisToJson(analysis));
       if (!updated) throw notFound(request.voiceId);
-      return { voice: clonedVoiceOf(updated) };
+      return { voice: viewOf(updated, context) };
     },
 
     async analyzeAudio(request, context) {

@@ -20,8 +20,11 @@ export function analysisFromJson(json: unknown): AudioAnalysis | undefined {
   }
 }
 
-/** The public view of a cloned voice. */
-export function clonedVoiceOf(record: VoiceRecord): Voice {
+/**
+ * The public view of a cloned voice. `showOwner` is false for callers of another tenant (a shared
+ * voice does not reveal whose it is).
+ */
+export function clonedVoiceOf(record: VoiceRecord, showOwner = true): Voice {
   const analysis = analysisFromJson(record.analysis);
   return create(VoiceSchema, {
     id: record.id,
@@ -37,5 +40,7 @@ export function clonedVoiceOf(record: VoiceRecord): Voice {
     referenceText: record.referenceText,
     ...(analysis ? { analysis } : {}),
     createTime: timestampFromDate(record.createdAt),
+    owner: showOwner ? record.owner : "",
+    shared: record.shared,
   });
 }

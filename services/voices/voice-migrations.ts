@@ -31,4 +31,22 @@ export const voiceMigrations: readonly Migration[] = [
           CREATE INDEX voices_prompt_digest ON voices (prompt_digest);
           CREATE INDEX voices_reference_digest ON voices (reference_digest);`,
   },
+  {
+    // Tenants: `owner` now names the owning tenant. Rows written so far hold the creating token's
+    // name, which is that token's default tenant, so they stay with it; rows without an owner go
+    // to the "default" tenant. `prompt_owners` records which tenants uploaded which prompt bytes
+    // (prompts are content-addressed, so one prompt may have several owners).
+    id: "voices/002-tenants",
+    sql: `ALTER TABLE voices ADD COLUMN shared boolean NOT NULL DEFAULT false;
+          UPDATE voices SET owner = 'default' WHERE owner = '';
+          CREATE INDEX voices_owner_id ON voices (owner, id);
+          CREATE INDEX voices_shared_id ON voices (id) WHERE shared;
+          CREATE TABLE prompt_owners (
+            digest text NOT NULL,
+            tenant text NOT NULL,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (digest, tenant)
+          );
+          CREATE INDEX prompt_owners_tenant ON prompt_owners (tenant, digest);`,
+  },
 ];

@@ -30,8 +30,10 @@ export interface VoiceRecord {
   referenceText: string;
   /** Latest analysis as protobuf JSON, or undefined when none ran. */
   analysis: unknown;
-  /** Token name of the creator. */
+  /** Tenant that owns the voice (the creating token's tenant); see `TenantView`. */
   owner: string;
+  /** Whether every tenant may list, read and speak the voice (only its owner or admin change it). */
+  shared: boolean;
   /** Caller's idempotency key, or undefined. */
   requestId: string | undefined;
   /** When the voice was created. */
@@ -44,6 +46,25 @@ export interface VoiceListFilter {
   engine: string;
   /** BCP-47 prefix (case-insensitive), or empty for any. */
   language: string;
+}
+
+/**
+ * Whose voices a query sees: `all` sees every tenant's, otherwise `tenant`'s own and, where
+ * sharing applies, shared ones. Structurally a `TenantView`.
+ */
+export interface VoiceViewer {
+  /** The caller's tenant. */
+  tenant: string;
+  /** Whether the caller sees every tenant's voices (admin). */
+  all: boolean;
+}
+
+/** What a tenant may do with a stored prompt. */
+export interface PromptAccess {
+  /** The tenant uploaded the bytes or owns a voice speaking with them: it may read and delete. */
+  owned: boolean;
+  /** A shared voice speaks with the bytes: any tenant may synthesize with them. */
+  shared: boolean;
 }
 
 /**
@@ -65,8 +86,32 @@ export interface VoiceRepository {
   get(id: string): Promise<VoiceRecord | undefined>;
   /** The voice `owner` created with `requestId`, or undefined. */
   findByRequest(owner: string, requestId: string): Promise<VoiceRecord | undefined>;
-  /** Up to `limit` voices with ids after `afterId` (exclusive), in id order. */
-  list(filter: VoiceListFilter, afterId: string, limit: number): Promise<VoiceRecord[]>;
+  /**
+   * Up to `limit` voices `viewer` may see (its own and shared ones, or all) with ids after
+   * `afterId` (exclusive), in id order.
+   */
+  list(
+    filter: VoiceListFilter,
+    afterId: string,
+    limit: number,
+    viewer: VoiceViewer,
+  ): Promise<VoiceRecord[]>;
+  /** Marks a voice shared or not; resolves with the updated voice, or undefined when it is gone. */
+  setShared(id: string, shared: boolean): Promise<VoiceRecord | undefined>;
+  /** Records that `tenant` stored the prompt `digest` (idempotent). */
+  addPromptOwner(digest: string, tenant: string): Promise<void>;
+  /**
+   * Forgets that `tenant` stored `digest` (every tenant when undefined). Resolves with how many
+   * tenants still own it by upload.
+   */
+  removePromptOwner(digest: string, tenant: string | undefined): Promise<number>;
+  /** What `tenant` may do with the prompt `digest`. */
+  promptAccess(digest: string, tenant: string): Promise<PromptAccess>;
+  /**
+   * Digests of up to `limit` prompts `tenant` owns (uploaded, or spoken by one of its voices)
+   * after `afterDigest` (exclusive), in digest order.
+   */
+  ownedPrompts(tenant: string, afterDigest: string, limit: number): Promise<string[]>;
   /**
    * Deletes a voice. Resolves with the deleted row and whether its prompt and reference are still
    * used by another voice, or undefined when there was no such voice.
@@ -76,8 +121,11 @@ export interface VoiceRepository {
   ): Promise<{ record: VoiceRecord; promptInUse: boolean; referenceInUse: boolean } | undefined>;
   /** Records an analysis; resolves with the updated voice, or undefined when it is gone. */
   setAnalysis(id: string, analysis: unknown): Promise<VoiceRecord | undefined>;
-  /** Ids of up to `limit` voices whose prompt is `digest` (empty: no voice uses it). */
-  voicesUsingPrompt(digest: string, limit: number): Promise<string[]>;
+  /**
+   * Ids of up to `limit` voices whose prompt is `digest` (empty: no voice uses it), of `owner`
+   * only when given.
+   */
+  voicesUsingPrompt(digest: string, limit: number, owner?: string): Promise<string[]>;
 }
 
 interface VoiceRow {
@@ -96,13 +144,14 @@ interface VoiceRow {
   reference_text: string;
   analysis: unknown;
   owner: string;
+  shared: boolean;
   request_id: string | null;
   created_at: Date;
 }
 
 const COLUMNS = `id, name, engine, model_family, model_size, language, description, labels,
   prompt_digest, prompt_size_bytes, reference_digest, reference_content_type, reference_text,
-  analysis, owner, request_id, created_at`;
+  analysis, owner, shared, request_id, created_at`;
 
 function fromRow(row: VoiceRow): VoiceRecord {
   return {
@@ -121,6 +170,7 @@ function fromRow(row: VoiceRow): VoiceRecord {
     referenceText: row.reference_text,
     analysis: row.analysis ?? undefined,
     owner: row.owner,
+    shared: row.shared,
     requestId: row.request_id ?? undefined,
     createdAt: row.created_at,
   };
@@ -153,7 +203,7 @@ export function createVoiceRepository(database: VoiceDatabase): VoiceRepository 
       const db = await forWrite();
       const { rows } = await db.query<VoiceRow>(
         `INSERT INTO voices (${COLUMNS})
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
          ON CONFLICT (owner, request_id) WHERE request_id IS NOT NULL DO NOTHING
          RETURNING ${COLUMNS}`,
         [
@@ -173,6 +223,7 @@ export function createVoiceRepository(database: VoiceDatabase): VoiceRepository 
           record.referenceText,
           record.analysis ?? null,
           record.owner,
+          record.shared,
           record.requestId ?? null,
           record.createdAt,
         ],
@@ -194,7 +245,7 @@ export function createVoiceRepository(database: VoiceDatabase): VoiceRepository 
       return rows[0] ? fromRow(rows[0]) : undefined;
     },
     findByRequest,
-    async list(filter, afterId, limit) {
+    async list(filter, afterId, limit, viewer) {
       const db = await forRead();
       if (!db) return [];
       const { rows } = await db.query<VoiceRow>(
@@ -202,10 +253,64 @@ export function createVoiceRepository(database: VoiceDatabase): VoiceRepository 
          WHERE id > $1
            AND ($2 = '' OR engine = $2)
            AND ($3 = '' OR left(lower(language), length($3)) = lower($3))
+           AND ($5 OR owner = $6 OR shared)
          ORDER BY id LIMIT $4`,
-        [afterId, filter.engine, filter.language, limit],
+        [afterId, filter.engine, filter.language, limit, viewer.all, viewer.tenant],
       );
       return rows.map(fromRow);
+    },
+    async setShared(id, shared) {
+      const db = await forRead();
+      if (!db) return undefined;
+      const { rows } = await db.query<VoiceRow>(
+        `UPDATE voices SET shared = $2 WHERE id = $1 RETURNING ${COLUMNS}`,
+        [id, shared],
+      );
+      return rows[0] ? fromRow(rows[0]) : undefined;
+    },
+    async addPromptOwner(digest, tenant) {
+      const db = await forWrite();
+      await db.query(
+        "INSERT INTO prompt_owners (digest, tenant) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        [digest, tenant],
+      );
+    },
+    async removePromptOwner(digest, tenant) {
+      const db = await forRead();
+      if (!db) return 0;
+      await db.query(
+        "DELETE FROM prompt_owners WHERE digest = $1 AND ($2::text IS NULL OR tenant = $2)",
+        [digest, tenant ?? null],
+      );
+      const { rows } = await db.query<{ n: number }>(
+        "SELECT count(*)::int8 AS n FROM prompt_owners WHERE digest = $1",
+        [digest],
+      );
+      return rows[0]?.n ?? 0;
+    },
+    async promptAccess(digest, tenant) {
+      const db = await forRead();
+      if (!db) return { owned: false, shared: false };
+      const { rows } = await db.query<{ owned: boolean; shared: boolean }>(
+        `SELECT EXISTS (SELECT 1 FROM prompt_owners WHERE digest = $1 AND tenant = $2)
+                OR EXISTS (SELECT 1 FROM voices WHERE prompt_digest = $1 AND owner = $2) AS owned,
+                EXISTS (SELECT 1 FROM voices WHERE prompt_digest = $1 AND shared) AS shared`,
+        [digest, tenant],
+      );
+      return { owned: rows[0]?.owned === true, shared: rows[0]?.shared === true };
+    },
+    async ownedPrompts(tenant, afterDigest, limit) {
+      const db = await forRead();
+      if (!db) return [];
+      const { rows } = await db.query<{ digest: string }>(
+        `SELECT digest FROM (
+           SELECT digest FROM prompt_owners WHERE tenant = $1 AND digest > $2
+           UNION
+           SELECT prompt_digest AS digest FROM voices WHERE owner = $1 AND prompt_digest > $2
+         ) owned ORDER BY digest LIMIT $3`,
+        [tenant, afterDigest, limit],
+      );
+      return rows.map((r) => r.digest);
     },
     async delete(id) {
       const db = await forRead();
@@ -230,12 +335,13 @@ export function createVoiceRepository(database: VoiceDatabase): VoiceRepository 
         };
       });
     },
-    async voicesUsingPrompt(digest, limit) {
+    async voicesUsingPrompt(digest, limit, owner) {
       const db = await forRead();
       if (!db) return [];
       const { rows } = await db.query<{ id: string }>(
-        "SELECT id FROM voices WHERE prompt_digest = $1 ORDER BY id LIMIT $2",
-        [digest, limit],
+        `SELECT id FROM voices WHERE prompt_digest = $1 AND ($3::text IS NULL OR owner = $3)
+         ORDER BY id LIMIT $2`,
+        [digest, limit, owner ?? null],
       );
       return rows.map((r) => r.id);
     },

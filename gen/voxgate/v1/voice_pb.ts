@@ -19,7 +19,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file voxgate/v1/voice.proto.
  */
 export const file_voxgate_v1_voice: GenFile = /*@__PURE__*/
-  fileDesc("ChZ2b3hnYXRlL3YxL3ZvaWNlLnByb3RvEgp2b3hnYXRlLnYxIrcDCgVWb2ljZRIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEiMKBHR5cGUYAyABKA4yFS52b3hnYXRlLnYxLlZvaWNlVHlwZRIOCgZlbmdpbmUYBCABKAkSIwoFbW9kZWwYBSABKAsyFC52b3hnYXRlLnYxLk1vZGVsUmVmEhEKCWxhbmd1YWdlcxgGIAMoCRInCgZnZW5kZXIYByABKA4yFy52b3hnYXRlLnYxLlZvaWNlR2VuZGVyEhMKC2Rlc2NyaXB0aW9uGAggASgJEi0KBmxhYmVscxgJIAMoCzIdLnZveGdhdGUudjEuVm9pY2UuTGFiZWxzRW50cnkSFQoNcHJvbXB0X2RpZ2VzdBgKIAEoCRIWCg5yZWZlcmVuY2VfdGV4dBgLIAEoCRIrCghhbmFseXNpcxgMIAEoCzIZLnZveGdhdGUudjEuQXVkaW9BbmFseXNpcxIvCgtjcmVhdGVfdGltZRgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKuAgoSQ3JlYXRlVm9pY2VSZXF1ZXN0EgwKBG5hbWUYASABKAkSFwoPcmVmZXJlbmNlX2F1ZGlvGAIgASgMEhYKDnJlZmVyZW5jZV90ZXh0GAMgASgJEg4KBmVuZ2luZRgEIAEoCRIjCgVtb2RlbBgFIAEoCzIULnZveGdhdGUudjEuTW9kZWxSZWYSEAoIbGFuZ3VhZ2UYBiABKAkSEwoLZGVzY3JpcHRpb24YByABKAkSOgoGbGFiZWxzGAggAygLMioudm94Z2F0ZS52MS5DcmVhdGVWb2ljZVJlcXVlc3QuTGFiZWxzRW50cnkSEgoKcmVxdWVzdF9pZBgJIAEoCRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIjcKE0NyZWF0ZVZvaWNlUmVzcG9uc2USIAoFdm9pY2UYASABKAsyES52b3hnYXRlLnYxLlZvaWNlIoEBChFMaXN0Vm9pY2VzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIjCgR0eXBlGAMgASgOMhUudm94Z2F0ZS52MS5Wb2ljZVR5cGUSDgoGZW5naW5lGAQgASgJEhAKCGxhbmd1YWdlGAUgASgJIlAKEkxpc3RWb2ljZXNSZXNwb25zZRIhCgZ2b2ljZXMYASADKAsyES52b3hnYXRlLnYxLlZvaWNlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIjCg9HZXRWb2ljZVJlcXVlc3QSEAoIdm9pY2VfaWQYASABKAkiNAoQR2V0Vm9pY2VSZXNwb25zZRIgCgV2b2ljZRgBIAEoCzIRLnZveGdhdGUudjEuVm9pY2UiJgoSRGVsZXRlVm9pY2VSZXF1ZXN0EhAKCHZvaWNlX2lkGAEgASgJIhUKE0RlbGV0ZVZvaWNlUmVzcG9uc2UiUAoTQW5hbHl6ZVZvaWNlUmVxdWVzdBIQCgh2b2ljZV9pZBgBIAEoCRInCgVraW5kcxgCIAMoDjIYLnZveGdhdGUudjEuQW5hbHlzaXNLaW5kIjgKFEFuYWx5emVWb2ljZVJlc3BvbnNlEiAKBXZvaWNlGAEgASgLMhEudm94Z2F0ZS52MS5Wb2ljZSJvCh9Wb2ljZVNlcnZpY2VBbmFseXplQXVkaW9SZXF1ZXN0EiMKBWF1ZGlvGAEgASgLMhQuZ29vZ2xlLmFwaS5IdHRwQm9keRInCgVraW5kcxgCIAMoDjIYLnZveGdhdGUudjEuQW5hbHlzaXNLaW5kIk8KIFZvaWNlU2VydmljZUFuYWx5emVBdWRpb1Jlc3BvbnNlEisKCGFuYWx5c2lzGAEgASgLMhkudm94Z2F0ZS52MS5BdWRpb0FuYWx5c2lzKlUKCVZvaWNlVHlwZRIaChZWT0lDRV9UWVBFX1VOU1BFQ0lGSUVEEAASFQoRVk9JQ0VfVFlQRV9QUkVTRVQQARIVChFWT0lDRV9UWVBFX0NMT05FRBACMtIGCgxWb2ljZVNlcnZpY2UShwEKC0NyZWF0ZVZvaWNlEh4udm94Z2F0ZS52MS5DcmVhdGVWb2ljZVJlcXVlc3QaHy52b3hnYXRlLnYxLkNyZWF0ZVZvaWNlUmVzcG9uc2UiN4LT5JMCMToBKlogOgEqIhsvYXBpL3YxL3ZvaWNlcy9jbG9uZS1wcm9tcHQiCi92MS92b2ljZXMSbgoKTGlzdFZvaWNlcxIdLnZveGdhdGUudjEuTGlzdFZvaWNlc1JlcXVlc3QaHi52b3hnYXRlLnYxLkxpc3RWb2ljZXNSZXNwb25zZSIhgtPkkwIbWg0SCy9hcGkvdm9pY2VzEgovdjEvdm9pY2VzEmQKCEdldFZvaWNlEhsudm94Z2F0ZS52MS5HZXRWb2ljZVJlcXVlc3QaHC52b3hnYXRlLnYxLkdldFZvaWNlUmVzcG9uc2UiHYLT5JMCFxIVL3YxL3ZvaWNlcy97dm9pY2VfaWR9Em0KC0RlbGV0ZVZvaWNlEh4udm94Z2F0ZS52MS5EZWxldGVWb2ljZVJlcXVlc3QaHy52b3hnYXRlLnYxLkRlbGV0ZVZvaWNlUmVzcG9uc2UiHYLT5JMCFyoVL3YxL3ZvaWNlcy97dm9pY2VfaWR9EpUBCgxBbmFseXplVm9pY2USHy52b3hnYXRlLnYxLkFuYWx5emVWb2ljZVJlcXVlc3QaIC52b3hnYXRlLnYxLkFuYWx5emVWb2ljZVJlc3BvbnNlIkKC0+STAjw6ASpaGDoBKiITL3ZvaWNlX21ldGEvYW5hbHl6ZSIdL3YxL3ZvaWNlcy97dm9pY2VfaWR9OmFuYWx5emUS2gEKDEFuYWx5emVBdWRpbxIrLnZveGdhdGUudjEuVm9pY2VTZXJ2aWNlQW5hbHl6ZUF1ZGlvUmVxdWVzdBosLnZveGdhdGUudjEuVm9pY2VTZXJ2aWNlQW5hbHl6ZUF1ZGlvUmVzcG9uc2Uib4LT5JMCaToFYXVkaW9aGjoFYXVkaW8iES92MS9hdWRpby9hbmFseXplWhk6BWF1ZGlvIhAvdjEvYXVkaW8vZ2VuZGVyWhY6BWF1ZGlvIg0vdjEvYXVkaW8vYWdlIhEvdjEvYXVkaW86YW5hbHl6ZWIGcHJvdG8z", [file_google_api_annotations, file_google_api_httpbody, file_google_protobuf_timestamp, file_voxgate_v1_analysis, file_voxgate_v1_capabilities]);
+  fileDesc("ChZ2b3hnYXRlL3YxL3ZvaWNlLnByb3RvEgp2b3hnYXRlLnYxItYDCgVWb2ljZRIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEiMKBHR5cGUYAyABKA4yFS52b3hnYXRlLnYxLlZvaWNlVHlwZRIOCgZlbmdpbmUYBCABKAkSIwoFbW9kZWwYBSABKAsyFC52b3hnYXRlLnYxLk1vZGVsUmVmEhEKCWxhbmd1YWdlcxgGIAMoCRInCgZnZW5kZXIYByABKA4yFy52b3hnYXRlLnYxLlZvaWNlR2VuZGVyEhMKC2Rlc2NyaXB0aW9uGAggASgJEi0KBmxhYmVscxgJIAMoCzIdLnZveGdhdGUudjEuVm9pY2UuTGFiZWxzRW50cnkSFQoNcHJvbXB0X2RpZ2VzdBgKIAEoCRIWCg5yZWZlcmVuY2VfdGV4dBgLIAEoCRIrCghhbmFseXNpcxgMIAEoCzIZLnZveGdhdGUudjEuQXVkaW9BbmFseXNpcxIvCgtjcmVhdGVfdGltZRgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFb3duZXIYDiABKAkSDgoGc2hhcmVkGA8gASgIGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEivgIKEkNyZWF0ZVZvaWNlUmVxdWVzdBIMCgRuYW1lGAEgASgJEhcKD3JlZmVyZW5jZV9hdWRpbxgCIAEoDBIWCg5yZWZlcmVuY2VfdGV4dBgDIAEoCRIOCgZlbmdpbmUYBCABKAkSIwoFbW9kZWwYBSABKAsyFC52b3hnYXRlLnYxLk1vZGVsUmVmEhAKCGxhbmd1YWdlGAYgASgJEhMKC2Rlc2NyaXB0aW9uGAcgASgJEjoKBmxhYmVscxgIIAMoCzIqLnZveGdhdGUudjEuQ3JlYXRlVm9pY2VSZXF1ZXN0LkxhYmVsc0VudHJ5EhIKCnJlcXVlc3RfaWQYCSABKAkSDgoGc2hhcmVkGAogASgIGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiNwoTQ3JlYXRlVm9pY2VSZXNwb25zZRIgCgV2b2ljZRgBIAEoCzIRLnZveGdhdGUudjEuVm9pY2UigQEKEUxpc3RWb2ljZXNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEiMKBHR5cGUYAyABKA4yFS52b3hnYXRlLnYxLlZvaWNlVHlwZRIOCgZlbmdpbmUYBCABKAkSEAoIbGFuZ3VhZ2UYBSABKAkiUAoSTGlzdFZvaWNlc1Jlc3BvbnNlEiEKBnZvaWNlcxgBIAMoCzIRLnZveGdhdGUudjEuVm9pY2USFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIiMKD0dldFZvaWNlUmVxdWVzdBIQCgh2b2ljZV9pZBgBIAEoCSI0ChBHZXRWb2ljZVJlc3BvbnNlEiAKBXZvaWNlGAEgASgLMhEudm94Z2F0ZS52MS5Wb2ljZSImChJEZWxldGVWb2ljZVJlcXVlc3QSEAoIdm9pY2VfaWQYASABKAkiFQoTRGVsZXRlVm9pY2VSZXNwb25zZSJGChJVcGRhdGVWb2ljZVJlcXVlc3QSEAoIdm9pY2VfaWQYASABKAkSEwoGc2hhcmVkGAIgASgISACIAQFCCQoHX3NoYXJlZCI3ChNVcGRhdGVWb2ljZVJlc3BvbnNlEiAKBXZvaWNlGAEgASgLMhEudm94Z2F0ZS52MS5Wb2ljZSJQChNBbmFseXplVm9pY2VSZXF1ZXN0EhAKCHZvaWNlX2lkGAEgASgJEicKBWtpbmRzGAIgAygOMhgudm94Z2F0ZS52MS5BbmFseXNpc0tpbmQiOAoUQW5hbHl6ZVZvaWNlUmVzcG9uc2USIAoFdm9pY2UYASABKAsyES52b3hnYXRlLnYxLlZvaWNlIm8KH1ZvaWNlU2VydmljZUFuYWx5emVBdWRpb1JlcXVlc3QSIwoFYXVkaW8YASABKAsyFC5nb29nbGUuYXBpLkh0dHBCb2R5EicKBWtpbmRzGAIgAygOMhgudm94Z2F0ZS52MS5BbmFseXNpc0tpbmQiTwogVm9pY2VTZXJ2aWNlQW5hbHl6ZUF1ZGlvUmVzcG9uc2USKwoIYW5hbHlzaXMYASABKAsyGS52b3hnYXRlLnYxLkF1ZGlvQW5hbHlzaXMqVQoJVm9pY2VUeXBlEhoKFlZPSUNFX1RZUEVfVU5TUEVDSUZJRUQQABIVChFWT0lDRV9UWVBFX1BSRVNFVBABEhUKEVZPSUNFX1RZUEVfQ0xPTkVEEAIyxAcKDFZvaWNlU2VydmljZRKHAQoLQ3JlYXRlVm9pY2USHi52b3hnYXRlLnYxLkNyZWF0ZVZvaWNlUmVxdWVzdBofLnZveGdhdGUudjEuQ3JlYXRlVm9pY2VSZXNwb25zZSI3gtPkkwIxOgEqWiA6ASoiGy9hcGkvdjEvdm9pY2VzL2Nsb25lLXByb21wdCIKL3YxL3ZvaWNlcxJuCgpMaXN0Vm9pY2VzEh0udm94Z2F0ZS52MS5MaXN0Vm9pY2VzUmVxdWVzdBoeLnZveGdhdGUudjEuTGlzdFZvaWNlc1Jlc3BvbnNlIiGC0+STAhtaDRILL2FwaS92b2ljZXMSCi92MS92b2ljZXMSZAoIR2V0Vm9pY2USGy52b3hnYXRlLnYxLkdldFZvaWNlUmVxdWVzdBocLnZveGdhdGUudjEuR2V0Vm9pY2VSZXNwb25zZSIdgtPkkwIXEhUvdjEvdm9pY2VzL3t2b2ljZV9pZH0SbQoLRGVsZXRlVm9pY2USHi52b3hnYXRlLnYxLkRlbGV0ZVZvaWNlUmVxdWVzdBofLnZveGdhdGUudjEuRGVsZXRlVm9pY2VSZXNwb25zZSIdgtPkkwIXKhUvdjEvdm9pY2VzL3t2b2ljZV9pZH0ScAoLVXBkYXRlVm9pY2USHi52b3hnYXRlLnYxLlVwZGF0ZVZvaWNlUmVxdWVzdBofLnZveGdhdGUudjEuVXBkYXRlVm9pY2VSZXNwb25zZSIggtPkkwIaOgEqMhUvdjEvdm9pY2VzL3t2b2ljZV9pZH0SlQEKDEFuYWx5emVWb2ljZRIfLnZveGdhdGUudjEuQW5hbHl6ZVZvaWNlUmVxdWVzdBogLnZveGdhdGUudjEuQW5hbHl6ZVZvaWNlUmVzcG9uc2UiQoLT5JMCPDoBKloYOgEqIhMvdm9pY2VfbWV0YS9hbmFseXplIh0vdjEvdm9pY2VzL3t2b2ljZV9pZH06YW5hbHl6ZRLaAQoMQW5hbHl6ZUF1ZGlvEisudm94Z2F0ZS52MS5Wb2ljZVNlcnZpY2VBbmFseXplQXVkaW9SZXF1ZXN0Giwudm94Z2F0ZS52MS5Wb2ljZVNlcnZpY2VBbmFseXplQXVkaW9SZXNwb25zZSJvgtPkkwJpOgVhdWRpb1oaOgVhdWRpbyIRL3YxL2F1ZGlvL2FuYWx5emVaGToFYXVkaW8iEC92MS9hdWRpby9nZW5kZXJaFjoFYXVkaW8iDS92MS9hdWRpby9hZ2UiES92MS9hdWRpbzphbmFseXplYgZwcm90bzM", [file_google_api_annotations, file_google_api_httpbody, file_google_protobuf_timestamp, file_voxgate_v1_analysis, file_voxgate_v1_capabilities]);
 
 /**
  * Voice is one voice of the catalog.
@@ -118,6 +118,21 @@ export type Voice = Message<"voxgate.v1.Voice"> & {
    * @generated from field: google.protobuf.Timestamp create_time = 13;
    */
   createTime?: Timestamp | undefined;
+
+  /**
+   * owner is the tenant that owns a cloned voice; shown only to that tenant and to admin tokens.
+   *
+   * @generated from field: string owner = 14;
+   */
+  owner: string;
+
+  /**
+   * shared cloned voices can be listed, read and spoken by every tenant; only the owner's tenant
+   * or an admin token can change or delete them.
+   *
+   * @generated from field: bool shared = 15;
+   */
+  shared: boolean;
 };
 
 /**
@@ -196,6 +211,14 @@ export type CreateVoiceRequest = Message<"voxgate.v1.CreateVoiceRequest"> & {
    * @generated from field: string request_id = 9;
    */
   requestId: string;
+
+  /**
+   * shared makes the voice speakable by every tenant (see Voice.shared); false keeps it to the
+   * caller's tenant.
+   *
+   * @generated from field: bool shared = 10;
+   */
+  shared: boolean;
 };
 
 /**
@@ -382,6 +405,55 @@ export const DeleteVoiceResponseSchema: GenMessage<DeleteVoiceResponse> = /*@__P
   messageDesc(file_voxgate_v1_voice, 8);
 
 /**
+ * UpdateVoiceRequest names a cloned voice and the fields to change; unset fields stay.
+ *
+ * @generated from message voxgate.v1.UpdateVoiceRequest
+ */
+export type UpdateVoiceRequest = Message<"voxgate.v1.UpdateVoiceRequest"> & {
+  /**
+   * voice_id of a cloned voice.
+   *
+   * @generated from field: string voice_id = 1;
+   */
+  voiceId: string;
+
+  /**
+   * shared, when set, makes the voice speakable by every tenant (true) or by its owner only.
+   *
+   * @generated from field: optional bool shared = 2;
+   */
+  shared?: boolean | undefined;
+};
+
+/**
+ * Describes the message voxgate.v1.UpdateVoiceRequest.
+ * Use `create(UpdateVoiceRequestSchema)` to create a new message.
+ */
+export const UpdateVoiceRequestSchema: GenMessage<UpdateVoiceRequest> = /*@__PURE__*/
+  messageDesc(file_voxgate_v1_voice, 9);
+
+/**
+ * UpdateVoiceResponse returns the changed voice.
+ *
+ * @generated from message voxgate.v1.UpdateVoiceResponse
+ */
+export type UpdateVoiceResponse = Message<"voxgate.v1.UpdateVoiceResponse"> & {
+  /**
+   * voice after the change.
+   *
+   * @generated from field: voxgate.v1.Voice voice = 1;
+   */
+  voice?: Voice | undefined;
+};
+
+/**
+ * Describes the message voxgate.v1.UpdateVoiceResponse.
+ * Use `create(UpdateVoiceResponseSchema)` to create a new message.
+ */
+export const UpdateVoiceResponseSchema: GenMessage<UpdateVoiceResponse> = /*@__PURE__*/
+  messageDesc(file_voxgate_v1_voice, 10);
+
+/**
  * AnalyzeVoiceRequest names a voice to analyze.
  *
  * @generated from message voxgate.v1.AnalyzeVoiceRequest
@@ -407,7 +479,7 @@ export type AnalyzeVoiceRequest = Message<"voxgate.v1.AnalyzeVoiceRequest"> & {
  * Use `create(AnalyzeVoiceRequestSchema)` to create a new message.
  */
 export const AnalyzeVoiceRequestSchema: GenMessage<AnalyzeVoiceRequest> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_voice, 9);
+  messageDesc(file_voxgate_v1_voice, 11);
 
 /**
  * AnalyzeVoiceResponse returns the analysis, also recorded on the voice.
@@ -428,7 +500,7 @@ export type AnalyzeVoiceResponse = Message<"voxgate.v1.AnalyzeVoiceResponse"> & 
  * Use `create(AnalyzeVoiceResponseSchema)` to create a new message.
  */
 export const AnalyzeVoiceResponseSchema: GenMessage<AnalyzeVoiceResponse> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_voice, 10);
+  messageDesc(file_voxgate_v1_voice, 12);
 
 /**
  * VoiceServiceAnalyzeAudioRequest carries audio to measure.
@@ -456,7 +528,7 @@ export type VoiceServiceAnalyzeAudioRequest = Message<"voxgate.v1.VoiceServiceAn
  * Use `create(VoiceServiceAnalyzeAudioRequestSchema)` to create a new message.
  */
 export const VoiceServiceAnalyzeAudioRequestSchema: GenMessage<VoiceServiceAnalyzeAudioRequest> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_voice, 11);
+  messageDesc(file_voxgate_v1_voice, 13);
 
 /**
  * VoiceServiceAnalyzeAudioResponse returns the measurements.
@@ -477,7 +549,7 @@ export type VoiceServiceAnalyzeAudioResponse = Message<"voxgate.v1.VoiceServiceA
  * Use `create(VoiceServiceAnalyzeAudioResponseSchema)` to create a new message.
  */
 export const VoiceServiceAnalyzeAudioResponseSchema: GenMessage<VoiceServiceAnalyzeAudioResponse> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_voice, 12);
+  messageDesc(file_voxgate_v1_voice, 14);
 
 /**
  * VoiceType says where a voice comes from.
@@ -559,6 +631,17 @@ export const VoiceService: GenService<{
     methodKind: "unary";
     input: typeof DeleteVoiceRequestSchema;
     output: typeof DeleteVoiceResponseSchema;
+  },
+  /**
+   * UpdateVoice changes a cloned voice; only its owner's tenant or an admin token may. Fields
+   * left unset in the request stay as they are.
+   *
+   * @generated from rpc voxgate.v1.VoiceService.UpdateVoice
+   */
+  updateVoice: {
+    methodKind: "unary";
+    input: typeof UpdateVoiceRequestSchema;
+    output: typeof UpdateVoiceResponseSchema;
   },
   /**
    * AnalyzeVoice measures a cloned voice's reference audio and records the result on the voice.

@@ -59,7 +59,7 @@ function contextFor() {
     log: pino({ level: "silent" }),
     blobs,
     keyPrefix: "jobs/x1/",
-    owner: { name: "owner-a", scopes: new Set(["jobs"]) },
+    owner: { name: "owner-a", tenant: "owner-a", scopes: new Set(["jobs"]) },
     async reportProgress(done) {
       progress.push(done);
     },

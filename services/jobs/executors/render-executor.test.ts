@@ -27,7 +27,11 @@ import type { RenderLimits } from "./executor-deps.js";
 import { createRenderExecutor } from "./render-executor.js";
 
 const RATE = 22_050;
-const OWNER: Principal = { name: "storyforge", scopes: new Set(["jobs", "tts"]) };
+const OWNER: Principal = {
+  name: "storyforge",
+  tenant: "storyforge",
+  scopes: new Set(["jobs", "tts"]),
+};
 
 /**
  * Frames a fake segment has: the text is `<frames>` or `<frames>@<rate>`, so each test states the
