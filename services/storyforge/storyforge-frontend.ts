@@ -551,4 +551,5 @@ function wavOrSniffed(contentType: string): string {
 export const STORYFORGE_WORKER_PRINCIPAL: Principal = {
   name: "storyforge-worker",
   scopes: new Set(["jobs", "tts", "voices"]),
+  tenant: "storyforge-worker",
 };
