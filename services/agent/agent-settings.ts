@@ -27,15 +27,27 @@ export const agentSettings = {
     flag: "gateway",
     env: "VOXGATE_GATEWAY",
     description:
-      "gateway agent port to dial: https://host:port (TLS), http://host:port or host:port (cleartext)",
+      "gateway agent port(s) to dial: https://host:port (TLS), http://host:port or host:port (cleartext); a comma list, or a name resolving to every replica (one session each, re-resolved)",
     schema: z.string().superRefine((value, context) => {
-      try {
-        parseGatewayAddress(value);
-      } catch (err) {
-        context.addIssue({ code: "custom", message: (err as Error).message });
+      for (const entry of value.split(",")) {
+        try {
+          parseGatewayAddress(entry.trim());
+        } catch (err) {
+          context.addIssue({ code: "custom", message: (err as Error).message });
+          return;
+        }
       }
     }),
     defaultValue: "127.0.0.1:8081",
+  }),
+  gatewayResolveMs: setting({
+    key: "gatewayResolveMs",
+    flag: "gateway-resolve-ms",
+    env: "VOXGATE_GATEWAY_RESOLVE_MS",
+    description:
+      "how often gateway host names are resolved again to join new replicas and leave gone ones, in ms",
+    schema: intSetting(100, 3_600_000),
+    defaultValue: 10_000,
   }),
   // Trust and client certificate of an https:// gateway (services/tls/tls-settings.ts).
   ...agentTlsSettings,

@@ -65,6 +65,11 @@ export interface AgentOptions {
    * link, so rotated files take effect on the next reconnect.
    */
   tls?: ClientTlsOptions;
+  /**
+   * Name the gateway's certificate must be valid for, when the address is an IP (a fleet dials each
+   * replica behind one name by its IP). @default the address's host
+   */
+  tlsServerName?: string;
   /** Agent token (scope `agent`). */
   token: string;
   /** Stable id of this agent. */
@@ -269,6 +274,12 @@ export class Agent {
       "grpc.keepalive_time_ms": o.keepaliveTimeMs ?? 10_000,
       "grpc.keepalive_timeout_ms": o.keepaliveTimeoutMs ?? 5000,
       "grpc.keepalive_permit_without_calls": 1,
+      ...(o.tlsServerName
+        ? {
+            "grpc.ssl_target_name_override": o.tlsServerName,
+            "grpc.default_authority": o.tlsServerName,
+          }
+        : {}),
       "grpc.max_receive_message_length": maxMessageBytes,
       "grpc.max_send_message_length": maxMessageBytes,
       // Receive windows for what the gateway sends (requests, prompt bytes): 64 KiB by default.

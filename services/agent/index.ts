@@ -1,4 +1,10 @@
 export { Agent, type AgentOptions, type AgentState, kMaxHelloPromptDigests } from "./agent.js";
+export {
+  AgentFleet,
+  type AgentFleetOptions,
+  type AgentFleetState,
+  parseGatewayList,
+} from "./agent-fleet.js";
 export { agentSettings, defaultAgentId, defaultPromptCacheDir } from "./agent-settings.js";
 export { type BackoffOptions, backoffDelayMs, defaultBackoff } from "./backoff.js";
 export {

@@ -110,11 +110,12 @@ describe("BackendRegistry.call", () => {
       c: speaks("whole"),
     });
     expect(result.items).toEqual(["whole"]);
-    expect(result.served).toEqual({ backend: "c", attempts: 3 });
+    // b being full costs no attempt: c serves the second.
+    expect(result.served).toEqual({ backend: "c", attempts: 2 });
     expect(result.attempts.map((a) => [a.backend.id, a.attempt])).toEqual([
       ["a", 1],
       ["b", 2],
-      ["c", 3],
+      ["c", 2],
     ]);
     // a failed (counts), b was only full (does not), every slot is free again.
     expect(registry.get("a")?.failuresTotal).toBe(1);

@@ -434,12 +434,38 @@ describe("circuit breaker in the registry", () => {
   });
 
   it("does not count busy backends or callers who left against the breaker", () => {
-    const registry = newRegistry({ breaker: { failureThreshold: 1 } });
+    const registry = newRegistry({ breaker: { failureThreshold: 1 }, busyHoldMs: 0 });
     addReady(registry, registration("a", { slots: 4 }));
     registry.lease(synth).release("backend-busy", "all 4 slots are busy");
     registry.lease(synth).release("caller-gone", "client went away");
     expect(registry.get("a")?.breaker).toBe(BreakerState.CLOSED);
     expect(registry.get("a")?.failuresTotal).toBe(0);
+  });
+});
+
+describe("a backend full after all (its slots serve other gateways too)", () => {
+  it("counts as busy until its load report shows a free slot", () => {
+    const registry = newRegistry({ busyHoldMs: 60_000 });
+    addReady(registry, registration("a", { slots: 4 }));
+    registry.lease(synth).release("backend-busy", "all 4 slots are busy");
+    const error = leaseError(registry, synth);
+    expect(error.rawMessage).toBe(
+      "every backend offering synthesize is busy (all slots in use); retry shortly",
+    );
+    // Still full by its own report: still busy.
+    registry.heartbeat("a", create(LoadReportSchema, { inFlight: 4, slots: 4 }));
+    expect(() => registry.lease(synth)).toThrow(/busy/);
+    registry.heartbeat("a", create(LoadReportSchema, { inFlight: 3, slots: 4 }));
+    expect(registry.lease(synth).backend.id).toBe("a");
+  });
+
+  it("counts as busy only for busyHoldMs", async () => {
+    const registry = newRegistry({ busyHoldMs: 30 });
+    addReady(registry, registration("a", { slots: 4 }));
+    registry.lease(synth).release("backend-busy", "all 4 slots are busy");
+    expect(() => registry.lease(synth)).toThrow(/busy/);
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect(registry.lease(synth).backend.id).toBe("a");
   });
 });
 

@@ -102,6 +102,11 @@ export interface BackendRegistryOptions {
   /** Clock, in ms (breaker cooldowns). @default Date.now */
   now?: () => number;
   /**
+   * How long a backend that answered "no free slot" counts as busy, in ms, unless a slot frees
+   * sooner. @default 250
+   */
+  busyHoldMs?: number;
+  /**
    * Where calls wait when every capable backend is busy. Without one, such a call fails at once
    * with UNAVAILABLE.
    */
@@ -173,6 +178,11 @@ interface Entry {
   health: HealthMachine;
   breaker: CircuitBreaker;
   drainedBy: "admin" | "backend" | undefined;
+  /**
+   * The backend said it had no free slot (its slots serve other gateways too): it counts as busy
+   * until a slot frees here, its load report shows a free one, or a short while passed.
+   */
+  fullUntil: number;
 }
 
 /** Creates an empty registry. */
@@ -191,6 +201,7 @@ export function createBackendRegistry(options: BackendRegistryOptions): BackendR
     });
   };
   const now = options.now ?? Date.now;
+  const busyHoldMs = options.busyHoldMs ?? 250;
   const maxAttempts = Math.max(1, options.maxAttempts ?? 3);
   const entries = new Map<string, Entry>();
   const events = new EventEmitter();
@@ -267,6 +278,7 @@ export function createBackendRegistry(options: BackendRegistryOptions): BackendR
     if (backend.inFlight >= slotsOf(backend)) {
       return `busy (${backend.inFlight}/${slotsOf(backend)} slots)`;
     }
+    if (entry.fullUntil > performance.now()) return "busy (its slots serve other gateways)";
     return undefined;
   };
 
@@ -344,6 +356,13 @@ export function createBackendRegistry(options: BackendRegistryOptions): BackendR
         const current = entries.get(backend.id);
         const target = current?.backend ?? backend;
         target.inFlight = Math.max(0, target.inFlight - 1);
+        if (outcome === "backend-busy" && current) {
+          current.fullUntil = performance.now() + busyHoldMs;
+          const timer = setTimeout(schedulePump, busyHoldMs + 1);
+          timer.unref();
+        } else if (current) {
+          current.fullUntil = 0;
+        }
         if (outcome === "backend-failure") {
           target.failuresTotal++;
           target.lastError = error ?? "call failed";
@@ -397,6 +416,7 @@ export function createBackendRegistry(options: BackendRegistryOptions): BackendR
         health: createHealthMachine(options.health),
         breaker: createCircuitBreaker({ ...options.breaker, now }),
         drainedBy: undefined,
+        fullUntil: 0,
       });
       log.info({ backend: backend.id, address: backend.address, reason }, "backend added");
       emit(backend, "added", reason);
@@ -450,6 +470,11 @@ export function createBackendRegistry(options: BackendRegistryOptions): BackendR
       const entry = entries.get(id);
       if (!entry) return;
       if (load) entry.backend.load = load;
+      if (load && load.inFlight < load.slots && entry.fullUntil > 0) {
+        // A slot freed on the backend (another gateway's call ended): waiting calls may try it.
+        entry.fullUntil = 0;
+        schedulePump();
+      }
       entry.backend.lastSeenAt = new Date(now());
       entry.health.apply({ kind: "heartbeat" });
       sync(entry, "first heartbeat");
@@ -509,6 +534,9 @@ export function createBackendRegistry(options: BackendRegistryOptions): BackendR
       const signal = callOptions.signal ?? new AbortController().signal;
       const tried = new Set<string>([...(criteria.exclude ?? [])]);
       const failures: string[] = [];
+      // Backends that were full after all (their slots serve other gateways too) are tried again
+      // once free and cost no attempt; this bounds how often one call bounces.
+      let busyBounces = 0;
       for (let attempt = 1; ; attempt++) {
         if (signal.aborted) throw ConnectError.from(signal.reason, Code.Canceled);
         let leased: BackendLease;
@@ -547,7 +575,6 @@ export function createBackendRegistry(options: BackendRegistryOptions): BackendR
           );
         }
         const { backend } = leased;
-        tried.add(backend.id);
         const timeoutMs =
           deadline !== undefined
             ? Math.max(1, Math.floor(deadline - performance.now()))
@@ -590,6 +617,17 @@ export function createBackendRegistry(options: BackendRegistryOptions): BackendR
           // A (nearly) spent deadline leaves nothing for another backend; timers may fire a
           // millisecond early, hence the margin.
           const expired = deadline !== undefined && performance.now() >= deadline - 10;
+          const busy = outcome === "backend-busy" && !yielded;
+          if (busy && !expired && busyBounces < kMaxBusyBounces) {
+            busyBounces++;
+            attempt--;
+            log.debug(
+              { backend: backend.id },
+              "backend had no free slot after all; waiting for one",
+            );
+            continue;
+          }
+          tried.add(backend.id);
           if (!fault || attempt >= maxAttempts || expired) {
             if (fault && failures.length > 0) {
               throw new ConnectError(
@@ -621,6 +659,9 @@ export function createBackendRegistry(options: BackendRegistryOptions): BackendR
   };
   return registry;
 }
+
+/** Most times one call meets a backend that turned out full before it gives up. */
+const kMaxBusyBounces = 100;
 
 /** 1 when the backend already holds the call's clone prompt, else 0 (a sort key). */
 function holdsPrompt(backend: RegisteredBackend, criteria: BackendCriteria): number {

@@ -65,9 +65,9 @@ ${describeSettings(agentSettings)}`,
       },
     });
     engineReady.catch(() => {}); // handled below, once the other modules are in
-    const [{ Agent }, { createPromptCache }, { createEngineHost, describeEngines }] =
+    const [{ AgentFleet }, { createPromptCache }, { createEngineHost, describeEngines }] =
       await Promise.all([
-        import("../../../services/agent/agent.js"),
+        import("../../../services/agent/agent-fleet.js"),
         import("../../../services/agent/prompt-cache.js"),
         import("../../../services/engine-host/index.js"),
       ]);
@@ -88,8 +88,10 @@ ${describeSettings(agentSettings)}`,
       maxBytes: settings.promptCacheBytes,
       log,
     });
-    const agent = new Agent({
-      gatewayAddress: settings.gateway,
+    // One session per gateway replica (a comma list, or a name resolving to several addresses).
+    const agent = new AgentFleet({
+      gateways: settings.gateway,
+      resolveIntervalMs: settings.gatewayResolveMs,
       ...(tls ? { tls } : {}),
       token: settings.token,
       agentId,
