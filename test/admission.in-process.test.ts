@@ -47,6 +47,11 @@ async function failureOf(call: () => Promise<unknown>): Promise<ConnectError> {
 }
 
 const textOf = (who: string) => `Call ${who} starts here. It ends here.`;
+/**
+ * 200 sentences of 60 ms each: a call that holds its slot until the test cancels it, however slow
+ * the machine (the tests never wait for it to end on its own).
+ */
+const HOLD_TEXT = Array.from({ length: 200 }, (_, i) => `Sentence ${i}.`).join(" ");
 
 describe("admission queue", () => {
   it("serves 8 concurrent callers with 2 slots: every call succeeds, byte-exact", async () => {
@@ -85,7 +90,12 @@ describe("admission queue", () => {
     const s = await start(1);
     const a = s.client({ token: CLIENT_TOKEN });
     const b = s.client({ token: OTHER_CLIENT_TOKEN });
-    const calls: Promise<unknown>[] = [a.tts.synthesize({ text: textOf("A1") })];
+    const holder = new AbortController();
+    const calls: Promise<unknown>[] = [
+      a.tts
+        .synthesize({ text: `Call A1 holds. ${HOLD_TEXT}` }, { signal: holder.signal })
+        .catch(() => undefined),
+    ];
     await waitUntil(() => engine.calls.length === 1, "the first call to hold the slot");
     for (const n of [2, 3, 4, 5, 6]) {
       calls.push(a.tts.synthesize({ text: textOf(`A${n}`) }));
@@ -95,6 +105,7 @@ describe("admission queue", () => {
       calls.push(b.tts.synthesize({ text: textOf(`B${n}`) }));
       await waitUntil(() => queued(s) === 5 + n, `B${n} to queue`);
     }
+    holder.abort();
     await Promise.all(calls);
     const order = engine.calls.map((call) => /Call ([AB])\d/.exec(call.request.text)?.[1]);
     // Round-robin: after A1 (running), A and B alternate while both wait, then A's rest.
@@ -104,7 +115,10 @@ describe("admission queue", () => {
   it("removes a waiting call at once when its caller cancels", async () => {
     const s = await start(1);
     const client = s.client();
-    const first = client.tts.synthesize({ text: textOf("first") });
+    const holder = new AbortController();
+    const first = client.tts
+      .synthesize({ text: HOLD_TEXT }, { signal: holder.signal })
+      .catch(() => undefined);
     await waitUntil(() => engine.calls.length === 1, "the first call to hold the slot");
     const controller = new AbortController();
     const waiting = failureOf(() =>
@@ -114,19 +128,19 @@ describe("admission queue", () => {
     controller.abort();
     await waitUntil(() => queued(s) === 0, "the cancelled call to leave the queue");
     expect((await waiting).code).toBe(Code.Canceled);
+    holder.abort();
     await first;
     // The engine never saw the cancelled call.
-    expect(engine.calls.map((c) => c.request.text)).toEqual([textOf("first")]);
+    expect(engine.calls.map((c) => c.request.text)).toEqual([HOLD_TEXT]);
     expect(s.gateway.registry.admissionStats()?.expiredTotal).toBe(1);
   });
 
   it("answers a full queue with 429 and Retry-After on Connect, gRPC, REST and OpenAI routes", async () => {
     const s = await start(1, { maxQueued: 1 });
     const client = s.client();
-    const long = Array.from({ length: 20 }, (_, i) => `Sentence ${i}.`).join(" ");
     const controller = new AbortController();
     const holding = client.tts
-      .synthesize({ text: long }, { signal: controller.signal })
+      .synthesize({ text: HOLD_TEXT }, { signal: controller.signal })
       .catch(() => undefined);
     await waitUntil(() => engine.calls.length === 1, "the first call to hold the slot");
     const waiting = client.tts

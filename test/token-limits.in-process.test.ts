@@ -105,7 +105,8 @@ describe("per-token limits on every protocol", () => {
   it("refuses a token's second concurrent call naming maxConcurrentCalls", async () => {
     const { stack, engine } = await start();
     const controller = new AbortController();
-    const long = Array.from({ length: 30 }, (_, i) => `Sentence ${i}.`).join(" ");
+    // 200 sentences of 60 ms: it holds until cancelled, however slow the machine.
+    const long = Array.from({ length: 200 }, (_, i) => `Sentence ${i}.`).join(" ");
     const running = stack
       .client({ token: CONC })
       .tts.synthesize({ text: long }, { signal: controller.signal })

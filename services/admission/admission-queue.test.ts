@@ -195,4 +195,23 @@ describe("admission queue", () => {
     await Promise.all(waits);
     expect(order).toEqual(["large", "small"]);
   });
+
+  it("serves a resumed call (its slot was taken after all) before every line", async () => {
+    const queue = createAdmissionQueue({ maxQueued: 1 });
+    const slots = pool(1);
+    slots.take();
+    const order: string[] = [];
+    const waits = [
+      queue.wait(request("a", slots)).then(() => order.push("a")),
+      queue.wait(request("b", slots, { resume: true })).then(() => order.push("b resumed")),
+    ];
+    expect(queue.stats().queued).toBe(2);
+    for (let i = 0; i < 2; i++) {
+      slots.give();
+      queue.pump();
+      await Promise.resolve();
+    }
+    await Promise.all(waits);
+    expect(order).toEqual(["b resumed", "a"]);
+  });
 });

@@ -38,6 +38,12 @@ export interface AdmissionRequest<L> {
   signal: AbortSignal;
   /** Remaining deadline, in ms; undefined when the call has none. */
   timeoutMs: number | undefined;
+  /**
+   * The call had its turn already, but the slot it got was taken after all (the backend serves
+   * other gateways too): it waits ahead of every line, so it does not lose its turn.
+   * @default false
+   */
+  resume?: boolean;
 }
 
 /** Queue figures, for metrics and benches. */
@@ -99,6 +105,8 @@ export function createAdmissionQueue(options: AdmissionQueueOptions = {}): Admis
   let measured = false;
   // Sub-queues by key, in the round-robin order of the keys' first arrival.
   const byKey = new Map<string, Waiter[]>();
+  // Calls that lost the slot their turn gave them; served before the lines, in arrival order.
+  const front: Waiter[] = [];
   let turn = 0;
   let queued = 0;
   let seq = 0;
@@ -120,6 +128,12 @@ export function createAdmissionQueue(options: AdmissionQueueOptions = {}): Admis
   };
 
   const remove = (waiter: Waiter) => {
+    const ahead = front.indexOf(waiter);
+    if (ahead >= 0) {
+      front.splice(ahead, 1);
+      queued--;
+      return true;
+    }
     const list = byKey.get(waiter.request.key);
     if (!list) return false;
     const index = list.indexOf(waiter);
@@ -138,8 +152,20 @@ export function createAdmissionQueue(options: AdmissionQueueOptions = {}): Admis
 
   /** One fair pass: tries keys round-robin from `turn`; returns whether a waiter got a slot. */
   const admitOne = (): boolean => {
-    const keys = [...byKey.keys()];
     const failedGroups = new Set<string>();
+    for (const waiter of front) {
+      if (failedGroups.has(waiter.request.group)) continue;
+      const lease = waiter.request.tryAcquire();
+      if (lease === undefined) {
+        failedGroups.add(waiter.request.group);
+        continue;
+      }
+      remove(waiter);
+      stats.admittedTotal++;
+      waiter.resolve(lease);
+      return true;
+    }
+    const keys = [...byKey.keys()];
     for (let i = 0; i < keys.length; i++) {
       const index = (turn + i) % keys.length;
       const list = byKey.get(keys[index] as string) ?? [];
@@ -186,7 +212,8 @@ export function createAdmissionQueue(options: AdmissionQueueOptions = {}): Admis
       if (request.signal.aborted) {
         return Promise.reject(ConnectError.from(request.signal.reason, Code.Canceled));
       }
-      if (queued >= maxQueued) {
+      // A resumed call already waited its turn: it is not refused again.
+      if (!request.resume && queued >= maxQueued) {
         return Promise.reject(
           refuse(
             `every slot is busy and the admission queue is full (${maxQueued} calls waiting; max queued calls: VOXGATE_QUEUE_MAX); retry later`,
@@ -196,7 +223,7 @@ export function createAdmissionQueue(options: AdmissionQueueOptions = {}): Admis
       }
       const allowedMs = Math.min(maxWaitMs, request.timeoutMs ?? Number.POSITIVE_INFINITY);
       const expected = expectedWaitMs(queued, capacity);
-      if (measured && expected > allowedMs) {
+      if (!request.resume && measured && expected > allowedMs) {
         return Promise.reject(
           refuse(
             `every slot is busy; the expected wait (${Math.round(expected)} ms for ${queued} calls ahead) ` +
@@ -251,6 +278,12 @@ export function createAdmissionQueue(options: AdmissionQueueOptions = {}): Admis
           request.signal.removeEventListener("abort", onAbort);
         };
         request.signal.addEventListener("abort", onAbort, { once: true });
+        if (request.resume) {
+          front.push(waiter);
+          queued++;
+          pump();
+          return;
+        }
         let list = byKey.get(request.key);
         if (!list) {
           list = [];

@@ -557,6 +557,8 @@ export function createBackendRegistry(options: BackendRegistryOptions): BackendR
                 return "lease" in again ? again.lease : undefined;
               },
               capacity: () => capacityFor(wanted),
+              // A call whose slot was taken after all keeps its turn.
+              resume: busyBounces > 0,
               signal,
               timeoutMs:
                 deadline !== undefined ? Math.max(0, deadline - performance.now()) : undefined,
