@@ -15,6 +15,7 @@ import type { Logger } from "pino";
 import type { NodeRequest, NodeResponse } from "../auth/rpc-error-response.js";
 import type { JsonLimits } from "../input-limits/json-limits.js";
 import { guardRpcBody, rpcBodyFormat } from "../input-limits/rpc-body-guard.js";
+import { capDeadlineHeaders } from "./deadline-cap.js";
 
 /** Options of {@link createConnectNodeHandler}. */
 export interface ConnectNodeHandlerOptions extends ConnectRouterOptions {
@@ -26,6 +27,11 @@ export interface ConnectNodeHandlerOptions extends ConnectRouterOptions {
   jsonLimits: JsonLimits;
   /** Logger for handler failures connect-node would print to the console. */
   log: Logger;
+  /**
+   * Longest deadline a call gets, in ms: longer `connect-timeout-ms` / `grpc-timeout` headers are
+   * cut to it before connect-node reads them (it would refuse them). Undefined: no cap.
+   */
+  deadlineCapMs?: number | undefined;
 }
 
 /**
@@ -51,6 +57,7 @@ export function createConnectNodeHandler(
       return;
     }
     let uReq = universalRequestFromNodeRequest(req, res, undefined, options.contextValues(req));
+    if (options.deadlineCapMs !== undefined) capDeadlineHeaders(uReq.header, options.deadlineCapMs);
     const format = rpcBodyFormat(String(req.headers["content-type"] ?? ""));
     const body = uReq.body;
     if (format && isAsyncIterable(body)) {

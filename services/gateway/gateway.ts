@@ -492,6 +492,9 @@ export function createGateway(options: GatewayOptions): Gateway {
     readMaxBytes: limits.maxRequestBytes,
     // Whole clips can be large; the clip limit bounds them before they are encoded.
     writeMaxBytes: limits.maxClipBytes + 1024 * 1024,
+    // Longer deadlines are cut to the maximum (connect-node's own `maxTimeoutMs`, kept as a
+    // backstop, would refuse them).
+    deadlineCapMs: limits.maxTimeoutMs,
     maxTimeoutMs: limits.maxTimeoutMs,
     // Audio is already dense: compressing it costs CPU and throughput for nothing, and accepting
     // compressed requests would open the door to decompression bombs.

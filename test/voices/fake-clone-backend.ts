@@ -43,6 +43,8 @@ export interface FakeCloneBackendOptions {
   features?: Feature[];
   /** Priority. @default 0 */
   priority?: number;
+  /** Whether Synthesize holds every call until it is cancelled (deadline tests). @default false */
+  holdSynthesize?: boolean;
 }
 
 /** Creates the fake backend. */
@@ -83,8 +85,15 @@ export function createFakeCloneBackend(options: FakeCloneBackendOptions): FakeCl
       };
       yield { kind: { case: "prompt", value: prompt } };
     },
-    async *synthesize(request) {
+    async *synthesize(request, context) {
       synthesizeCalls.push(request);
+      if (options.holdSynthesize) {
+        await new Promise((_, reject) => {
+          context.signal.addEventListener("abort", () => reject(context.signal.reason), {
+            once: true,
+          });
+        });
+      }
       yield {
         kind: {
           case: "format",
