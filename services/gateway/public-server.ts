@@ -166,7 +166,10 @@ export function createPublicServer(options: PublicServerOptions): PublicServer {
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
     if (tlsFiles) {
-      // TLS: the handshake's ALPN, not the first bytes, decides the protocol.
+      // TLS: the handshake's ALPN, not the first bytes, decides the protocol. Node's HTTP/1.1
+      // server turns Nagle off on its sockets, but its HTTP/1.1-over-TLS fallback does not:
+      // without this a small response waits for the client's delayed ACK (~40 ms).
+      socket.setNoDelay(true);
       h2.emit("connection", socket);
       return;
     }
