@@ -1,6 +1,7 @@
 import type { Migration } from "../database/sql-database.js";
 import { jobMigrations } from "../jobs/job-migrations.js";
 import { limitMigrations } from "../limits/sql-usage-store.js";
+import { promptNameMigrations } from "../prompt-store/prompt-name-migrations.js";
 import { voiceMigrations } from "../voices/voice-migrations.js";
 
 /**
@@ -12,4 +13,5 @@ export const gatewayMigrations: readonly Migration[] = [
   ...voiceMigrations,
   ...jobMigrations,
   ...limitMigrations,
+  ...promptNameMigrations,
 ];

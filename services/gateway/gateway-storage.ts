@@ -13,6 +13,10 @@ import {
   createBlobStore,
 } from "../object-store/blob-store-config.js";
 import { isPromptStoreError } from "../prompt-store/prompt-errors.js";
+import {
+  createPromptNameRepository,
+  type PromptNameRepository,
+} from "../prompt-store/prompt-name-repository.js";
 import { toPromptRpcError } from "../prompt-store/prompt-rpc-error.js";
 import { createPromptStore, type PromptStore } from "../prompt-store/prompt-store.js";
 import {
@@ -74,6 +78,8 @@ export interface GatewayStorage {
   readonly references: ReferenceAudioStore;
   /** Voice rows. */
   readonly voices: VoiceRepository;
+  /** Prompt names (per owner) with tags and labels. */
+  readonly promptNames: PromptNameRepository;
   /** Prompt bytes for the agent link (agents get bytes, never URLs). */
   readonly promptSource: PromptSource;
   /** A short-lived URL of a prompt, for serverless backends only. */
@@ -189,6 +195,7 @@ export function createGatewayStorage(
     voicePrompts,
     references: createReferenceAudioStore(blobs),
     voices: createVoiceRepository(database),
+    promptNames: createPromptNameRepository(database),
     promptSource,
     signPromptUrl: (digest) => prompts.signedReadUrl(digest, ttlMs),
     async start() {

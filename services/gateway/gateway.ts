@@ -40,6 +40,7 @@ import { createSqlUsageStore } from "../limits/sql-usage-store.js";
 import { createUsageMeter, type UsageMeter } from "../limits/usage-meter.js";
 import { createLlmHandler } from "../llm/llm-handler.js";
 import { createOpenAiFrontend } from "../openai/openai-frontend.js";
+import { createNamedPromptMethods } from "../prompt-store/named-prompt-handler.js";
 import type { PromptStore } from "../prompt-store/prompt-store.js";
 import { createPromptStoreHandler } from "../prompt-store/prompt-store-handler.js";
 import { createPromptUploadFrontend } from "../prompt-store/prompt-upload-frontend.js";
@@ -48,6 +49,8 @@ import {
   createBackendRegistry,
   createHealthProber,
 } from "../registry/index.js";
+import { createRelayDebugLog } from "../relay/relay-debug-log.js";
+import { createRelayFrontend } from "../relay/relay-frontend.js";
 import {
   DEFAULT_STORYFORGE_OPTIONS,
   type StoryForgeOptions,
@@ -298,6 +301,8 @@ export function createGateway(options: GatewayOptions): Gateway {
         : {}),
     }),
   });
+  // Recent registry changes for the relay's debug view; recorded from the start.
+  const relayDebugLog = createRelayDebugLog({ registry });
   const prober = createHealthProber({
     registry,
     log,
@@ -332,9 +337,27 @@ export function createGateway(options: GatewayOptions): Gateway {
   const gate = createRequestGate({ tokens, log, meter });
   // The gate runs before Connect reads a byte of the body; what it learns rides on the request.
   const admitted = new WeakMap<NodeRequest, GateResult>();
+  const referenceLimits = {
+    maxReferenceBytes: limits.maxReferenceBytes ?? 20 * 1024 * 1024,
+    maxReferenceSeconds: limits.maxReferenceSeconds ?? 60,
+  };
+  const voiceAudio = createVoiceAudioTools({ ...referenceLimits, registry });
 
-  const adminPrompts: PromptStore = {
+  // A named prompt's bytes stay until its last name is deleted (DeleteNamedPrompt).
+  const namedGuardedPrompts: PromptStore = {
     ...storage.prompts,
+    async delete(digest) {
+      if ((await storage.promptNames.countUsing(digest)) > 0) {
+        throw new ConnectError(
+          `prompt ${digest} has a name; delete the named prompt instead`,
+          Code.FailedPrecondition,
+        );
+      }
+      return storage.prompts.delete(digest);
+    },
+  };
+  const adminPrompts: PromptStore = {
+    ...namedGuardedPrompts,
     // A prompt a voice speaks with stays until that voice is deleted (DeleteVoice).
     async delete(digest) {
       const users = await storage.voices.voicesUsingPrompt(digest, 3);
@@ -344,7 +367,7 @@ export function createGateway(options: GatewayOptions): Gateway {
           Code.FailedPrecondition,
         );
       }
-      const existed = await storage.prompts.delete(digest);
+      const existed = await namedGuardedPrompts.delete(digest);
       await storage.voices.removePromptOwner(digest, undefined);
       return existed;
     },
@@ -353,7 +376,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   const promptsFor = (principal: Principal | undefined): PromptStore => {
     const viewer = tenantViewOf(principal);
     return createTenantPromptStore({
-      store: viewer.all ? adminPrompts : storage.prompts,
+      store: viewer.all ? adminPrompts : namedGuardedPrompts,
       repository: storage.voices,
       viewer,
     });
@@ -371,6 +394,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         resolveClonePrompt: createClonePromptResolver({
           repository: storage.voices,
           prompts: storage.voicePrompts,
+          names: storage.promptNames,
         }),
       }),
     ),
@@ -380,29 +404,51 @@ export function createGateway(options: GatewayOptions): Gateway {
         registry,
         storage: {
           repository: storage.voices,
-          prompts: storage.voicePrompts,
+          prompts: {
+            ...storage.voicePrompts,
+            // A deleted voice's prompt stays while a prompt name still points at it.
+            async delete(digest) {
+              if ((await storage.promptNames.countUsing(digest)) > 0) return;
+              await storage.voicePrompts.delete(digest);
+            },
+          },
           references: storage.references,
         },
-        audio: createVoiceAudioTools({
-          maxReferenceBytes: limits.maxReferenceBytes ?? 20 * 1024 * 1024,
-          maxReferenceSeconds: limits.maxReferenceSeconds ?? 60,
-          registry,
-        }),
-        limits: {
-          maxReferenceBytes: limits.maxReferenceBytes ?? 20 * 1024 * 1024,
-          maxReferenceSeconds: limits.maxReferenceSeconds ?? 60,
-          maxPromptBytes: storage.maxPromptBytes,
-        },
+        audio: voiceAudio,
+        limits: { ...referenceLimits, maxPromptBytes: storage.maxPromptBytes },
         defaultTimeoutMs: limits.defaultTimeoutMs,
       }),
     ),
-    implement(
-      PromptStoreService,
-      createPromptStoreHandler({
+    implement(PromptStoreService, {
+      ...createPromptStoreHandler({
         store: adminPrompts,
         storeFor: promptsFor,
       }),
-    ),
+      ...createNamedPromptMethods({
+        names: storage.promptNames,
+        prompts: storage.voicePrompts,
+        // A named prompt belongs to its tenant as an uploaded one does (ListPrompts, prompt_id).
+        addOwner: (digest, tenant) => storage.voices.addPromptOwner(digest, tenant),
+        removeOwner: (digest, tenant) => storage.voices.removePromptOwner(digest, tenant),
+        async describePrompt(digest) {
+          const prompt = await storage.prompts.stat(digest);
+          if (!prompt) return undefined;
+          return {
+            digest: prompt.digest,
+            sizeBytes: prompt.sizeBytes,
+            model: { family: prompt.metadata.modelFamily, size: prompt.metadata.modelSize },
+            engine: prompt.metadata.engine,
+            referenceText: prompt.metadata.referenceText,
+          };
+        },
+        promptInUseByVoice: async (digest) =>
+          (await storage.voices.voicesUsingPrompt(digest, 1)).length > 0,
+        registry,
+        audio: voiceAudio,
+        limits: { ...referenceLimits, maxPromptBytes: storage.maxPromptBytes },
+        defaultTimeoutMs: limits.defaultTimeoutMs,
+      }),
+    }),
     implement(JobService, jobs.handler),
     implement(
       LlmService,
@@ -459,6 +505,15 @@ export function createGateway(options: GatewayOptions): Gateway {
     // StoryForge Cloud's calls (the Tinybox node API). Before REST: mounted at the root, its
     // /v1/tts and /v1/audio/* take the place of the REST bindings of those paths.
     storyforge.frontend(inProcess),
+    // The Qwen3 relay API: its bodies on its paths (`/api/v1/…`), over the same services.
+    createRelayFrontend({
+      transport: inProcess,
+      registry,
+      debugLog: relayDebugLog,
+      maxRequestBytes: limits.maxRequestBytes,
+      defaultTimeoutMs: limits.defaultTimeoutMs,
+      log,
+    }),
     // REST/JSON from google.api.http. Keep it last: it answers 404 for paths nobody serves. Every
     // annotated service gets its routes, served or not yet (those answer UNIMPLEMENTED).
     createRestTranscoder({
@@ -601,6 +656,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         tlsFiles.public?.close();
         tlsFiles.agent?.close();
         shutdown.abort();
+        relayDebugLog.close();
         await prober.stop();
         await storyforge.close();
         await Promise.all([

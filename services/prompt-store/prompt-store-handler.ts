@@ -15,6 +15,17 @@ import { pageSizeOf } from "../paging/index.js";
 import { toPromptRpcError } from "./prompt-rpc-error.js";
 import type { PromptMetadata, PromptRecord, PromptStore } from "./prompt-store.js";
 
+/** PromptStoreService methods about named prompts, served by `createNamedPromptMethods`. */
+export type NamedPromptMethod =
+  | "createNamedPrompt"
+  | "namePrompt"
+  | "getNamedPrompt"
+  | "listNamedPrompts"
+  | "deleteNamedPrompt";
+
+/** The PromptStoreService methods about prompt blobs (by digest). */
+export type PromptBlobMethods = Omit<ServiceImpl<typeof PromptStoreService>, NamedPromptMethod>;
+
 /** Options of {@link createPromptStoreHandler}. */
 export interface PromptStoreHandlerOptions {
   /** Where prompts live. */
@@ -32,9 +43,7 @@ export interface PromptStoreHandlerOptions {
  * enforces `maxPromptBytes`); GetPrompt streams `HttpBody` chunks whose first carries the content
  * type, and ends with DATA_LOSS if the stored bytes fail their sha256.
  */
-export function createPromptStoreHandler(
-  options: PromptStoreHandlerOptions,
-): ServiceImpl<typeof PromptStoreService> {
+export function createPromptStoreHandler(options: PromptStoreHandlerOptions): PromptBlobMethods {
   const storeOf = (context: HandlerContext): PromptStore =>
     options.storeFor?.(context.values.get(kCallContext)?.principal) ?? options.store;
   const guard = async <T>(work: () => Promise<T>): Promise<T> => {

@@ -67,9 +67,9 @@ export function toBackendRequest(
   clonePrompt?: ClonePromptRef,
 ): SynthesizeRequest {
   checkSynthesisRequest(request, limits);
-  if (request.promptId && !clonePrompt) {
+  if ((request.promptId || request.promptName) && !clonePrompt) {
     throw new ConnectError(
-      "prompt_id needs the prompt store, which this gateway does not run",
+      "prompt_id and prompt_name need the prompt store, which this gateway does not run",
       Code.Unimplemented,
     );
   }

@@ -68,7 +68,7 @@ export function createTtsHandler(options: TtsHandlerOptions): ServiceImpl<typeof
     const caller = callContext?.principal?.name;
     if (caller) options.meter?.chargeChars(caller, request.text.length);
     const clonePrompt = await options.resolveClonePrompt?.(
-      { voice: request.voice, promptId: request.promptId },
+      { voice: request.voice, promptId: request.promptId, promptName: request.promptName },
       tenantViewOf(callContext?.principal),
     );
     const backendRequest = toBackendRequest(request, limits, clonePrompt);

@@ -1,6 +1,8 @@
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { type ClonePromptRef, ClonePromptRefSchema } from "../../gen/voxgate/v1/gpu_backend_pb.js";
+import { checkPromptName } from "../prompt-store/named-prompt-checks.js";
+import type { PromptNameRepository } from "../prompt-store/prompt-name-repository.js";
 import { canSpeakPrompt, canUseVoice } from "./voice-access.js";
 import { isClonedVoiceId, isDigest } from "./voice-id.js";
 import type { VoiceRepository, VoiceViewer } from "./voice-repository.js";
@@ -12,6 +14,8 @@ export interface CloneSelection {
   voice: string;
   /** `SynthesizeSpeechRequest.prompt_id`: a prompt digest, or empty. */
   promptId: string;
+  /** `SynthesizeSpeechRequest.prompt_name`: one of the caller's tenant's prompt names, or empty. */
+  promptName?: string;
 }
 
 /**
@@ -31,23 +35,40 @@ export interface ClonePromptResolverOptions {
   repository: Pick<VoiceRepository, "get" | "promptAccess">;
   /** Stored prompts. */
   prompts: Pick<VoicePromptStore, "stat">;
+  /** Prompt names (per tenant); without them `prompt_name` is refused as unimplemented. */
+  names?: Pick<PromptNameRepository, "get">;
 }
 
 /**
  * Creates the resolver. Preset ids never touch storage, so a gateway that only speaks presets
  * never opens its database.
  *
- * @throws ConnectError INVALID_ARGUMENT when both are set or `prompt_id` is not a sha256 digest;
+ * @throws ConnectError INVALID_ARGUMENT when more than one is set or `prompt_id` is not a sha256 digest;
  *   NOT_FOUND for an unknown cloned voice or prompt.
  */
 export function createClonePromptResolver(
   options: ClonePromptResolverOptions,
 ): ClonePromptResolver {
-  return async ({ voice, promptId }, viewer) => {
+  return async ({ voice, promptId, promptName = "" }, viewer) => {
+    if ([voice, promptId, promptName].filter(Boolean).length > 1) {
+      throw new ConnectError(
+        "set at most one of voice, prompt_id and prompt_name",
+        Code.InvalidArgument,
+      );
+    }
+    if (promptName) {
+      if (!options.names) return undefined;
+      checkPromptName(promptName);
+      // Names belong to the caller's tenant (admins included): another tenant's is NOT_FOUND.
+      const named = await options.names.get(viewer.tenant, promptName);
+      if (!named) throw new ConnectError(`prompt "${promptName}" does not exist`, Code.NotFound);
+      return create(ClonePromptRefSchema, {
+        digest: named.digest,
+        sizeBytes: BigInt(named.sizeBytes),
+        model: { family: named.modelFamily, size: named.modelSize },
+      });
+    }
     if (promptId) {
-      if (voice) {
-        throw new ConnectError("set voice or prompt_id, not both", Code.InvalidArgument);
-      }
       if (!isDigest(promptId)) {
         throw new ConnectError(
           "prompt_id must be a prompt digest: 64 lowercase hex characters (sha256)",

@@ -193,7 +193,7 @@ describe("REST/JSON on a real gateway and agent", () => {
     ).toBe("RIFF");
     for (const [path, body, headers] of [
       // Served: a prompt id that is no digest and audio that is no WAV are refused (400).
-      ["/api/v1/tts/clone-prompt", '{"text":"Cloned.","prompt_id":"abc"}', {}],
+      ["/v1/tts", '{"text":"Cloned.","prompt_id":"abc"}', {}],
       ["/v1/audio/analyze", "RIFF....", { "content-type": "audio/wav" }],
     ] as const) {
       const res = await post(path, body, headers);

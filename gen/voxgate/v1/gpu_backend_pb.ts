@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file voxgate/v1/gpu_backend.proto.
  */
 export const file_voxgate_v1_gpu_backend: GenFile = /*@__PURE__*/
-  fileDesc("Chx2b3hnYXRlL3YxL2dwdV9iYWNrZW5kLnByb3RvEgp2b3hnYXRlLnYxIg8KDUhlYWx0aFJlcXVlc3QicwoKTG9hZFJlcG9ydBIRCglpbl9mbGlnaHQYASABKAUSDQoFc2xvdHMYAiABKAUSEQoJY3B1X3JhdGlvGAMgASgBEhEKCXJzc19ieXRlcxgEIAEoAxIdChVncHVfbWVtb3J5X3VzZWRfYnl0ZXMYBSABKAMioAEKDkhlYWx0aFJlc3BvbnNlEicKBXN0YXRlGAEgASgOMhgudm94Z2F0ZS52MS5TZXJ2aW5nU3RhdGUSDwoHbWVzc2FnZRgCIAEoCRIuCgxjYXBhYmlsaXRpZXMYAyABKAsyGC52b3hnYXRlLnYxLkNhcGFiaWxpdGllcxIkCgRsb2FkGAQgASgLMhYudm94Z2F0ZS52MS5Mb2FkUmVwb3J0ImYKDkNsb25lUHJvbXB0UmVmEg4KBmRpZ2VzdBgBIAEoCRISCgpzaXplX2J5dGVzGAIgASgDEiMKBW1vZGVsGAMgASgLMhQudm94Z2F0ZS52MS5Nb2RlbFJlZhILCgN1cmwYBCABKAkiYAoNVm9pY2VTZWxlY3RvchITCglwcmVzZXRfaWQYASABKAlIABIyCgxjbG9uZV9wcm9tcHQYAiABKAsyGi52b3hnYXRlLnYxLkNsb25lUHJvbXB0UmVmSABCBgoEa2luZCLBAgoRU3ludGhlc2l6ZVJlcXVlc3QSDAoEdGV4dBgBIAEoCRIoCgV2b2ljZRgCIAEoCzIZLnZveGdhdGUudjEuVm9pY2VTZWxlY3RvchIOCgZlbmdpbmUYAyABKAkSEAoIbGFuZ3VhZ2UYBCABKAkSDQoFc3BlZWQYBSABKAISFAoMaW5zdHJ1Y3Rpb25zGAYgASgJEisKCGVuY29kaW5nGAcgASgOMhkudm94Z2F0ZS52MS5BdWRpb0VuY29kaW5nEhYKDnNhbXBsZV9yYXRlX2h6GAggASgFEjkKBnBhcmFtcxgJIAMoCzIpLnZveGdhdGUudjEuU3ludGhlc2l6ZVJlcXVlc3QuUGFyYW1zRW50cnkaLQoLUGFyYW1zRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJxChBTeW50aGVzaXNTdW1tYXJ5EhMKC2F1ZGlvX2J5dGVzGAEgASgDEhMKC2R1cmF0aW9uX21zGAIgASgDEg4KBmVuZ2luZRgDIAEoCRIjCgVtb2RlbBgEIAEoCzIULnZveGdhdGUudjEuTW9kZWxSZWYiiQEKElN5bnRoZXNpemVSZXNwb25zZRIpCgZmb3JtYXQYASABKAsyFy52b3hnYXRlLnYxLkF1ZGlvRm9ybWF0SAASDwoFYXVkaW8YAiABKAxIABIvCgdzdW1tYXJ5GAMgASgLMhwudm94Z2F0ZS52MS5TeW50aGVzaXNTdW1tYXJ5SABCBgoEa2luZCKGAQoPQ2xvbmVQcm9tcHRTcGVjEg4KBmVuZ2luZRgBIAEoCRIjCgVtb2RlbBgCIAEoCzIULnZveGdhdGUudjEuTW9kZWxSZWYSFgoOcmVmZXJlbmNlX3RleHQYAyABKAkSFAoMY29udGVudF90eXBlGAQgASgJEhAKCGxhbmd1YWdlGAUgASgJImoKGENyZWF0ZUNsb25lUHJvbXB0UmVxdWVzdBIrCgRzcGVjGAEgASgLMhsudm94Z2F0ZS52MS5DbG9uZVByb21wdFNwZWNIABIZCg9yZWZlcmVuY2VfYXVkaW8YAiABKAxIAEIGCgRraW5kIncKFkNsb25lUHJvbXB0RGVzY3JpcHRpb24SIwoFbW9kZWwYASABKAsyFC52b3hnYXRlLnYxLk1vZGVsUmVmEg4KBmVuZ2luZRgCIAEoCRISCgpzaXplX2J5dGVzGAMgASgDEhQKDGNvbnRlbnRfdHlwZRgEIAEoCSJwChlDcmVhdGVDbG9uZVByb21wdFJlc3BvbnNlEjkKC2Rlc2NyaXB0aW9uGAEgASgLMiIudm94Z2F0ZS52MS5DbG9uZVByb21wdERlc2NyaXB0aW9uSAASEAoGcHJvbXB0GAIgASgMSABCBgoEa2luZCJRChBBbmFseXplQXVkaW9TcGVjEhQKDGNvbnRlbnRfdHlwZRgBIAEoCRInCgVraW5kcxgCIAMoDjIYLnZveGdhdGUudjEuQW5hbHlzaXNLaW5kIlwKE0FuYWx5emVBdWRpb1JlcXVlc3QSLAoEc3BlYxgBIAEoCzIcLnZveGdhdGUudjEuQW5hbHl6ZUF1ZGlvU3BlY0gAEg8KBWF1ZGlvGAIgASgMSABCBgoEa2luZCJDChRBbmFseXplQXVkaW9SZXNwb25zZRIrCghhbmFseXNpcxgBIAEoCzIZLnZveGdhdGUudjEuQXVkaW9BbmFseXNpcyIsCgtDaGF0TWVzc2FnZRIMCgRyb2xlGAEgASgJEg8KB2NvbnRlbnQYAiABKAkitQEKD0dlbmVyYXRlUmVxdWVzdBINCgVtb2RlbBgBIAEoCRIpCghtZXNzYWdlcxgCIAMoCzIXLnZveGdhdGUudjEuQ2hhdE1lc3NhZ2USEgoKbWF4X3Rva2VucxgDIAEoBRIYCgt0ZW1wZXJhdHVyZRgEIAEoAkgAiAEBEhIKBXRvcF9wGAUgASgCSAGIAQESDAoEc3RvcBgGIAMoCUIOCgxfdGVtcGVyYXR1cmVCCAoGX3RvcF9wIn4KEEdlbmVyYXRlUmVzcG9uc2USEgoKdGV4dF9kZWx0YRgBIAEoCRIVCg1maW5pc2hfcmVhc29uGAIgASgJEhUKDXByb21wdF90b2tlbnMYAyABKAUSGQoRY29tcGxldGlvbl90b2tlbnMYBCABKAUSDQoFbW9kZWwYBSABKAkqgwEKDFNlcnZpbmdTdGF0ZRIdChlTRVJWSU5HX1NUQVRFX1VOU1BFQ0lGSUVEEAASGQoVU0VSVklOR19TVEFURV9TRVJWSU5HEAESGgoWU0VSVklOR19TVEFURV9EUkFJTklORxACEh0KGVNFUlZJTkdfU1RBVEVfTk9UX1NFUlZJTkcQAzKnAwoRR1BVQmFja2VuZFNlcnZpY2USPwoGSGVhbHRoEhkudm94Z2F0ZS52MS5IZWFsdGhSZXF1ZXN0Ghoudm94Z2F0ZS52MS5IZWFsdGhSZXNwb25zZRJNCgpTeW50aGVzaXplEh0udm94Z2F0ZS52MS5TeW50aGVzaXplUmVxdWVzdBoeLnZveGdhdGUudjEuU3ludGhlc2l6ZVJlc3BvbnNlMAESZAoRQ3JlYXRlQ2xvbmVQcm9tcHQSJC52b3hnYXRlLnYxLkNyZWF0ZUNsb25lUHJvbXB0UmVxdWVzdBolLnZveGdhdGUudjEuQ3JlYXRlQ2xvbmVQcm9tcHRSZXNwb25zZSgBMAESUwoMQW5hbHl6ZUF1ZGlvEh8udm94Z2F0ZS52MS5BbmFseXplQXVkaW9SZXF1ZXN0GiAudm94Z2F0ZS52MS5BbmFseXplQXVkaW9SZXNwb25zZSgBEkcKCEdlbmVyYXRlEhsudm94Z2F0ZS52MS5HZW5lcmF0ZVJlcXVlc3QaHC52b3hnYXRlLnYxLkdlbmVyYXRlUmVzcG9uc2UwAWIGcHJvdG8z", [file_voxgate_v1_analysis, file_voxgate_v1_audio, file_voxgate_v1_capabilities]);
+  fileDesc("Chx2b3hnYXRlL3YxL2dwdV9iYWNrZW5kLnByb3RvEgp2b3hnYXRlLnYxIiAKDUhlYWx0aFJlcXVlc3QSDwoHd2FybV91cBgBIAEoCCJzCgpMb2FkUmVwb3J0EhEKCWluX2ZsaWdodBgBIAEoBRINCgVzbG90cxgCIAEoBRIRCgljcHVfcmF0aW8YAyABKAESEQoJcnNzX2J5dGVzGAQgASgDEh0KFWdwdV9tZW1vcnlfdXNlZF9ieXRlcxgFIAEoAyLSAQoOSGVhbHRoUmVzcG9uc2USJwoFc3RhdGUYASABKA4yGC52b3hnYXRlLnYxLlNlcnZpbmdTdGF0ZRIPCgdtZXNzYWdlGAIgASgJEi4KDGNhcGFiaWxpdGllcxgDIAEoCzIYLnZveGdhdGUudjEuQ2FwYWJpbGl0aWVzEiQKBGxvYWQYBCABKAsyFi52b3hnYXRlLnYxLkxvYWRSZXBvcnQSMAoKc2VydmVybGVzcxgFIAEoCzIcLnZveGdhdGUudjEuU2VydmVybGVzc0hlYWx0aCK1AgoQU2VydmVybGVzc0hlYWx0aBIUCgx3b3JrZXJzX2lkbGUYASABKAUSFQoNd29ya2Vyc19yZWFkeRgCIAEoBRIcChR3b3JrZXJzX2luaXRpYWxpemluZxgDIAEoBRIXCg93b3JrZXJzX3J1bm5pbmcYBCABKAUSGQoRd29ya2Vyc190aHJvdHRsZWQYBSABKAUSGQoRd29ya2Vyc191bmhlYWx0aHkYBiABKAUSFQoNam9ic19pbl9xdWV1ZRgHIAEoBRIYChBqb2JzX2luX3Byb2dyZXNzGAggASgFEhYKDmpvYnNfY29tcGxldGVkGAkgASgFEhMKC2pvYnNfZmFpbGVkGAogASgFEhQKDGpvYnNfcmV0cmllZBgLIAEoBRITCgt3YXJtX3VwX2pvYhgMIAEoCSJmCg5DbG9uZVByb21wdFJlZhIOCgZkaWdlc3QYASABKAkSEgoKc2l6ZV9ieXRlcxgCIAEoAxIjCgVtb2RlbBgDIAEoCzIULnZveGdhdGUudjEuTW9kZWxSZWYSCwoDdXJsGAQgASgJImAKDVZvaWNlU2VsZWN0b3ISEwoJcHJlc2V0X2lkGAEgASgJSAASMgoMY2xvbmVfcHJvbXB0GAIgASgLMhoudm94Z2F0ZS52MS5DbG9uZVByb21wdFJlZkgAQgYKBGtpbmQiwQIKEVN5bnRoZXNpemVSZXF1ZXN0EgwKBHRleHQYASABKAkSKAoFdm9pY2UYAiABKAsyGS52b3hnYXRlLnYxLlZvaWNlU2VsZWN0b3ISDgoGZW5naW5lGAMgASgJEhAKCGxhbmd1YWdlGAQgASgJEg0KBXNwZWVkGAUgASgCEhQKDGluc3RydWN0aW9ucxgGIAEoCRIrCghlbmNvZGluZxgHIAEoDjIZLnZveGdhdGUudjEuQXVkaW9FbmNvZGluZxIWCg5zYW1wbGVfcmF0ZV9oehgIIAEoBRI5CgZwYXJhbXMYCSADKAsyKS52b3hnYXRlLnYxLlN5bnRoZXNpemVSZXF1ZXN0LlBhcmFtc0VudHJ5Gi0KC1BhcmFtc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEicQoQU3ludGhlc2lzU3VtbWFyeRITCgthdWRpb19ieXRlcxgBIAEoAxITCgtkdXJhdGlvbl9tcxgCIAEoAxIOCgZlbmdpbmUYAyABKAkSIwoFbW9kZWwYBCABKAsyFC52b3hnYXRlLnYxLk1vZGVsUmVmIokBChJTeW50aGVzaXplUmVzcG9uc2USKQoGZm9ybWF0GAEgASgLMhcudm94Z2F0ZS52MS5BdWRpb0Zvcm1hdEgAEg8KBWF1ZGlvGAIgASgMSAASLwoHc3VtbWFyeRgDIAEoCzIcLnZveGdhdGUudjEuU3ludGhlc2lzU3VtbWFyeUgAQgYKBGtpbmQihgEKD0Nsb25lUHJvbXB0U3BlYxIOCgZlbmdpbmUYASABKAkSIwoFbW9kZWwYAiABKAsyFC52b3hnYXRlLnYxLk1vZGVsUmVmEhYKDnJlZmVyZW5jZV90ZXh0GAMgASgJEhQKDGNvbnRlbnRfdHlwZRgEIAEoCRIQCghsYW5ndWFnZRgFIAEoCSJqChhDcmVhdGVDbG9uZVByb21wdFJlcXVlc3QSKwoEc3BlYxgBIAEoCzIbLnZveGdhdGUudjEuQ2xvbmVQcm9tcHRTcGVjSAASGQoPcmVmZXJlbmNlX2F1ZGlvGAIgASgMSABCBgoEa2luZCJ3ChZDbG9uZVByb21wdERlc2NyaXB0aW9uEiMKBW1vZGVsGAEgASgLMhQudm94Z2F0ZS52MS5Nb2RlbFJlZhIOCgZlbmdpbmUYAiABKAkSEgoKc2l6ZV9ieXRlcxgDIAEoAxIUCgxjb250ZW50X3R5cGUYBCABKAkicAoZQ3JlYXRlQ2xvbmVQcm9tcHRSZXNwb25zZRI5CgtkZXNjcmlwdGlvbhgBIAEoCzIiLnZveGdhdGUudjEuQ2xvbmVQcm9tcHREZXNjcmlwdGlvbkgAEhAKBnByb21wdBgCIAEoDEgAQgYKBGtpbmQiUQoQQW5hbHl6ZUF1ZGlvU3BlYxIUCgxjb250ZW50X3R5cGUYASABKAkSJwoFa2luZHMYAiADKA4yGC52b3hnYXRlLnYxLkFuYWx5c2lzS2luZCJcChNBbmFseXplQXVkaW9SZXF1ZXN0EiwKBHNwZWMYASABKAsyHC52b3hnYXRlLnYxLkFuYWx5emVBdWRpb1NwZWNIABIPCgVhdWRpbxgCIAEoDEgAQgYKBGtpbmQiQwoUQW5hbHl6ZUF1ZGlvUmVzcG9uc2USKwoIYW5hbHlzaXMYASABKAsyGS52b3hnYXRlLnYxLkF1ZGlvQW5hbHlzaXMiLAoLQ2hhdE1lc3NhZ2USDAoEcm9sZRgBIAEoCRIPCgdjb250ZW50GAIgASgJIrUBCg9HZW5lcmF0ZVJlcXVlc3QSDQoFbW9kZWwYASABKAkSKQoIbWVzc2FnZXMYAiADKAsyFy52b3hnYXRlLnYxLkNoYXRNZXNzYWdlEhIKCm1heF90b2tlbnMYAyABKAUSGAoLdGVtcGVyYXR1cmUYBCABKAJIAIgBARISCgV0b3BfcBgFIAEoAkgBiAEBEgwKBHN0b3AYBiADKAlCDgoMX3RlbXBlcmF0dXJlQggKBl90b3BfcCJ+ChBHZW5lcmF0ZVJlc3BvbnNlEhIKCnRleHRfZGVsdGEYASABKAkSFQoNZmluaXNoX3JlYXNvbhgCIAEoCRIVCg1wcm9tcHRfdG9rZW5zGAMgASgFEhkKEWNvbXBsZXRpb25fdG9rZW5zGAQgASgFEg0KBW1vZGVsGAUgASgJKoMBCgxTZXJ2aW5nU3RhdGUSHQoZU0VSVklOR19TVEFURV9VTlNQRUNJRklFRBAAEhkKFVNFUlZJTkdfU1RBVEVfU0VSVklORxABEhoKFlNFUlZJTkdfU1RBVEVfRFJBSU5JTkcQAhIdChlTRVJWSU5HX1NUQVRFX05PVF9TRVJWSU5HEAMypwMKEUdQVUJhY2tlbmRTZXJ2aWNlEj8KBkhlYWx0aBIZLnZveGdhdGUudjEuSGVhbHRoUmVxdWVzdBoaLnZveGdhdGUudjEuSGVhbHRoUmVzcG9uc2USTQoKU3ludGhlc2l6ZRIdLnZveGdhdGUudjEuU3ludGhlc2l6ZVJlcXVlc3QaHi52b3hnYXRlLnYxLlN5bnRoZXNpemVSZXNwb25zZTABEmQKEUNyZWF0ZUNsb25lUHJvbXB0EiQudm94Z2F0ZS52MS5DcmVhdGVDbG9uZVByb21wdFJlcXVlc3QaJS52b3hnYXRlLnYxLkNyZWF0ZUNsb25lUHJvbXB0UmVzcG9uc2UoATABElMKDEFuYWx5emVBdWRpbxIfLnZveGdhdGUudjEuQW5hbHl6ZUF1ZGlvUmVxdWVzdBogLnZveGdhdGUudjEuQW5hbHl6ZUF1ZGlvUmVzcG9uc2UoARJHCghHZW5lcmF0ZRIbLnZveGdhdGUudjEuR2VuZXJhdGVSZXF1ZXN0Ghwudm94Z2F0ZS52MS5HZW5lcmF0ZVJlc3BvbnNlMAFiBnByb3RvMw", [file_voxgate_v1_analysis, file_voxgate_v1_audio, file_voxgate_v1_capabilities]);
 
 /**
  * HealthRequest asks a backend for its health.
@@ -24,6 +24,13 @@ export const file_voxgate_v1_gpu_backend: GenFile = /*@__PURE__*/
  * @generated from message voxgate.v1.HealthRequest
  */
 export type HealthRequest = Message<"voxgate.v1.HealthRequest"> & {
+  /**
+   * warm_up asks a backend that scales to zero (a serverless endpoint) to start a worker when none
+   * is idle or ready; other backends ignore it.
+   *
+   * @generated from field: bool warm_up = 1;
+   */
+  warmUp: boolean;
 };
 
 /**
@@ -115,6 +122,14 @@ export type HealthResponse = Message<"voxgate.v1.HealthResponse"> & {
    * @generated from field: voxgate.v1.LoadReport load = 4;
    */
   load?: LoadReport | undefined;
+
+  /**
+   * serverless holds the queue and worker counts of a serverless endpoint (RunPod `/health`);
+   * unset for other backends.
+   *
+   * @generated from field: voxgate.v1.ServerlessHealth serverless = 5;
+   */
+  serverless?: ServerlessHealth | undefined;
 };
 
 /**
@@ -123,6 +138,105 @@ export type HealthResponse = Message<"voxgate.v1.HealthResponse"> & {
  */
 export const HealthResponseSchema: GenMessage<HealthResponse> = /*@__PURE__*/
   messageDesc(file_voxgate_v1_gpu_backend, 2);
+
+/**
+ * ServerlessHealth is a serverless endpoint's queue and workers, as its provider reports them.
+ *
+ * @generated from message voxgate.v1.ServerlessHealth
+ */
+export type ServerlessHealth = Message<"voxgate.v1.ServerlessHealth"> & {
+  /**
+   * workers_idle are warm and waiting for a job.
+   *
+   * @generated from field: int32 workers_idle = 1;
+   */
+  workersIdle: number;
+
+  /**
+   * workers_ready accept jobs.
+   *
+   * @generated from field: int32 workers_ready = 2;
+   */
+  workersReady: number;
+
+  /**
+   * workers_initializing are starting (cold start).
+   *
+   * @generated from field: int32 workers_initializing = 3;
+   */
+  workersInitializing: number;
+
+  /**
+   * workers_running run a job.
+   *
+   * @generated from field: int32 workers_running = 4;
+   */
+  workersRunning: number;
+
+  /**
+   * workers_throttled are held back by the provider.
+   *
+   * @generated from field: int32 workers_throttled = 5;
+   */
+  workersThrottled: number;
+
+  /**
+   * workers_unhealthy are broken.
+   *
+   * @generated from field: int32 workers_unhealthy = 6;
+   */
+  workersUnhealthy: number;
+
+  /**
+   * jobs_in_queue wait for a worker.
+   *
+   * @generated from field: int32 jobs_in_queue = 7;
+   */
+  jobsInQueue: number;
+
+  /**
+   * jobs_in_progress run now.
+   *
+   * @generated from field: int32 jobs_in_progress = 8;
+   */
+  jobsInProgress: number;
+
+  /**
+   * jobs_completed ended well (provider's recent window).
+   *
+   * @generated from field: int32 jobs_completed = 9;
+   */
+  jobsCompleted: number;
+
+  /**
+   * jobs_failed ended in error.
+   *
+   * @generated from field: int32 jobs_failed = 10;
+   */
+  jobsFailed: number;
+
+  /**
+   * jobs_retried were retried.
+   *
+   * @generated from field: int32 jobs_retried = 11;
+   */
+  jobsRetried: number;
+
+  /**
+   * warm_up_job is the id of the job a warm_up health request submitted; empty when none was
+   * needed (a worker was idle or ready).
+   *
+   * @generated from field: string warm_up_job = 12;
+   */
+  warmUpJob: string;
+};
+
+/**
+ * Describes the message voxgate.v1.ServerlessHealth.
+ * Use `create(ServerlessHealthSchema)` to create a new message.
+ */
+export const ServerlessHealthSchema: GenMessage<ServerlessHealth> = /*@__PURE__*/
+  messageDesc(file_voxgate_v1_gpu_backend, 3);
 
 /**
  * ClonePromptRef points at a clone prompt by content digest.
@@ -165,7 +279,7 @@ export type ClonePromptRef = Message<"voxgate.v1.ClonePromptRef"> & {
  * Use `create(ClonePromptRefSchema)` to create a new message.
  */
 export const ClonePromptRefSchema: GenMessage<ClonePromptRef> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_gpu_backend, 3);
+  messageDesc(file_voxgate_v1_gpu_backend, 4);
 
 /**
  * VoiceSelector picks the voice of a synthesis.
@@ -202,7 +316,7 @@ export type VoiceSelector = Message<"voxgate.v1.VoiceSelector"> & {
  * Use `create(VoiceSelectorSchema)` to create a new message.
  */
 export const VoiceSelectorSchema: GenMessage<VoiceSelector> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_gpu_backend, 4);
+  messageDesc(file_voxgate_v1_gpu_backend, 5);
 
 /**
  * SynthesizeRequest is one synthesis as a backend sees it.
@@ -279,7 +393,7 @@ export type SynthesizeRequest = Message<"voxgate.v1.SynthesizeRequest"> & {
  * Use `create(SynthesizeRequestSchema)` to create a new message.
  */
 export const SynthesizeRequestSchema: GenMessage<SynthesizeRequest> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_gpu_backend, 5);
+  messageDesc(file_voxgate_v1_gpu_backend, 6);
 
 /**
  * SynthesisSummary closes a synthesis.
@@ -321,7 +435,7 @@ export type SynthesisSummary = Message<"voxgate.v1.SynthesisSummary"> & {
  * Use `create(SynthesisSummarySchema)` to create a new message.
  */
 export const SynthesisSummarySchema: GenMessage<SynthesisSummary> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_gpu_backend, 6);
+  messageDesc(file_voxgate_v1_gpu_backend, 7);
 
 /**
  * SynthesizeResponse is one piece of a synthesis stream.
@@ -366,7 +480,7 @@ export type SynthesizeResponse = Message<"voxgate.v1.SynthesizeResponse"> & {
  * Use `create(SynthesizeResponseSchema)` to create a new message.
  */
 export const SynthesizeResponseSchema: GenMessage<SynthesizeResponse> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_gpu_backend, 7);
+  messageDesc(file_voxgate_v1_gpu_backend, 8);
 
 /**
  * ClonePromptSpec describes the clone prompt to create.
@@ -415,7 +529,7 @@ export type ClonePromptSpec = Message<"voxgate.v1.ClonePromptSpec"> & {
  * Use `create(ClonePromptSpecSchema)` to create a new message.
  */
 export const ClonePromptSpecSchema: GenMessage<ClonePromptSpec> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_gpu_backend, 8);
+  messageDesc(file_voxgate_v1_gpu_backend, 9);
 
 /**
  * CreateClonePromptRequest is one piece of the upload: the spec first, then audio chunks.
@@ -452,7 +566,7 @@ export type CreateClonePromptRequest = Message<"voxgate.v1.CreateClonePromptRequ
  * Use `create(CreateClonePromptRequestSchema)` to create a new message.
  */
 export const CreateClonePromptRequestSchema: GenMessage<CreateClonePromptRequest> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_gpu_backend, 9);
+  messageDesc(file_voxgate_v1_gpu_backend, 10);
 
 /**
  * ClonePromptDescription describes a created clone prompt.
@@ -494,7 +608,7 @@ export type ClonePromptDescription = Message<"voxgate.v1.ClonePromptDescription"
  * Use `create(ClonePromptDescriptionSchema)` to create a new message.
  */
 export const ClonePromptDescriptionSchema: GenMessage<ClonePromptDescription> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_gpu_backend, 10);
+  messageDesc(file_voxgate_v1_gpu_backend, 11);
 
 /**
  * CreateClonePromptResponse is one piece of the result: the description first, then prompt bytes.
@@ -531,7 +645,7 @@ export type CreateClonePromptResponse = Message<"voxgate.v1.CreateClonePromptRes
  * Use `create(CreateClonePromptResponseSchema)` to create a new message.
  */
 export const CreateClonePromptResponseSchema: GenMessage<CreateClonePromptResponse> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_gpu_backend, 11);
+  messageDesc(file_voxgate_v1_gpu_backend, 12);
 
 /**
  * AnalyzeAudioSpec describes the audio to analyze and what to measure.
@@ -559,7 +673,7 @@ export type AnalyzeAudioSpec = Message<"voxgate.v1.AnalyzeAudioSpec"> & {
  * Use `create(AnalyzeAudioSpecSchema)` to create a new message.
  */
 export const AnalyzeAudioSpecSchema: GenMessage<AnalyzeAudioSpec> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_gpu_backend, 12);
+  messageDesc(file_voxgate_v1_gpu_backend, 13);
 
 /**
  * AnalyzeAudioRequest is one piece of the upload: the spec first, then audio chunks.
@@ -596,7 +710,7 @@ export type AnalyzeAudioRequest = Message<"voxgate.v1.AnalyzeAudioRequest"> & {
  * Use `create(AnalyzeAudioRequestSchema)` to create a new message.
  */
 export const AnalyzeAudioRequestSchema: GenMessage<AnalyzeAudioRequest> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_gpu_backend, 13);
+  messageDesc(file_voxgate_v1_gpu_backend, 14);
 
 /**
  * AnalyzeAudioResponse carries the measurements.
@@ -617,7 +731,7 @@ export type AnalyzeAudioResponse = Message<"voxgate.v1.AnalyzeAudioResponse"> & 
  * Use `create(AnalyzeAudioResponseSchema)` to create a new message.
  */
 export const AnalyzeAudioResponseSchema: GenMessage<AnalyzeAudioResponse> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_gpu_backend, 14);
+  messageDesc(file_voxgate_v1_gpu_backend, 15);
 
 /**
  * ChatMessage is one turn of a conversation.
@@ -645,7 +759,7 @@ export type ChatMessage = Message<"voxgate.v1.ChatMessage"> & {
  * Use `create(ChatMessageSchema)` to create a new message.
  */
 export const ChatMessageSchema: GenMessage<ChatMessage> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_gpu_backend, 15);
+  messageDesc(file_voxgate_v1_gpu_backend, 16);
 
 /**
  * GenerateRequest asks a language model for text.
@@ -701,7 +815,7 @@ export type GenerateRequest = Message<"voxgate.v1.GenerateRequest"> & {
  * Use `create(GenerateRequestSchema)` to create a new message.
  */
 export const GenerateRequestSchema: GenMessage<GenerateRequest> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_gpu_backend, 16);
+  messageDesc(file_voxgate_v1_gpu_backend, 17);
 
 /**
  * GenerateResponse is one piece of generated text.
@@ -750,7 +864,7 @@ export type GenerateResponse = Message<"voxgate.v1.GenerateResponse"> & {
  * Use `create(GenerateResponseSchema)` to create a new message.
  */
 export const GenerateResponseSchema: GenMessage<GenerateResponse> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_gpu_backend, 17);
+  messageDesc(file_voxgate_v1_gpu_backend, 18);
 
 /**
  * ServingState says whether a backend takes work.

@@ -17,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file voxgate/v1/prompt_store.proto.
  */
 export const file_voxgate_v1_prompt_store: GenFile = /*@__PURE__*/
-  fileDesc("Ch12b3hnYXRlL3YxL3Byb21wdF9zdG9yZS5wcm90bxIKdm94Z2F0ZS52MSLiAQoOUHJvbXB0TWV0YWRhdGESDAoEbmFtZRgBIAEoCRIjCgVtb2RlbBgCIAEoCzIULnZveGdhdGUudjEuTW9kZWxSZWYSDgoGZW5naW5lGAMgASgJEhYKDnJlZmVyZW5jZV90ZXh0GAQgASgJEhQKDGNvbnRlbnRfdHlwZRgFIAEoCRIyCgR0YWdzGAYgAygLMiQudm94Z2F0ZS52MS5Qcm9tcHRNZXRhZGF0YS5UYWdzRW50cnkaKwoJVGFnc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiiwEKBlByb21wdBIOCgZkaWdlc3QYASABKAkSEgoKc2l6ZV9ieXRlcxgCIAEoAxIsCghtZXRhZGF0YRgDIAEoCzIaLnZveGdhdGUudjEuUHJvbXB0TWV0YWRhdGESLwoLY3JlYXRlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIloKEFB1dFByb21wdFJlcXVlc3QSLgoIbWV0YWRhdGEYASABKAsyGi52b3hnYXRlLnYxLlByb21wdE1ldGFkYXRhSAASDgoEZGF0YRgCIAEoDEgAQgYKBGtpbmQiNwoRUHV0UHJvbXB0UmVzcG9uc2USIgoGcHJvbXB0GAEgASgLMhIudm94Z2F0ZS52MS5Qcm9tcHQiIgoQR2V0UHJvbXB0UmVxdWVzdBIOCgZkaWdlc3QYASABKAkiIwoRU3RhdFByb21wdFJlcXVlc3QSDgoGZGlnZXN0GAEgASgJIjgKElN0YXRQcm9tcHRSZXNwb25zZRIiCgZwcm9tcHQYASABKAsyEi52b3hnYXRlLnYxLlByb21wdCJRChJMaXN0UHJvbXB0c1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSFAoMbW9kZWxfZmFtaWx5GAMgASgJIlMKE0xpc3RQcm9tcHRzUmVzcG9uc2USIwoHcHJvbXB0cxgBIAMoCzISLnZveGdhdGUudjEuUHJvbXB0EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIlChNEZWxldGVQcm9tcHRSZXF1ZXN0Eg4KBmRpZ2VzdBgBIAEoCSIWChREZWxldGVQcm9tcHRSZXNwb25zZTKiBAoSUHJvbXB0U3RvcmVTZXJ2aWNlEmIKCVB1dFByb21wdBIcLnZveGdhdGUudjEuUHV0UHJvbXB0UmVxdWVzdBodLnZveGdhdGUudjEuUHV0UHJvbXB0UmVzcG9uc2UiFoLT5JMCEDoBKiILL3YxL3Byb21wdHMoARJnCglHZXRQcm9tcHQSHC52b3hnYXRlLnYxLkdldFByb21wdFJlcXVlc3QaFC5nb29nbGUuYXBpLkh0dHBCb2R5IiSC0+STAh4SHC92MS9wcm9tcHRzL3tkaWdlc3R9L2NvbnRlbnQwARJpCgpTdGF0UHJvbXB0Eh0udm94Z2F0ZS52MS5TdGF0UHJvbXB0UmVxdWVzdBoeLnZveGdhdGUudjEuU3RhdFByb21wdFJlc3BvbnNlIhyC0+STAhYSFC92MS9wcm9tcHRzL3tkaWdlc3R9EmMKC0xpc3RQcm9tcHRzEh4udm94Z2F0ZS52MS5MaXN0UHJvbXB0c1JlcXVlc3QaHy52b3hnYXRlLnYxLkxpc3RQcm9tcHRzUmVzcG9uc2UiE4LT5JMCDRILL3YxL3Byb21wdHMSbwoMRGVsZXRlUHJvbXB0Eh8udm94Z2F0ZS52MS5EZWxldGVQcm9tcHRSZXF1ZXN0GiAudm94Z2F0ZS52MS5EZWxldGVQcm9tcHRSZXNwb25zZSIcgtPkkwIWKhQvdjEvcHJvbXB0cy97ZGlnZXN0fWIGcHJvdG8z", [file_google_api_annotations, file_google_api_httpbody, file_google_protobuf_timestamp, file_voxgate_v1_capabilities]);
+  fileDesc("Ch12b3hnYXRlL3YxL3Byb21wdF9zdG9yZS5wcm90bxIKdm94Z2F0ZS52MSLiAQoOUHJvbXB0TWV0YWRhdGESDAoEbmFtZRgBIAEoCRIjCgVtb2RlbBgCIAEoCzIULnZveGdhdGUudjEuTW9kZWxSZWYSDgoGZW5naW5lGAMgASgJEhYKDnJlZmVyZW5jZV90ZXh0GAQgASgJEhQKDGNvbnRlbnRfdHlwZRgFIAEoCRIyCgR0YWdzGAYgAygLMiQudm94Z2F0ZS52MS5Qcm9tcHRNZXRhZGF0YS5UYWdzRW50cnkaKwoJVGFnc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiiwEKBlByb21wdBIOCgZkaWdlc3QYASABKAkSEgoKc2l6ZV9ieXRlcxgCIAEoAxIsCghtZXRhZGF0YRgDIAEoCzIaLnZveGdhdGUudjEuUHJvbXB0TWV0YWRhdGESLwoLY3JlYXRlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIloKEFB1dFByb21wdFJlcXVlc3QSLgoIbWV0YWRhdGEYASABKAsyGi52b3hnYXRlLnYxLlByb21wdE1ldGFkYXRhSAASDgoEZGF0YRgCIAEoDEgAQgYKBGtpbmQiNwoRUHV0UHJvbXB0UmVzcG9uc2USIgoGcHJvbXB0GAEgASgLMhIudm94Z2F0ZS52MS5Qcm9tcHQiIgoQR2V0UHJvbXB0UmVxdWVzdBIOCgZkaWdlc3QYASABKAkiIwoRU3RhdFByb21wdFJlcXVlc3QSDgoGZGlnZXN0GAEgASgJIjgKElN0YXRQcm9tcHRSZXNwb25zZRIiCgZwcm9tcHQYASABKAsyEi52b3hnYXRlLnYxLlByb21wdCJRChJMaXN0UHJvbXB0c1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSFAoMbW9kZWxfZmFtaWx5GAMgASgJIlMKE0xpc3RQcm9tcHRzUmVzcG9uc2USIwoHcHJvbXB0cxgBIAMoCzISLnZveGdhdGUudjEuUHJvbXB0EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIlChNEZWxldGVQcm9tcHRSZXF1ZXN0Eg4KBmRpZ2VzdBgBIAEoCSIWChREZWxldGVQcm9tcHRSZXNwb25zZSLhAgoLTmFtZWRQcm9tcHQSDAoEbmFtZRgBIAEoCRIOCgZkaWdlc3QYAiABKAkSDAoEdGFncxgDIAMoCRIzCgZsYWJlbHMYBCADKAsyIy52b3hnYXRlLnYxLk5hbWVkUHJvbXB0LkxhYmVsc0VudHJ5EhYKDnJlZmVyZW5jZV90ZXh0GAUgASgJEiMKBW1vZGVsGAYgASgLMhQudm94Z2F0ZS52MS5Nb2RlbFJlZhIOCgZlbmdpbmUYByABKAkSEgoKc2l6ZV9ieXRlcxgIIAEoAxIRCglzdG9yZV9rZXkYCSABKAkSHQoVcmVmZXJlbmNlX2R1cmF0aW9uX21zGAogASgDEi8KC2NyZWF0ZV90aW1lGAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIrACChhDcmVhdGVOYW1lZFByb21wdFJlcXVlc3QSDAoEbmFtZRgBIAEoCRIXCg9yZWZlcmVuY2VfYXVkaW8YAiABKAwSFgoOcmVmZXJlbmNlX3RleHQYAyABKAkSDAoEdGFncxgEIAMoCRJACgZsYWJlbHMYBSADKAsyMC52b3hnYXRlLnYxLkNyZWF0ZU5hbWVkUHJvbXB0UmVxdWVzdC5MYWJlbHNFbnRyeRIOCgZlbmdpbmUYBiABKAkSIwoFbW9kZWwYByABKAsyFC52b3hnYXRlLnYxLk1vZGVsUmVmEhAKCGxhbmd1YWdlGAggASgJEg8KB3JlcGxhY2UYCSABKAgaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJEChlDcmVhdGVOYW1lZFByb21wdFJlc3BvbnNlEicKBnByb21wdBgBIAEoCzIXLnZveGdhdGUudjEuTmFtZWRQcm9tcHQi2QEKEU5hbWVQcm9tcHRSZXF1ZXN0EgwKBG5hbWUYASABKAkSDgoGZGlnZXN0GAIgASgJEgwKBHRhZ3MYAyADKAkSOQoGbGFiZWxzGAQgAygLMikudm94Z2F0ZS52MS5OYW1lUHJvbXB0UmVxdWVzdC5MYWJlbHNFbnRyeRIPCgdyZXBsYWNlGAUgASgIEh0KFXJlZmVyZW5jZV9kdXJhdGlvbl9tcxgGIAEoAxotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIj0KEk5hbWVQcm9tcHRSZXNwb25zZRInCgZwcm9tcHQYASABKAsyFy52b3hnYXRlLnYxLk5hbWVkUHJvbXB0IiUKFUdldE5hbWVkUHJvbXB0UmVxdWVzdBIMCgRuYW1lGAEgASgJIkEKFkdldE5hbWVkUHJvbXB0UmVzcG9uc2USJwoGcHJvbXB0GAEgASgLMhcudm94Z2F0ZS52MS5OYW1lZFByb21wdCLjAQoXTGlzdE5hbWVkUHJvbXB0c1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSDAoEdGFncxgDIAMoCRI/CgZsYWJlbHMYBCADKAsyLy52b3hnYXRlLnYxLkxpc3ROYW1lZFByb21wdHNSZXF1ZXN0LkxhYmVsc0VudHJ5Eg0KBXF1ZXJ5GAUgASgJEhQKDG1vZGVsX2ZhbWlseRgGIAEoCRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIl0KGExpc3ROYW1lZFByb21wdHNSZXNwb25zZRIoCgdwcm9tcHRzGAEgAygLMhcudm94Z2F0ZS52MS5OYW1lZFByb21wdBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiKAoYRGVsZXRlTmFtZWRQcm9tcHRSZXF1ZXN0EgwKBG5hbWUYASABKAkiGwoZRGVsZXRlTmFtZWRQcm9tcHRSZXNwb25zZTKOCQoSUHJvbXB0U3RvcmVTZXJ2aWNlEmIKCVB1dFByb21wdBIcLnZveGdhdGUudjEuUHV0UHJvbXB0UmVxdWVzdBodLnZveGdhdGUudjEuUHV0UHJvbXB0UmVzcG9uc2UiFoLT5JMCEDoBKiILL3YxL3Byb21wdHMoARJnCglHZXRQcm9tcHQSHC52b3hnYXRlLnYxLkdldFByb21wdFJlcXVlc3QaFC5nb29nbGUuYXBpLkh0dHBCb2R5IiSC0+STAh4SHC92MS9wcm9tcHRzL3tkaWdlc3R9L2NvbnRlbnQwARJpCgpTdGF0UHJvbXB0Eh0udm94Z2F0ZS52MS5TdGF0UHJvbXB0UmVxdWVzdBoeLnZveGdhdGUudjEuU3RhdFByb21wdFJlc3BvbnNlIhyC0+STAhYSFC92MS9wcm9tcHRzL3tkaWdlc3R9EmMKC0xpc3RQcm9tcHRzEh4udm94Z2F0ZS52MS5MaXN0UHJvbXB0c1JlcXVlc3QaHy52b3hnYXRlLnYxLkxpc3RQcm9tcHRzUmVzcG9uc2UiE4LT5JMCDRILL3YxL3Byb21wdHMSbwoMRGVsZXRlUHJvbXB0Eh8udm94Z2F0ZS52MS5EZWxldGVQcm9tcHRSZXF1ZXN0GiAudm94Z2F0ZS52MS5EZWxldGVQcm9tcHRSZXNwb25zZSIcgtPkkwIWKhQvdjEvcHJvbXB0cy97ZGlnZXN0fRKEAQoRQ3JlYXRlTmFtZWRQcm9tcHQSJC52b3hnYXRlLnYxLkNyZWF0ZU5hbWVkUHJvbXB0UmVxdWVzdBolLnZveGdhdGUudjEuQ3JlYXRlTmFtZWRQcm9tcHRSZXNwb25zZSIigtPkkwIcOgEqIhcvdjEvbmFtZWQtcHJvbXB0czpjbG9uZRJpCgpOYW1lUHJvbXB0Eh0udm94Z2F0ZS52MS5OYW1lUHJvbXB0UmVxdWVzdBoeLnZveGdhdGUudjEuTmFtZVByb21wdFJlc3BvbnNlIhyC0+STAhY6ASoiES92MS9uYW1lZC1wcm9tcHRzEnkKDkdldE5hbWVkUHJvbXB0EiEudm94Z2F0ZS52MS5HZXROYW1lZFByb21wdFJlcXVlc3QaIi52b3hnYXRlLnYxLkdldE5hbWVkUHJvbXB0UmVzcG9uc2UiIILT5JMCGhIYL3YxL25hbWVkLXByb21wdHMve25hbWV9EngKEExpc3ROYW1lZFByb21wdHMSIy52b3hnYXRlLnYxLkxpc3ROYW1lZFByb21wdHNSZXF1ZXN0GiQudm94Z2F0ZS52MS5MaXN0TmFtZWRQcm9tcHRzUmVzcG9uc2UiGYLT5JMCExIRL3YxL25hbWVkLXByb21wdHMSggEKEURlbGV0ZU5hbWVkUHJvbXB0EiQudm94Z2F0ZS52MS5EZWxldGVOYW1lZFByb21wdFJlcXVlc3QaJS52b3hnYXRlLnYxLkRlbGV0ZU5hbWVkUHJvbXB0UmVzcG9uc2UiIILT5JMCGioYL3YxL25hbWVkLXByb21wdHMve25hbWV9YgZwcm90bzM", [file_google_api_annotations, file_google_api_httpbody, file_google_protobuf_timestamp, file_voxgate_v1_capabilities]);
 
 /**
  * PromptMetadata describes a prompt.
@@ -338,6 +338,435 @@ export const DeletePromptResponseSchema: GenMessage<DeletePromptResponse> = /*@_
   messageDesc(file_voxgate_v1_prompt_store, 10);
 
 /**
+ * NamedPrompt is a stored clone prompt under a name its owner chose.
+ *
+ * @generated from message voxgate.v1.NamedPrompt
+ */
+export type NamedPrompt = Message<"voxgate.v1.NamedPrompt"> & {
+  /**
+   * name is unique per owner: 1 to 128 characters of letters, digits and ._- (no slash).
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * digest of the prompt bytes (its id in the prompt store).
+   *
+   * @generated from field: string digest = 2;
+   */
+  digest: string;
+
+  /**
+   * tags are free words for filtering, e.g. "maya", "angry".
+   *
+   * @generated from field: repeated string tags = 3;
+   */
+  tags: string[];
+
+  /**
+   * labels are key/values for search: character, emotion, intensity, description, instruct,
+   * base_description.
+   *
+   * @generated from field: map<string, string> labels = 4;
+   */
+  labels: { [key: string]: string };
+
+  /**
+   * reference_text is the transcript of the reference audio.
+   *
+   * @generated from field: string reference_text = 5;
+   */
+  referenceText: string;
+
+  /**
+   * model that made the prompt; only that model can speak it.
+   *
+   * @generated from field: voxgate.v1.ModelRef model = 6;
+   */
+  model?: ModelRef | undefined;
+
+  /**
+   * engine that made the prompt.
+   *
+   * @generated from field: string engine = 7;
+   */
+  engine: string;
+
+  /**
+   * size_bytes of the prompt.
+   *
+   * @generated from field: int64 size_bytes = 8;
+   */
+  sizeBytes: bigint;
+
+  /**
+   * store_key is the object key of the prompt bytes in the gateway's object store.
+   *
+   * @generated from field: string store_key = 9;
+   */
+  storeKey: string;
+
+  /**
+   * reference_duration_ms is the length of the reference audio, 0 when unknown.
+   *
+   * @generated from field: int64 reference_duration_ms = 10;
+   */
+  referenceDurationMs: bigint;
+
+  /**
+   * create_time of the name.
+   *
+   * @generated from field: google.protobuf.Timestamp create_time = 11;
+   */
+  createTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message voxgate.v1.NamedPrompt.
+ * Use `create(NamedPromptSchema)` to create a new message.
+ */
+export const NamedPromptSchema: GenMessage<NamedPrompt> = /*@__PURE__*/
+  messageDesc(file_voxgate_v1_prompt_store, 11);
+
+/**
+ * CreateNamedPromptRequest makes and names a clone prompt.
+ *
+ * @generated from message voxgate.v1.CreateNamedPromptRequest
+ */
+export type CreateNamedPromptRequest = Message<"voxgate.v1.CreateNamedPromptRequest"> & {
+  /**
+   * name for the prompt; required, unique per owner.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * reference_audio is WAV, MP3, FLAC or OGG (checked by magic bytes), limited like CreateVoice's.
+   *
+   * @generated from field: bytes reference_audio = 2;
+   */
+  referenceAudio: Uint8Array;
+
+  /**
+   * reference_text is the transcript of the reference audio; optional.
+   *
+   * @generated from field: string reference_text = 3;
+   */
+  referenceText: string;
+
+  /**
+   * tags of the prompt.
+   *
+   * @generated from field: repeated string tags = 4;
+   */
+  tags: string[];
+
+  /**
+   * labels of the prompt.
+   *
+   * @generated from field: map<string, string> labels = 5;
+   */
+  labels: { [key: string]: string };
+
+  /**
+   * engine to clone with; empty means any backend with clone_prompt_create.
+   *
+   * @generated from field: string engine = 6;
+   */
+  engine: string;
+
+  /**
+   * model to clone with; empty means the backend's default.
+   *
+   * @generated from field: voxgate.v1.ModelRef model = 7;
+   */
+  model?: ModelRef | undefined;
+
+  /**
+   * language of the reference audio as a BCP-47 tag.
+   *
+   * @generated from field: string language = 8;
+   */
+  language: string;
+
+  /**
+   * replace an existing prompt of that name (else ALREADY_EXISTS).
+   *
+   * @generated from field: bool replace = 9;
+   */
+  replace: boolean;
+};
+
+/**
+ * Describes the message voxgate.v1.CreateNamedPromptRequest.
+ * Use `create(CreateNamedPromptRequestSchema)` to create a new message.
+ */
+export const CreateNamedPromptRequestSchema: GenMessage<CreateNamedPromptRequest> = /*@__PURE__*/
+  messageDesc(file_voxgate_v1_prompt_store, 12);
+
+/**
+ * CreateNamedPromptResponse returns the new named prompt.
+ *
+ * @generated from message voxgate.v1.CreateNamedPromptResponse
+ */
+export type CreateNamedPromptResponse = Message<"voxgate.v1.CreateNamedPromptResponse"> & {
+  /**
+   * prompt that was created.
+   *
+   * @generated from field: voxgate.v1.NamedPrompt prompt = 1;
+   */
+  prompt?: NamedPrompt | undefined;
+};
+
+/**
+ * Describes the message voxgate.v1.CreateNamedPromptResponse.
+ * Use `create(CreateNamedPromptResponseSchema)` to create a new message.
+ */
+export const CreateNamedPromptResponseSchema: GenMessage<CreateNamedPromptResponse> = /*@__PURE__*/
+  messageDesc(file_voxgate_v1_prompt_store, 13);
+
+/**
+ * NamePromptRequest names a stored prompt.
+ *
+ * @generated from message voxgate.v1.NamePromptRequest
+ */
+export type NamePromptRequest = Message<"voxgate.v1.NamePromptRequest"> & {
+  /**
+   * name to give; unique per owner.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * digest of a stored prompt.
+   *
+   * @generated from field: string digest = 2;
+   */
+  digest: string;
+
+  /**
+   * tags of the prompt.
+   *
+   * @generated from field: repeated string tags = 3;
+   */
+  tags: string[];
+
+  /**
+   * labels of the prompt.
+   *
+   * @generated from field: map<string, string> labels = 4;
+   */
+  labels: { [key: string]: string };
+
+  /**
+   * replace an existing prompt of that name (else ALREADY_EXISTS).
+   *
+   * @generated from field: bool replace = 5;
+   */
+  replace: boolean;
+
+  /**
+   * reference_duration_ms of the reference audio, when known.
+   *
+   * @generated from field: int64 reference_duration_ms = 6;
+   */
+  referenceDurationMs: bigint;
+};
+
+/**
+ * Describes the message voxgate.v1.NamePromptRequest.
+ * Use `create(NamePromptRequestSchema)` to create a new message.
+ */
+export const NamePromptRequestSchema: GenMessage<NamePromptRequest> = /*@__PURE__*/
+  messageDesc(file_voxgate_v1_prompt_store, 14);
+
+/**
+ * NamePromptResponse returns the named prompt.
+ *
+ * @generated from message voxgate.v1.NamePromptResponse
+ */
+export type NamePromptResponse = Message<"voxgate.v1.NamePromptResponse"> & {
+  /**
+   * prompt as named.
+   *
+   * @generated from field: voxgate.v1.NamedPrompt prompt = 1;
+   */
+  prompt?: NamedPrompt | undefined;
+};
+
+/**
+ * Describes the message voxgate.v1.NamePromptResponse.
+ * Use `create(NamePromptResponseSchema)` to create a new message.
+ */
+export const NamePromptResponseSchema: GenMessage<NamePromptResponse> = /*@__PURE__*/
+  messageDesc(file_voxgate_v1_prompt_store, 15);
+
+/**
+ * GetNamedPromptRequest names a prompt.
+ *
+ * @generated from message voxgate.v1.GetNamedPromptRequest
+ */
+export type GetNamedPromptRequest = Message<"voxgate.v1.GetNamedPromptRequest"> & {
+  /**
+   * name of the prompt.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message voxgate.v1.GetNamedPromptRequest.
+ * Use `create(GetNamedPromptRequestSchema)` to create a new message.
+ */
+export const GetNamedPromptRequestSchema: GenMessage<GetNamedPromptRequest> = /*@__PURE__*/
+  messageDesc(file_voxgate_v1_prompt_store, 16);
+
+/**
+ * GetNamedPromptResponse returns a named prompt.
+ *
+ * @generated from message voxgate.v1.GetNamedPromptResponse
+ */
+export type GetNamedPromptResponse = Message<"voxgate.v1.GetNamedPromptResponse"> & {
+  /**
+   * prompt asked for.
+   *
+   * @generated from field: voxgate.v1.NamedPrompt prompt = 1;
+   */
+  prompt?: NamedPrompt | undefined;
+};
+
+/**
+ * Describes the message voxgate.v1.GetNamedPromptResponse.
+ * Use `create(GetNamedPromptResponseSchema)` to create a new message.
+ */
+export const GetNamedPromptResponseSchema: GenMessage<GetNamedPromptResponse> = /*@__PURE__*/
+  messageDesc(file_voxgate_v1_prompt_store, 17);
+
+/**
+ * ListNamedPromptsRequest lists named prompts.
+ *
+ * @generated from message voxgate.v1.ListNamedPromptsRequest
+ */
+export type ListNamedPromptsRequest = Message<"voxgate.v1.ListNamedPromptsRequest"> & {
+  /**
+   * page_size is the most prompts to return; 0 means the server default (50), the maximum is 500.
+   *
+   * @generated from field: int32 page_size = 1;
+   */
+  pageSize: number;
+
+  /**
+   * page_token from a previous response's next_page_token.
+   *
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
+
+  /**
+   * tags keeps prompts carrying every one of these tags.
+   *
+   * @generated from field: repeated string tags = 3;
+   */
+  tags: string[];
+
+  /**
+   * labels keeps prompts whose labels equal these (case-insensitive).
+   *
+   * @generated from field: map<string, string> labels = 4;
+   */
+  labels: { [key: string]: string };
+
+  /**
+   * query keeps prompts whose name, tags or labels contain it (case-insensitive).
+   *
+   * @generated from field: string query = 5;
+   */
+  query: string;
+
+  /**
+   * model_family keeps prompts made by this model family.
+   *
+   * @generated from field: string model_family = 6;
+   */
+  modelFamily: string;
+};
+
+/**
+ * Describes the message voxgate.v1.ListNamedPromptsRequest.
+ * Use `create(ListNamedPromptsRequestSchema)` to create a new message.
+ */
+export const ListNamedPromptsRequestSchema: GenMessage<ListNamedPromptsRequest> = /*@__PURE__*/
+  messageDesc(file_voxgate_v1_prompt_store, 18);
+
+/**
+ * ListNamedPromptsResponse is one page of named prompts.
+ *
+ * @generated from message voxgate.v1.ListNamedPromptsResponse
+ */
+export type ListNamedPromptsResponse = Message<"voxgate.v1.ListNamedPromptsResponse"> & {
+  /**
+   * prompts on this page.
+   *
+   * @generated from field: repeated voxgate.v1.NamedPrompt prompts = 1;
+   */
+  prompts: NamedPrompt[];
+
+  /**
+   * next_page_token is empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message voxgate.v1.ListNamedPromptsResponse.
+ * Use `create(ListNamedPromptsResponseSchema)` to create a new message.
+ */
+export const ListNamedPromptsResponseSchema: GenMessage<ListNamedPromptsResponse> = /*@__PURE__*/
+  messageDesc(file_voxgate_v1_prompt_store, 19);
+
+/**
+ * DeleteNamedPromptRequest names a prompt to delete.
+ *
+ * @generated from message voxgate.v1.DeleteNamedPromptRequest
+ */
+export type DeleteNamedPromptRequest = Message<"voxgate.v1.DeleteNamedPromptRequest"> & {
+  /**
+   * name of the prompt.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message voxgate.v1.DeleteNamedPromptRequest.
+ * Use `create(DeleteNamedPromptRequestSchema)` to create a new message.
+ */
+export const DeleteNamedPromptRequestSchema: GenMessage<DeleteNamedPromptRequest> = /*@__PURE__*/
+  messageDesc(file_voxgate_v1_prompt_store, 20);
+
+/**
+ * DeleteNamedPromptResponse confirms a deletion.
+ *
+ * @generated from message voxgate.v1.DeleteNamedPromptResponse
+ */
+export type DeleteNamedPromptResponse = Message<"voxgate.v1.DeleteNamedPromptResponse"> & {
+};
+
+/**
+ * Describes the message voxgate.v1.DeleteNamedPromptResponse.
+ * Use `create(DeleteNamedPromptResponseSchema)` to create a new message.
+ */
+export const DeleteNamedPromptResponseSchema: GenMessage<DeleteNamedPromptResponse> = /*@__PURE__*/
+  messageDesc(file_voxgate_v1_prompt_store, 21);
+
+/**
  * PromptStoreService stores clone prompt blobs, content-addressed by sha256. Only the gateway holds
  * storage credentials; keys are built by the gateway, never taken from callers.
  *
@@ -394,6 +823,59 @@ export const PromptStoreService: GenService<{
     methodKind: "unary";
     input: typeof DeletePromptRequestSchema;
     output: typeof DeletePromptResponseSchema;
+  },
+  /**
+   * CreateNamedPrompt makes a clone prompt from reference audio on a backend with
+   * clone_prompt_create, stores it and gives it the caller's name.
+   *
+   * @generated from rpc voxgate.v1.PromptStoreService.CreateNamedPrompt
+   */
+  createNamedPrompt: {
+    methodKind: "unary";
+    input: typeof CreateNamedPromptRequestSchema;
+    output: typeof CreateNamedPromptResponseSchema;
+  },
+  /**
+   * NamePrompt gives a stored prompt a name (unique per owner), tags and labels.
+   *
+   * @generated from rpc voxgate.v1.PromptStoreService.NamePrompt
+   */
+  namePrompt: {
+    methodKind: "unary";
+    input: typeof NamePromptRequestSchema;
+    output: typeof NamePromptResponseSchema;
+  },
+  /**
+   * GetNamedPrompt returns one of the caller's named prompts.
+   *
+   * @generated from rpc voxgate.v1.PromptStoreService.GetNamedPrompt
+   */
+  getNamedPrompt: {
+    methodKind: "unary";
+    input: typeof GetNamedPromptRequestSchema;
+    output: typeof GetNamedPromptResponseSchema;
+  },
+  /**
+   * ListNamedPrompts lists the caller's named prompts in name order, filtered by tags, labels and a
+   * search text, one page at a time.
+   *
+   * @generated from rpc voxgate.v1.PromptStoreService.ListNamedPrompts
+   */
+  listNamedPrompts: {
+    methodKind: "unary";
+    input: typeof ListNamedPromptsRequestSchema;
+    output: typeof ListNamedPromptsResponseSchema;
+  },
+  /**
+   * DeleteNamedPrompt removes a name; the prompt bytes go too when no other name and no voice
+   * uses them.
+   *
+   * @generated from rpc voxgate.v1.PromptStoreService.DeleteNamedPrompt
+   */
+  deleteNamedPrompt: {
+    methodKind: "unary";
+    input: typeof DeleteNamedPromptRequestSchema;
+    output: typeof DeleteNamedPromptResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_voxgate_v1_prompt_store, 0);

@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file voxgate/v1/tts.proto.
  */
 export const file_voxgate_v1_tts: GenFile = /*@__PURE__*/
-  fileDesc("ChR2b3hnYXRlL3YxL3R0cy5wcm90bxIKdm94Z2F0ZS52MSLUAgoXU3ludGhlc2l6ZVNwZWVjaFJlcXVlc3QSDAoEdGV4dBgBIAEoCRINCgV2b2ljZRgCIAEoCRIOCgZlbmdpbmUYAyABKAkSDQoFbW9kZWwYBCABKAkSEAoIbGFuZ3VhZ2UYBSABKAkSDQoFc3BlZWQYBiABKAISFAoMaW5zdHJ1Y3Rpb25zGAcgASgJEisKCGVuY29kaW5nGAggASgOMhkudm94Z2F0ZS52MS5BdWRpb0VuY29kaW5nEhYKDnNhbXBsZV9yYXRlX2h6GAkgASgFEhEKCXByb21wdF9pZBgKIAEoCRI/CgZwYXJhbXMYCyADKAsyLy52b3hnYXRlLnYxLlN5bnRoZXNpemVTcGVlY2hSZXF1ZXN0LlBhcmFtc0VudHJ5Gi0KC1BhcmFtc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEynwIKClR0c1NlcnZpY2USoQEKClN5bnRoZXNpemUSIy52b3hnYXRlLnYxLlN5bnRoZXNpemVTcGVlY2hSZXF1ZXN0GhQuZ29vZ2xlLmFwaS5IdHRwQm9keSJYgtPkkwJSOgEqWgw6ASoiBy92MS90dHNaCToBKiIEL3R0c1odOgEqIhgvYXBpL3YxL3R0cy9jbG9uZS1wcm9tcHQiFS92MS9zcGVlY2g6c3ludGhlc2l6ZRJtChBTdHJlYW1TeW50aGVzaXplEiMudm94Z2F0ZS52MS5TeW50aGVzaXplU3BlZWNoUmVxdWVzdBoULmdvb2dsZS5hcGkuSHR0cEJvZHkiHILT5JMCFjoBKiIRL3YxL3NwZWVjaDpzdHJlYW0wAWIGcHJvdG8z", [file_google_api_annotations, file_google_api_httpbody, file_voxgate_v1_audio]);
+  fileDesc("ChR2b3hnYXRlL3YxL3R0cy5wcm90bxIKdm94Z2F0ZS52MSLpAgoXU3ludGhlc2l6ZVNwZWVjaFJlcXVlc3QSDAoEdGV4dBgBIAEoCRINCgV2b2ljZRgCIAEoCRIOCgZlbmdpbmUYAyABKAkSDQoFbW9kZWwYBCABKAkSEAoIbGFuZ3VhZ2UYBSABKAkSDQoFc3BlZWQYBiABKAISFAoMaW5zdHJ1Y3Rpb25zGAcgASgJEisKCGVuY29kaW5nGAggASgOMhkudm94Z2F0ZS52MS5BdWRpb0VuY29kaW5nEhYKDnNhbXBsZV9yYXRlX2h6GAkgASgFEhEKCXByb21wdF9pZBgKIAEoCRI/CgZwYXJhbXMYCyADKAsyLy52b3hnYXRlLnYxLlN5bnRoZXNpemVTcGVlY2hSZXF1ZXN0LlBhcmFtc0VudHJ5EhMKC3Byb21wdF9uYW1lGAwgASgJGi0KC1BhcmFtc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEygAIKClR0c1NlcnZpY2USggEKClN5bnRoZXNpemUSIy52b3hnYXRlLnYxLlN5bnRoZXNpemVTcGVlY2hSZXF1ZXN0GhQuZ29vZ2xlLmFwaS5IdHRwQm9keSI5gtPkkwIzOgEqWgw6ASoiBy92MS90dHNaCToBKiIEL3R0cyIVL3YxL3NwZWVjaDpzeW50aGVzaXplEm0KEFN0cmVhbVN5bnRoZXNpemUSIy52b3hnYXRlLnYxLlN5bnRoZXNpemVTcGVlY2hSZXF1ZXN0GhQuZ29vZ2xlLmFwaS5IdHRwQm9keSIcgtPkkwIWOgEqIhEvdjEvc3BlZWNoOnN0cmVhbTABYgZwcm90bzM", [file_google_api_annotations, file_google_api_httpbody, file_voxgate_v1_audio]);
 
 /**
  * SynthesizeSpeechRequest is a client's synthesis request.
@@ -101,6 +101,14 @@ export type SynthesizeSpeechRequest = Message<"voxgate.v1.SynthesizeSpeechReques
    * @generated from field: map<string, string> params = 11;
    */
   params: { [key: string]: string };
+
+  /**
+   * prompt_name speaks with one of the caller's named clone prompts (PromptStoreService.NamePrompt);
+   * set at most one of voice, prompt_id and prompt_name.
+   *
+   * @generated from field: string prompt_name = 12;
+   */
+  promptName: string;
 };
 
 /**

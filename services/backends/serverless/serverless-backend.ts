@@ -322,10 +322,20 @@ export function createServerlessHandler(
     get inFlight() {
       return inFlight;
     },
-    async health(_request, context) {
+    async health(request, context) {
       let health: Awaited<ReturnType<RunPodClient["health"]>>;
+      let warmUpJob = "";
       try {
         health = await client.health({ signal: context.signal, timeoutMs: requestTimeoutMs });
+        // A warm-up asks for a worker only when none is idle or ready (no duplicate cold starts):
+        // a job that does nothing, which RunPod starts a worker for.
+        if (request.warmUp && health.workers.idle + health.workers.ready === 0) {
+          const job = await client.run(
+            { warmup: true },
+            { signal: context.signal, timeoutMs: requestTimeoutMs, policy: { ttlMs: 60_000 } },
+          );
+          warmUpJob = job.id;
+        }
       } catch (err) {
         throw toConnectError(err, context.signal, id, maxAudioBytes);
       }
@@ -341,6 +351,20 @@ export function createServerlessHandler(
           `throttled ${workers.throttled}, unhealthy ${workers.unhealthy}`,
         capabilities,
         load: { inFlight, slots },
+        serverless: {
+          workersIdle: workers.idle,
+          workersReady: workers.ready,
+          workersInitializing: workers.initializing,
+          workersRunning: workers.running,
+          workersThrottled: workers.throttled,
+          workersUnhealthy: workers.unhealthy,
+          jobsInQueue: jobs.inQueue,
+          jobsInProgress: jobs.inProgress,
+          jobsCompleted: jobs.completed,
+          jobsFailed: jobs.failed,
+          jobsRetried: jobs.retried,
+          warmUpJob,
+        },
       };
     },
     synthesize,
