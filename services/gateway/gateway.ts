@@ -511,6 +511,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       registry,
       debugLog: relayDebugLog,
       maxRequestBytes: limits.maxRequestBytes,
+      maxJsonDepth,
       defaultTimeoutMs: limits.defaultTimeoutMs,
       log,
     }),

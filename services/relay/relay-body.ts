@@ -1,8 +1,6 @@
 import type { NodeRequest, NodeResponse } from "../auth/rpc-error-response.js";
+import { isJsonLimitError, type JsonLimits, readJsonText } from "../input-limits/index.js";
 import { badRequest, RelayError, writeRelayError } from "./relay-error.js";
-
-/** Deepest JSON nesting a relay body may have (relay bodies are at most 4 levels deep). */
-export const kRelayMaxJsonDepth = 32;
 
 const tooLarge = (maxBytes: number) =>
   new RelayError(
@@ -44,43 +42,32 @@ export async function readBody(
 }
 
 /**
- * Checks the nesting of a JSON text before `JSON.parse` builds it: a body of a million `[` would
- * otherwise cost seconds and hundreds of MB. Brackets inside strings do not count.
- */
-export function checkJsonDepth(text: Buffer, maxDepth: number): void {
-  let depth = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (inString) {
-      if (c === 0x5c) i++;
-      else if (c === 0x22) inString = false;
-      continue;
-    }
-    if (c === 0x22) inString = true;
-    else if (c === 0x5b || c === 0x7b) {
-      if (++depth > maxDepth) {
-        throw badRequest(`the request body nests deeper than ${maxDepth} levels`);
-      }
-    } else if (c === 0x5d || c === 0x7d) depth--;
-  }
-}
-
-/**
- * Reads a JSON object body. Relay clients send JSON without always saying so (aiohttp's `data=`),
- * so the Content-Type is not required; an empty body is `{}` (warmup posts none).
+ * Reads a JSON object body within `limits` (the shared input-limits scanner: size and nesting are
+ * checked while it arrives, before it is parsed; 413 or 400 answered at once). Relay clients send
+ * JSON without always saying so (aiohttp's `data=`), so the Content-Type is not required; an empty
+ * body is `{}` (warmup posts none).
  */
 export async function readJsonObject(
   req: NodeRequest,
   res: NodeResponse,
-  maxBytes: number,
+  limits: JsonLimits,
 ): Promise<Record<string, unknown>> {
-  const body = await readBody(req, res, maxBytes);
-  if (body.byteLength === 0) return {};
-  checkJsonDepth(body, kRelayMaxJsonDepth);
+  let text: string;
+  try {
+    text = await readJsonText(req, limits);
+  } catch (err) {
+    if (!isJsonLimitError(err)) throw err;
+    const error =
+      err.limit === "bytes"
+        ? new RelayError(err.message, 413, "request_too_large")
+        : badRequest(err.message);
+    writeRelayError(req, res, error);
+    throw error;
+  }
+  if (text.trim() === "") return {};
   let value: unknown;
   try {
-    value = JSON.parse(body.toString("utf8"));
+    value = JSON.parse(text);
   } catch (err) {
     throw badRequest(`the request body is not valid JSON: ${(err as Error).message}`);
   }

@@ -51,6 +51,8 @@ export interface RelayFrontendOptions {
   debugLog: RelayDebugLog;
   /** Largest request body, in bytes (`VOXGATE_MAX_REQUEST_BYTES`). */
   maxRequestBytes: number;
+  /** Deepest JSON nesting (`VOXGATE_MAX_JSON_DEPTH`). */
+  maxJsonDepth: number;
   /** Deadline of relay calls, in ms (relay clients set none). */
   defaultTimeoutMs: number;
   /** Root logger; each call logs through a child with its request id. */
@@ -107,6 +109,7 @@ export function createRelayFrontend(options: RelayFrontendOptions): HttpFrontend
   const prompts = createClient(PromptStoreService, options.transport);
   const startedAt = options.startedAt ?? Date.now();
   const maxBytes = options.maxRequestBytes;
+  const jsonLimits = { maxBytes, maxDepth: options.maxJsonDepth };
 
   /** Speaks and answers raw audio with the relay's headers. */
   const speakRaw = async (
@@ -250,7 +253,7 @@ export function createRelayFrontend(options: RelayFrontendOptions): HttpFrontend
       path: /^\/api\/v1\/tts\/warmup$/,
       service: TTS,
       async handler(call) {
-        await readJsonObject(call.req, call.res, maxBytes);
+        await readJsonObject(call.req, call.res, jsonLimits);
         if (readyAgents(registry).length > 0) {
           writeJson(call.res, {
             status: "connected",
@@ -321,7 +324,7 @@ export function createRelayFrontend(options: RelayFrontendOptions): HttpFrontend
       path: /^\/api\/v1\/voices\/clone-prompt$/,
       service: PROMPTS,
       async handler(call) {
-        const body = await readJsonObject(call.req, call.res, maxBytes);
+        const body = await readJsonObject(call.req, call.res, jsonLimits);
         const prompt = await createPrompt(call, body);
         writeJson(call.res, {
           name: prompt.name,
@@ -337,7 +340,7 @@ export function createRelayFrontend(options: RelayFrontendOptions): HttpFrontend
       path: /^\/api\/v1\/voices\/clone-prompt\/batch$/,
       service: PROMPTS,
       async handler(call) {
-        const body = await readJsonObject(call.req, call.res, maxBytes);
+        const body = await readJsonObject(call.req, call.res, jsonLimits);
         const items = body.items;
         if (!Array.isArray(items) || items.length === 0) throw badRequest("Missing 'items' array");
         if (items.length > 100) throw badRequest(`${items.length} items; the limit is 100`);
@@ -428,7 +431,7 @@ export function createRelayFrontend(options: RelayFrontendOptions): HttpFrontend
       path: /^\/api\/v1\/tts\/clone-prompt$/,
       service: TTS,
       async handler(call) {
-        const body = await readJsonObject(call.req, call.res, maxBytes);
+        const body = await readJsonObject(call.req, call.res, jsonLimits);
         const text = optionalString(body, "text");
         const promptName = optionalString(body, "voice_prompt");
         if (!text || !promptName) throw badRequest("Missing 'text' and 'voice_prompt'");
@@ -477,7 +480,7 @@ export function createRelayFrontend(options: RelayFrontendOptions): HttpFrontend
       path: /^\/api\/v1\/tts\/synthesize$/,
       service: TTS,
       async handler(call) {
-        const body = await readJsonObject(call.req, call.res, maxBytes);
+        const body = await readJsonObject(call.req, call.res, jsonLimits);
         const text = optionalString(body, "text");
         if (!text) throw badRequest("Missing 'text' field");
         if (body.ref_audio !== undefined || body.ref_audio_b64 !== undefined) {
@@ -513,7 +516,7 @@ export function createRelayFrontend(options: RelayFrontendOptions): HttpFrontend
           name = parts.find((p) => p.name === "voice_name")?.data.toString("utf8");
           audio = parts.find((p) => p.name === "reference_audio")?.data;
         } else {
-          const body = await readJsonObject(call.req, call.res, maxBytes);
+          const body = await readJsonObject(call.req, call.res, jsonLimits);
           name = optionalString(body, "voice_name");
           const b64 = optionalString(body, "reference_audio");
           audio = b64 ? decodeBase64(b64, "reference_audio") : undefined;
@@ -566,7 +569,7 @@ export function createRelayFrontend(options: RelayFrontendOptions): HttpFrontend
       service: capability === "emotion_presets" ? VOICES : TTS,
       async handler(call) {
         if (method === "POST") {
-          const body = await readJsonObject(call.req, call.res, maxBytes);
+          const body = await readJsonObject(call.req, call.res, jsonLimits);
           const missing = required.filter((key) => body[key] === undefined || body[key] === "");
           if (missing.length > 0) {
             throw badRequest(`Missing ${missing.map((k) => `'${k}'`).join(" and ")}`);

@@ -465,6 +465,23 @@ const rows: Row[] = [
     check: (_json, res) => expect(res.headers.get("allow")).toBe("GET"),
   },
 
+  {
+    name: "a body nested past VOXGATE_MAX_JSON_DEPTH: 400 before it is parsed",
+    method: "POST",
+    path: "/api/v1/tts/clone-prompt",
+    body: () => JSON.parse(`${"[".repeat(200)}${"]".repeat(200)}`),
+    status: 400,
+    check: (json) => expect(json.error).toMatch(/VOXGATE_MAX_JSON_DEPTH/),
+  },
+  {
+    name: "a body over VOXGATE_MAX_REQUEST_BYTES: 413",
+    method: "POST",
+    path: "/api/v1/voices/clone-prompt",
+    body: () => ({ name: "big", audio: "A".repeat(9 * 1024 * 1024) }),
+    status: 413,
+    check: (json) => expect(json.error).toMatch(/VOXGATE_MAX_REQUEST_BYTES/),
+  },
+
   // ── debug ──
   {
     name: "GET /api/v1/debug: memory, backends, in-flight calls, registry events",
