@@ -2,6 +2,7 @@ import { X509Certificate } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import * as tls from "node:tls";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -13,6 +14,7 @@ import {
 import { replaceCertFiles } from "../../test/helpers/tls-stack.js";
 import { certificateIdentities } from "./cert-identity.js";
 import { createTlsFiles, isTlsFilesError, type TlsMaterial } from "./tls-files.js";
+import { defaultCaCertificates, trustedCaCertificates } from "./trust-store.js";
 
 const log = pino({ level: "silent" });
 
@@ -116,5 +118,22 @@ describe("TLS files", () => {
       "spiffe://example.org/agent/gpu-7",
       "gpu-7",
     ]);
+  });
+
+  it("trusts the default roots, NODE_EXTRA_CA_CERTS and a CA file together", () => {
+    const other = createTestCa(dir, "other");
+    const pem = (file: string) => readFileSync(file, "utf8").trim();
+    const base = defaultCaCertificates({});
+    expect(base.length).toBeGreaterThan(50);
+    expect(base).not.toContain(pem(ca.certFile));
+    const withExtra = trustedCaCertificates(other.certFile, { NODE_EXTRA_CA_CERTS: ca.certFile });
+    if (!("getCACertificates" in tls)) {
+      // Node 20 reads NODE_EXTRA_CA_CERTS itself here; newer Node reports what it loaded at start.
+      expect(withExtra).toContain(pem(ca.certFile));
+    }
+    expect(withExtra).toContain(pem(other.certFile));
+    expect(() => trustedCaCertificates(join(dir, "none.crt"))).toThrow(/cannot read CA file/);
+    writeFileSync(join(dir, "empty.crt"), "not a certificate");
+    expect(() => trustedCaCertificates(join(dir, "empty.crt"))).toThrow(/holds no PEM certificate/);
   });
 });

@@ -18,6 +18,7 @@ import { ECHO_PARAMS } from "../../services/engines/echo/echo-engine.js";
 import { countEchoMismatches } from "../../services/engines/echo/echo-pattern.js";
 import { createTestCa, issueServerCert, type TestCa } from "../helpers/test-pki.js";
 import { presentedCertificate, replaceCertFiles, startTlsAgent } from "../helpers/tls-stack.js";
+import { CLI_ENTRY } from "../helpers/voxgate-process.js";
 import { type GatewayProcess, startGatewayProcess } from "../helpers/voxgate-stack.js";
 
 const run = promisify(execFile);
@@ -116,6 +117,18 @@ describe("TLS on the public and agent ports (test CA, no client certificates)", 
         client.close();
       }
     }
+    // The CLI: --ca-file (and VOXGATE_CA_FILE) add the test CA; without it the call fails.
+    const health = await run(
+      process.execPath,
+      [CLI_ENTRY, "health", "--url", gateway.url, "--ca-file", ca.certFile],
+      { env: { ...process.env, VOXGATE_CA_FILE: "" } },
+    );
+    expect(health.stdout.trim()).toBe("SERVING");
+    const untrusted = await run(process.execPath, [CLI_ENTRY, "health", "--url", gateway.url]).then(
+      () => "succeeded",
+      (err: { stderr: string }) => err.stderr,
+    );
+    expect(untrusted).toMatch(/certificate/i);
     // curl, as the README shows it: HTTP/1.1 and h2 over TLS, trusting the test CA.
     for (const flag of ["--http1.1", "--http2"]) {
       const { stdout } = await run("curl", [
@@ -201,12 +214,11 @@ describe("TLS on the public and agent ports (test CA, no client certificates)", 
       (l) => l.msg === "agent joined" && l.agent === "tls-agent",
     );
     expect(first).toHaveLength(1);
-    const late = startTlsAgent(
-      `https://127.0.0.1:${gateway.agentPort}`,
-      "after-rotation",
-      { VOXGATE_AGENT_TOKEN: gateway.agentToken },
-      ["--ca-file", ca.certFile],
-    );
+    // This one trusts the test CA through NODE_EXTRA_CA_CERTS instead of --ca-file.
+    const late = startTlsAgent(`https://127.0.0.1:${gateway.agentPort}`, "after-rotation", {
+      VOXGATE_AGENT_TOKEN: gateway.agentToken,
+      NODE_EXTRA_CA_CERTS: ca.certFile,
+    });
     agents.push(late);
     const joined = await late.joined();
     expect((joined.gatewayCertificate as { fingerprint256: string }).fingerprint256).toBe(
