@@ -35,6 +35,8 @@ export interface DatabaseProvider {
    * database directory exists. A gateway opens such a database at start to resume work.
    */
   readonly existing: boolean;
+  /** `closed` before the first {@link get}, `opening` until it resolves, then `open` (or `failed`). */
+  readonly state: "closed" | "opening" | "open" | "failed";
   /** Closes the database when it was opened; idempotent. */
   close(): Promise<void>;
 }
@@ -50,6 +52,10 @@ export function createDatabaseProvider(options: DatabaseProviderOptions): Databa
   }
   let opening: Promise<SqlDatabase> | undefined;
   let closing: Promise<void> | undefined;
+  let state: DatabaseProvider["state"] = "closed";
+  // Stops an embedded open still under way at close: a gateway stopped during its first start
+  // exits at once instead of waiting seconds for initdb.
+  const abortOpen = new AbortController();
 
   const open = async (): Promise<SqlDatabase> => {
     const started = performance.now();
@@ -59,7 +65,10 @@ export function createDatabaseProvider(options: DatabaseProviderOptions): Databa
           url: options.url,
           ...(options.maxConnections ? { maxConnections: options.maxConnections } : {}),
         })
-      : await openPgliteDatabase(isMemory ? {} : { dataDir: embeddedDir });
+      : await openPgliteDatabase({
+          ...(isMemory ? {} : { dataDir: embeddedDir }),
+          signal: abortOpen.signal,
+        });
     const applied = await migrate(db, options.migrations);
     log.info(
       {
@@ -75,14 +84,31 @@ export function createDatabaseProvider(options: DatabaseProviderOptions): Databa
 
   return {
     existing: isServer || (!isMemory && existsSync(embeddedDir)),
+    get state() {
+      return state;
+    },
     get() {
       if (closing) return Promise.reject(new Error("the database is closed"));
-      opening ??= open();
+      if (!opening) {
+        state = "opening";
+        opening = open().then(
+          (db) => {
+            state = "open";
+            return db;
+          },
+          (err: unknown) => {
+            state = "failed";
+            throw err;
+          },
+        );
+      }
       return opening;
     },
     close() {
       closing ??= (async () => {
         if (!opening) return;
+        if (state === "opening")
+          abortOpen.abort(new Error("the gateway closed while opening the database"));
         const db = await opening.catch(() => undefined);
         await db?.close();
       })();

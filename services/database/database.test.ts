@@ -1,5 +1,11 @@
+import { existsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type PostgresServer, startPostgresServer } from "../../test/helpers/postgres-server.js";
+import { createDatabaseProvider } from "./database-provider.js";
 import { migrate } from "./migrate.js";
 import { openPgliteDatabase } from "./pglite-database.js";
 import { openPostgresDatabase } from "./postgres-database.js";
@@ -85,4 +91,34 @@ it("refuses a migration list naming one id twice", async () => {
   } finally {
     await db.close();
   }
+});
+
+describe("embedded database provider", () => {
+  const log = pino({ level: "silent" });
+
+  it("stops a first open at close and leaves no half-made database; the next start creates it", async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), "voxgate-db-"));
+    try {
+      const first = createDatabaseProvider({ url: "", dataDir, migrations: [], log });
+      const opening = first.get();
+      expect(first.state).toBe("opening");
+      await first.close();
+      await expect(opening).rejects.toThrow(/closed while opening/);
+      // Nothing that the next start would take for an existing database.
+      expect(existsSync(join(dataDir, "db"))).toBe(false);
+
+      const second = createDatabaseProvider({ url: "", dataDir, migrations: [], log });
+      expect(second.existing).toBe(false);
+      const db = await second.get();
+      expect(second.state).toBe("open");
+      expect((await db.query<{ one: number }>("SELECT 1 AS one")).rows).toEqual([{ one: 1 }]);
+      await second.close();
+      expect(existsSync(join(dataDir, "db"))).toBe(true);
+      expect(existsSync(join(dataDir, "db.partial"))).toBe(false);
+      const third = createDatabaseProvider({ url: "", dataDir, migrations: [], log });
+      expect(third.existing).toBe(true);
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });

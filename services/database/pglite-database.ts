@@ -1,4 +1,5 @@
-import { mkdir } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { mkdir, rename, rm } from "node:fs/promises";
 import { Worker } from "node:worker_threads";
 import type { SqlDatabase, SqlExecutor, SqlResult } from "./sql-database.js";
 
@@ -6,6 +7,8 @@ import type { SqlDatabase, SqlExecutor, SqlResult } from "./sql-database.js";
 export interface PgliteDatabaseOptions {
   /** Directory of the database files; `undefined` keeps everything in memory (tests). */
   dataDir?: string;
+  /** Stops an open still under way: the worker is terminated and the open rejects. */
+  signal?: AbortSignal;
 }
 
 /** A PostgreSQL error as PGlite reported it; `code` is the SQLSTATE (e.g. `23505`). */
@@ -42,27 +45,61 @@ type Reply = {
 export async function openPgliteDatabase(
   options: PgliteDatabaseOptions = {},
 ): Promise<SqlDatabase> {
-  if (options.dataDir) await mkdir(options.dataDir, { recursive: true });
+  const { dataDir, signal } = options;
+  if (!dataDir || existsSync(dataDir)) return startWorker(dataDir, signal);
+  // A new database is created beside its final place and moved there once whole (closed first,
+  // then reopened, well under a second), so a process stopped or killed during initdb never
+  // leaves a half-made database that the next start would take for an existing one.
+  const partial = `${dataDir}.partial`;
+  await rm(partial, { recursive: true, force: true });
+  await mkdir(partial, { recursive: true });
+  try {
+    await (await startWorker(partial, signal)).close();
+  } catch (err) {
+    await rm(partial, { recursive: true, force: true });
+    throw err;
+  }
+  await rename(partial, dataDir);
+  return startWorker(dataDir, signal);
+}
+
+async function startWorker(
+  dataDir: string | undefined,
+  signal: AbortSignal | undefined,
+): Promise<SqlDatabase> {
+  signal?.throwIfAborted();
   const worker = new Worker(new URL("./pglite-worker.mjs", import.meta.url), {
-    workerData: { dataDir: options.dataDir },
+    workerData: { dataDir },
   });
   const pending = new Map<number, { resolve(value: unknown): void; reject(err: Error): void }>();
   let nextId = 1;
   let failure: Error | undefined;
 
-  await new Promise<void>((resolve, reject) => {
-    const onMessage = (message: { type?: string; error?: { message: string } }) => {
-      if (message.type === "ready") {
-        worker.off("error", onError);
-        resolve();
-      } else if (message.type === "failed") {
-        reject(new PgliteError(message.error ?? { message: "PGlite failed to open" }));
-      }
-    };
-    const onError = (err: Error) => reject(err);
-    worker.once("message", onMessage);
-    worker.once("error", onError);
-  });
+  const onAbort = () => void worker.terminate();
+  signal?.addEventListener("abort", onAbort, { once: true });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const onMessage = (message: { type?: string; error?: { message: string } }) => {
+        if (message.type === "ready") {
+          worker.off("error", onError);
+          worker.off("exit", onExit);
+          resolve();
+        } else if (message.type === "failed") {
+          reject(new PgliteError(message.error ?? { message: "PGlite failed to open" }));
+        }
+      };
+      const onError = (err: Error) => reject(err);
+      const onExit = () =>
+        reject(
+          signal?.aborted ? signal.reason : new Error("the PGlite worker exited while opening"),
+        );
+      worker.once("message", onMessage);
+      worker.once("error", onError);
+      worker.once("exit", onExit);
+    });
+  } finally {
+    signal?.removeEventListener("abort", onAbort);
+  }
 
   worker.on("message", (reply: Reply) => {
     const waiter = pending.get(reply.id);

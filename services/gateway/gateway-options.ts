@@ -99,6 +99,7 @@ export function gatewayOptionsFromSettings(
     jobs: { ...pickJobSettings(settings), renderConcurrency: settings.renderConcurrency },
     rest: { unknownQuery: settings.restUnknownQuery },
     storyforge: storyforgeFromSettings(settings),
+    readyNeedsBackend: settings.readyNeedsBackend,
     log,
   };
 }

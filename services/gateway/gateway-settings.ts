@@ -441,6 +441,15 @@ export const gatewaySettings = {
     schema: stringSetting,
     defaultValue: "us-east-1",
   }),
+  readyNeedsBackend: setting({
+    key: "readyNeedsBackend",
+    flag: "ready-needs-backend",
+    env: "VOXGATE_READY_NEEDS_BACKEND",
+    description:
+      "whether GET /readyz answers 503 while no READY backend can synthesize (off for a gateway that only serves jobs or voices)",
+    schema: boolSetting,
+    defaultValue: true,
+  }),
   s3ForcePathStyle: setting({
     key: "s3ForcePathStyle",
     flag: "s3-force-path-style",

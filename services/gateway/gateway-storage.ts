@@ -199,7 +199,19 @@ export function createGatewayStorage(
     promptSource,
     signPromptUrl: (digest) => prompts.signedReadUrl(digest, ttlMs),
     async start() {
-      if (database.existing) await database.get();
+      // A database that holds state opens before the ports do, so a restart resumes at once.
+      if (database.existing) {
+        await database.get();
+        return;
+      }
+      // A new embedded database opens now too, in the background (a few seconds the first time,
+      // longer on a loaded machine): the first call that stores something would otherwise wait
+      // for it with nothing on screen. /readyz says "opening" until it is done. A temporary
+      // in-memory one (in-process tests) opens on first use.
+      if (!temporary) {
+        log.info("opening the embedded database (first start: a few seconds)");
+        database.get().catch((err: unknown) => log.error({ err }, "database failed to open"));
+      }
     },
     close() {
       closing ??= (async () => {

@@ -66,8 +66,13 @@ import { createVoiceAudioTools } from "../voices/voice-audio-tools.js";
 import { createVoiceHandler } from "../voices/voice-handler.js";
 import { kCallContext } from "./call-context.js";
 import { createConnectNodeHandler } from "./connect-node-handler.js";
-import { createGatewayStorage, type GatewayStorageOptions } from "./gateway-storage.js";
-import { createHealthHandler } from "./health-handler.js";
+import {
+  createGatewayStorage,
+  type GatewayStorage,
+  type GatewayStorageOptions,
+} from "./gateway-storage.js";
+import { createHealthHandler, createServingStatus } from "./health-handler.js";
+import { createHealthRoutes } from "./health-routes.js";
 import type { HttpFrontend, HttpRoute } from "./http-frontend.js";
 import { createInProcessTransport } from "./in-process-transport.js";
 import { createLoggingInterceptor } from "./logging-interceptor.js";
@@ -94,6 +99,11 @@ export interface GatewayOptions {
    * only on {@link Gateway.reloadCertificates} (SIGHUP). @default 2000
    */
   tlsPollIntervalMs?: number;
+  /**
+   * Whether `/readyz` needs a READY backend that can synthesize (besides accepting work and a
+   * database that answers). @default true
+   */
+  readyNeedsBackend?: boolean;
   /** Accepted tokens (hashed). */
   tokens: readonly TokenEntry[];
   /** Static backends (serverless endpoints), registered at start with their API keys resolved. */
@@ -483,6 +493,21 @@ export function createGateway(options: GatewayOptions): Gateway {
   // Non-Connect ways in (REST transcoding, OpenAI-compatible API) register here; each calls
   // services through `inProcess`.
   const frontends: HttpFrontend[] = [
+    // /healthz and /readyz for load balancers, without a token.
+    createHealthRoutes({
+      registry,
+      servingStatus: createServingStatus({
+        registry,
+        services: PUBLIC_SERVICES.map((s) => s.typeName),
+        shutdownSignal: shutdown.signal,
+      }),
+      readiness: {
+        accepting: () => publicUrl !== "" && !shutdown.signal.aborted,
+        // A readiness probe must answer quickly even when the database hangs.
+        database: () => databaseAnswers(storage, 2000),
+      },
+      readyNeedsBackend: options.readyNeedsBackend ?? true,
+    }),
     // Signed read URLs of the filesystem store: the signature is the credential (serverless
     // workers hold no token).
     ...(storage.frontend ? [storage.frontend] : []),
@@ -711,4 +736,32 @@ function createPortTlsFiles(options: GatewayOptions): { public?: TlsFiles; agent
         }
       : {}),
   };
+}
+
+/**
+ * Whether the database answers `SELECT 1` within `timeoutMs`: undefined when it does, else why
+ * not (never the server's address). A database still being opened counts as not answering.
+ */
+async function databaseAnswers(
+  storage: GatewayStorage,
+  timeoutMs: number,
+): Promise<string | undefined> {
+  if (storage.database.state === "opening") return "opening";
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<string>((resolve) => {
+    timer = setTimeout(() => resolve(`no answer within ${timeoutMs} ms`), timeoutMs);
+  });
+  try {
+    return await Promise.race([
+      storage.database.get().then(async (db) => {
+        await db.query("SELECT 1");
+        return undefined;
+      }),
+      timeout,
+    ]);
+  } catch {
+    return "unreachable";
+  } finally {
+    clearTimeout(timer);
+  }
 }

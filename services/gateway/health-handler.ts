@@ -25,7 +25,20 @@ export interface HealthHandlerOptions {
 export function createHealthHandler(options: HealthHandlerOptions): ServiceImpl<typeof Health> {
   const { registry, shutdownSignal } = options;
   const known = new Set(["", ...options.services]);
-  const statusOf = (service: string): Status => {
+  const statusOf = createServingStatus(options);
+  return createHealthService(statusOf, known, registry, shutdownSignal);
+}
+
+/**
+ * The serving status of a public service, as grpc.health.v1 reports it (also read by the plain
+ * HTTP form, `GET /healthz?service=NAME`): SERVICE_UNKNOWN for a name the gateway does not serve,
+ * NOT_SERVING once it shuts down, and for `voxgate.v1.TtsService` while no READY backend can
+ * synthesize.
+ */
+export function createServingStatus(options: HealthHandlerOptions): (service: string) => Status {
+  const { registry, shutdownSignal } = options;
+  const known = new Set(["", ...options.services]);
+  return (service: string): Status => {
     if (!known.has(service)) return Status.SERVICE_UNKNOWN;
     if (shutdownSignal.aborted) return Status.NOT_SERVING;
     if (service === "voxgate.v1.TtsService") {
@@ -40,6 +53,14 @@ export function createHealthHandler(options: HealthHandlerOptions): ServiceImpl<
     }
     return Status.SERVING;
   };
+}
+
+function createHealthService(
+  statusOf: (service: string) => Status,
+  known: ReadonlySet<string>,
+  registry: BackendRegistry,
+  shutdownSignal: AbortSignal,
+): ServiceImpl<typeof Health> {
   return {
     check(request) {
       const status = statusOf(request.service);
