@@ -60,7 +60,13 @@ the token (default: a new one per run); every "voxgate gateway" setting applies 
       "voxgate ready",
     );
     io.stderr.write(
-      banner(addresses.publicUrl, addresses.agentPort, clientToken, !settings.clientToken),
+      banner(
+        addresses.publicUrl,
+        `${settings.agentTlsCertFile ? "https://" : ""}HOST:${addresses.agentPort}`,
+        addresses.agentPort,
+        clientToken,
+        !settings.clientToken,
+      ),
     );
     await untilAborted(io.signal);
     log.info("stopping: draining the local agent");
@@ -70,11 +76,17 @@ the token (default: a new one per run); every "voxgate gateway" setting applies 
   },
 };
 
-function banner(url: string, agentPort: number, token: string, generated: boolean): string {
+function banner(
+  url: string,
+  agentAddress: string,
+  agentPort: number,
+  token: string,
+  generated: boolean,
+): string {
   return `
   voxgate is running
     API         ${url}   (Connect, gRPC, gRPC-Web; HTTP/1.1 and h2c)
-    agent port  127.0.0.1:${agentPort}   (more GPU hosts: voxgate agent --gateway HOST:${agentPort})
+    agent port  127.0.0.1:${agentPort}   (more GPU hosts: voxgate agent --gateway ${agentAddress})
     token       ${token}${generated ? "   (new each run; set VOXGATE_TOKEN to fix it)" : ""}
 
   Try it (another terminal):
