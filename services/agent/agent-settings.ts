@@ -214,6 +214,15 @@ export const agentSettings = {
     ]),
     defaultValue: [] as string[],
   }),
+  enginePromptsDir: setting({
+    key: "enginePromptsDir",
+    flag: "engine-prompts-dir",
+    env: "VOXGATE_AGENT_ENGINE_PROMPTS_DIR",
+    description:
+      "prompt store directory of a qwen3-http server on this host (its local.prompts_dir); cloning needs it",
+    schema: z.string().max(4096),
+    defaultValue: "",
+  }),
   engineLlmModels: setting({
     key: "engineLlmModels",
     flag: "engine-llm-models",

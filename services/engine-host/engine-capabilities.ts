@@ -34,6 +34,7 @@ function describeEngine(info: EngineInfo): Array<MessageInitShape<typeof EngineI
     if (speaks && info.supportsCloning) {
       features.push(Feature.CLONE_PROMPT_CREATE, Feature.CLONE_PROMPT_SYNTHESIZE);
     }
+    if (speaks && info.modes?.includes("voice_design")) features.push(Feature.VOICE_DESIGN);
     features.push(...analysis);
     out.push({
       id: info.id,

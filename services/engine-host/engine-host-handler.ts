@@ -116,21 +116,6 @@ export function createEngineHost(options: EngineHostOptions): EngineHost {
     try {
       // Inside the slot: fetching a prompt the cache lacks is part of this call's work.
       const clonePrompt = promptRef ? await clonePrompts.resolve(promptRef, context) : undefined;
-      const { sampleRateHz, channels } = engine.info.format;
-      const frameBytes = 2 * channels;
-      const chunkBytes = Math.max(frameBytes, Math.floor(maxChunkBytes / frameBytes) * frameBytes);
-      yield {
-        kind: {
-          case: "format",
-          value: {
-            encoding: AudioEncoding.PCM,
-            sampleRateHz,
-            channels,
-            contentType: `audio/L16; rate=${sampleRateHz}; channels=${channels}`,
-          },
-        },
-      };
-      let audioBytes = 0;
       const chunks = engine.synthesize(
         {
           text: request.text,
@@ -139,11 +124,36 @@ export function createEngineHost(options: EngineHostOptions): EngineHost {
           instructions: request.instructions,
           ...(clonePrompt ? { clonePrompt } : {}),
           params: request.params,
+          language: request.language,
         },
         context.signal,
       );
+      // The format goes out with the first audio: a model server's answer may name its own rate
+      // (a WAV header), which is what the audio really is.
+      let format: { sampleRateHz: number; channels: number } | undefined;
+      let chunkBytes = 0;
+      const formatMessage = (f: { sampleRateHz: number; channels: number }) => {
+        const frameBytes = 2 * f.channels;
+        chunkBytes = Math.max(frameBytes, Math.floor(maxChunkBytes / frameBytes) * frameBytes);
+        return {
+          kind: {
+            case: "format" as const,
+            value: {
+              encoding: AudioEncoding.PCM,
+              sampleRateHz: f.sampleRateHz,
+              channels: f.channels,
+              contentType: `audio/L16; rate=${f.sampleRateHz}; channels=${f.channels}`,
+            },
+          },
+        };
+      };
+      let audioBytes = 0;
       try {
         for await (const chunk of chunks) {
+          if (!format) {
+            format = chunk.format ?? engine.info.format;
+            yield formatMessage(format);
+          }
           // Engines yield whole sentences; slices keep messages small and audio flowing evenly.
           for (let offset = 0; offset < chunk.pcm.byteLength; offset += chunkBytes) {
             const slice = chunk.pcm.subarray(offset, offset + chunkBytes);
@@ -154,6 +164,11 @@ export function createEngineHost(options: EngineHostOptions): EngineHost {
       } catch (err) {
         throw toEngineRpcError(err);
       }
+      if (!format) {
+        format = engine.info.format;
+        yield formatMessage(format);
+      }
+      const { sampleRateHz, channels } = format;
       yield {
         kind: {
           case: "summary",

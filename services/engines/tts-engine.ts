@@ -56,6 +56,11 @@ export interface EngineInfo {
   textModels?: readonly string[];
   /** What {@link TtsEngine.analyze} measures; empty or absent means the engine cannot analyze. */
   analysisKinds?: readonly EngineAnalysisKind[];
+  /**
+   * Synthesis modes besides plain speech, chosen with `params.mode`: `voice_design` speaks with a
+   * voice made from the instructions (FEATURE_VOICE_DESIGN).
+   */
+  modes?: readonly "voice_design"[];
 }
 
 /**
@@ -174,12 +179,22 @@ export interface EngineSynthesisRequest {
   clonePrompt?: EngineClonePrompt;
   /** Engine-specific settings from `SynthesizeRequest.params`; engines ignore keys not theirs. */
   params?: Readonly<Record<string, string>>;
+  /** BCP-47 language of the text; empty lets the engine decide. */
+  language?: string;
 }
 
 /** A piece of synthesized audio. */
 export interface EngineAudioChunk {
-  /** Raw PCM in the engine's {@link EngineInfo.format}; length is a whole number of frames. */
+  /**
+   * Raw PCM in `format` (else the engine's {@link EngineInfo.format}); length is a whole number of
+   * frames.
+   */
   pcm: Uint8Array;
+  /**
+   * Format of this call's audio when the model server said it (a WAV header), overriding
+   * {@link EngineInfo.format}. Only the first chunk's counts; later chunks must not change it.
+   */
+  format?: PcmFormat;
 }
 
 /**

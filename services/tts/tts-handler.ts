@@ -88,7 +88,13 @@ export function createTtsHandler(options: TtsHandlerOptions): ServiceImpl<typeof
           // Prefer an agent that already caches the prompt: no bytes to send.
           promptDigest: prompt.digest,
         }
-      : { feature: Feature.SYNTHESIZE, engine: request.engine, modelFamily: request.model };
+      : {
+          // A synthesis mode (params.mode) goes only to backends that declare it.
+          feature:
+            request.params.mode === "voice_design" ? Feature.VOICE_DESIGN : Feature.SYNTHESIZE,
+          engine: request.engine,
+          modelFamily: request.model,
+        };
     yield* registry.call(
       criteria,
       {

@@ -1,67 +1,73 @@
 /**
- * A fake but real Qwen3-TTS local server on 127.0.0.1 with the API the design seed describes:
- * `POST /api/v1/tts` (preset voice), `POST /api/v1/voices/clone-prompt` (reference audio in, a
- * `.pt`-like prompt out as base64 JSON) and `POST /api/v1/tts/clone-prompt` (speak with a prompt),
- * plus `GET /api/v1/voices`. Audio is a WAV tone whose pitch depends on the voice, or on the
- * prompt bytes received, so tests can tell which prompt was used. Every request is recorded.
+ * A fake Qwen3-TTS local server on 127.0.0.1, written from `server/local_server.py` of
+ * `decay256/qwen3-tts-server` (its routes as the relay tunnel and the standalone server carry them
+ * over HTTP): `GET /api/v1/status`, `GET /api/v1/tts/voices`, `POST /api/v1/tts/synthesize`
+ * (`{text, voice_id, instructions, format}`), `POST /api/v1/voices/design` (`{text, instruct,
+ * language, format}`), `POST /api/v1/voices/clone-prompt` (`{name, ref_audio_base64, ref_text,
+ * tags}` → `{name, status: "created", metadata}`, the prompt saved as `<promptsDir>/<name>.prompt`
+ * as the server's PromptStore does) and `POST /api/v1/tts/clone-prompt` (`{text, voice_prompt,
+ * language, format}`, the prompt loaded from that directory; 404 when absent). Audio answers are
+ * JSON `{audio (base64 WAV), format, sample_rate, duration_s}`; the tone's pitch depends on the
+ * voice, the description or the prompt file's bytes, so tests can tell which was used.
  */
 import { createHash } from "node:crypto";
-import type { ServerResponse } from "node:http";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { encodeWavHeader } from "../../services/audio/wav.js";
-import {
-  type PieceOptions,
-  type RecordedRequest,
-  sendJson,
-  sendPieces,
-  serveFake,
-} from "./fake-server-support.js";
+import { type RecordedRequest, sendJson, serveFake } from "./fake-server-support.js";
 import { speechPcm } from "./tone.js";
 
-/** First bytes of every prompt this fake makes; a prompt without them is refused. */
+/** First bytes of every prompt file this fake writes; a prompt file without them is refused. */
 export const FAKE_PROMPT_MAGIC = "FAKEQWENPT1\n";
 
 /** Knobs of the fake; change them any time. */
-export interface FakeQwen3Knobs extends PieceOptions {
-  /** Preset voices; `GET /api/v1/voices` answers 404 when this is undefined. */
+export interface FakeQwen3Knobs {
+  /** Voices of `GET /api/v1/tts/voices`; undefined answers 404. */
   voices: string[] | undefined;
-  /** Answer synthesis as JSON `{audio_b64}` instead of raw WAV. */
-  answerAsJson: boolean;
   /** The next answers of any POST endpoint are these errors, in order. */
   failNext: Array<{ status: number; body: unknown }>;
+  /** Delay before each audio answer, in ms (latency benchmarks). */
+  delayMs: number;
 }
 
 /** A running fake. */
 export interface FakeQwen3TtsServer {
   /** Base URL, e.g. `http://127.0.0.1:12345`. */
   readonly url: string;
+  /** The prompt store directory (`local.prompts_dir`). */
+  readonly promptsDir: string;
   /** Every request so far. */
   readonly requests: RecordedRequest[];
   /** Knobs. */
   readonly knobs: FakeQwen3Knobs;
-  /** Prompt bytes received by `/api/v1/tts/clone-prompt`, in order. */
+  /** Prompt files loaded by `/api/v1/tts/clone-prompt`, in order. */
   readonly promptsReceived: Uint8Array[];
-  /** Prompt bytes returned by `/api/v1/voices/clone-prompt`, in order. */
+  /** Prompt files written by `/api/v1/voices/clone-prompt`, in order. */
   readonly promptsCreated: Uint8Array[];
   /** The PCM this server speaks for `text` with a preset `voice`. */
   expectedPcm(text: string, voice: string): Uint8Array;
-  /** The PCM this server speaks for `text` with the clone prompt `prompt`. */
+  /** The PCM this server speaks for `text` with the clone prompt file `prompt`. */
   expectedPromptPcm(text: string, prompt: Uint8Array): Uint8Array;
+  /** The PCM this server speaks for `text` with a voice designed from `instruct`. */
+  expectedDesignPcm(text: string, instruct: string): Uint8Array;
   /** Stops the server, cutting open connections. */
   close(): Promise<void>;
 }
 
-/** Starts the fake on 127.0.0.1 and a free port. */
-export async function startFakeQwen3TtsServer(
-  options: { apiKey?: string; sampleRateHz?: number; knobs?: Partial<FakeQwen3Knobs> } = {},
-): Promise<FakeQwen3TtsServer> {
+/** Starts the fake on 127.0.0.1 and a free port, with its prompt store in `promptsDir`. */
+export async function startFakeQwen3TtsServer(options: {
+  promptsDir: string;
+  apiKey?: string;
+  sampleRateHz?: number;
+  knobs?: Partial<FakeQwen3Knobs>;
+}): Promise<FakeQwen3TtsServer> {
   const sampleRateHz = options.sampleRateHz ?? 24_000;
+  const { promptsDir } = options;
+  await mkdir(promptsDir, { recursive: true });
   const knobs: FakeQwen3Knobs = {
     voices: ["vivian", "ryan"],
-    answerAsJson: false,
     failNext: [],
-    pieceBytes: 4800,
-    pieceDelayMs: 0,
-    gate: undefined,
+    delayMs: 0,
     ...options.knobs,
   };
   const requests: RecordedRequest[] = [];
@@ -70,89 +76,145 @@ export async function startFakeQwen3TtsServer(
   const promptKey = (prompt: Uint8Array) =>
     `prompt:${createHash("sha256").update(prompt).digest("hex")}`;
 
-  const answerAudio = async (res: ServerResponse, entry: RecordedRequest, pcm: Uint8Array) => {
+  const audioAnswer = (pcm: Uint8Array) => {
     const wav = Buffer.concat([
       encodeWavHeader({ sampleRateHz, channels: 1, dataBytes: pcm.byteLength }),
       pcm,
     ]);
-    if (knobs.answerAsJson) {
-      sendJson(res, entry, 200, { audio_b64: wav.toString("base64"), sample_rate: sampleRateHz });
-      return;
-    }
-    await sendPieces(res, entry, "audio/wav", wav, knobs);
+    return {
+      audio: wav.toString("base64"),
+      format: "wav",
+      sample_rate: sampleRateHz,
+      duration_s: Math.round((pcm.byteLength / 2 / sampleRateHz) * 100) / 100,
+    };
   };
+  const error = (
+    entry: RecordedRequest,
+    res: Parameters<typeof sendJson>[0],
+    status: number,
+    message: string,
+  ) => sendJson(res, entry, status, { error: message });
 
-  const fake = await serveFake(requests, async (req, res, entry) => {
+  const listening = await serveFake(requests, async (req, res, entry) => {
     if (options.apiKey && req.headers.authorization !== `Bearer ${options.apiKey}`) {
-      sendJson(res, entry, 401, { detail: "invalid API key" });
-      return;
+      return error(entry, res, 401, "Invalid API key");
     }
-    if (req.method === "GET" && req.url === "/api/v1/voices") {
-      if (!knobs.voices) sendJson(res, entry, 404, { detail: "Not Found" });
-      else sendJson(res, entry, 200, { voices: knobs.voices.map((id) => ({ id, name: id })) });
-      return;
-    }
-    const failure = req.method === "POST" ? knobs.failNext.shift() : undefined;
-    if (failure) {
-      sendJson(res, entry, failure.status, failure.body);
-      return;
-    }
+    const path = (req.url ?? "").split("?")[0];
     const body = (entry.body ?? {}) as Record<string, unknown>;
-    if (req.method === "POST" && req.url === "/api/v1/tts") {
-      const voice = String(body.voice ?? "");
-      if (!knobs.voices?.includes(voice)) {
-        sendJson(res, entry, 400, { detail: `unknown speaker '${voice}'` });
-        return;
-      }
-      await answerAudio(res, entry, speechPcm(String(body.text ?? ""), voice, sampleRateHz));
-      return;
+    if (req.method === "POST" && knobs.failNext.length > 0) {
+      const failure = knobs.failNext.shift() as { status: number; body: unknown };
+      return sendJson(res, entry, failure.status, failure.body);
     }
-    if (req.method === "POST" && req.url === "/api/v1/voices/clone-prompt") {
-      const audio = Buffer.from(String(body.audio ?? ""), "base64");
-      if (audio.subarray(0, 4).toString("latin1") !== "RIFF") {
-        sendJson(res, entry, 400, { detail: "audio is not a WAV file" });
-        return;
+    const text = typeof body.text === "string" ? body.text : "";
+    const delay = () => new Promise((r) => setTimeout(r, knobs.delayMs));
+    switch (`${req.method} ${path}`) {
+      case "GET /api/v1/status":
+        return sendJson(res, entry, 200, {
+          status: "ok",
+          gpu: "Fake GPU",
+          vram_used_gb: 3.5,
+          vram_total_gb: 24,
+          models_loaded: ["custom_voice", "base", "voice_design"],
+          engine_ready: true,
+        });
+      case "GET /api/v1/tts/voices":
+        if (!knobs.voices) return error(entry, res, 404, `Not found: GET ${path}`);
+        return sendJson(res, entry, 200, {
+          voices: knobs.voices.map((name) => ({
+            voice_id: name,
+            name,
+            type: "builtin",
+            description: "",
+          })),
+        });
+      case "POST /api/v1/tts/synthesize": {
+        if (!text) return error(entry, res, 400, "Missing 'text' field");
+        const key = (body.voice_name ?? body.voice_id) as string | undefined;
+        if (!key) return error(entry, res, 400, "Missing 'voice_id' or 'voice_name' field");
+        if (!knobs.voices?.includes(key)) return error(entry, res, 404, `Voice not found: ${key}`);
+        await delay();
+        return sendJson(res, entry, 200, {
+          ...audioAnswer(speechPcm(text, key, sampleRateHz)),
+          voice_id: key,
+        });
       }
-      const prompt = Buffer.concat([
-        Buffer.from(FAKE_PROMPT_MAGIC),
-        createHash("sha256").update(audio).digest(),
-        Buffer.from(String(body.ref_text ?? "")),
-      ]);
-      promptsCreated.push(new Uint8Array(prompt));
-      sendJson(res, entry, 200, {
-        name: body.name,
-        prompt_b64: prompt.toString("base64"),
-        status: "created",
-      });
-      return;
-    }
-    if (req.method === "POST" && req.url === "/api/v1/tts/clone-prompt") {
-      const prompt = new Uint8Array(Buffer.from(String(body.prompt_b64 ?? ""), "base64"));
-      promptsReceived.push(prompt);
-      if (
-        Buffer.from(prompt.subarray(0, FAKE_PROMPT_MAGIC.length)).toString() !== FAKE_PROMPT_MAGIC
-      ) {
-        sendJson(res, entry, 400, { detail: "prompt_b64 is not a clone prompt of this model" });
-        return;
+      case "POST /api/v1/voices/design": {
+        const instruct = body.instruct;
+        if (!text || typeof instruct !== "string" || !instruct) {
+          return error(entry, res, 400, "Missing 'text' and 'instruct'");
+        }
+        await delay();
+        return sendJson(
+          res,
+          entry,
+          200,
+          audioAnswer(speechPcm(text, `design:${instruct}`, sampleRateHz)),
+        );
       }
-      await answerAudio(
-        res,
-        entry,
-        speechPcm(String(body.text ?? ""), promptKey(prompt), sampleRateHz),
-      );
-      return;
+      case "POST /api/v1/voices/clone-prompt": {
+        const name = body.name;
+        const audio = body.ref_audio_base64;
+        if (typeof name !== "string" || !name) return error(entry, res, 400, "Missing 'name'");
+        if (typeof audio !== "string" || !audio) {
+          return error(entry, res, 400, "Missing 'ref_audio_base64'");
+        }
+        if (!/^[A-Za-z0-9_-]+$/.test(name)) {
+          return error(entry, res, 500, `Invalid prompt name: '${name}'`);
+        }
+        const refText = typeof body.ref_text === "string" ? body.ref_text : "";
+        // Like torch.save of the prompt tensors: bytes that depend on the audio and transcript.
+        const prompt = Buffer.concat([
+          Buffer.from(FAKE_PROMPT_MAGIC),
+          createHash("sha256").update(Buffer.from(audio, "base64")).update(refText).digest(),
+        ]);
+        await writeFile(join(promptsDir, `${name}.prompt`), prompt);
+        const metadata = {
+          name,
+          tags: body.tags ?? [],
+          ref_text: refText,
+          x_vector_only_mode: refText === "",
+          icl_mode: refText !== "",
+        };
+        await writeFile(join(promptsDir, `${name}.json`), JSON.stringify(metadata));
+        promptsCreated.push(new Uint8Array(prompt));
+        return sendJson(res, entry, 200, { name, status: "created", metadata });
+      }
+      case "POST /api/v1/tts/clone-prompt": {
+        const name = body.voice_prompt;
+        if (!text || typeof name !== "string" || !name) {
+          return error(entry, res, 400, "Missing 'text' and 'voice_prompt'");
+        }
+        const prompt = await readFile(
+          join(promptsDir, `${name.replace(/[/\\]/g, "")}.prompt`),
+        ).catch(() => undefined);
+        if (!prompt) return error(entry, res, 404, `Clone prompt '${name}' not found`);
+        if (!prompt.subarray(0, FAKE_PROMPT_MAGIC.length).equals(Buffer.from(FAKE_PROMPT_MAGIC))) {
+          return error(entry, res, 500, "invalid load key, 'x'.");
+        }
+        promptsReceived.push(new Uint8Array(prompt));
+        await delay();
+        return sendJson(
+          res,
+          entry,
+          200,
+          audioAnswer(speechPcm(text, promptKey(prompt), sampleRateHz)),
+        );
+      }
+      default:
+        return error(entry, res, 404, `Not found: ${req.method} ${path}`);
     }
-    sendJson(res, entry, 404, { detail: "Not Found" });
   });
 
   return {
-    url: fake.url,
+    url: listening.url,
+    promptsDir,
     requests,
     knobs,
     promptsReceived,
     promptsCreated,
     expectedPcm: (text, voice) => speechPcm(text, voice, sampleRateHz),
     expectedPromptPcm: (text, prompt) => speechPcm(text, promptKey(prompt), sampleRateHz),
-    close: fake.close,
+    expectedDesignPcm: (text, instruct) => speechPcm(text, `design:${instruct}`, sampleRateHz),
+    close: listening.close,
   };
 }

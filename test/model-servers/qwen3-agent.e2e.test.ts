@@ -1,10 +1,12 @@
 /**
- * End to end with real processes and cloning: a gateway, and an agent started with
- * `--engine qwen3-http --engine-url <fake>` in front of a fake Qwen3-TTS local server in this
- * process. A voice is cloned through the gateway and then spoken: the prompt the model server
- * receives is the one it made, and the client hears the audio of that prompt.
+ * End to end with real processes and cloning: a gateway and two agents started with
+ * `--engine qwen3-http`, each in front of its own fake of the predecessor's Qwen3-TTS local server
+ * (`server/local_server.py` routes) with its own prompt store directory. A voice is cloned on the
+ * first; with the first agent gone, the second speaks it: the gateway streams the prompt to the
+ * agent, which puts it in its server's store and names it (no URL reaches agent or server). Voice
+ * design is routed by its capability (FEATURE_VOICE_DESIGN) through `params.mode`.
  */
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -17,15 +19,18 @@ import {
 } from "../helpers/voxgate-stack.js";
 import { type FakeQwen3TtsServer, renderTone, startFakeQwen3TtsServer } from "./index.js";
 
-describe("agent --engine qwen3-http: clone through the gateway, then speak", () => {
-  let fake: FakeQwen3TtsServer;
+describe("agents --engine qwen3-http: clone on one, speak on another", () => {
+  let first: FakeQwen3TtsServer;
+  let second: FakeQwen3TtsServer;
   let gateway: GatewayProcess;
-  let agent: VoxgateProcess;
+  let agentA: VoxgateProcess;
+  let agentB: VoxgateProcess;
   let dir = "";
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "voxgate-qwen3-e2e-"));
-    fake = await startFakeQwen3TtsServer();
+    first = await startFakeQwen3TtsServer({ promptsDir: join(dir, "store-a") });
+    second = await startFakeQwen3TtsServer({ promptsDir: join(dir, "store-b") });
     gateway = await startGatewayProcess({
       readyTimeoutMs: 60_000,
       env: {
@@ -38,25 +43,33 @@ describe("agent --engine qwen3-http: clone through the gateway, then speak", () 
         VOXGATE_HEARTBEAT_MISS_LIMIT: "100",
       },
     });
-    const started = startAgentProcess(gateway, "qwen-box", {
-      VOXGATE_AGENT_ENGINE: "qwen3-http",
-      VOXGATE_AGENT_ENGINE_URL: fake.url,
-      VOXGATE_AGENT_ENGINE_MODEL_SIZE: "0.6b",
-      VOXGATE_AGENT_PROMPT_CACHE_DIR: join(dir, "prompts"),
-      VOXGATE_GATEWAY_KEEPALIVE_TIMEOUT_MS: "120000",
-    });
-    agent = started.proc;
-    await started.connected;
+    const agent = (id: string, fake: FakeQwen3TtsServer, priority: string) =>
+      startAgentProcess(gateway, id, {
+        VOXGATE_AGENT_ENGINE: "qwen3-http",
+        VOXGATE_AGENT_ENGINE_URL: fake.url,
+        VOXGATE_AGENT_ENGINE_MODEL_SIZE: "0.6b",
+        VOXGATE_AGENT_ENGINE_PROMPTS_DIR: fake.promptsDir,
+        VOXGATE_AGENT_PRIORITY: priority,
+        VOXGATE_AGENT_PROMPT_CACHE_DIR: join(dir, `cache-${id}`),
+        VOXGATE_GATEWAY_KEEPALIVE_TIMEOUT_MS: "120000",
+      });
+    const a = agent("qwen-a", first, "0");
+    const b = agent("qwen-b", second, "1");
+    agentA = a.proc;
+    agentB = b.proc;
+    await Promise.all([a.connected, b.connected]);
   }, 180_000);
 
   afterAll(async () => {
-    await agent?.stop("SIGTERM");
+    await agentA?.stop("SIGTERM");
+    await agentB?.stop("SIGTERM");
     await gateway?.proc.stop("SIGTERM");
-    await fake?.close();
+    await first?.close();
+    await second?.close();
     await rm(dir, { recursive: true, force: true });
   });
 
-  // On a loaded machine the agent can be briefly dropped and re-admitted (PENDING until its next
+  // On a loaded machine an agent can be briefly dropped and re-admitted (PENDING until its next
   // heartbeat); a 503 then means "not yet", so ask again. Every other answer is final.
   const call = (path: string, body: Record<string, unknown>) =>
     waitFor(
@@ -76,7 +89,23 @@ describe("agent --engine qwen3-http: clone through the gateway, then speak", () 
       { timeoutMs: 60_000, intervalMs: 500, what: `${path} without 503` },
     );
 
-  it("speaks a cloned voice with the prompt the model server made", async () => {
+  it("designs a voice on a backend that declares voice design", async () => {
+    const response = await call("/v1/speech:synthesize", {
+      text: "A designed voice.",
+      instructions: "an old sailor, gravelly",
+      params: { mode: "voice_design" },
+      encoding: "AUDIO_ENCODING_PCM",
+    });
+    const audio = Buffer.from(await response.arrayBuffer());
+    expect(response.status, audio.toString("utf8", 0, 300)).toBe(200);
+    expect(
+      audio.equals(
+        Buffer.from(first.expectedDesignPcm("A designed voice.", "an old sailor, gravelly")),
+      ),
+    ).toBe(true);
+  });
+
+  it("clones on the first agent and speaks the voice on the second", async () => {
     const reference = Buffer.concat([
       encodeWavHeader({ sampleRateHz: 24_000, channels: 1, dataBytes: 96_000 }),
       renderTone(180, 48_000, 24_000),
@@ -90,8 +119,11 @@ describe("agent --engine qwen3-http: clone through the gateway, then speak", () 
     const createdText = await created.text();
     expect(created.status, createdText).toBe(200);
     const voice = (JSON.parse(createdText) as { voice: { id: string } }).voice;
-    expect(fake.promptsCreated).toHaveLength(1);
+    expect(first.promptsCreated).toHaveLength(1);
+    expect(second.promptsCreated).toHaveLength(0);
 
+    // The first agent leaves; only the second can speak the voice now.
+    await agentA.stop("SIGTERM");
     const text = "Read by the cloned narrator.";
     const spoken = await call("/v1/audio/speech", {
       model: "qwen3-tts",
@@ -101,9 +133,15 @@ describe("agent --engine qwen3-http: clone through the gateway, then speak", () 
     });
     const audio = Buffer.from(await spoken.arrayBuffer());
     expect(spoken.status, audio.toString("utf8", 0, 300)).toBe(200);
-    const made = fake.promptsCreated[0] as Uint8Array;
-    expect(fake.promptsReceived).toHaveLength(1);
-    expect(Buffer.from(fake.promptsReceived[0] as Uint8Array).equals(Buffer.from(made))).toBe(true);
-    expect(audio.equals(Buffer.from(fake.expectedPromptPcm(text, made)))).toBe(true);
+    expect(spoken.headers.get("x-voxgate-backend")).toBe("qwen-b");
+    const made = first.promptsCreated[0] as Uint8Array;
+    expect(second.promptsReceived).toHaveLength(1);
+    expect(Buffer.from(second.promptsReceived[0] as Uint8Array).equals(Buffer.from(made))).toBe(
+      true,
+    );
+    expect(audio.equals(Buffer.from(second.expectedPromptPcm(text, made)))).toBe(true);
+    expect((await readdir(second.promptsDir)).filter((f) => f.endsWith(".prompt"))).toHaveLength(1);
+    const bodies = second.requests.map((r) => JSON.stringify(r.body ?? {})).join("\n");
+    expect(bodies).not.toMatch(/https?:\/\//);
   }, 120_000);
 });

@@ -1,28 +1,52 @@
 /**
- * The qwen3-http engine against a real fake Qwen3-TTS local server on 127.0.0.1: preset voices,
- * both answer shapes, and the clone round trip (create a prompt, then speak with it).
+ * The qwen3-http engine against a fake of the predecessor's Qwen3-TTS local server
+ * (`server/local_server.py` routes and fields) on 127.0.0.1: preset voices, voice design, the
+ * clone round trip through the server's prompt store directory, a prompt delivered to a second
+ * server that never saw it, and the sample rate taken from the server's WAV.
  */
-import { describe, expect, it } from "vitest";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodeWavHeader } from "../../services/audio/wav.js";
-import { isEngineInputError, isUnknownVoiceError } from "../../services/engines/engine-errors.js";
+import {
+  isEngineInputError,
+  isEngineUnavailableError,
+  isUnknownVoiceError,
+} from "../../services/engines/engine-errors.js";
 import {
   createQwen3TtsEngine,
   type Qwen3TtsEngineOptions,
 } from "../../services/engines/model-server/index.js";
-import type { TtsEngine } from "../../services/engines/tts-engine.js";
+import type { EngineAudioChunk, TtsEngine } from "../../services/engines/tts-engine.js";
 import { closeAfterEach, collectPcm, failureOf, speechRequest } from "./engine-test-support.js";
-import { deferred, type FakeQwen3TtsServer, renderTone, startFakeQwen3TtsServer } from "./index.js";
+import { type FakeQwen3TtsServer, renderTone, startFakeQwen3TtsServer } from "./index.js";
 
 const API_KEY = "qwen-local-key";
 const opened = closeAfterEach();
+let root = "";
+let count = 0;
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), "voxgate-qwen3-engine-"));
+});
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
 
 async function setup(
   options: Partial<Qwen3TtsEngineOptions> = {},
-  knobs: Parameters<typeof startFakeQwen3TtsServer>[0] = {},
+  fakeOptions: Omit<Parameters<typeof startFakeQwen3TtsServer>[0], "promptsDir"> = {},
 ): Promise<{ fake: FakeQwen3TtsServer; engine: TtsEngine }> {
-  const fake = await startFakeQwen3TtsServer({ apiKey: API_KEY, ...knobs });
+  const promptsDir = join(root, `server-${count++}`);
+  const fake = await startFakeQwen3TtsServer({ apiKey: API_KEY, promptsDir, ...fakeOptions });
   opened.push(fake);
-  const engine = await createQwen3TtsEngine({ baseUrl: fake.url, apiKey: API_KEY, ...options });
+  const engine = await createQwen3TtsEngine({
+    baseUrl: fake.url,
+    apiKey: API_KEY,
+    promptsDir,
+    ...options,
+  });
   opened.push(engine);
   return { fake, engine };
 }
@@ -33,56 +57,88 @@ const reference = Buffer.concat([
   renderTone(220, 24_000, 24_000),
 ]);
 
+async function chunksOf(engine: TtsEngine, text: string, extra = {}): Promise<EngineAudioChunk[]> {
+  const out: EngineAudioChunk[] = [];
+  for await (const chunk of engine.synthesize(
+    speechRequest(text, extra),
+    new AbortController().signal,
+  )) {
+    out.push(chunk);
+  }
+  return out;
+}
+
 describe("qwen3-http engine", () => {
-  it("describes a cloning qwen3-tts engine with the server's voices", async () => {
-    const { engine } = await setup({ modelSize: "0.6b" });
+  it("describes a cloning, voice-designing qwen3-tts engine with the server's voices", async () => {
+    const { engine, fake } = await setup({ modelSize: "0.6b" });
     expect(engine.info).toMatchObject({
       id: "qwen3-tts",
       modelFamily: "qwen3-tts",
       modelSize: "0.6b",
       supportsCloning: true,
-      format: { sampleRateHz: 24_000, channels: 1 },
+      modes: ["voice_design"],
     });
     expect(engine.info.voices.map((v) => v.id)).toEqual(["vivian", "ryan"]);
-    expect(typeof engine.createClonePrompt).toBe("function");
+    expect(fake.requests[0]?.path).toBe("/api/v1/tts/voices");
   });
 
-  it("uses the built-in speakers when the server has no voice list", async () => {
-    const { engine } = await setup({}, { knobs: { voices: undefined } });
-    expect(engine.info.voices.map((v) => v.id)).toContain("vivian");
+  it("uses the built-in speakers when the server has no voice list; no cloning without the prompts dir", async () => {
+    const { engine } = await setup({ promptsDir: "" }, { knobs: { voices: undefined } });
     expect(engine.info.voices).toHaveLength(9);
-    expect(engine.info.modelSize).toBe("1.7b");
+    expect(engine.info.supportsCloning).toBe(false);
+    expect(engine.createClonePrompt).toBeUndefined();
   });
 
-  it("speaks a preset voice from a streamed WAV answer, exact PCM", async () => {
-    const gate = deferred();
-    const { fake, engine } = await setup({}, { knobs: { pieceBytes: 999, gate: gate.promise } });
-    const iterator = engine
-      .synthesize(
-        speechRequest("Good evening.", { voiceId: "ryan", instructions: "warm" }),
-        new AbortController().signal,
-      )
-      [Symbol.asyncIterator]();
-    const first = await iterator.next();
-    const sent = fake.requests.find((r) => r.path === "/api/v1/tts");
-    expect(sent?.completed).toBe(false);
-    gate.resolve();
-    const chunks = [first.value?.pcm as Uint8Array];
-    for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
-      chunks.push(next.value.pcm);
-    }
-    expect(Buffer.concat(chunks).equals(fake.expectedPcm("Good evening.", "ryan"))).toBe(true);
-    expect(sent?.body).toEqual({ text: "Good evening.", voice: "ryan", instruct: "warm" });
+  it("speaks a preset voice through /api/v1/tts/synthesize, exact PCM", async () => {
+    const { fake, engine } = await setup();
+    const pcm = await collectPcm(
+      engine,
+      speechRequest("Good evening.", { voiceId: "ryan", instructions: "warm" }),
+    );
+    expect(pcm.equals(fake.expectedPcm("Good evening.", "ryan"))).toBe(true);
+    const sent = fake.requests.find((r) => r.path === "/api/v1/tts/synthesize");
+    expect(sent?.body).toMatchObject({
+      text: "Good evening.",
+      voice_id: "ryan",
+      instructions: "warm",
+      format: "wav",
+    });
     expect(sent?.headers.authorization).toBe(`Bearer ${API_KEY}`);
   });
 
-  it("decodes a JSON answer with base64 audio", async () => {
-    const { fake, engine } = await setup({}, { knobs: { answerAsJson: true } });
-    const pcm = await collectPcm(engine, speechRequest("Base64 audio", { voiceId: "vivian" }));
-    expect(pcm.equals(fake.expectedPcm("Base64 audio", "vivian"))).toBe(true);
+  it("takes the sample rate from the server's WAV, not from its setting", async () => {
+    const { fake, engine } = await setup({ sampleRateHz: 24_000 }, { sampleRateHz: 22_050 });
+    const chunks = await chunksOf(engine, "At 22.05 kHz.", { voiceId: "vivian" });
+    expect(chunks[0]?.format).toEqual({ sampleRateHz: 22_050, channels: 1 });
+    const pcm = Buffer.concat(chunks.map((c) => c.pcm));
+    expect(pcm.equals(fake.expectedPcm("At 22.05 kHz.", "vivian"))).toBe(true);
   });
 
-  it("clones: the prompt the server returns is the prompt it receives when speaking", async () => {
+  it("designs a voice from the instructions with params.mode = voice_design", async () => {
+    const { fake, engine } = await setup();
+    const instruct = "a calm, low female voice";
+    const pcm = await collectPcm(
+      engine,
+      speechRequest("Designed.", {
+        instructions: instruct,
+        params: { mode: "voice_design" },
+        language: "en",
+      }),
+    );
+    expect(pcm.equals(fake.expectedDesignPcm("Designed.", instruct))).toBe(true);
+    expect(fake.requests.at(-1)?.body).toEqual({
+      text: "Designed.",
+      instruct,
+      language: "English",
+      format: "wav",
+    });
+    const missing = await failureOf(
+      collectPcm(engine, speechRequest("x", { params: { mode: "voice_design" } })),
+    );
+    expect(isEngineInputError(missing)).toBe(true);
+  });
+
+  it("clones through the server's prompt store; a second server that never saw the prompt speaks it", async () => {
     const { fake, engine } = await setup();
     const created = await engine.createClonePrompt?.(
       {
@@ -93,43 +149,47 @@ describe("qwen3-http engine", () => {
       },
       new AbortController().signal,
     );
-    expect(created?.contentType).toBe("application/octet-stream");
+    expect(created?.contentType).toBe("application/x-qwen3-tts-prompt");
     const prompt = created?.prompt as Uint8Array;
-    expect(prompt.byteLength).toBeGreaterThan(0);
-    const createRequest = fake.requests.find((r) => r.path === "/api/v1/voices/clone-prompt");
-    const createBody = createRequest?.body as Record<string, string>;
-    expect(Buffer.from(createBody.audio ?? "", "base64").equals(reference)).toBe(true);
-    expect(createBody.ref_text).toBe("One second of a tone.");
-    expect(createBody.language).toBe("en");
-    expect(createBody.name).toMatch(/^voxgate-[0-9a-f]{24}$/);
-
-    const digest = "d".repeat(64);
-    const pcm = await collectPcm(
-      engine,
-      speechRequest("Spoken with the cloned voice.", { clonePrompt: { digest, bytes: prompt } }),
-    );
-    expect(fake.promptsReceived).toHaveLength(1);
-    expect(Buffer.from(fake.promptsReceived[0] as Uint8Array).equals(Buffer.from(prompt))).toBe(
+    // The bytes are the file the server saved, as its own store keeps it.
+    expect(Buffer.from(prompt).equals(Buffer.from(fake.promptsCreated[0] as Uint8Array))).toBe(
       true,
     );
-    expect(pcm.equals(fake.expectedPromptPcm("Spoken with the cloned voice.", prompt))).toBe(true);
-    // A different voice sounds different: the prompt, not a preset, chose the tone.
-    expect(pcm.equals(fake.expectedPcm("Spoken with the cloned voice.", "vivian"))).toBe(false);
-    const sent = fake.requests.find((r) => r.path === "/api/v1/tts/clone-prompt");
-    expect((sent?.body as Record<string, unknown> | undefined)?.prompt_id).toBe(digest);
+    const createBody = fake.requests.find((r) => r.path === "/api/v1/voices/clone-prompt")
+      ?.body as Record<string, unknown>;
+    expect(Buffer.from(String(createBody.ref_audio_base64), "base64").equals(reference)).toBe(true);
+    expect(createBody.ref_text).toBe("One second of a tone.");
+    expect(createBody.name).toMatch(/^vx-[0-9a-f]{32}$/);
+
+    const other = await setup();
+    const digest = "d".repeat(64);
+    const text = "Spoken with the cloned voice.";
+    const pcm = await collectPcm(
+      other.engine,
+      speechRequest(text, { clonePrompt: { digest, bytes: prompt } }),
+    );
+    expect(pcm.equals(other.fake.expectedPromptPcm(text, prompt))).toBe(true);
+    expect(pcm.equals(other.fake.expectedPcm(text, "vivian"))).toBe(false);
+    const sent = other.fake.requests.find((r) => r.path === "/api/v1/tts/clone-prompt");
+    expect(sent?.body).toEqual({
+      text,
+      voice_prompt: `vx-${"d".repeat(32)}`,
+      language: "Auto",
+      format: "wav",
+    });
+    // The prompt reached the second server as a file in its store, never as a URL.
+    expect(await readdir(other.fake.promptsDir)).toEqual([`vx-${"d".repeat(32)}.prompt`]);
+    expect(JSON.stringify(sent?.body)).not.toMatch(/https?:/);
   });
 
-  it("refuses reference audio the server cannot use, and a prompt of another model", async () => {
-    const { fake, engine } = await setup();
-    const png = Buffer.from("89504e470d0a1a0a0000000d49484452", "hex");
-    const bad = await failureOf(
-      engine.createClonePrompt?.(
-        { referenceAudio: png, contentType: "audio/wav", referenceText: "", language: "" },
-        new AbortController().signal,
-      ) as Promise<unknown>,
+  it("maps the server's errors: unknown voice, bad prompt file, missing prompts dir", async () => {
+    const { fake, engine } = await setup(
+      { voices: ["vivian", "serena"] },
+      { knobs: { voices: undefined } },
     );
-    expect(isEngineInputError(bad)).toBe(true);
-    expect(bad.message).toContain("audio is not a WAV file");
+    fake.knobs.voices = ["vivian"];
+    const err = await failureOf(collectPcm(engine, speechRequest("Hi", { voiceId: "serena" })));
+    expect(isUnknownVoiceError(err)).toBe(true);
     const foreign = await failureOf(
       collectPcm(
         engine,
@@ -138,19 +198,17 @@ describe("qwen3-http engine", () => {
         }),
       ),
     );
-    expect(isEngineInputError(foreign)).toBe(true);
-    expect(foreign.message).toContain("not a clone prompt");
-    expect(fake.requests.filter((r) => r.status === 200 && r.method === "POST")).toHaveLength(0);
-  });
-
-  it("maps the server's unknown speaker to UnknownVoiceError", async () => {
-    const { fake, engine } = await setup(
-      { voices: ["vivian", "serena"] },
-      { knobs: { voices: undefined } },
+    expect(foreign.message).toContain("invalid load key");
+    const bare = await setup({ promptsDir: "" });
+    const noDir = await failureOf(
+      collectPcm(
+        bare.engine,
+        speechRequest("Hi", {
+          clonePrompt: { digest: "f".repeat(64), bytes: new Uint8Array([1]) },
+        }),
+      ),
     );
-    fake.knobs.voices = ["vivian"];
-    const err = await failureOf(collectPcm(engine, speechRequest("Hi", { voiceId: "serena" })));
-    expect(isUnknownVoiceError(err)).toBe(true);
-    expect(err.message).toContain("unknown speaker 'serena'");
+    expect(isEngineUnavailableError(noDir)).toBe(true);
+    expect(noDir.message).toContain("VOXGATE_AGENT_ENGINE_PROMPTS_DIR");
   });
 });

@@ -62,6 +62,7 @@ ${describeSettings(agentSettings)}`,
         timeoutMs: settings.engineTimeoutMs,
         discoveryTimeoutMs: settings.engineDiscoveryTimeoutMs,
         maxResponseBytes: settings.engineMaxResponseBytes,
+        promptsDir: settings.enginePromptsDir,
       },
     });
     engineReady.catch(() => {}); // handled below, once the other modules are in

@@ -36,7 +36,14 @@ export { createOpenAiSpeechEngine, OPENAI_HTTP_ENGINE_ID } from "./openai-speech
 export type { PcmStreamOptions } from "./pcm-stream.js";
 export { MAX_WAV_HEADER_BYTES, readPcmStream } from "./pcm-stream.js";
 export type { Qwen3TtsEngineOptions } from "./qwen3-tts-engine.js";
-export { createQwen3TtsEngine, QWEN3_ENGINE_ID } from "./qwen3-tts-engine.js";
+export {
+  createQwen3TtsEngine,
+  QWEN3_ENGINE_ID,
+  QWEN3_PROMPT_CONTENT_TYPE,
+  qwen3Language,
+  qwen3PromptName,
+  VOICE_DESIGN_MODE,
+} from "./qwen3-tts-engine.js";
 export { MAX_SSE_EVENT_BYTES, readSseData } from "./sse-events.js";
 export type { DiscoveredVoices, DiscoverVoicesOptions } from "./voice-discovery.js";
 export { discoverVoices, MAX_DISCOVERED_VOICES, parseVoiceList } from "./voice-discovery.js";

@@ -32,6 +32,8 @@ export interface ModelServerSettings {
   discoveryTimeoutMs: number;
   /** Largest answer of one request, in bytes. */
   maxResponseBytes: number;
+  /** The Qwen3-TTS server's prompt store directory; empty = no cloning. */
+  promptsDir?: string;
 }
 
 /**
@@ -71,7 +73,11 @@ export async function createModelServerEngine(
       });
     }
     const { createQwen3TtsEngine } = await import("./qwen3-tts-engine.js");
-    return await createQwen3TtsEngine({ ...common, modelSize: settings.modelSize });
+    return await createQwen3TtsEngine({
+      ...common,
+      modelSize: settings.modelSize,
+      ...(settings.promptsDir ? { promptsDir: settings.promptsDir } : {}),
+    });
   } catch (err) {
     if (err instanceof RangeError) {
       throw new EngineUnavailableError(

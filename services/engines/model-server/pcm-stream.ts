@@ -14,24 +14,47 @@ export const MAX_WAV_HEADER_BYTES = 1024 * 1024;
 export interface PcmStreamOptions {
   /** Engine id for error messages. */
   engineId: string;
-  /** The format the engine announced; a WAV that says otherwise fails the call. */
-  format: PcmFormat;
+  /**
+   * The format raw PCM is in, and the one a WAV must match unless `adoptWavFormat`. Undefined
+   * means "unknown": a WAV's header says it, raw PCM is refused.
+   */
+  format: PcmFormat | undefined;
+  /**
+   * Take a WAV's rate and channels as the answer's format (reported through `onFormat`) instead
+   * of requiring `format`. @default false
+   */
+  adoptWavFormat?: boolean;
+  /** Called once, before the first PCM, with the format the audio is in. */
+  onFormat?(format: PcmFormat): void;
 }
 
 /**
  * Yields PCM from `body` as it arrives, each chunk a whole number of frames. A body starting with
  * `RIFF` is read as WAV: its header is buffered (up to {@link MAX_WAV_HEADER_BYTES}) and checked
  * against `format` (16-bit integer PCM at the same rate and channels), then its data passes on,
- * stopping at the declared data size unless it is 0 or 0xFFFFFFFF (streaming writers). Anything
- * else is taken as raw PCM in `format`. A trailing partial frame is dropped. Throws
+ * stopping at the declared data size unless it is 0 or 0xFFFFFFFF (streaming writers); with
+ * `adoptWavFormat` its rate and channels become the format. Anything else is taken as raw PCM in
+ * `format`, and refused when the format is unknown. A trailing partial frame is dropped. Throws
  * `SynthesisFailedError` for a WAV that is malformed or in another format.
  */
 export async function* readPcmStream(
   body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   options: PcmStreamOptions,
 ): AsyncIterable<Uint8Array> {
-  const { engineId, format } = options;
-  const frameBytes = 2 * format.channels;
+  const { engineId } = options;
+  let format = options.format;
+  let frameBytes = format ? 2 * format.channels : 2;
+  const settle = (found: PcmFormat | undefined) => {
+    if (!found) {
+      throw new SynthesisFailedError(
+        engineId,
+        `the model server sent raw PCM without saying its sample rate; set ${MODEL_SERVER_SETTING_ENV.sampleRateHz} or ask for WAV`,
+      );
+    }
+    format = found;
+    frameBytes = 2 * found.channels;
+    options.onFormat?.(found);
+  };
   let head: Uint8Array = new Uint8Array(0);
   let mode: "sniff" | "wav-header" | "data" = "sniff";
   let remaining = Number.POSITIVE_INFINITY;
@@ -59,6 +82,7 @@ export async function* readPcmStream(
       if (head.byteLength < 4) continue;
       mode = ascii(head, 0) === "RIFF" ? "wav-header" : "data";
       if (mode === "data") {
+        settle(format);
         const out = emit(head);
         head = new Uint8Array(0);
         if (out) yield out;
@@ -75,7 +99,13 @@ export async function* readPcmStream(
       }
       continue;
     }
-    checkWavFormat(head.subarray(0, start.dataOffset), format, engineId);
+    settle(
+      checkWavFormat(
+        head.subarray(0, start.dataOffset),
+        options.adoptWavFormat ? undefined : format,
+        engineId,
+      ),
+    );
     if (start.dataBytes !== 0 && start.dataBytes !== WAV_UNKNOWN_SIZE) {
       remaining = start.dataBytes;
     }
@@ -88,6 +118,7 @@ export async function* readPcmStream(
     if (mode === "wav-header") {
       throw new SynthesisFailedError(engineId, "the model server's WAV answer ended in its header");
     }
+    settle(format);
     const out = emit(head);
     if (out) yield out;
   }
@@ -113,7 +144,12 @@ function locateWavData(
   return undefined;
 }
 
-function checkWavFormat(header: Uint8Array, format: PcmFormat, engineId: string): void {
+/** Checks a WAV header (16-bit integer PCM, and `format` when given); returns its format. */
+function checkWavFormat(
+  header: Uint8Array,
+  format: PcmFormat | undefined,
+  engineId: string,
+): PcmFormat {
   let info: ReturnType<typeof parseWav>;
   try {
     info = parseWav(header);
@@ -130,12 +166,13 @@ function checkWavFormat(header: Uint8Array, format: PcmFormat, engineId: string)
       `the model server sent ${info.bitsPerSample}-bit WAV; voxgate takes 16-bit PCM`,
     );
   }
-  if (info.sampleRateHz !== format.sampleRateHz || info.channels !== format.channels) {
+  if (format && (info.sampleRateHz !== format.sampleRateHz || info.channels !== format.channels)) {
     throw new SynthesisFailedError(
       engineId,
       `the model server sent ${info.sampleRateHz} Hz, ${info.channels} channel(s); this agent announced ${format.sampleRateHz} Hz, ${format.channels} channel(s) (${MODEL_SERVER_SETTING_ENV.sampleRateHz})`,
     );
   }
+  return { sampleRateHz: info.sampleRateHz, channels: info.channels };
 }
 
 function ascii(bytes: Uint8Array, offset: number): string {

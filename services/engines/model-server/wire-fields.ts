@@ -2,10 +2,8 @@
  * Every path and JSON field name the model-server engines put on the wire, in one place, so an
  * adapter can be fitted to a server whose spelling differs by editing this file alone.
  *
- * The OpenAI names follow OpenAI's published speech API. The Qwen3-TTS local server (port 9700 in
- * the design seed) is only partly specified there: the paths and `{audio, name, ref_text}` come
- * from the seed; the other names are voxgate's assumptions, listed in the README's Engines section.
- * Where a server's answer may spell a field in more than one way, a list gives the names to try,
+ * The OpenAI names follow OpenAI's published speech API; the Qwen3-TTS names follow the
+ * predecessor's `server/local_server.py` (README: Engines). Where a server's answer may spell a field in more than one way, a list gives the names to try,
  * first match wins.
  */
 
@@ -47,41 +45,50 @@ export const OPENAI_WIRE = {
   ],
 } as const;
 
-/** The Qwen3-TTS local server of the design seed. */
+/**
+ * The Qwen3-TTS local server of `decay256/qwen3-tts-server` (`server/local_server.py`, whose routes
+ * the relay's tunnel and the standalone FastAPI server carry over HTTP). Where the standalone
+ * server spells a request field differently, both spellings are sent (noted per field).
+ */
 export const QWEN3_WIRE = {
-  /** Synthesis with a preset voice (seed). */
-  ttsPath: "/api/v1/tts",
-  /** Synthesis with a clone prompt (seed). */
-  clonePromptTtsPath: "/api/v1/tts/clone-prompt",
-  /** Clone-prompt creation from reference audio (seed). */
+  /** Server status: GPU name, VRAM, models loaded, `engine_ready`. */
+  statusPath: "/api/v1/status",
+  /** Voice list: `{voices: [{voice_id, name, type, description}]}`. */
+  voicesPath: "/api/v1/tts/voices",
+  /** Synthesis with a saved or built-in voice. */
+  synthesizePath: "/api/v1/tts/synthesize",
+  /** Speech from a voice description (VoiceDesign). */
+  designPath: "/api/v1/voices/design",
+  /** Clone prompt creation; the server keeps the prompt as `<prompts_dir>/<name>.prompt`. */
   createClonePromptPath: "/api/v1/voices/clone-prompt",
-  /** Voice list (assumption; the configured or built-in list is used when it answers 404). */
-  voicesPath: "/api/v1/voices",
-  /** Request body of both synthesis endpoints (assumed names). */
-  tts: {
+  /** Synthesis with a clone prompt of the server's prompt store, by name. */
+  clonePromptTtsPath: "/api/v1/tts/clone-prompt",
+  /** Request body of synthesis (`voice`/`instruct` are the standalone server's spellings). */
+  synthesize: {
     text: "text",
-    voice: "voice",
-    instructions: "instruct",
-    /** The prompt's `.pt` bytes, base64 (clone-prompt endpoint only). */
-    promptBase64: "prompt_b64",
-    /** The prompt's sha256, so a server may cache prompts by id (clone-prompt endpoint only). */
-    promptId: "prompt_id",
+    voiceIds: ["voice_id", "voice"],
+    instructions: ["instructions", "instruct"],
+    format: "format",
   },
-  /** Request body of clone-prompt creation; `audio`, `name` and `ref_text` are the seed's. */
+  /** Request body of voice design. */
+  design: { text: "text", instruct: "instruct", language: "language", format: "format" },
+  /** Request body of clone prompt creation (`audio` is the standalone server's spelling). */
   createClonePrompt: {
-    audioBase64: "audio",
     name: "name",
+    audioBase64: ["ref_audio_base64", "audio"],
     referenceText: "ref_text",
-    language: "language",
+    tags: "tags",
   },
-  /** Fields of a JSON synthesis answer that may hold base64 WAV (when not sent as raw audio). */
-  audioBase64: ["audio_b64", "audio"],
-  /** Fields of the creation answer that may hold the `.pt` bytes, base64 (seed: "base64 in JSON"). */
-  promptBase64: ["prompt_b64", "pt_b64", "prompt", "data"],
+  /** Request body of synthesis with a clone prompt. */
+  clonePromptTts: { text: "text", prompt: "voice_prompt", language: "language", format: "format" },
+  /** Fields of a JSON answer that may hold base64 audio. */
+  audioBase64: ["audio", "audio_b64"],
+  /** Extension of prompt files in the server's prompt store (`PromptStore`). */
+  promptFileSuffix: ".prompt",
   /** Fields that may hold the voice array of the voices answer (or the answer is the array). */
   voicesList: ["voices", "speakers", "data"],
   /** Fields that may hold a voice's id inside a voice object. */
-  voiceId: ["id", "name", "speaker"],
+  voiceId: ["voice_id", "id", "name"],
   /** The preset speakers of Qwen3-TTS CustomVoice, used when the server lists none. */
   builtInVoices: [
     "vivian",
