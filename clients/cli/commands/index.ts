@@ -12,6 +12,7 @@ import { backendsCommand } from "./backends.js";
 import { gatewayCommand } from "./gateway.js";
 import { healthCommand } from "./health.js";
 import { jobsCommand } from "./jobs.js";
+import { promptsCommand } from "./prompts.js";
 import { renderCommand } from "./render.js";
 import { speakCommand } from "./speak.js";
 import { startCommand } from "./start.js";
@@ -23,6 +24,7 @@ export const commands: readonly CliCommand[] = [
   // Client commands: talk to a running gateway (token is offline).
   speakCommand,
   voicesCommand,
+  promptsCommand,
   renderCommand,
   jobsCommand,
   backendsCommand,
