@@ -1,0 +1,121 @@
+/**
+ * The package as someone else installs it: `npm pack` (which builds dist/), install the tarball
+ * into an empty directory, run `npx voxgate start` there, and call it with the typed client
+ * imported as `voxgate/client`, types included. Dependencies come from npm's cache (CI ran
+ * `npm ci` first), so nothing but the registry is needed.
+ */
+import { execFile, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { generateToken } from "../services/auth/token-codec.js";
+
+const run = promisify(execFile);
+const root = fileURLToPath(new URL("..", import.meta.url));
+const npm = process.platform === "win32" ? "npm.cmd" : "npm";
+
+describe("npm pack: an installable package", () => {
+  let work = "";
+  let app = "";
+
+  beforeAll(async () => {
+    work = await mkdtemp(join(tmpdir(), "voxgate-pack-"));
+    app = join(work, "app");
+    await run(npm, ["pack", "--pack-destination", work, "--silent"], {
+      cwd: root,
+      maxBuffer: 16 * 1024 * 1024,
+      env: { ...process.env, npm_config_update_notifier: "false" },
+    });
+    const tarball = (await readdir(work)).find((name) => name.endsWith(".tgz"));
+    if (!tarball) throw new Error("npm pack made no tarball");
+    await run("mkdir", ["-p", app]);
+    await writeFile(
+      join(app, "package.json"),
+      '{ "name": "app", "private": true, "type": "module" }\n',
+    );
+    await run(
+      npm,
+      ["install", "--prefer-offline", "--no-audit", "--no-fund", join(work, tarball)],
+      { cwd: app, maxBuffer: 16 * 1024 * 1024 },
+    );
+  }, 600_000);
+
+  afterAll(async () => {
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  it("ships compiled JavaScript with types, and no TypeScript sources or tests", async () => {
+    const installed = join(app, "node_modules", "voxgate");
+    expect(existsSync(join(installed, "dist/clients/index.js"))).toBe(true);
+    expect(existsSync(join(installed, "dist/clients/index.d.ts"))).toBe(true);
+    expect(existsSync(join(installed, "dist/services/database/pglite-worker.mjs"))).toBe(true);
+    expect(existsSync(join(installed, "services"))).toBe(false);
+    expect(existsSync(join(installed, "test"))).toBe(false);
+    const files = await readdir(join(installed, "dist"), { recursive: true });
+    expect(files.filter((f) => String(f).endsWith(".test.js"))).toEqual([]);
+  });
+
+  it("runs `npx voxgate start` and speaks through `voxgate/client`", async () => {
+    const token = generateToken();
+    const started = performance.now();
+    const stack = spawn("npx", ["--no-install", "voxgate", "start"], {
+      cwd: app,
+      env: {
+        ...process.env,
+        VOXGATE_PORT: "0",
+        VOXGATE_AGENT_PORT: "0",
+        VOXGATE_TOKEN: token,
+        VOXGATE_LOG_LEVEL: "info",
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let buffered = "";
+        let publicUrl = "";
+        const timer = setTimeout(
+          () => reject(new Error(`no ready agent in 120 s:\n${buffered}`)),
+          120_000,
+        );
+        stack.stdout.setEncoding("utf8").on("data", (text: string) => {
+          buffered += text;
+          for (const line of text.split("\n")) {
+            if (!line.startsWith("{")) continue;
+            const entry = JSON.parse(line) as { msg?: string; publicUrl?: string };
+            if (entry.msg === "voxgate ready") publicUrl = String(entry.publicUrl);
+            if (entry.msg === "agent ready" && publicUrl) {
+              clearTimeout(timer);
+              resolve(publicUrl);
+            }
+          }
+        });
+        stack.once("exit", (code) =>
+          reject(new Error(`voxgate start exited (${code}):\n${buffered}`)),
+        );
+      });
+      const script = join(app, "speak.mjs");
+      await writeFile(
+        script,
+        `import { createVoxgateClient } from "voxgate/client";
+const client = createVoxgateClient({ baseUrl: process.argv[2], token: process.argv[3] });
+let bytes = 0;
+for await (const chunk of client.tts.streamSynthesize({ text: "Hello from the package" })) bytes += chunk.data.byteLength;
+client.close();
+console.log(bytes);
+`,
+      );
+      const { stdout } = await run(process.execPath, [script, url, token], { cwd: app });
+      expect(Number(stdout.trim())).toBeGreaterThan(44 + 22_050);
+      console.info(
+        `[figures] installed package: npx voxgate start → audio spoken: ${Math.round(performance.now() - started)} ms`,
+      );
+    } finally {
+      stack.kill("SIGTERM");
+      await new Promise((resolve) => stack.once("exit", resolve));
+    }
+  }, 180_000);
+});
