@@ -15,5 +15,6 @@ export {
   createTtsHandler,
   kAttemptsHeader,
   kBackendHeader,
+  kQueueWaitHeader,
   type TtsHandlerOptions,
 } from "./tts-handler.js";

@@ -22,6 +22,8 @@ import {
 export const kBackendHeader = "x-voxgate-backend";
 /** Response header with the number of backends tried. */
 export const kAttemptsHeader = "x-voxgate-attempts";
+/** Response header with the time the call waited in the admission queue for a slot, in ms. */
+export const kQueueWaitHeader = "x-voxgate-queue-ms";
 
 /** Options of {@link createTtsHandler}. */
 export interface TtsHandlerOptions {
@@ -102,6 +104,9 @@ export function createTtsHandler(options: TtsHandlerOptions): ServiceImpl<typeof
         timeoutMs: context.timeoutMs() ?? defaultTimeoutMs,
         // Each token waits in its own line; lines take turns (one busy caller cannot starve others).
         queueKey: callContext?.principal?.name ?? "",
+        onAdmitted(waitedMs) {
+          context.responseHeader.set(kQueueWaitHeader, String(Math.round(waitedMs)));
+        },
         onFirstItem(backend, attempts) {
           // Headers leave with the first message, so they can still name the serving backend.
           context.responseHeader.set(kBackendHeader, backend.id);

@@ -142,7 +142,9 @@ async function checkGatewayTls(
     clientKeyFile: settings.clientKeyFile || undefined,
   };
   const anyFile = Object.values(files).some(Boolean);
-  if (!parseGatewayAddress(settings.gateway).tls) {
+  // Any https:// entry of the list (a fleet may mix them) needs the files to be usable.
+  const anyTls = settings.gateway.split(",").some((entry) => parseGatewayAddress(entry.trim()).tls);
+  if (!anyTls) {
     if (anyFile) {
       throw new CliUsageError(
         `--ca-file, --client-cert-file and --client-key-file need an https:// gateway; --gateway is "${settings.gateway}" (cleartext)`,
