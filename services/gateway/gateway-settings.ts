@@ -208,6 +208,58 @@ export const gatewaySettings = {
     schema: intSetting(1024, 1024 * 1024),
     defaultValue: 16 * 1024,
   }),
+  minBodyBytesPerSecond: setting({
+    key: "minBodyBytesPerSecond",
+    flag: "min-body-bytes-per-second",
+    env: "VOXGATE_MIN_BODY_BYTES_PER_SECOND",
+    description:
+      "least rate a request body must arrive at, averaged over each headers-timeout window, in bytes/s; slower requests are cut",
+    schema: intSetting(1, 1024 * MiB),
+    defaultValue: 1024,
+  }),
+  idleTimeoutMs: setting({
+    key: "idleTimeoutMs",
+    flag: "idle-timeout-ms",
+    env: "VOXGATE_IDLE_TIMEOUT_MS",
+    description: "time an HTTP/2 client connection may stay without an open stream, in ms",
+    schema: intSetting(100, 24 * 3_600_000),
+    defaultValue: 120_000,
+  }),
+  maxConnections: setting({
+    key: "maxConnections",
+    flag: "max-connections",
+    env: "VOXGATE_MAX_CONNECTIONS",
+    description: "open client connections on the public port; more are closed at once (and logged)",
+    schema: intSetting(1, 1_000_000),
+    defaultValue: 4096,
+  }),
+  maxConnectionsPerClient: setting({
+    key: "maxConnectionsPerClient",
+    flag: "max-connections-per-client",
+    env: "VOXGATE_MAX_CONNECTIONS_PER_CLIENT",
+    description:
+      "open connections from one client address on the public port; more are closed at once (and logged)",
+    schema: intSetting(1, 1_000_000),
+    defaultValue: 256,
+  }),
+  maxStreams: setting({
+    key: "maxStreams",
+    flag: "max-streams",
+    env: "VOXGATE_MAX_STREAMS",
+    description:
+      "requests (HTTP/1.1 requests and HTTP/2 streams) in flight on the public port; more get RESOURCE_EXHAUSTED",
+    schema: intSetting(1, 1_000_000),
+    defaultValue: 4096,
+  }),
+  maxUnauthenticatedStreams: setting({
+    key: "maxUnauthenticatedStreams",
+    flag: "max-unauthenticated-streams",
+    env: "VOXGATE_MAX_UNAUTHENTICATED_STREAMS",
+    description:
+      "requests without a token (health checks, Health/Watch) in flight on the public port; more get RESOURCE_EXHAUSTED",
+    schema: intSetting(1, 1_000_000),
+    defaultValue: 128,
+  }),
   agentMaxMessageBytes: setting({
     key: "agentMaxMessageBytes",
     flag: "agent-max-message-bytes",

@@ -25,7 +25,7 @@ import {
   createAgentPortServer,
 } from "../agent-link/agent-port-server.js";
 import { createRequestGate, type GateResult } from "../auth/request-gate.js";
-import type { NodeRequest } from "../auth/rpc-error-response.js";
+import { type NodeRequest, writeRpcError } from "../auth/rpc-error-response.js";
 import { tenantViewOf } from "../auth/tenant-view.js";
 import { createTokenStore, type Principal, type TokenEntry } from "../auth/token-store.js";
 import { createBackendAdminHandler } from "../backend-admin/backend-admin-handler.js";
@@ -33,6 +33,7 @@ import {
   createServerlessBackend,
   type ServerlessBackendOptions,
 } from "../backends/serverless/serverless-backend.js";
+import { createStreamBudget, type StreamBudgetOptions } from "../connection-limits/index.js";
 import { DEFAULT_MAX_JSON_DEPTH } from "../input-limits/json-limits.js";
 import { createJobExecutors } from "../jobs/executors/index.js";
 import { createJobSystem, type JobSettingValues } from "../jobs/job-system.js";
@@ -85,6 +86,8 @@ export interface GatewayOptions {
     host: string;
     port: number;
     limits?: Partial<PublicServerLimits>;
+    /** Caps on requests in flight; missing keys take their defaults (4096 in all, 128 without a token). */
+    streams?: Partial<StreamBudgetOptions>;
     tls?: PortTlsOptions | undefined;
   };
   /** Agent port interface and port (0 = any free); with `tls`, gRPC over TLS only. */
@@ -352,6 +355,10 @@ export function createGateway(options: GatewayOptions): Gateway {
     maxReferenceSeconds: limits.maxReferenceSeconds ?? 60,
   };
   const voiceAudio = createVoiceAudioTools({ ...referenceLimits, registry });
+  const streams = createStreamBudget({
+    maxStreams: options.public.streams?.maxStreams ?? 4096,
+    maxUnauthenticatedStreams: options.public.streams?.maxUnauthenticatedStreams ?? 128,
+  });
 
   // A named prompt's bytes stay until its last name is deleted (DeleteNamedPrompt).
   const namedGuardedPrompts: PromptStore = {
@@ -624,6 +631,11 @@ export function createGateway(options: GatewayOptions): Gateway {
       }
       const result = gate.admit(req, res, route);
       if (!result) return;
+      if (
+        !streams.admit(req, res, result.principal !== undefined, route?.writeError ?? writeRpcError)
+      ) {
+        return;
+      }
       if (route) {
         route.serve(req, res, result);
         return;

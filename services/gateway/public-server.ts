@@ -3,6 +3,11 @@ import * as http2 from "node:http2";
 import * as net from "node:net";
 import type { Logger } from "pino";
 import type { NodeRequest, NodeResponse } from "../auth/rpc-error-response.js";
+import {
+  attachBodyRateGuard,
+  attachConnectionBudget,
+  attachH2SessionGuard,
+} from "../connection-limits/index.js";
 import type { TlsFiles } from "../tls/tls-files.js";
 
 /** Limits of the public port. */
@@ -22,6 +27,17 @@ export interface PublicServerLimits {
    * round trip never limits audio throughput. @default 4 MiB
    */
   windowBytes: number;
+  /** Open connections in all. @default 4096 */
+  maxConnections: number;
+  /** Open connections from one client address. @default 256 */
+  maxConnectionsPerClient: number;
+  /** Time an HTTP/2 connection may stay without an open stream, in ms. @default 120_000 */
+  idleTimeoutMs: number;
+  /**
+   * Least rate a request body must arrive at, on average over each headers-timeout window, in
+   * bytes per second. @default 1024
+   */
+  minBodyBytesPerSecond: number;
 }
 
 /** Defaults of {@link PublicServerLimits}. */
@@ -32,6 +48,10 @@ export const defaultPublicServerLimits: PublicServerLimits = {
   maxHeaderBytes: 16 * 1024,
   maxSessionMemoryMb: 64,
   windowBytes: 4 * 1024 * 1024,
+  maxConnections: 4096,
+  maxConnectionsPerClient: 256,
+  idleTimeoutMs: 120_000,
+  minBodyBytesPerSecond: 1024,
 };
 
 /** Options of {@link createPublicServer}. */
@@ -93,11 +113,20 @@ export function createPublicServer(options: PublicServerOptions): PublicServer {
       maxHeaderSize: limits.maxHeaderBytes,
       headersTimeout: limits.headersTimeoutMs,
       keepAliveTimeout: limits.keepAliveTimeoutMs,
-      // Streams can run long; deadlines are enforced per call instead.
+      // Streams can run long; deadlines are enforced per call instead, and the body rate guard
+      // below cuts bodies that dribble.
       requestTimeout: 0,
+      // How often Node checks the headers timeout; its default (30 s) lets a slowloris client
+      // hold a connection three times the timeout.
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, limits.headersTimeoutMs / 4)),
     },
     options.handler,
   );
+  // Node enforces `headersTimeout` only for connections it tracks, and it starts tracking when
+  // the server emits `listening`. This server never listens itself (the front below hands it
+  // connections), so without this a client that sends headers slowly, byte by byte, keeps its
+  // connection forever.
+  h1.emit("listening");
   const h2Options: http2.ServerOptions = {
     maxSessionMemory: limits.maxSessionMemoryMb,
     maxHeaderListPairs: 128,
@@ -146,6 +175,18 @@ export function createPublicServer(options: PublicServerOptions): PublicServer {
     // An established TLS socket that errors (a reset mid-stream) is closed, never thrown.
     h2.on("secureConnection", (socket: net.Socket) => {
       socket.on("error", () => socket.destroy());
+    });
+  }
+  attachH2SessionGuard(h2, {
+    firstStreamTimeoutMs: limits.headersTimeoutMs,
+    idleTimeoutMs: limits.idleTimeoutMs,
+    log,
+  });
+  for (const server of [h1, h2]) {
+    attachBodyRateGuard(server, {
+      minBytesPerSecond: limits.minBodyBytesPerSecond,
+      windowMs: limits.headersTimeoutMs,
+      log,
     });
   }
   const h2Sessions = new Set<http2.ServerHttp2Session>();
@@ -199,6 +240,12 @@ export function createPublicServer(options: PublicServerOptions): PublicServer {
     };
     socket.on("data", onData);
     socket.on("error", () => socket.destroy());
+  });
+
+  attachConnectionBudget(front, {
+    maxConnections: limits.maxConnections,
+    maxConnectionsPerClient: limits.maxConnectionsPerClient,
+    log,
   });
 
   let closing: Promise<void> | undefined;

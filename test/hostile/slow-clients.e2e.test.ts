@@ -1,0 +1,220 @@
+/**
+ * Connection and stream budgets on a real gateway process (issue 20, item 3), with raw sockets:
+ * partial HTTP/1.1 headers (slowloris), a body dribbled at ~2 B/s (with and without a token) and
+ * an HTTP/2 connection that sends only the preface are all closed within a bound (they stayed
+ * open past 80 s); connections over the per-client cap are closed at once; a flood of
+ * `Health/Watch` streams (no token needed) is held to the unauthenticated-stream cap with
+ * RESOURCE_EXHAUSTED naming the setting, and memory comes back after it.
+ *
+ * The issue's flood was 40 connections × 256 streams; this test opens the same 10,240 streams.
+ * Timeouts are set to 1 s so the test runs in seconds; bounds are generous (load-tolerant).
+ */
+import { readFileSync } from "node:fs";
+import * as http2 from "node:http2";
+import * as net from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { waitFor } from "../helpers/voxgate-process.js";
+import { type GatewayProcess, startGatewayProcess } from "../helpers/voxgate-stack.js";
+
+const HEADERS_TIMEOUT_MS = 1000;
+/** Generous bound for "closed within the timeout" on a loaded machine. */
+const CLOSE_BOUND_MS = 8000;
+const MAX_UNAUTHENTICATED_STREAMS = 64;
+const MAX_CONNECTIONS_PER_CLIENT = 50;
+
+function rssOf(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1]) * 1024;
+}
+
+/** Connects, runs `feed` (which writes slowly), and resolves with the ms until the server closed. */
+function timeToClose(
+  port: number,
+  feed: (socket: net.Socket) => NodeJS.Timeout,
+  giveUpMs = CLOSE_BOUND_MS + 2000,
+): Promise<number> {
+  return new Promise((resolve) => {
+    const started = performance.now();
+    const socket = net.connect(port, "127.0.0.1");
+    let dribble: NodeJS.Timeout | undefined;
+    socket.once("connect", () => {
+      dribble = feed(socket);
+    });
+    socket.on("data", () => {});
+    socket.on("error", () => {});
+    const giveUp = setTimeout(() => socket.destroy(), giveUpMs);
+    socket.once("close", () => {
+      clearInterval(dribble);
+      clearTimeout(giveUp);
+      resolve(performance.now() - started);
+    });
+  });
+}
+
+/** Writes `head` at once, then one byte of `tail` every 500 ms (about 2 B/s). */
+function dribbler(head: string, tail = "x".repeat(10_000)) {
+  return (socket: net.Socket) => {
+    socket.write(head);
+    let i = 0;
+    return setInterval(() => {
+      if (!socket.destroyed) socket.write(tail[i++ % tail.length] as string);
+    }, 500);
+  };
+}
+
+describe("connection and stream budgets (real gateway process)", () => {
+  let gateway: GatewayProcess;
+
+  beforeAll(async () => {
+    gateway = await startGatewayProcess({
+      env: {
+        VOXGATE_HEADERS_TIMEOUT_MS: String(HEADERS_TIMEOUT_MS),
+        VOXGATE_MAX_UNAUTHENTICATED_STREAMS: String(MAX_UNAUTHENTICATED_STREAMS),
+        VOXGATE_MAX_CONNECTIONS_PER_CLIENT: String(MAX_CONNECTIONS_PER_CLIENT),
+      },
+    });
+  });
+
+  afterAll(async () => {
+    expect(await gateway?.proc.stop()).toBe(0);
+  });
+
+  it("closes an HTTP/1.1 connection whose headers dribble in (slowloris)", async () => {
+    const ms = await timeToClose(
+      gateway.publicPort,
+      dribbler("GET /v1/models HTTP/1.1\r\nhost: x\r\nx-a: "),
+    );
+    expect(ms).toBeLessThan(CLOSE_BOUND_MS);
+  });
+
+  it("closes a connection whose body dribbles at ~2 B/s, with a token", async () => {
+    const head =
+      "POST /v1/audio/speech HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n" +
+      `authorization: Bearer ${gateway.clientToken}\r\ncontent-length: 100000\r\n\r\n`;
+    const ms = await timeToClose(gateway.publicPort, dribbler(head));
+    expect(ms).toBeLessThan(CLOSE_BOUND_MS);
+    await gateway.proc.waitForLog((l) => l.msg === "slow request body cut");
+  });
+
+  it("closes a connection whose body dribbles at ~2 B/s, without a token (after the 401)", async () => {
+    const head =
+      "POST /v1/audio/speech HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n" +
+      "content-length: 100000\r\n\r\n";
+    const ms = await timeToClose(gateway.publicPort, dribbler(head));
+    expect(ms).toBeLessThan(CLOSE_BOUND_MS);
+  });
+
+  it("closes an HTTP/2 connection that sends only the preface", async () => {
+    const ms = await timeToClose(gateway.publicPort, (socket) => {
+      socket.write("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+      return setInterval(() => {}, 1000);
+    });
+    expect(ms).toBeLessThan(CLOSE_BOUND_MS);
+  });
+
+  it("holds a flood of 40 × 256 Health/Watch streams to the cap; memory comes back", async () => {
+    const pid = gateway.proc.child.pid as number;
+    const baseline = rssOf(pid);
+    const floodStarted = performance.now();
+    const sessions: http2.ClientHttp2Session[] = [];
+    const clientErrors = new Set<string>();
+    const outcomes = { open: 0, refused: 0, other: 0, messages: new Set<string>() };
+    // An empty HealthCheckRequest in a gRPC envelope: Watch the whole server.
+    const request = Buffer.alloc(5);
+    const answers: Promise<void>[] = [];
+    // Session after session, each sending its 256 streams as soon as it is connected: a client
+    // that spends seconds building all streams first would itself miss the 1 s headers timeout.
+    for (let i = 0; i < 40; i++) {
+      const session = http2.connect(gateway.url);
+      sessions.push(session);
+      session.on("error", (err) => clientErrors.add(err.message));
+      await new Promise((resolve) => session.once("connect", resolve));
+      for (let j = 0; j < 256; j++) {
+        answers.push(
+          new Promise<void>((resolve) => {
+            const stream = session.request({
+              ":method": "POST",
+              ":path": "/grpc.health.v1.Health/Watch",
+              "content-type": "application/grpc",
+              te: "trailers",
+            });
+            let answered = false;
+            stream.on("error", (err) => clientErrors.add(`stream: ${err.message}`));
+            stream.on("response", (headers) => {
+              answered = true;
+              const status = headers["grpc-status"];
+              if (status === undefined) {
+                outcomes.open++;
+              } else if (status === "8") {
+                outcomes.refused++;
+                outcomes.messages.add(decodeURIComponent(String(headers["grpc-message"])));
+              } else {
+                outcomes.other++;
+              }
+              resolve();
+            });
+            // A stream reset before it answered counts as other.
+            stream.on("close", () => {
+              if (!answered) {
+                outcomes.other++;
+                clientErrors.add(`reset ${stream.rstCode}`);
+              }
+              resolve();
+            });
+            stream.resume();
+            stream.end(request);
+          }),
+        );
+      }
+    }
+    await Promise.all(answers);
+    const peak = rssOf(pid);
+    console.log("client errors", [...clientErrors]);
+    console.log(`flood answered in ${(performance.now() - floodStarted).toFixed(0)} ms`);
+    for (const session of sessions) session.destroy();
+    console.log(
+      `flood: ${outcomes.open} open, ${outcomes.refused} refused, ${outcomes.other} other; RSS ` +
+        `baseline ${(baseline / 1048576).toFixed(0)} MB, peak ${(peak / 1048576).toFixed(0)} MB`,
+    );
+    expect(outcomes.open).toBeLessThanOrEqual(MAX_UNAUTHENTICATED_STREAMS);
+    expect(outcomes.other).toBe(0);
+    expect(outcomes.refused).toBe(40 * 256 - outcomes.open);
+    expect([...outcomes.messages].join()).toContain("VOXGATE_MAX_UNAUTHENTICATED_STREAMS");
+    // Before the caps 9,304 streams stayed open and held +437 MB that never came back.
+    expect(peak - baseline).toBeLessThan(200 * 1024 * 1024);
+    const settled = await waitFor(
+      () => {
+        const rss = rssOf(pid);
+        return rss - baseline < 100 * 1024 * 1024 ? rss : undefined;
+      },
+      { timeoutMs: 20_000, intervalMs: 500, what: "RSS back near its baseline" },
+    );
+    console.log(`after the flood: RSS ${(settled / 1048576).toFixed(0)} MB`);
+    // The gateway still answers.
+    const health = await fetch(`${gateway.url}/v1/models`, {
+      headers: { authorization: `Bearer ${gateway.clientToken}` },
+    });
+    expect(health.status).toBe(200);
+  }, 120_000);
+  it("closes connections past the per-client cap at once, logging the setting", async () => {
+    const sockets = await Promise.all(
+      Array.from(
+        { length: MAX_CONNECTIONS_PER_CLIENT + 10 },
+        () =>
+          new Promise<net.Socket>((resolve) => {
+            const socket = net.connect(gateway.publicPort, "127.0.0.1", () => resolve(socket));
+            socket.on("error", () => {});
+          }),
+      ),
+    );
+    try {
+      await waitFor(() => sockets.filter((s) => s.destroyed || s.readableEnded).length >= 10, {
+        what: "10 refused connections",
+      });
+      const line = await gateway.proc.waitForLog((l) => l.msg === "connection refused");
+      expect(String(line.reason)).toContain("VOXGATE_MAX_CONNECTIONS_PER_CLIENT");
+    } finally {
+      for (const socket of sockets) socket.destroy();
+    }
+  });
+});
