@@ -140,8 +140,12 @@ export class AgentSession {
       () => this.shutdown(`no hello within ${helloTimeoutMs} ms`, Code.DeadlineExceeded),
       helloTimeoutMs,
     );
-    control.on("error", (err) => this.shutdown(`control stream error: ${err.message}`));
-    control.on("cancelled", () => this.shutdown("agent connection lost"));
+    // A lost connection ends the calls on it too: grpc-js marks their streams cancelled but
+    // their readers may never wake, and a relay stuck there held its caller and its lease.
+    control.on("error", (err) =>
+      this.shutdown(`control stream error: ${err.message}`, Code.Unavailable, true),
+    );
+    control.on("cancelled", () => this.shutdown("agent connection lost", Code.Unavailable, true));
     control.on("close", () => this.shutdown("control stream closed"));
     try {
       for await (const message of control as AsyncIterable<ConnectRequest>) {

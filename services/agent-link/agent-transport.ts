@@ -119,6 +119,10 @@ export function createAgentTransport(
     const grant = createPromptGrant();
     const deliveries = new AbortController();
     const onAbort = () => {
+      // The deadline timer has done its work (or is moot): a caller that abandons the response
+      // iterator without returning it must not leave the timer holding the process for its
+      // whole deadline.
+      release();
       if (finished) return;
       const reason = abortReason(callSignal, timeoutMs);
       agent.cancel(callId, reason.message);
@@ -126,6 +130,16 @@ export function createAgentTransport(
       callStream.emit("error", { code: grpcStatus.CANCELLED, details: reason.message });
     };
     callSignal.addEventListener("abort", onAbort, { once: true });
+    // The agent's connection went away under this call (RST, a dropped link): grpc-js marks the
+    // stream cancelled, but its reader below may never wake. End it with a status.
+    callStream.once("close", release);
+    callStream.once("cancelled", () => {
+      if (finished) return;
+      callStream.emit("error", {
+        code: grpcStatus.UNAVAILABLE,
+        details: `agent ${agent.agentId} connection lost during the call`,
+      });
+    });
 
     // Requests flow while responses are read, as on any bidi stream.
     const pump = (async () => {

@@ -138,7 +138,11 @@ export class Agent {
   readonly #log: Logger;
   readonly #dispatcher: CallDispatcher;
   readonly #backoff: BackoffOptions;
-  readonly #running = new Map<string, { done: Promise<void>; abort: AbortController }>();
+  /** Calls running now, each with the link (client) its stream travels on. */
+  readonly #running = new Map<
+    string,
+    { done: Promise<void>; abort: AbortController; client: AgentClient | undefined }
+  >();
   /** Standby call streams open now, waiting for the gateway to start a call on them. */
   readonly #standby = new Set<AgentCallStream>();
   #standbyRetry: NodeJS.Timeout | undefined;
@@ -344,7 +348,18 @@ export class Agent {
             break;
         }
       });
-      control.on("error", (err: grpc.ServiceError) => end(err.details || err.message));
+      control.on("error", (err: grpc.ServiceError) => {
+        // The link failed (not a graceful end): calls on it cannot finish, and a stream whose
+        // writes are stuck on the dead connection would hold its slot until grpc-js notices.
+        const lost = new ConnectError(
+          `lost the gateway: ${err.details || err.message}`,
+          Code.Unavailable,
+        );
+        for (const call of this.#running.values()) {
+          if (call.client === client) call.abort.abort(lost);
+        }
+        end(err.details || err.message);
+      });
       control.on("end", () => end("gateway ended the control stream"));
       this.#send({
         kind: {
@@ -456,7 +471,7 @@ export class Agent {
         this.#log.debug({ callId, requestId, method, ms }, "call done");
       }
     });
-    this.#running.set(offer.callId, { done, abort });
+    this.#running.set(offer.callId, { done, abort, client: this.#client });
   }
 
   /**

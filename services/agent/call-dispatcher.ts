@@ -88,13 +88,20 @@ export function createCallDispatcher<S extends DescService>(
 
   return {
     async run(offer, stream, signal, reader) {
-      const write = (kind: NonNullable<MessageInitShape<typeof CallRequestSchema>["kind"]>) =>
-        writeWithBackpressure(
-          stream,
-          create(CallRequestSchema, { kind } as MessageInitShape<typeof CallRequestSchema>),
-        );
       const methodSpec = byPath.get(offer.method);
       const controller = new AbortController();
+      // Every wait on the link also ends when the call is cancelled or its stream fails: a write
+      // queued on a connection that died may never be acknowledged (Node drops the callbacks of
+      // writes pending in a destroyed HTTP/2 stream), and a call stuck there held its engine
+      // slot forever (the slot leak).
+      const write = (kind: NonNullable<MessageInitShape<typeof CallRequestSchema>["kind"]>) =>
+        untilAborted(
+          writeWithBackpressure(
+            stream,
+            create(CallRequestSchema, { kind } as MessageInitShape<typeof CallRequestSchema>),
+          ),
+          controller.signal,
+        );
       const onAbort = () => controller.abort(signal.reason);
       signal.addEventListener("abort", onAbort, { once: true });
       const messages = reader ?? (stream as AsyncIterable<CallResponse>)[Symbol.asyncIterator]();
@@ -150,10 +157,13 @@ export function createCallDispatcher<S extends DescService>(
         // merely into grpc-js's queue: what the engine makes meanwhile is merged, so a fast engine
         // sends fewer, bigger messages while a slow one still sends each chunk at once.
         const respondFlushed = (message: unknown) =>
-          writeFlushed(stream, {
-            case: "response",
-            value: toBinary(method.output, create(method.output, message as never)),
-          });
+          untilAborted(
+            writeFlushed(stream, {
+              case: "response",
+              value: toBinary(method.output, create(method.output, message as never)),
+            }),
+            controller.signal,
+          );
         const send = coalescer ? respondFlushed : respond;
         switch (methodSpec.kind) {
           case "unary":
@@ -176,12 +186,15 @@ export function createCallDispatcher<S extends DescService>(
         const error = controller.signal.aborted
           ? ConnectError.from(controller.signal.reason, Code.Canceled)
           : ConnectError.from(err);
-        await write({
-          case: "status",
-          value: { code: error.code, message: error.rawMessage },
-        }).catch(() => {
-          // The gateway is gone; there is nobody left to tell.
-        });
+        // Queued without waiting for the link: a status is small, and a call that failed because
+        // its link is stuck must not wait on that link again.
+        if (!stream.destroyed && !stream.writableEnded) {
+          stream.write(
+            create(CallRequestSchema, {
+              kind: { case: "status", value: { code: error.code, message: error.rawMessage } },
+            }),
+          );
+        }
       } finally {
         if (!stream.writableEnded) stream.end();
         await Promise.race([closedByGateway, aborted(controller.signal)]);

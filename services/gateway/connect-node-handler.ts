@@ -70,6 +70,16 @@ export function createConnectNodeHandler(
         }),
       };
     }
+    // A response stream closed by the client (RST_STREAM, a dropped connection) before it was
+    // finished emits "close" but no "error", and Node drops the callbacks of writes still
+    // pending in it: connect-node's writer, waiting for "drain", then waited forever and kept
+    // the call (its backend lease, its relay from the agent) alive. Turn that close into the
+    // error the writer listens for.
+    res.once("close", () => {
+      if (!res.writableFinished && res.listenerCount("error") > 0) {
+        res.emit("error", new ConnectError("the client closed the stream", Code.Canceled));
+      }
+    });
     handler(uReq)
       .then((uRes) => universalResponseToNodeResponse(uRes, res))
       .catch((reason: unknown) => {

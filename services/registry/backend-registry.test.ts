@@ -469,6 +469,44 @@ describe("a backend full after all (its slots serve other gateways too)", () => 
   });
 });
 
+describe("the backend's own load reports", () => {
+  const load = (inFlight: number, slots: number) =>
+    create(LoadReportSchema, { inFlight, slots, cpuRatio: 0, rssBytes: 0n });
+
+  it("routes nothing to a backend that reports every slot in use twice in a row, and again once it reports free slots", () => {
+    const registry = newRegistry();
+    addReady(registry, registration("a", { slots: 2 }));
+    registry.heartbeat("a", load(2, 2));
+    // One report may have crossed a call's end: still routed.
+    registry.lease(synth).release("ok");
+    registry.heartbeat("a", load(2, 2));
+    registry.heartbeat("a", load(2, 2));
+    const error = leaseError(registry, synth);
+    expect(Code[error.code]).toBe("Unavailable");
+    expect(error.rawMessage).toMatch(/every backend offering synthesize is busy/);
+    registry.heartbeat("a", load(0, 2));
+    expect(registry.lease(synth).backend.id).toBe("a");
+  });
+
+  it("counts busy refusals, three in a row, from a backend that reports free slots as a failure: the breaker opens and says why", () => {
+    const registry = newRegistry({ breaker: { failureThreshold: 1 } });
+    addReady(registry, registration("a", { slots: 2 }));
+    for (let i = 0; i < 3; i++) {
+      // Each report shows free slots (and ends the busy hold), yet the next call is refused.
+      registry.heartbeat("a", load(0, 2));
+      expect(registry.get("a")?.breaker).toBe(BreakerState.CLOSED);
+      registry.lease(synth).release("backend-busy", "all 2 slots are busy");
+    }
+    const backend = registry.get("a");
+    expect(backend?.breaker).toBe(BreakerState.OPEN);
+    expect(backend?.failuresTotal).toBe(1);
+    expect(backend?.lastError).toBe(
+      "refuses calls as busy (all 2 slots are busy) while reporting 0/2 slots in use",
+    );
+    expect(leaseError(registry, synth).rawMessage).toMatch(/breaker open/);
+  });
+});
+
 describe("BackendLease.release", () => {
   it("frees the slot once, however often it is called", () => {
     const registry = newRegistry();

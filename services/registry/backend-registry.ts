@@ -183,7 +183,21 @@ interface Entry {
    * until a slot frees here, its load report shows a free one, or a short while passed.
    */
   fullUntil: number;
+  /**
+   * Heartbeats in a row in which the backend reported more calls running than this gateway has
+   * on it and no free slot (calls of another gateway, or slots it leaked): it is full by its
+   * own word. Two in a row count, so a report that crossed a call's end does not.
+   */
+  fullByReport: number;
+  /**
+   * "Busy" refusals in a row while its latest report showed free slots. One can be a race
+   * (another gateway took the slot after the report); several in a row are a fault.
+   */
+  busyContradictions: number;
 }
+
+/** "Busy" refusals in a row, each against a report of free slots, that count as a failure. */
+const kBusyContradictionLimit = 3;
 
 /** Creates an empty registry. */
 export function createBackendRegistry(options: BackendRegistryOptions): BackendRegistry {
@@ -279,6 +293,9 @@ export function createBackendRegistry(options: BackendRegistryOptions): BackendR
       return `busy (${backend.inFlight}/${slotsOf(backend)} slots)`;
     }
     if (entry.fullUntil > performance.now()) return "busy (its slots serve other gateways)";
+    if (entry.fullByReport >= 2 && backend.load) {
+      return `busy (the backend reports ${backend.load.inFlight}/${backend.load.slots} slots in use)`;
+    }
     return undefined;
   };
 
@@ -363,14 +380,29 @@ export function createBackendRegistry(options: BackendRegistryOptions): BackendR
         } else if (current) {
           current.fullUntil = 0;
         }
-        if (outcome === "backend-failure") {
+        // "Busy" again and again from a backend whose own latest report shows free slots is not
+        // load, it is a fault (slots it never freed): counted as a failure, so its breaker opens
+        // and routing moves on, and the admin view says why.
+        const load = target.load;
+        const contradicts =
+          outcome === "backend-busy" && load !== undefined && load.inFlight < load.slots;
+        if (current) current.busyContradictions = contradicts ? current.busyContradictions + 1 : 0;
+        const contradicted =
+          contradicts && (current?.busyContradictions ?? 0) >= kBusyContradictionLimit;
+        const settled: CallOutcome = contradicted ? "backend-failure" : outcome;
+        const why = contradicted
+          ? `refuses calls as busy (${error ?? "no free slot"}) while reporting ${load?.inFlight}/${load?.slots} slots in use`
+          : error;
+        if (settled === "backend-failure") {
           target.failuresTotal++;
-          target.lastError = error ?? "call failed";
+          target.lastError = why ?? "call failed";
+          if (contradicted)
+            log.warn({ backend: target.id, reason: why }, "backend contradicts itself");
         } else if (outcome === "ok") {
           target.lastSeenAt = new Date(now());
         }
         // A call from an older session says nothing about the new one's breaker.
-        if (current && current === chosen) settle(current, ticket, outcome, error);
+        if (current && current === chosen) settle(current, ticket, settled, why);
         // The freed slot goes to the head of the queue before any newcomer can take it.
         admission?.pump();
       },
@@ -417,6 +449,8 @@ export function createBackendRegistry(options: BackendRegistryOptions): BackendR
         breaker: createCircuitBreaker({ ...options.breaker, now }),
         drainedBy: undefined,
         fullUntil: 0,
+        fullByReport: 0,
+        busyContradictions: 0,
       });
       log.info({ backend: backend.id, address: backend.address, reason }, "backend added");
       emit(backend, "added", reason);
@@ -469,7 +503,12 @@ export function createBackendRegistry(options: BackendRegistryOptions): BackendR
     heartbeat(id, load) {
       const entry = entries.get(id);
       if (!entry) return;
-      if (load) entry.backend.load = load;
+      if (load) {
+        entry.backend.load = load;
+        const full = load.slots > 0 && load.inFlight >= load.slots;
+        entry.fullByReport =
+          full && load.inFlight > entry.backend.inFlight ? entry.fullByReport + 1 : 0;
+      }
       if (load && load.inFlight < load.slots && entry.fullUntil > 0) {
         // A slot freed on the backend (another gateway's call ended): waiting calls may try it.
         entry.fullUntil = 0;
