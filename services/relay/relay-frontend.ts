@@ -598,7 +598,8 @@ export function createRelayFrontend(options: RelayFrontendOptions): HttpFrontend
 
   /**
    * The synthesis selector for a relay voice key: a voice id (cloned or preset), else one of the
-   * caller's prompt names. @throws RelayError 404 when it is neither.
+   * caller's prompt names, else the name of a cloned voice the caller sees.
+   * @throws RelayError 404 when it is none of these.
    */
   async function resolveVoice(
     call: RelayCall,
@@ -618,6 +619,17 @@ export function createRelayFrontend(options: RelayFrontendOptions): HttpFrontend
       const code = ConnectError.from(err).code;
       if (code !== Code.NotFound && code !== Code.InvalidArgument) throw err;
     }
+    // The relay's GPU server looked voices up by id or name: a cloned voice of that name.
+    let pageToken = "";
+    do {
+      const page = await voices.listVoices(
+        { type: VoiceType.CLONED, pageSize: 500, pageToken },
+        call.callOptions,
+      );
+      const named = page.voices.find((v) => v.name === key);
+      if (named) return { voice: named.id, promptName: "" };
+      pageToken = page.nextPageToken;
+    } while (pageToken);
     throw new RelayError(`Voice not found: ${key}`, 404, "not_found");
   }
 
