@@ -167,6 +167,15 @@ export function createPublicServer(options: PublicServerOptions): PublicServer {
     (h2 as http2.Http2SecureServer).setSecureContext({ cert: material.cert, key: material.key });
   });
   if (tlsFiles) {
+    // HTTP/1.1 over TLS runs Node's HTTP/1.1 code with this server's fields, whose defaults differ
+    // from the cleartext server above: a 300 s request timeout (a long upload would be cut) and
+    // no keep-alive timeout (idle sockets would stay forever). Give it the same limits.
+    Object.assign(h2, {
+      requestTimeout: 0,
+      headersTimeout: limits.headersTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      maxHeaderSize: limits.maxHeaderBytes,
+    });
     // Failed handshakes (a scanner, a client that does not trust us) must not crash or spam.
     h2.on("tlsClientError", (err: Error, socket: net.Socket) => {
       log.debug({ err: err.message }, "TLS handshake failed");
