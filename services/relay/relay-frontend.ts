@@ -38,7 +38,7 @@ import {
   requiredString,
   stringList,
 } from "./relay-fields.js";
-import { type RelayCapability, refuseMode } from "./relay-modes.js";
+import { backendsDeclaring, type RelayCapability, refuseMode } from "./relay-modes.js";
 import { connectedAgents, modelsLoaded, readyAgents, runPodStatus } from "./relay-status.js";
 
 /** Options of {@link createRelayFrontend}. */
@@ -193,6 +193,48 @@ export function createRelayFrontend(options: RelayFrontendOptions): HttpFrontend
     debugLog.record("prompt_created", { prompt: prompt.name, digest: prompt.digest });
     return prompt;
   };
+
+  /**
+   * Speaks `text` with a voice made from `instruct` (TtsService.Synthesize with params.mode
+   * voice_design, routed to backends that declare FEATURE_VOICE_DESIGN); 503 naming the
+   * capability when none is connected. Answers the relay's JSON and the clip's bytes.
+   */
+  async function design(
+    call: RelayCall,
+    text: string,
+    instruct: string,
+    body: RelayBody,
+    format: string,
+  ): Promise<{ json: Record<string, unknown> & { duration_s: number }; wav: Uint8Array }> {
+    if (backendsDeclaring(registry, "voice_design").length === 0) {
+      throw refuseMode(registry, "voice_design");
+    }
+    const encoding = encodingOf(format);
+    const request = {
+      text,
+      instructions: instruct,
+      params: { mode: "voice_design" },
+      language: languageTag(optionalString(body, "language")),
+    };
+    // One call: a designed voice is not repeatable, so the clip answered is the one a prompt is
+    // made from (prompts need WAV; the callers check).
+    const clip = await tts.synthesize({ ...request, encoding }, call.callOptions);
+    const facts = await clipFacts(clip.data, clip.contentType);
+    return {
+      json: {
+        audio: Buffer.from(clip.data).toString("base64"),
+        format,
+        sample_rate: facts.sampleRateHz,
+        duration_s: facts.durationSeconds,
+      },
+      wav: clip.data,
+    };
+  }
+
+  /** Makes a named prompt from a designed clip (create_prompt / create_prompts). */
+  async function promptFromClip(call: RelayCall, wav: Uint8Array, fields: RelayBody) {
+    return createPrompt(call, { ...fields, audio: Buffer.from(wav).toString("base64") });
+  }
 
   const routes: RouteSpec[] = [
     // ── Status ───────────────────────────────────────────────────────────────────────────────
@@ -543,9 +585,118 @@ export function createRelayFrontend(options: RelayFrontendOptions): HttpFrontend
     },
 
     // ── Modes of the Qwen3 model server ──────────────────────────────────────────────────────
-    mode("POST", /^\/api\/v1\/voices\/design$/, "voice_design", ["text", "instruct"]),
-    mode("POST", /^\/api\/v1\/tts\/design$/, "voice_design", ["text", "description"]),
-    mode("POST", /^\/api\/v1\/voices\/design\/batch$/, "voice_design_batch", ["items"]),
+    {
+      method: "POST",
+      path: /^\/api\/v1\/voices\/design$/,
+      service: TTS,
+      async handler(call) {
+        const body = await readJsonObject(call.req, call.res, jsonLimits);
+        const text = optionalString(body, "text");
+        const instruct = optionalString(body, "instruct");
+        if (!text || !instruct) throw badRequest("Missing 'text' and 'instruct'");
+        const createPrompt = body.create_prompt === true;
+        const promptName = optionalString(body, "prompt_name");
+        if (createPrompt && !promptName) {
+          throw badRequest("'prompt_name' is required when create_prompt is true");
+        }
+        const format = optionalString(body, "format") ?? "wav";
+        if (createPrompt && format !== "wav") {
+          throw badRequest("create_prompt needs format 'wav' (the prompt is made from the clip)");
+        }
+        const clip = await design(call, text, instruct, body, format);
+        const answer: Record<string, unknown> = { ...clip.json };
+        if (createPrompt && promptName) {
+          const prompt = await promptFromClip(call, clip.wav, {
+            name: promptName,
+            ref_text: text,
+            instruct,
+            tags: stringList(body, "tags"),
+          });
+          answer.prompt_created = true;
+          answer.prompt_name = prompt.name;
+          answer.gcs_path = prompt.storeKey;
+        }
+        writeJson(call.res, answer, {
+          "x-duration-seconds": String(clip.json.duration_s),
+        });
+      },
+    },
+    {
+      method: "POST",
+      path: /^\/api\/v1\/tts\/design$/,
+      service: TTS,
+      async handler(call) {
+        const body = await readJsonObject(call.req, call.res, jsonLimits);
+        const text = optionalString(body, "text");
+        if (!text) throw badRequest("Missing 'text' field");
+        const description = optionalString(body, "description");
+        if (!description) throw badRequest("Missing 'description' field");
+        const format = optionalString(body, "format") ?? "wav";
+        const clip = await design(call, text, description, body, format);
+        writeJson(call.res, { ...clip.json, description });
+      },
+    },
+    {
+      method: "POST",
+      path: /^\/api\/v1\/voices\/design\/batch$/,
+      service: TTS,
+      async handler(call) {
+        const body = await readJsonObject(call.req, call.res, jsonLimits);
+        const items = body.items;
+        if (!Array.isArray(items) || items.length === 0) throw badRequest("Missing 'items' array");
+        if (items.length > 100) throw badRequest(`${items.length} items; the limit is 100`);
+        if (backendsDeclaring(registry, "voice_design").length === 0) {
+          throw refuseMode(registry, "voice_design_batch");
+        }
+        const format = optionalString(body, "format") ?? "wav";
+        const createPrompts = body.create_prompts === true;
+        if (createPrompts && format !== "wav") {
+          throw badRequest("create_prompts needs format 'wav' (prompts are made from the clips)");
+        }
+        // The yaml and the web backend say tags_prefix; the relay's GPU server read
+        // prompt_tags_prefix.
+        const prefix = [
+          ...stringList(body, "tags_prefix"),
+          ...stringList(body, "prompt_tags_prefix"),
+        ];
+        const results: Record<string, unknown>[] = [];
+        for (const [i, item] of items.entries()) {
+          const fields = (typeof item === "object" && item !== null ? item : {}) as RelayBody;
+          const name = optionalString(fields, "name") ?? `batch_${i}`;
+          try {
+            const text = requiredString(fields, "text");
+            const instruct = requiredString(fields, "instruct");
+            const clip = await design(call, text, instruct, fields, format);
+            const result: Record<string, unknown> = { name, status: "ok", ...clip.json };
+            if (createPrompts) {
+              try {
+                const prompt = await promptFromClip(call, clip.wav, {
+                  ...fields,
+                  name,
+                  ref_text: optionalString(fields, "ref_text") ?? text,
+                  tags: [...prefix, ...stringList(fields, "tags")],
+                });
+                result.prompt_created = true;
+                result.prompt_tags = prompt.tags;
+              } catch (err) {
+                if (call.callOptions.signal.aborted) throw err;
+                result.prompt_created = false;
+                result.prompt_error = toRelayError(err).message;
+              }
+            }
+            results.push(result);
+          } catch (err) {
+            if (call.callOptions.signal.aborted) throw err;
+            results.push({ name, status: "error", error: toRelayError(err).message });
+          }
+        }
+        writeJson(call.res, {
+          results,
+          total: results.length,
+          succeeded: results.filter((r) => r.status === "ok").length,
+        });
+      },
+    },
     mode("POST", /^\/api\/v1\/voices\/cast$/, "voice_cast", []),
     mode("GET", /^\/api\/v1\/voices\/emotions$/, "emotion_presets", []),
     mode("POST", /^\/api\/v1\/audio\/normalize$/, "audio_normalize", []),

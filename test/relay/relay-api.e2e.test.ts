@@ -409,7 +409,7 @@ const rows: Row[] = [
     path: "/api/v1/voices/design",
     body: { text: "Hi" },
     status: 400,
-    check: (json) => expect(json.error).toBe("Missing 'instruct'"),
+    check: (json) => expect(json.error).toBe("Missing 'text' and 'instruct'"),
   },
   {
     name: "POST /api/v1/voices/design/batch: 503 voice_design_batch",
