@@ -11,8 +11,10 @@
  * Prints a table and one JSON line of figures.
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import * as net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import * as tls from "node:tls";
 import { parseArgs } from "node:util";
 import { createVoxgateClient, type VoxgateClientOptions } from "../clients/voxgate-client.js";
 import { AudioEncoding } from "../gen/voxgate/v1/audio_pb.js";
@@ -118,6 +120,35 @@ try {
     }
   }
 
+  // The handshake alone: TCP connect vs TCP connect + TLS handshake (ALPN h2) to the public port.
+  const tlsStack = stacks.find((stack) => stack.name === "tls");
+  const connectOnly: number[] = [];
+  const withHandshake: number[] = [];
+  for (let i = 0; i < reps + WARMUP && tlsStack; i++) {
+    const port = tlsStack.gateway.publicPort;
+    let began = performance.now();
+    await new Promise<void>((resolve, reject) => {
+      const socket = net.connect(port, "127.0.0.1", () => {
+        socket.destroy();
+        resolve();
+      });
+      socket.once("error", reject);
+    });
+    if (i >= WARMUP) connectOnly.push(performance.now() - began);
+    began = performance.now();
+    await new Promise<void>((resolve, reject) => {
+      const socket = tls.connect(
+        { host: "127.0.0.1", port, ca: ca_, servername: "localhost", ALPNProtocols: ["h2"] },
+        () => {
+          socket.destroy();
+          resolve();
+        },
+      );
+      socket.once("error", reject);
+    });
+    if (i >= WARMUP) withHandshake.push(performance.now() - began);
+  }
+
   const fmt = (ms: number) => `${ms.toFixed(1)} ms`.padStart(9);
   console.log(`\nvoxgate TLS first-byte benchmark — node ${process.version}, ${reps} calls each`);
   console.log(
@@ -144,6 +175,14 @@ try {
       };
     }
   }
+  console.log(
+    `\n  TCP connect p50 ${fmt(percentile(connectOnly, 50))}; TCP + TLS handshake p50 ${fmt(percentile(withHandshake, 50))} (p95 ${fmt(percentile(withHandshake, 95))})`,
+  );
+  figures.handshake = {
+    tcpConnectP50Ms: percentile(connectOnly, 50),
+    tlsHandshakeP50Ms: percentile(withHandshake, 50),
+    tlsHandshakeP95Ms: percentile(withHandshake, 95),
+  };
   console.log(JSON.stringify({ bench: "tls-first-byte", node: process.version, reps, figures }));
 } finally {
   for (const stack of stacks) {
