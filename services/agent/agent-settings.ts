@@ -214,6 +214,15 @@ export const agentSettings = {
     ]),
     defaultValue: [] as string[],
   }),
+  gpuPollMs: setting({
+    key: "gpuPollMs",
+    flag: "gpu-poll-ms",
+    env: "VOXGATE_AGENT_GPU_POLL_MS",
+    description:
+      "interval of GPU readings for heartbeats (nvidia-smi on PATH, or the tinybox node's /v1/metrics), in ms; 0: off",
+    schema: intSetting(0, 3_600_000),
+    defaultValue: 5000,
+  }),
   enginePromptsDir: setting({
     key: "enginePromptsDir",
     flag: "engine-prompts-dir",

@@ -21,5 +21,6 @@ export function toBackendMessage(backend: Readonly<RegisteredBackend>): Backend 
     lastHeartbeatTime: timestampFromDate(backend.lastSeenAt),
     callsTotal: BigInt(backend.callsTotal),
     failuresTotal: BigInt(backend.failuresTotal),
+    ...(backend.load ? { load: backend.load } : {}),
   });
 }

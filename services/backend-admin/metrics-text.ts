@@ -44,5 +44,50 @@ export function renderMetrics(backends: readonly Readonly<RegisteredBackend>[]):
     "Calls a backend failed.",
     backends.map((b) => [label(b), b.failuresTotal]),
   );
+  const gpus = backends.flatMap((b) =>
+    (b.load?.gpus ?? []).map((g) => ({
+      labels: `{backend="${b.id.replace(/["\\\n]/g, "_")}",gpu="${g.index}",name="${g.name.replace(/["\\\n]/g, "_")}"}`,
+      g,
+    })),
+  );
+  const gpuMetric = (
+    name: string,
+    help: string,
+    value: (g: (typeof gpus)[number]["g"]) => number | undefined,
+  ) =>
+    metric(
+      name,
+      "gauge",
+      help,
+      gpus.flatMap(({ labels, g }) => {
+        const v = value(g);
+        return v === undefined ? [] : [[labels, v] as [string, number]];
+      }),
+    );
+  gpuMetric(
+    "voxgate_gpu_utilization_percent",
+    "GPU utilisation reported by a backend's host.",
+    (g) => g.utilizationPercent,
+  );
+  gpuMetric(
+    "voxgate_gpu_memory_used_mib",
+    "GPU memory in use on a backend's host, MiB.",
+    (g) => g.memoryUsedMib,
+  );
+  gpuMetric(
+    "voxgate_gpu_memory_total_mib",
+    "GPU memory of a backend's host, MiB.",
+    (g) => g.memoryTotalMib,
+  );
+  gpuMetric(
+    "voxgate_gpu_power_watts",
+    "GPU power draw on a backend's host, W.",
+    (g) => g.powerWatts,
+  );
+  gpuMetric(
+    "voxgate_gpu_temperature_celsius",
+    "GPU temperature on a backend's host.",
+    (g) => g.temperatureC,
+  );
   return `${lines.join("\n")}\n`;
 }

@@ -9,7 +9,7 @@ import {
   type SynthesizeRequest,
   type SynthesizeResponseSchema,
 } from "../../gen/voxgate/v1/gpu_backend_pb.js";
-import type { TtsEngine } from "../engines/tts-engine.js";
+import type { GpuReport, TtsEngine } from "../engines/tts-engine.js";
 import { createClonePrompts } from "./clone-prompts.js";
 import { describeEngines } from "./engine-capabilities.js";
 import { toEngineRpcError } from "./engine-error-codes.js";
@@ -37,6 +37,8 @@ export interface EngineHostOptions {
    * @default 33_554_432 (32 MiB)
    */
   maxReferenceBytes?: number;
+  /** The host's GPUs for load reports (latest background sample); none when absent. */
+  gpuReport?: () => GpuReport;
 }
 
 /** Engine host: GPUBackendService over local engines, with a slot counter and drain switch. */
@@ -191,7 +193,22 @@ export function createEngineHost(options: EngineHostOptions): EngineHost {
     const cpuRatio = (cpu.user + cpu.system) / 1000 / Math.max(1, now - lastCpuAt);
     lastCpu = process.cpuUsage();
     lastCpuAt = now;
-    return { inFlight, slots, cpuRatio, rssBytes: BigInt(process.memoryUsage.rss()) };
+    const gpu = options.gpuReport?.();
+    return {
+      inFlight,
+      slots,
+      cpuRatio,
+      rssBytes: BigInt(process.memoryUsage.rss()),
+      ...(gpu && gpu.gpus.length > 0
+        ? {
+            gpuMemoryUsedBytes: BigInt(
+              Math.round(gpu.gpus.reduce((n, g) => n + (g.memoryUsedMib ?? 0), 0) * 1024 * 1024),
+            ),
+            gpus: gpu.gpus,
+            gpuProcesses: gpu.processes,
+          }
+        : {}),
+    };
   };
 
   const clonePrompts = createClonePrompts({

@@ -3,7 +3,14 @@ import type { ModelServerSettings } from "./model-server/model-server-engine.js"
 import type { TtsEngine } from "./tts-engine.js";
 
 /** Engines an agent can host, by the name its `--engine` setting takes. */
-export const ENGINE_KINDS = ["espeak", "echo", "openai-http", "qwen3-http", "openai-llm"] as const;
+export const ENGINE_KINDS = [
+  "espeak",
+  "echo",
+  "openai-http",
+  "qwen3-http",
+  "openai-llm",
+  "tinybox-http",
+] as const;
 
 /** An engine name accepted by {@link createEngines}. */
 export type EngineKind = (typeof ENGINE_KINDS)[number];
@@ -28,6 +35,14 @@ export interface EngineSelection {
  * runs (espeak-ng's GPL code is never loaded unless chosen).
  */
 export async function createEngines(selection: EngineSelection): Promise<TtsEngine[]> {
+  if (selection.kind === "tinybox-http") {
+    const { createTinyboxEnginesFromSettings } = await import("./model-server/index.js");
+    return createTinyboxEnginesFromSettings(
+      selection.modelServer,
+      selection.llmModels ?? [],
+      selection.log,
+    );
+  }
   return [await createEngine(selection)];
 }
 
@@ -51,6 +66,8 @@ async function createEngine(selection: EngineSelection): Promise<TtsEngine> {
       const { createModelServerEngine } = await import("./model-server/index.js");
       return createModelServerEngine(selection.kind, selection.modelServer, selection.log);
     }
+    case "tinybox-http":
+      throw new Error("tinybox-http builds several engines: use createEngines");
     case "openai-llm": {
       const { createOpenAiLlmEngineFromSettings } = await import("./model-server/index.js");
       return createOpenAiLlmEngineFromSettings(

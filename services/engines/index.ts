@@ -27,6 +27,9 @@ export type {
   EngineSynthesisRequest,
   EngineTextDelta,
   EngineVoice,
+  GpuInfo,
+  GpuProcessInfo,
+  GpuReport,
   PcmFormat,
   TtsEngine,
 } from "./tts-engine.js";

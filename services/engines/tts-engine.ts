@@ -222,8 +222,51 @@ export interface TtsEngine {
    * produced; stops promptly (closing the model server's request) when `signal` aborts.
    */
   generate?(request: EngineGenerateRequest, signal: AbortSignal): AsyncIterable<EngineTextDelta>;
+  /**
+   * Reads the GPUs of the host the engine's model server runs on (a node that reports them, like
+   * the Tinybox node's `/v1/metrics`); agents report it in heartbeats instead of `nvidia-smi`.
+   */
+  gpuReport?(signal: AbortSignal): Promise<GpuReport>;
   /** Measures audio (engines with {@link EngineInfo.analysisKinds}). */
   analyze?(request: EngineAnalyzeRequest, signal: AbortSignal): Promise<EngineAnalysis>;
   /** Releases workers and memory; idempotent. */
   close(): Promise<void>;
+}
+
+/** One GPU as a host reports it; figures it does not know are left out. */
+export interface GpuInfo {
+  /** Index on the host. */
+  index: number;
+  /** Model name, e.g. `NVIDIA GeForce RTX 4090`. */
+  name: string;
+  /** Utilisation, 0..100 %. */
+  utilizationPercent?: number;
+  /** Memory used, in MiB. */
+  memoryUsedMib?: number;
+  /** Memory in all, in MiB. */
+  memoryTotalMib?: number;
+  /** Power draw, in W. */
+  powerWatts?: number;
+  /** Temperature, in °C. */
+  temperatureC?: number;
+}
+
+/** A process on a host, as its GPU report lists it. */
+export interface GpuProcessInfo {
+  /** Process id. */
+  pid: number;
+  /** Process name. */
+  name: string;
+  /** GPU memory it holds, in MiB. */
+  gpuMemoryMib?: number;
+  /** CPU use, %. */
+  cpuPercent?: number;
+}
+
+/** The GPUs of a host and its top processes. */
+export interface GpuReport {
+  /** Every GPU. */
+  gpus: GpuInfo[];
+  /** Top processes (by GPU memory or CPU). */
+  processes: GpuProcessInfo[];
 }

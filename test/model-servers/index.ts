@@ -20,4 +20,6 @@ export type { FakeQwen3Knobs, FakeQwen3TtsServer } from "./fake-qwen3-tts-server
 export { FAKE_PROMPT_MAGIC, startFakeQwen3TtsServer } from "./fake-qwen3-tts-server.js";
 export type { PieceOptions, RecordedRequest } from "./fake-server-support.js";
 export { deferred } from "./fake-server-support.js";
+export type { FakeDownload, FakeTinyboxKnobs, FakeTinyboxNode } from "./fake-tinybox-node.js";
+export { clipKey, startFakeTinyboxNode } from "./fake-tinybox-node.js";
 export { renderTone, SAMPLES_PER_CHAR, speechPcm, toneHzFor } from "./tone.js";

@@ -76,10 +76,19 @@ ${describeSettings(agentSettings)}`,
       if (isEngineUnavailableError(err)) throw new CliError(err.message);
       throw err;
     });
+    const { createGpuSampler } = await import("../../../services/agent/gpu-sampler.js");
+    // GPU figures for heartbeats: the node's own report (tinybox-http), else nvidia-smi on PATH.
+    const gpus = createGpuSampler({
+      engines,
+      intervalMs: settings.gpuPollMs,
+      path: io.env.PATH ?? "",
+      log,
+    });
     const host = createEngineHost({
       engines,
       slots: settings.slots,
       maxReferenceBytes: settings.maxReferenceBytes,
+      gpuReport: gpus.latest,
     });
     const agentId = settings.id || defaultAgentId();
     const promptCacheDir = settings.promptCacheDir || defaultPromptCacheDir(agentId);
@@ -116,6 +125,7 @@ ${describeSettings(agentSettings)}`,
       await agent.run();
     } finally {
       io.signal?.removeEventListener("abort", onStop);
+      gpus.stop();
       await Promise.all(engines.map((engine) => engine.close()));
     }
     return 0;

@@ -25,6 +25,19 @@ const BACKENDS = [
     version: "0.1.0",
     address: "10.0.0.7:51234",
     callsTotal: 42n,
+    load: {
+      gpus: [
+        {
+          index: 0,
+          name: "RTX 4090",
+          utilizationPercent: 87.4,
+          memoryUsedMib: 8123,
+          memoryTotalMib: 24564,
+          powerWatts: 310.2,
+          temperatureC: 66,
+        },
+      ],
+    },
   }),
   create(BackendSchema, {
     id: "runpod-a",
@@ -61,9 +74,9 @@ describe("voxgate backends", () => {
     expect(await main(["backends"], t.io)).toBe(0);
     expect(t.stdout()).toBe(
       [
-        "ID          KIND        STATE                     IN-FLIGHT/SLOTS  PRIORITY  ENGINES              VERSION  ADDRESS                       LAST ERROR",
-        "agent-gpu1  agent       ready                     1/4              10        qwen3-tts,espeak-ng  0.1.0    10.0.0.7:51234",
-        "runpod-a    serverless  unhealthy (breaker open)  0/2              50        qwen3-tts                     https://api.runpod.ai/v2/abc  health probe: HTTP 503 upstream busy",
+        "ID          KIND        STATE                     IN-FLIGHT/SLOTS  PRIORITY  ENGINES              GPUS                                   VERSION  ADDRESS                       LAST ERROR",
+        "agent-gpu1  agent       ready                     1/4              10        qwen3-tts,espeak-ng  0:RTX 4090 87% 8123/24564MiB 310W 66C  0.1.0    10.0.0.7:51234",
+        "runpod-a    serverless  unhealthy (breaker open)  0/2              50        qwen3-tts                                                            https://api.runpod.ai/v2/abc  health probe: HTTP 503 upstream busy",
         "",
       ].join("\n"),
     );

@@ -61,6 +61,7 @@ export const backendsCommand: CliCommand = {
       "IN-FLIGHT/SLOTS",
       "PRIORITY",
       "ENGINES",
+      "GPUS",
       "VERSION",
       "ADDRESS",
       "LAST ERROR",
@@ -82,9 +83,26 @@ function backendRow(backend: Backend): string[] {
     enumLabel(BackendState, backend.state) + breaker,
     `${backend.inFlight}/${backend.capabilities?.slots ?? 0}`,
     String(backend.priority),
-    (backend.capabilities?.engines ?? []).map((engine) => engine.id).join(","),
+    [...new Set((backend.capabilities?.engines ?? []).map((engine) => engine.id))].join(","),
+    gpuSummary(backend),
     backend.version,
     backend.address,
     backend.lastError,
   ];
+}
+
+/** One GPU per entry: `name util% used/total MiB power W temp °C`, figures it lacks left out. */
+function gpuSummary(backend: Backend): string {
+  return (backend.load?.gpus ?? [])
+    .map((g) => {
+      const parts = [`${g.index}:${g.name}`];
+      if (g.utilizationPercent !== undefined) parts.push(`${Math.round(g.utilizationPercent)}%`);
+      if (g.memoryUsedMib !== undefined && g.memoryTotalMib !== undefined) {
+        parts.push(`${Math.round(g.memoryUsedMib)}/${Math.round(g.memoryTotalMib)}MiB`);
+      }
+      if (g.powerWatts !== undefined) parts.push(`${Math.round(g.powerWatts)}W`);
+      if (g.temperatureC !== undefined) parts.push(`${Math.round(g.temperatureC)}C`);
+      return parts.join(" ");
+    })
+    .join("; ");
 }

@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file voxgate/v1/gpu_backend.proto.
  */
 export const file_voxgate_v1_gpu_backend: GenFile = /*@__PURE__*/
-  fileDesc("Chx2b3hnYXRlL3YxL2dwdV9iYWNrZW5kLnByb3RvEgp2b3hnYXRlLnYxIiAKDUhlYWx0aFJlcXVlc3QSDwoHd2FybV91cBgBIAEoCCJzCgpMb2FkUmVwb3J0EhEKCWluX2ZsaWdodBgBIAEoBRINCgVzbG90cxgCIAEoBRIRCgljcHVfcmF0aW8YAyABKAESEQoJcnNzX2J5dGVzGAQgASgDEh0KFWdwdV9tZW1vcnlfdXNlZF9ieXRlcxgFIAEoAyLSAQoOSGVhbHRoUmVzcG9uc2USJwoFc3RhdGUYASABKA4yGC52b3hnYXRlLnYxLlNlcnZpbmdTdGF0ZRIPCgdtZXNzYWdlGAIgASgJEi4KDGNhcGFiaWxpdGllcxgDIAEoCzIYLnZveGdhdGUudjEuQ2FwYWJpbGl0aWVzEiQKBGxvYWQYBCABKAsyFi52b3hnYXRlLnYxLkxvYWRSZXBvcnQSMAoKc2VydmVybGVzcxgFIAEoCzIcLnZveGdhdGUudjEuU2VydmVybGVzc0hlYWx0aCK1AgoQU2VydmVybGVzc0hlYWx0aBIUCgx3b3JrZXJzX2lkbGUYASABKAUSFQoNd29ya2Vyc19yZWFkeRgCIAEoBRIcChR3b3JrZXJzX2luaXRpYWxpemluZxgDIAEoBRIXCg93b3JrZXJzX3J1bm5pbmcYBCABKAUSGQoRd29ya2Vyc190aHJvdHRsZWQYBSABKAUSGQoRd29ya2Vyc191bmhlYWx0aHkYBiABKAUSFQoNam9ic19pbl9xdWV1ZRgHIAEoBRIYChBqb2JzX2luX3Byb2dyZXNzGAggASgFEhYKDmpvYnNfY29tcGxldGVkGAkgASgFEhMKC2pvYnNfZmFpbGVkGAogASgFEhQKDGpvYnNfcmV0cmllZBgLIAEoBRITCgt3YXJtX3VwX2pvYhgMIAEoCSJmCg5DbG9uZVByb21wdFJlZhIOCgZkaWdlc3QYASABKAkSEgoKc2l6ZV9ieXRlcxgCIAEoAxIjCgVtb2RlbBgDIAEoCzIULnZveGdhdGUudjEuTW9kZWxSZWYSCwoDdXJsGAQgASgJImAKDVZvaWNlU2VsZWN0b3ISEwoJcHJlc2V0X2lkGAEgASgJSAASMgoMY2xvbmVfcHJvbXB0GAIgASgLMhoudm94Z2F0ZS52MS5DbG9uZVByb21wdFJlZkgAQgYKBGtpbmQiwQIKEVN5bnRoZXNpemVSZXF1ZXN0EgwKBHRleHQYASABKAkSKAoFdm9pY2UYAiABKAsyGS52b3hnYXRlLnYxLlZvaWNlU2VsZWN0b3ISDgoGZW5naW5lGAMgASgJEhAKCGxhbmd1YWdlGAQgASgJEg0KBXNwZWVkGAUgASgCEhQKDGluc3RydWN0aW9ucxgGIAEoCRIrCghlbmNvZGluZxgHIAEoDjIZLnZveGdhdGUudjEuQXVkaW9FbmNvZGluZxIWCg5zYW1wbGVfcmF0ZV9oehgIIAEoBRI5CgZwYXJhbXMYCSADKAsyKS52b3hnYXRlLnYxLlN5bnRoZXNpemVSZXF1ZXN0LlBhcmFtc0VudHJ5Gi0KC1BhcmFtc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEicQoQU3ludGhlc2lzU3VtbWFyeRITCgthdWRpb19ieXRlcxgBIAEoAxITCgtkdXJhdGlvbl9tcxgCIAEoAxIOCgZlbmdpbmUYAyABKAkSIwoFbW9kZWwYBCABKAsyFC52b3hnYXRlLnYxLk1vZGVsUmVmIokBChJTeW50aGVzaXplUmVzcG9uc2USKQoGZm9ybWF0GAEgASgLMhcudm94Z2F0ZS52MS5BdWRpb0Zvcm1hdEgAEg8KBWF1ZGlvGAIgASgMSAASLwoHc3VtbWFyeRgDIAEoCzIcLnZveGdhdGUudjEuU3ludGhlc2lzU3VtbWFyeUgAQgYKBGtpbmQihgEKD0Nsb25lUHJvbXB0U3BlYxIOCgZlbmdpbmUYASABKAkSIwoFbW9kZWwYAiABKAsyFC52b3hnYXRlLnYxLk1vZGVsUmVmEhYKDnJlZmVyZW5jZV90ZXh0GAMgASgJEhQKDGNvbnRlbnRfdHlwZRgEIAEoCRIQCghsYW5ndWFnZRgFIAEoCSJqChhDcmVhdGVDbG9uZVByb21wdFJlcXVlc3QSKwoEc3BlYxgBIAEoCzIbLnZveGdhdGUudjEuQ2xvbmVQcm9tcHRTcGVjSAASGQoPcmVmZXJlbmNlX2F1ZGlvGAIgASgMSABCBgoEa2luZCJ3ChZDbG9uZVByb21wdERlc2NyaXB0aW9uEiMKBW1vZGVsGAEgASgLMhQudm94Z2F0ZS52MS5Nb2RlbFJlZhIOCgZlbmdpbmUYAiABKAkSEgoKc2l6ZV9ieXRlcxgDIAEoAxIUCgxjb250ZW50X3R5cGUYBCABKAkicAoZQ3JlYXRlQ2xvbmVQcm9tcHRSZXNwb25zZRI5CgtkZXNjcmlwdGlvbhgBIAEoCzIiLnZveGdhdGUudjEuQ2xvbmVQcm9tcHREZXNjcmlwdGlvbkgAEhAKBnByb21wdBgCIAEoDEgAQgYKBGtpbmQiUQoQQW5hbHl6ZUF1ZGlvU3BlYxIUCgxjb250ZW50X3R5cGUYASABKAkSJwoFa2luZHMYAiADKA4yGC52b3hnYXRlLnYxLkFuYWx5c2lzS2luZCJcChNBbmFseXplQXVkaW9SZXF1ZXN0EiwKBHNwZWMYASABKAsyHC52b3hnYXRlLnYxLkFuYWx5emVBdWRpb1NwZWNIABIPCgVhdWRpbxgCIAEoDEgAQgYKBGtpbmQiQwoUQW5hbHl6ZUF1ZGlvUmVzcG9uc2USKwoIYW5hbHlzaXMYASABKAsyGS52b3hnYXRlLnYxLkF1ZGlvQW5hbHlzaXMiLAoLQ2hhdE1lc3NhZ2USDAoEcm9sZRgBIAEoCRIPCgdjb250ZW50GAIgASgJIrUBCg9HZW5lcmF0ZVJlcXVlc3QSDQoFbW9kZWwYASABKAkSKQoIbWVzc2FnZXMYAiADKAsyFy52b3hnYXRlLnYxLkNoYXRNZXNzYWdlEhIKCm1heF90b2tlbnMYAyABKAUSGAoLdGVtcGVyYXR1cmUYBCABKAJIAIgBARISCgV0b3BfcBgFIAEoAkgBiAEBEgwKBHN0b3AYBiADKAlCDgoMX3RlbXBlcmF0dXJlQggKBl90b3BfcCJ+ChBHZW5lcmF0ZVJlc3BvbnNlEhIKCnRleHRfZGVsdGEYASABKAkSFQoNZmluaXNoX3JlYXNvbhgCIAEoCRIVCg1wcm9tcHRfdG9rZW5zGAMgASgFEhkKEWNvbXBsZXRpb25fdG9rZW5zGAQgASgFEg0KBW1vZGVsGAUgASgJKoMBCgxTZXJ2aW5nU3RhdGUSHQoZU0VSVklOR19TVEFURV9VTlNQRUNJRklFRBAAEhkKFVNFUlZJTkdfU1RBVEVfU0VSVklORxABEhoKFlNFUlZJTkdfU1RBVEVfRFJBSU5JTkcQAhIdChlTRVJWSU5HX1NUQVRFX05PVF9TRVJWSU5HEAMypwMKEUdQVUJhY2tlbmRTZXJ2aWNlEj8KBkhlYWx0aBIZLnZveGdhdGUudjEuSGVhbHRoUmVxdWVzdBoaLnZveGdhdGUudjEuSGVhbHRoUmVzcG9uc2USTQoKU3ludGhlc2l6ZRIdLnZveGdhdGUudjEuU3ludGhlc2l6ZVJlcXVlc3QaHi52b3hnYXRlLnYxLlN5bnRoZXNpemVSZXNwb25zZTABEmQKEUNyZWF0ZUNsb25lUHJvbXB0EiQudm94Z2F0ZS52MS5DcmVhdGVDbG9uZVByb21wdFJlcXVlc3QaJS52b3hnYXRlLnYxLkNyZWF0ZUNsb25lUHJvbXB0UmVzcG9uc2UoATABElMKDEFuYWx5emVBdWRpbxIfLnZveGdhdGUudjEuQW5hbHl6ZUF1ZGlvUmVxdWVzdBogLnZveGdhdGUudjEuQW5hbHl6ZUF1ZGlvUmVzcG9uc2UoARJHCghHZW5lcmF0ZRIbLnZveGdhdGUudjEuR2VuZXJhdGVSZXF1ZXN0Ghwudm94Z2F0ZS52MS5HZW5lcmF0ZVJlc3BvbnNlMAFiBnByb3RvMw", [file_voxgate_v1_analysis, file_voxgate_v1_audio, file_voxgate_v1_capabilities]);
+  fileDesc("Chx2b3hnYXRlL3YxL2dwdV9iYWNrZW5kLnByb3RvEgp2b3hnYXRlLnYxIiAKDUhlYWx0aFJlcXVlc3QSDwoHd2FybV91cBgBIAEoCCLGAQoKTG9hZFJlcG9ydBIRCglpbl9mbGlnaHQYASABKAUSDQoFc2xvdHMYAiABKAUSEQoJY3B1X3JhdGlvGAMgASgBEhEKCXJzc19ieXRlcxgEIAEoAxIdChVncHVfbWVtb3J5X3VzZWRfYnl0ZXMYBSABKAMSIgoEZ3B1cxgUIAMoCzIULnZveGdhdGUudjEuR3B1U3RhdHMSLQoNZ3B1X3Byb2Nlc3NlcxgVIAMoCzIWLnZveGdhdGUudjEuR3B1UHJvY2VzcyKfAgoIR3B1U3RhdHMSDQoFaW5kZXgYASABKAUSDAoEbmFtZRgCIAEoCRIgChN1dGlsaXphdGlvbl9wZXJjZW50GAMgASgBSACIAQESHAoPbWVtb3J5X3VzZWRfbWliGAQgASgBSAGIAQESHQoQbWVtb3J5X3RvdGFsX21pYhgFIAEoAUgCiAEBEhgKC3Bvd2VyX3dhdHRzGAYgASgBSAOIAQESGgoNdGVtcGVyYXR1cmVfYxgHIAEoAUgEiAEBQhYKFF91dGlsaXphdGlvbl9wZXJjZW50QhIKEF9tZW1vcnlfdXNlZF9taWJCEwoRX21lbW9yeV90b3RhbF9taWJCDgoMX3Bvd2VyX3dhdHRzQhAKDl90ZW1wZXJhdHVyZV9jIoEBCgpHcHVQcm9jZXNzEgsKA3BpZBgBIAEoBRIMCgRuYW1lGAIgASgJEhsKDmdwdV9tZW1vcnlfbWliGAMgASgBSACIAQESGAoLY3B1X3BlcmNlbnQYBCABKAFIAYgBAUIRCg9fZ3B1X21lbW9yeV9taWJCDgoMX2NwdV9wZXJjZW50ItIBCg5IZWFsdGhSZXNwb25zZRInCgVzdGF0ZRgBIAEoDjIYLnZveGdhdGUudjEuU2VydmluZ1N0YXRlEg8KB21lc3NhZ2UYAiABKAkSLgoMY2FwYWJpbGl0aWVzGAMgASgLMhgudm94Z2F0ZS52MS5DYXBhYmlsaXRpZXMSJAoEbG9hZBgEIAEoCzIWLnZveGdhdGUudjEuTG9hZFJlcG9ydBIwCgpzZXJ2ZXJsZXNzGAUgASgLMhwudm94Z2F0ZS52MS5TZXJ2ZXJsZXNzSGVhbHRoIrUCChBTZXJ2ZXJsZXNzSGVhbHRoEhQKDHdvcmtlcnNfaWRsZRgBIAEoBRIVCg13b3JrZXJzX3JlYWR5GAIgASgFEhwKFHdvcmtlcnNfaW5pdGlhbGl6aW5nGAMgASgFEhcKD3dvcmtlcnNfcnVubmluZxgEIAEoBRIZChF3b3JrZXJzX3Rocm90dGxlZBgFIAEoBRIZChF3b3JrZXJzX3VuaGVhbHRoeRgGIAEoBRIVCg1qb2JzX2luX3F1ZXVlGAcgASgFEhgKEGpvYnNfaW5fcHJvZ3Jlc3MYCCABKAUSFgoOam9ic19jb21wbGV0ZWQYCSABKAUSEwoLam9ic19mYWlsZWQYCiABKAUSFAoMam9ic19yZXRyaWVkGAsgASgFEhMKC3dhcm1fdXBfam9iGAwgASgJImYKDkNsb25lUHJvbXB0UmVmEg4KBmRpZ2VzdBgBIAEoCRISCgpzaXplX2J5dGVzGAIgASgDEiMKBW1vZGVsGAMgASgLMhQudm94Z2F0ZS52MS5Nb2RlbFJlZhILCgN1cmwYBCABKAkiYAoNVm9pY2VTZWxlY3RvchITCglwcmVzZXRfaWQYASABKAlIABIyCgxjbG9uZV9wcm9tcHQYAiABKAsyGi52b3hnYXRlLnYxLkNsb25lUHJvbXB0UmVmSABCBgoEa2luZCLBAgoRU3ludGhlc2l6ZVJlcXVlc3QSDAoEdGV4dBgBIAEoCRIoCgV2b2ljZRgCIAEoCzIZLnZveGdhdGUudjEuVm9pY2VTZWxlY3RvchIOCgZlbmdpbmUYAyABKAkSEAoIbGFuZ3VhZ2UYBCABKAkSDQoFc3BlZWQYBSABKAISFAoMaW5zdHJ1Y3Rpb25zGAYgASgJEisKCGVuY29kaW5nGAcgASgOMhkudm94Z2F0ZS52MS5BdWRpb0VuY29kaW5nEhYKDnNhbXBsZV9yYXRlX2h6GAggASgFEjkKBnBhcmFtcxgJIAMoCzIpLnZveGdhdGUudjEuU3ludGhlc2l6ZVJlcXVlc3QuUGFyYW1zRW50cnkaLQoLUGFyYW1zRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJxChBTeW50aGVzaXNTdW1tYXJ5EhMKC2F1ZGlvX2J5dGVzGAEgASgDEhMKC2R1cmF0aW9uX21zGAIgASgDEg4KBmVuZ2luZRgDIAEoCRIjCgVtb2RlbBgEIAEoCzIULnZveGdhdGUudjEuTW9kZWxSZWYiiQEKElN5bnRoZXNpemVSZXNwb25zZRIpCgZmb3JtYXQYASABKAsyFy52b3hnYXRlLnYxLkF1ZGlvRm9ybWF0SAASDwoFYXVkaW8YAiABKAxIABIvCgdzdW1tYXJ5GAMgASgLMhwudm94Z2F0ZS52MS5TeW50aGVzaXNTdW1tYXJ5SABCBgoEa2luZCKGAQoPQ2xvbmVQcm9tcHRTcGVjEg4KBmVuZ2luZRgBIAEoCRIjCgVtb2RlbBgCIAEoCzIULnZveGdhdGUudjEuTW9kZWxSZWYSFgoOcmVmZXJlbmNlX3RleHQYAyABKAkSFAoMY29udGVudF90eXBlGAQgASgJEhAKCGxhbmd1YWdlGAUgASgJImoKGENyZWF0ZUNsb25lUHJvbXB0UmVxdWVzdBIrCgRzcGVjGAEgASgLMhsudm94Z2F0ZS52MS5DbG9uZVByb21wdFNwZWNIABIZCg9yZWZlcmVuY2VfYXVkaW8YAiABKAxIAEIGCgRraW5kIncKFkNsb25lUHJvbXB0RGVzY3JpcHRpb24SIwoFbW9kZWwYASABKAsyFC52b3hnYXRlLnYxLk1vZGVsUmVmEg4KBmVuZ2luZRgCIAEoCRISCgpzaXplX2J5dGVzGAMgASgDEhQKDGNvbnRlbnRfdHlwZRgEIAEoCSJwChlDcmVhdGVDbG9uZVByb21wdFJlc3BvbnNlEjkKC2Rlc2NyaXB0aW9uGAEgASgLMiIudm94Z2F0ZS52MS5DbG9uZVByb21wdERlc2NyaXB0aW9uSAASEAoGcHJvbXB0GAIgASgMSABCBgoEa2luZCJRChBBbmFseXplQXVkaW9TcGVjEhQKDGNvbnRlbnRfdHlwZRgBIAEoCRInCgVraW5kcxgCIAMoDjIYLnZveGdhdGUudjEuQW5hbHlzaXNLaW5kIlwKE0FuYWx5emVBdWRpb1JlcXVlc3QSLAoEc3BlYxgBIAEoCzIcLnZveGdhdGUudjEuQW5hbHl6ZUF1ZGlvU3BlY0gAEg8KBWF1ZGlvGAIgASgMSABCBgoEa2luZCJDChRBbmFseXplQXVkaW9SZXNwb25zZRIrCghhbmFseXNpcxgBIAEoCzIZLnZveGdhdGUudjEuQXVkaW9BbmFseXNpcyIsCgtDaGF0TWVzc2FnZRIMCgRyb2xlGAEgASgJEg8KB2NvbnRlbnQYAiABKAkitQEKD0dlbmVyYXRlUmVxdWVzdBINCgVtb2RlbBgBIAEoCRIpCghtZXNzYWdlcxgCIAMoCzIXLnZveGdhdGUudjEuQ2hhdE1lc3NhZ2USEgoKbWF4X3Rva2VucxgDIAEoBRIYCgt0ZW1wZXJhdHVyZRgEIAEoAkgAiAEBEhIKBXRvcF9wGAUgASgCSAGIAQESDAoEc3RvcBgGIAMoCUIOCgxfdGVtcGVyYXR1cmVCCAoGX3RvcF9wIn4KEEdlbmVyYXRlUmVzcG9uc2USEgoKdGV4dF9kZWx0YRgBIAEoCRIVCg1maW5pc2hfcmVhc29uGAIgASgJEhUKDXByb21wdF90b2tlbnMYAyABKAUSGQoRY29tcGxldGlvbl90b2tlbnMYBCABKAUSDQoFbW9kZWwYBSABKAkqgwEKDFNlcnZpbmdTdGF0ZRIdChlTRVJWSU5HX1NUQVRFX1VOU1BFQ0lGSUVEEAASGQoVU0VSVklOR19TVEFURV9TRVJWSU5HEAESGgoWU0VSVklOR19TVEFURV9EUkFJTklORxACEh0KGVNFUlZJTkdfU1RBVEVfTk9UX1NFUlZJTkcQAzKnAwoRR1BVQmFja2VuZFNlcnZpY2USPwoGSGVhbHRoEhkudm94Z2F0ZS52MS5IZWFsdGhSZXF1ZXN0Ghoudm94Z2F0ZS52MS5IZWFsdGhSZXNwb25zZRJNCgpTeW50aGVzaXplEh0udm94Z2F0ZS52MS5TeW50aGVzaXplUmVxdWVzdBoeLnZveGdhdGUudjEuU3ludGhlc2l6ZVJlc3BvbnNlMAESZAoRQ3JlYXRlQ2xvbmVQcm9tcHQSJC52b3hnYXRlLnYxLkNyZWF0ZUNsb25lUHJvbXB0UmVxdWVzdBolLnZveGdhdGUudjEuQ3JlYXRlQ2xvbmVQcm9tcHRSZXNwb25zZSgBMAESUwoMQW5hbHl6ZUF1ZGlvEh8udm94Z2F0ZS52MS5BbmFseXplQXVkaW9SZXF1ZXN0GiAudm94Z2F0ZS52MS5BbmFseXplQXVkaW9SZXNwb25zZSgBEkcKCEdlbmVyYXRlEhsudm94Z2F0ZS52MS5HZW5lcmF0ZVJlcXVlc3QaHC52b3hnYXRlLnYxLkdlbmVyYXRlUmVzcG9uc2UwAWIGcHJvdG8z", [file_voxgate_v1_analysis, file_voxgate_v1_audio, file_voxgate_v1_capabilities]);
 
 /**
  * HealthRequest asks a backend for its health.
@@ -80,6 +80,21 @@ export type LoadReport = Message<"voxgate.v1.LoadReport"> & {
    * @generated from field: int64 gpu_memory_used_bytes = 5;
    */
   gpuMemoryUsedBytes: bigint;
+
+  /**
+   * gpus of the backend's host, from nvidia-smi or the model server's own report; empty when the
+   * host has none or cannot tell.
+   *
+   * @generated from field: repeated voxgate.v1.GpuStats gpus = 20;
+   */
+  gpus: GpuStats[];
+
+  /**
+   * gpu_processes are the host's top processes (by GPU memory), when known.
+   *
+   * @generated from field: repeated voxgate.v1.GpuProcess gpu_processes = 21;
+   */
+  gpuProcesses: GpuProcess[];
 };
 
 /**
@@ -88,6 +103,111 @@ export type LoadReport = Message<"voxgate.v1.LoadReport"> & {
  */
 export const LoadReportSchema: GenMessage<LoadReport> = /*@__PURE__*/
   messageDesc(file_voxgate_v1_gpu_backend, 1);
+
+/**
+ * GpuStats is one GPU of a backend's host; figures the host does not report are unset.
+ *
+ * @generated from message voxgate.v1.GpuStats
+ */
+export type GpuStats = Message<"voxgate.v1.GpuStats"> & {
+  /**
+   * index of the GPU on its host.
+   *
+   * @generated from field: int32 index = 1;
+   */
+  index: number;
+
+  /**
+   * name of the GPU model.
+   *
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * utilization_percent is GPU utilisation, 0..100.
+   *
+   * @generated from field: optional double utilization_percent = 3;
+   */
+  utilizationPercent?: number | undefined;
+
+  /**
+   * memory_used_mib is used GPU memory, in MiB.
+   *
+   * @generated from field: optional double memory_used_mib = 4;
+   */
+  memoryUsedMib?: number | undefined;
+
+  /**
+   * memory_total_mib is the GPU's memory, in MiB.
+   *
+   * @generated from field: optional double memory_total_mib = 5;
+   */
+  memoryTotalMib?: number | undefined;
+
+  /**
+   * power_watts is the power draw.
+   *
+   * @generated from field: optional double power_watts = 6;
+   */
+  powerWatts?: number | undefined;
+
+  /**
+   * temperature_c is the GPU temperature in degrees Celsius.
+   *
+   * @generated from field: optional double temperature_c = 7;
+   */
+  temperatureC?: number | undefined;
+};
+
+/**
+ * Describes the message voxgate.v1.GpuStats.
+ * Use `create(GpuStatsSchema)` to create a new message.
+ */
+export const GpuStatsSchema: GenMessage<GpuStats> = /*@__PURE__*/
+  messageDesc(file_voxgate_v1_gpu_backend, 2);
+
+/**
+ * GpuProcess is a process on a backend's host that uses a GPU.
+ *
+ * @generated from message voxgate.v1.GpuProcess
+ */
+export type GpuProcess = Message<"voxgate.v1.GpuProcess"> & {
+  /**
+   * pid of the process.
+   *
+   * @generated from field: int32 pid = 1;
+   */
+  pid: number;
+
+  /**
+   * name of the process.
+   *
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * gpu_memory_mib held by the process.
+   *
+   * @generated from field: optional double gpu_memory_mib = 3;
+   */
+  gpuMemoryMib?: number | undefined;
+
+  /**
+   * cpu_percent used by the process, when known.
+   *
+   * @generated from field: optional double cpu_percent = 4;
+   */
+  cpuPercent?: number | undefined;
+};
+
+/**
+ * Describes the message voxgate.v1.GpuProcess.
+ * Use `create(GpuProcessSchema)` to create a new message.
+ */
+export const GpuProcessSchema: GenMessage<GpuProcess> = /*@__PURE__*/
+  messageDesc(file_voxgate_v1_gpu_backend, 3);
 
 /**
  * HealthResponse is a backend's health.
@@ -137,7 +257,7 @@ export type HealthResponse = Message<"voxgate.v1.HealthResponse"> & {
  * Use `create(HealthResponseSchema)` to create a new message.
  */
 export const HealthResponseSchema: GenMessage<HealthResponse> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_gpu_backend, 2);
+  messageDesc(file_voxgate_v1_gpu_backend, 4);
 
 /**
  * ServerlessHealth is a serverless endpoint's queue and workers, as its provider reports them.
@@ -236,7 +356,7 @@ export type ServerlessHealth = Message<"voxgate.v1.ServerlessHealth"> & {
  * Use `create(ServerlessHealthSchema)` to create a new message.
  */
 export const ServerlessHealthSchema: GenMessage<ServerlessHealth> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_gpu_backend, 3);
+  messageDesc(file_voxgate_v1_gpu_backend, 5);
 
 /**
  * ClonePromptRef points at a clone prompt by content digest.
@@ -279,7 +399,7 @@ export type ClonePromptRef = Message<"voxgate.v1.ClonePromptRef"> & {
  * Use `create(ClonePromptRefSchema)` to create a new message.
  */
 export const ClonePromptRefSchema: GenMessage<ClonePromptRef> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_gpu_backend, 4);
+  messageDesc(file_voxgate_v1_gpu_backend, 6);
 
 /**
  * VoiceSelector picks the voice of a synthesis.
@@ -316,7 +436,7 @@ export type VoiceSelector = Message<"voxgate.v1.VoiceSelector"> & {
  * Use `create(VoiceSelectorSchema)` to create a new message.
  */
 export const VoiceSelectorSchema: GenMessage<VoiceSelector> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_gpu_backend, 5);
+  messageDesc(file_voxgate_v1_gpu_backend, 7);
 
 /**
  * SynthesizeRequest is one synthesis as a backend sees it.
@@ -393,7 +513,7 @@ export type SynthesizeRequest = Message<"voxgate.v1.SynthesizeRequest"> & {
  * Use `create(SynthesizeRequestSchema)` to create a new message.
  */
 export const SynthesizeRequestSchema: GenMessage<SynthesizeRequest> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_gpu_backend, 6);
+  messageDesc(file_voxgate_v1_gpu_backend, 8);
 
 /**
  * SynthesisSummary closes a synthesis.
@@ -435,7 +555,7 @@ export type SynthesisSummary = Message<"voxgate.v1.SynthesisSummary"> & {
  * Use `create(SynthesisSummarySchema)` to create a new message.
  */
 export const SynthesisSummarySchema: GenMessage<SynthesisSummary> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_gpu_backend, 7);
+  messageDesc(file_voxgate_v1_gpu_backend, 9);
 
 /**
  * SynthesizeResponse is one piece of a synthesis stream.
@@ -480,7 +600,7 @@ export type SynthesizeResponse = Message<"voxgate.v1.SynthesizeResponse"> & {
  * Use `create(SynthesizeResponseSchema)` to create a new message.
  */
 export const SynthesizeResponseSchema: GenMessage<SynthesizeResponse> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_gpu_backend, 8);
+  messageDesc(file_voxgate_v1_gpu_backend, 10);
 
 /**
  * ClonePromptSpec describes the clone prompt to create.
@@ -529,7 +649,7 @@ export type ClonePromptSpec = Message<"voxgate.v1.ClonePromptSpec"> & {
  * Use `create(ClonePromptSpecSchema)` to create a new message.
  */
 export const ClonePromptSpecSchema: GenMessage<ClonePromptSpec> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_gpu_backend, 9);
+  messageDesc(file_voxgate_v1_gpu_backend, 11);
 
 /**
  * CreateClonePromptRequest is one piece of the upload: the spec first, then audio chunks.
@@ -566,7 +686,7 @@ export type CreateClonePromptRequest = Message<"voxgate.v1.CreateClonePromptRequ
  * Use `create(CreateClonePromptRequestSchema)` to create a new message.
  */
 export const CreateClonePromptRequestSchema: GenMessage<CreateClonePromptRequest> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_gpu_backend, 10);
+  messageDesc(file_voxgate_v1_gpu_backend, 12);
 
 /**
  * ClonePromptDescription describes a created clone prompt.
@@ -608,7 +728,7 @@ export type ClonePromptDescription = Message<"voxgate.v1.ClonePromptDescription"
  * Use `create(ClonePromptDescriptionSchema)` to create a new message.
  */
 export const ClonePromptDescriptionSchema: GenMessage<ClonePromptDescription> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_gpu_backend, 11);
+  messageDesc(file_voxgate_v1_gpu_backend, 13);
 
 /**
  * CreateClonePromptResponse is one piece of the result: the description first, then prompt bytes.
@@ -645,7 +765,7 @@ export type CreateClonePromptResponse = Message<"voxgate.v1.CreateClonePromptRes
  * Use `create(CreateClonePromptResponseSchema)` to create a new message.
  */
 export const CreateClonePromptResponseSchema: GenMessage<CreateClonePromptResponse> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_gpu_backend, 12);
+  messageDesc(file_voxgate_v1_gpu_backend, 14);
 
 /**
  * AnalyzeAudioSpec describes the audio to analyze and what to measure.
@@ -673,7 +793,7 @@ export type AnalyzeAudioSpec = Message<"voxgate.v1.AnalyzeAudioSpec"> & {
  * Use `create(AnalyzeAudioSpecSchema)` to create a new message.
  */
 export const AnalyzeAudioSpecSchema: GenMessage<AnalyzeAudioSpec> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_gpu_backend, 13);
+  messageDesc(file_voxgate_v1_gpu_backend, 15);
 
 /**
  * AnalyzeAudioRequest is one piece of the upload: the spec first, then audio chunks.
@@ -710,7 +830,7 @@ export type AnalyzeAudioRequest = Message<"voxgate.v1.AnalyzeAudioRequest"> & {
  * Use `create(AnalyzeAudioRequestSchema)` to create a new message.
  */
 export const AnalyzeAudioRequestSchema: GenMessage<AnalyzeAudioRequest> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_gpu_backend, 14);
+  messageDesc(file_voxgate_v1_gpu_backend, 16);
 
 /**
  * AnalyzeAudioResponse carries the measurements.
@@ -731,7 +851,7 @@ export type AnalyzeAudioResponse = Message<"voxgate.v1.AnalyzeAudioResponse"> & 
  * Use `create(AnalyzeAudioResponseSchema)` to create a new message.
  */
 export const AnalyzeAudioResponseSchema: GenMessage<AnalyzeAudioResponse> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_gpu_backend, 15);
+  messageDesc(file_voxgate_v1_gpu_backend, 17);
 
 /**
  * ChatMessage is one turn of a conversation.
@@ -759,7 +879,7 @@ export type ChatMessage = Message<"voxgate.v1.ChatMessage"> & {
  * Use `create(ChatMessageSchema)` to create a new message.
  */
 export const ChatMessageSchema: GenMessage<ChatMessage> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_gpu_backend, 16);
+  messageDesc(file_voxgate_v1_gpu_backend, 18);
 
 /**
  * GenerateRequest asks a language model for text.
@@ -815,7 +935,7 @@ export type GenerateRequest = Message<"voxgate.v1.GenerateRequest"> & {
  * Use `create(GenerateRequestSchema)` to create a new message.
  */
 export const GenerateRequestSchema: GenMessage<GenerateRequest> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_gpu_backend, 17);
+  messageDesc(file_voxgate_v1_gpu_backend, 19);
 
 /**
  * GenerateResponse is one piece of generated text.
@@ -864,7 +984,7 @@ export type GenerateResponse = Message<"voxgate.v1.GenerateResponse"> & {
  * Use `create(GenerateResponseSchema)` to create a new message.
  */
 export const GenerateResponseSchema: GenMessage<GenerateResponse> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_gpu_backend, 18);
+  messageDesc(file_voxgate_v1_gpu_backend, 20);
 
 /**
  * ServingState says whether a backend takes work.

@@ -2,6 +2,12 @@
  * Engines that forward to a model server on the GPU host over HTTP: an OpenAI-compatible speech
  * server and the Qwen3-TTS local server.
  */
+
+export {
+  createLoopbackFileServer,
+  type LoopbackFileServer,
+  type LoopbackOffer,
+} from "./loopback-file-server.js";
 export type {
   ModelServerClient,
   ModelServerClientOptions,
@@ -13,6 +19,7 @@ export type { ModelServerKind, ModelServerSettings } from "./model-server-engine
 export {
   createModelServerEngine,
   createOpenAiLlmEngineFromSettings,
+  createTinyboxEnginesFromSettings,
 } from "./model-server-engine.js";
 export type { EngineErrorContext } from "./model-server-errors.js";
 export {
@@ -45,6 +52,16 @@ export {
   VOICE_DESIGN_MODE,
 } from "./qwen3-tts-engine.js";
 export { MAX_SSE_EVENT_BYTES, readSseData } from "./sse-events.js";
+export {
+  createTinyboxEngines,
+  parseTinyboxMetrics,
+  TINYBOX_DEFAULT_ENGINES,
+  TINYBOX_DEFAULT_LLM_MODEL,
+  TINYBOX_ENGINE_ID,
+  TINYBOX_TTS_PARAMS,
+  type TinyboxEngineOptions,
+  TORTOISE_VOICES,
+} from "./tinybox-engine.js";
 export type { DiscoveredVoices, DiscoverVoicesOptions } from "./voice-discovery.js";
 export { discoverVoices, MAX_DISCOVERED_VOICES, parseVoiceList } from "./voice-discovery.js";
 export { OPENAI_WIRE, QWEN3_WIRE } from "./wire-fields.js";

@@ -133,3 +133,44 @@ export async function createOpenAiLlmEngineFromSettings(
     throw err;
   }
 }
+
+/**
+ * Creates the engines of a Tinybox node (`--engine tinybox-http`) from the agent's settings.
+ * Rejects with `EngineUnavailableError` naming the setting when no URL is set or it is unusable.
+ */
+export async function createTinyboxEnginesFromSettings(
+  settings: ModelServerSettings | undefined,
+  llmModels: readonly string[],
+  log?: Logger,
+): Promise<TtsEngine[]> {
+  if (!settings?.url) {
+    throw new EngineUnavailableError(
+      "tinybox",
+      `--engine tinybox-http needs the node's URL: set ${MODEL_SERVER_SETTING_ENV.url} or --engine-url`,
+    );
+  }
+  const { createTinyboxEngines } = await import("./tinybox-engine.js");
+  try {
+    return await createTinyboxEngines({
+      baseUrl: settings.url,
+      ...(settings.apiKey ? { apiKey: settings.apiKey } : {}),
+      llmModels,
+      sampleRateHz: settings.sampleRateHz,
+      timeoutMs: settings.timeoutMs,
+      discoveryTimeoutMs: settings.discoveryTimeoutMs,
+      maxResponseBytes: settings.maxResponseBytes,
+      ...(log ? { log } : {}),
+    });
+  } catch (err) {
+    if (err instanceof RangeError) {
+      throw new EngineUnavailableError(
+        "tinybox",
+        `${err.message} (${MODEL_SERVER_SETTING_ENV.url})`,
+        {
+          cause: err,
+        },
+      );
+    }
+    throw err;
+  }
+}
