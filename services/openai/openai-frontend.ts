@@ -10,6 +10,7 @@ import {
 import type { Logger } from "pino";
 import { VoiceGender } from "../../gen/voxgate/v1/capabilities_pb.js";
 import { LlmService } from "../../gen/voxgate/v1/llm_pb.js";
+import { PromptStoreService } from "../../gen/voxgate/v1/prompt_store_pb.js";
 import { TtsService } from "../../gen/voxgate/v1/tts_pb.js";
 import { type Voice, VoiceService, VoiceType } from "../../gen/voxgate/v1/voice_pb.js";
 import type { GateResult } from "../auth/request-gate.js";
@@ -23,6 +24,7 @@ import {
   readJsonText,
 } from "../input-limits/json-limits.js";
 import type { BackendRegistry } from "../registry/index.js";
+import { isClonedVoiceId } from "../voices/voice-id.js";
 import {
   completionId,
   parseChatRequest,
@@ -95,6 +97,7 @@ export function createOpenAiFrontend(options: OpenAiFrontendOptions): HttpFronte
   const tts = createClient(TtsService, transport);
   const llm = createClient(LlmService, transport);
   const voices = createClient(VoiceService, transport);
+  const prompts = createClient(PromptStoreService, transport);
 
   const contextValues = (gate: GateResult): ContextValues =>
     createContextValues().set(kCallContext, {
@@ -152,12 +155,21 @@ export function createOpenAiFrontend(options: OpenAiFrontendOptions): HttpFronte
       timeoutMs: timeoutOf(req, options),
       contextValues: contextValues(gate),
     };
-    if (call.voiceIsOpenAiName) {
-      call.request.voice = await voiceOrDefault(call.request.voice ?? "", {
-        ...callOptions,
-        // NOT_FOUND is the usual answer (alloy, nova, … are rarely voice ids), not a failed call.
-        contextValues: contextValues(gate).set(kExpectedCodes, [Code.NotFound]),
-      });
+    const lookupOptions = {
+      ...callOptions,
+      // NOT_FOUND is the usual answer (alloy, nova, … are rarely voice ids), not a failed call.
+      contextValues: contextValues(gate).set(kExpectedCodes, [Code.NotFound]),
+    };
+    const voice = call.request.voice ?? "";
+    // A voice that is one of the caller's prompt names speaks with that prompt, as on every
+    // other protocol (prompt_name); a voice id or preset of that name comes first.
+    if (voice && !isClonedVoiceId(voice) && !presetIds().has(voice)) {
+      if (await isPromptName(voice, lookupOptions)) {
+        call.request.voice = "";
+        call.request.promptName = voice;
+      } else if (call.voiceIsOpenAiName) {
+        call.request.voice = await voiceOrDefault(voice, lookupOptions);
+      }
     }
     let responseHeader: Headers | undefined;
     const chunks = tts.streamSynthesize(call.request, {
@@ -167,6 +179,30 @@ export function createOpenAiFrontend(options: OpenAiFrontendOptions): HttpFronte
       },
     });
     await sendSpeech(res, call, chunks, () => responseHeader, aborter.signal);
+  }
+
+  /** Preset voice ids of the connected engines. */
+  function presetIds(): Set<string> {
+    return new Set(
+      registry
+        .list()
+        .flatMap((b) => b.capabilities.engines.flatMap((e) => e.voices.map((v) => v.id))),
+    );
+  }
+
+  /** Whether `name` is one of the caller's prompt names. */
+  async function isPromptName(
+    name: string,
+    callOptions: { signal: AbortSignal; timeoutMs: number; contextValues: ContextValues },
+  ): Promise<boolean> {
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(name)) return false;
+    try {
+      await prompts.getNamedPrompt({ name }, callOptions);
+      return true;
+    } catch (err) {
+      if (ConnectError.from(err).code === Code.NotFound) return false;
+      throw err;
+    }
   }
 
   /** An OpenAI voice name speaks with the engine default unless a voice has that very id. */

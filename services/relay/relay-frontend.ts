@@ -15,7 +15,7 @@ import { type SynthesizeSpeechRequestSchema, TtsService } from "../../gen/voxgat
 import { VoiceService, VoiceType } from "../../gen/voxgate/v1/voice_pb.js";
 import type { GateResult } from "../auth/request-gate.js";
 import type { NodeRequest, NodeResponse } from "../auth/rpc-error-response.js";
-import { kCallContext } from "../gateway/call-context.js";
+import { kCallContext, kExpectedCodes } from "../gateway/call-context.js";
 import type { HttpFrontend, HttpRoute } from "../gateway/http-frontend.js";
 import type { BackendRegistry } from "../registry/index.js";
 import { clipFacts } from "./relay-audio.js";
@@ -81,6 +81,8 @@ interface RelayCall {
   query: URLSearchParams;
   /** Options of every typed call this request makes. */
   callOptions: { signal: AbortSignal; timeoutMs: number; contextValues: ContextValues };
+  /** Context of lookups whose NOT_FOUND (or malformed key) is an expected answer. */
+  lookupContext: ContextValues;
   log: Logger;
 }
 
@@ -756,15 +758,17 @@ export function createRelayFrontend(options: RelayFrontendOptions): HttpFrontend
     call: RelayCall,
     key: string,
   ): Promise<{ voice: string; promptName: string }> {
+    // NOT_FOUND is an expected answer of these lookups, not a failed call.
+    const lookup = { ...call.callOptions, contextValues: call.lookupContext };
     try {
-      await voices.getVoice({ voiceId: key }, call.callOptions);
+      await voices.getVoice({ voiceId: key }, lookup);
       return { voice: key, promptName: "" };
     } catch (err) {
       const code = ConnectError.from(err).code;
       if (code !== Code.NotFound && code !== Code.InvalidArgument) throw err;
     }
     try {
-      await prompts.getNamedPrompt({ name: key }, call.callOptions);
+      await prompts.getNamedPrompt({ name: key }, lookup);
       return { voice: "", promptName: key };
     } catch (err) {
       const code = ConnectError.from(err).code;
@@ -816,6 +820,10 @@ export function createRelayFrontend(options: RelayFrontendOptions): HttpFrontend
           timeoutMs: options.defaultTimeoutMs,
           contextValues: contextValues(gate, callLog),
         },
+        lookupContext: contextValues(gate, callLog).set(kExpectedCodes, [
+          Code.NotFound,
+          Code.InvalidArgument,
+        ]),
         log: callLog,
       };
       spec.handler(call).catch((err: unknown) => {

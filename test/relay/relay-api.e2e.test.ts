@@ -342,6 +342,14 @@ const rows: Row[] = [
     check: (_json, _res, bytes) => expect(isRiff(bytes)).toBe(true),
   },
   {
+    name: "the OpenAI-compatible API speaks a prompt name given as its voice",
+    method: "POST",
+    path: "/v1/audio/speech",
+    body: { model: "tts-1", input: "Named prompt.", voice: "maya-calm", response_format: "wav" },
+    status: 200,
+    check: (_json, _res, bytes) => expect(isRiff(bytes)).toBe(true),
+  },
+  {
     name: "POST /api/v1/tts/synthesize with voice_id = a prompt name (tts_client.py)",
     method: "POST",
     path: "/api/v1/tts/synthesize",
