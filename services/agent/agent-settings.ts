@@ -253,17 +253,19 @@ export const agentSettings = {
     key: "engineResponseFormat",
     flag: "engine-response-format",
     env: "VOXGATE_AGENT_ENGINE_RESPONSE_FORMAT",
-    description: "audio asked of an openai-http server: pcm (raw 16-bit mono) or wav",
+    description:
+      "audio asked of an openai-http server: wav (its header gives the rate) or pcm (raw 16-bit mono; needs --engine-sample-rate-hz)",
     schema: z.enum(["pcm", "wav"]),
-    defaultValue: "pcm" as "pcm" | "wav",
+    defaultValue: "wav" as "pcm" | "wav",
   }),
   engineSampleRateHz: setting({
     key: "engineSampleRateHz",
     flag: "engine-sample-rate-hz",
     env: "VOXGATE_AGENT_ENGINE_SAMPLE_RATE_HZ",
-    description: "sample rate of the model server's audio, in Hz (OpenAI pcm and Qwen3-TTS: 24000)",
-    schema: intSetting(8000, 192_000),
-    defaultValue: 24_000,
+    description:
+      "sample rate of a model server's raw PCM, in Hz (0: unknown; WAV answers give their own rate, raw PCM of unknown rate is refused)",
+    schema: intSetting(0, 192_000),
+    defaultValue: 0,
   }),
   engineTimeoutMs: setting({
     key: "engineTimeoutMs",

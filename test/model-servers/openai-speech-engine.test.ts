@@ -30,7 +30,14 @@ async function setup(
 ): Promise<{ fake: FakeOpenAiSpeechServer; engine: TtsEngine }> {
   const fake = await startFakeOpenAiSpeechServer({ apiKey: API_KEY, ...fakeOptions });
   opened.push(fake);
-  const engine = await createOpenAiSpeechEngine({ baseUrl: fake.url, apiKey: API_KEY, ...options });
+  // Raw PCM at a known rate unless a test says otherwise (pcm needs the rate set).
+  const engine = await createOpenAiSpeechEngine({
+    baseUrl: fake.url,
+    apiKey: API_KEY,
+    responseFormat: "pcm",
+    sampleRateHz: 24_000,
+    ...options,
+  });
   opened.push(engine);
   return { fake, engine };
 }
@@ -218,15 +225,36 @@ describe("openai-http engine", () => {
     expect(fake.speechRequests()).toHaveLength(1);
   });
 
-  it("fails a WAV in another sample rate, naming the sample rate setting", async () => {
-    const { engine } = await setup(
-      { responseFormat: "wav" },
-      { knobs: { wavSampleRateHz: 44_100 } },
+  it("takes the sample rate from the server's WAV header, not from the setting (the rate bug)", async () => {
+    // The issue: a server answering 22.05 kHz played 9 % fast when stamped with 24 kHz.
+    const { fake, engine } = await setup(
+      { responseFormat: "wav", sampleRateHz: 24_000 },
+      { knobs: { wavSampleRateHz: 22_050 } },
     );
-    const err = await failureOf(collectPcm(engine, speechRequest("Hi")));
-    expect(isSynthesisFailedError(err)).toBe(true);
-    expect(err.message).toContain("44100 Hz");
+    const chunks = [];
+    for await (const chunk of engine.synthesize(
+      speechRequest("Hi there"),
+      new AbortController().signal,
+    )) {
+      chunks.push(chunk);
+    }
+    expect(chunks[0]?.format).toEqual({ sampleRateHz: 22_050, channels: 1 });
+    expect(
+      Buffer.concat(chunks.map((c) => c.pcm)).equals(
+        Buffer.from(fake.expectedPcm("Hi there", "alloy")),
+      ),
+    ).toBe(true);
+  });
+
+  it("refuses raw PCM of unknown rate at start, naming the setting", async () => {
+    const fake = await startFakeOpenAiSpeechServer({ apiKey: API_KEY });
+    opened.push(fake);
+    const err = await failureOf(
+      createOpenAiSpeechEngine({ baseUrl: fake.url, apiKey: API_KEY, responseFormat: "pcm" }),
+    );
+    expect(err).toBeInstanceOf(RangeError);
     expect(err.message).toContain("VOXGATE_AGENT_ENGINE_SAMPLE_RATE_HZ");
+    expect(fake.speechRequests()).toHaveLength(0);
   });
 
   it("does not follow a redirect to another host, so the key stays home", async () => {

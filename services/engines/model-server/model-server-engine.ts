@@ -24,7 +24,7 @@ export interface ModelServerSettings {
   voices: readonly string[];
   /** `response_format` asked of OpenAI-compatible servers. */
   responseFormat: "pcm" | "wav";
-  /** Sample rate of the server's audio, in Hz. */
+  /** Sample rate of the server's raw PCM, in Hz; 0 = unknown (WAV answers give their own). */
   sampleRateHz: number;
   /** Longest wait for an answer to start and between two pieces of it, in ms. */
   timeoutMs: number;
@@ -56,7 +56,8 @@ export async function createModelServerEngine(
   const common = {
     baseUrl: settings.url,
     ...(settings.apiKey ? { apiKey: settings.apiKey } : {}),
-    sampleRateHz: settings.sampleRateHz,
+    // 0 means "unknown": WAV answers say their rate; raw PCM then needs a configured one.
+    ...(settings.sampleRateHz ? { sampleRateHz: settings.sampleRateHz } : {}),
     voices: settings.voices,
     timeoutMs: settings.timeoutMs,
     discoveryTimeoutMs: settings.discoveryTimeoutMs,

@@ -9,6 +9,7 @@ import type {
   EngineAudioChunk,
   EngineInfo,
   EngineSynthesisRequest,
+  PcmFormat,
   TtsEngine,
 } from "../tts-engine.js";
 import {
@@ -32,9 +33,9 @@ export interface OpenAiSpeechEngineOptions extends ModelServerConnectionOptions 
   /** `model` of every request. @default "tts-1" */
   model?: string;
   /**
-   * `response_format` asked for: `pcm` (raw 16-bit mono, 24 kHz at OpenAI) or `wav` (its header
-   * is checked against `sampleRateHz`).
-   * @default "pcm"
+   * `response_format` asked for: `wav` (the header gives the rate, whatever `sampleRateHz` says)
+   * or `pcm` (raw 16-bit mono, which says nothing of its rate: `sampleRateHz` is then required).
+   * @default "wav"
    */
   responseFormat?: "pcm" | "wav";
   /** Voices to offer when the server has no voice list (`GET /v1/audio/voices`). */
@@ -59,10 +60,21 @@ export async function createOpenAiSpeechEngine(
 ): Promise<TtsEngine> {
   const engineId = OPENAI_HTTP_ENGINE_ID;
   const model = options.model || "tts-1";
-  const responseFormat = options.responseFormat ?? "pcm";
+  const responseFormat = options.responseFormat ?? "wav";
+  // Raw PCM carries no rate: guessing one would play the audio at the wrong speed.
+  const pcmRateHz = options.sampleRateHz || undefined;
+  if (responseFormat === "pcm" && pcmRateHz === undefined) {
+    throw new RangeError(
+      "response format pcm carries no sample rate: set VOXGATE_AGENT_ENGINE_SAMPLE_RATE_HZ to the server's rate, or use wav",
+    );
+  }
   const { client, sampleRateHz, voices, voiceIds } = await connectModelServer(
     // OpenAI SDKs are given `…/v1`; our paths already start with it.
-    { ...options, baseUrl: options.baseUrl.replace(/\/v1\/*$/, "") },
+    {
+      ...options,
+      baseUrl: options.baseUrl.replace(/\/v1\/*$/, ""),
+      sampleRateHz: pcmRateHz ?? 24_000,
+    },
     { engineId, component: "openai-speech-engine", wire: OPENAI_WIRE, readyLog: { model } },
   );
 
@@ -111,8 +123,18 @@ export async function createOpenAiSpeechEngine(
           ...(request.instructions ? { [fields.instructions]: request.instructions } : {}),
         },
       });
-      for await (const pcm of readPcmStream(response.body(), { engineId, format: info.format })) {
-        yield { pcm };
+      let format: PcmFormat | undefined;
+      const pcmOptions = {
+        engineId,
+        format: pcmRateHz === undefined ? undefined : info.format,
+        // A WAV says what it is: its rate wins over any setting.
+        adoptWavFormat: true,
+        onFormat: (f: PcmFormat) => {
+          format = f;
+        },
+      };
+      for await (const pcm of readPcmStream(response.body(), pcmOptions)) {
+        yield { pcm, ...(format ? { format } : {}) };
       }
     });
   }
