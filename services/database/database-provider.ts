@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "pino";
+import { isDatabaseUnavailableError } from "./database-errors.js";
 import { migrate } from "./migrate.js";
 import { openPgliteDatabase } from "./pglite-database.js";
 import type { Migration, SqlDatabase } from "./sql-database.js";
@@ -16,6 +17,12 @@ export interface DatabaseProviderOptions {
   dataDir: string;
   /** Most pooled connections to a PostgreSQL server. @default 10 */
   maxConnections?: number;
+  /** Longest wait for a PostgreSQL connection, in ms. @default 5000 */
+  connectTimeoutMs?: number;
+  /** Longest PostgreSQL statement, in ms. @default 15_000 */
+  statementTimeoutMs?: number;
+  /** How often an unavailable database is probed until it answers again, in ms. @default 1000 */
+  recoveryProbeMs?: number;
   /** Schema of every concern that stores rows, applied on open. */
   migrations: readonly Migration[];
   /** Root logger. */
@@ -37,6 +44,15 @@ export interface DatabaseProvider {
   readonly existing: boolean;
   /** `closed` before the first {@link get}, `opening` until it resolves, then `open` (or `failed`). */
   readonly state: "closed" | "opening" | "open" | "failed";
+  /**
+   * Whether the database answered its last statement (true until something failed). It turns
+   * false when a statement or connection fails as unavailable, and true again on the next
+   * success; while false, the provider probes the database every `recoveryProbeMs`, so it
+   * recovers without traffic (and without a restart).
+   */
+  readonly available: boolean;
+  /** Calls `listener` whenever {@link available} changes; returns the unsubscribe. */
+  watch(listener: () => void): () => void;
   /** Closes the database when it was opened; idempotent. */
   close(): Promise<void>;
 }
@@ -56,6 +72,72 @@ export function createDatabaseProvider(options: DatabaseProviderOptions): Databa
   // Stops an embedded open still under way at close: a gateway stopped during its first start
   // exits at once instead of waiting seconds for initdb.
   const abortOpen = new AbortController();
+  let available = true;
+  let probe: NodeJS.Timeout | undefined;
+  const listeners = new Set<() => void>();
+  const setAvailable = (now: boolean) => {
+    if (now === available) return;
+    available = now;
+    if (now) {
+      clearInterval(probe);
+      probe = undefined;
+      log.info("database available again");
+    } else {
+      log.warn("database unavailable; probing until it answers");
+      let probing = false;
+      probe = setInterval(() => {
+        // One probe at a time: a hung server makes each wait for its timeout.
+        if (probing) return;
+        probing = true;
+        void get()
+          .then((db) => db.query("SELECT 1"))
+          .catch(() => {})
+          .finally(() => {
+            probing = false;
+          });
+      }, options.recoveryProbeMs ?? 1000);
+      probe.unref();
+    }
+    for (const listener of listeners) listener();
+  };
+  /** Runs `work`, recording whether the database answered. */
+  const observe = async <T>(work: () => Promise<T>): Promise<T> => {
+    try {
+      const result = await work();
+      setAvailable(true);
+      return result;
+    } catch (err) {
+      if (isDatabaseUnavailableError(err)) setAvailable(false);
+      throw err;
+    }
+  };
+  /** `db` with every statement observed. */
+  const observed = (db: SqlDatabase): SqlDatabase => ({
+    kind: db.kind,
+    query: (sql, params) => observe(() => db.query(sql, params)),
+    exec: (sql) => observe(() => db.exec(sql)),
+    transaction: (work) => observe(() => db.transaction(work)),
+    close: () => db.close(),
+  });
+  const get = (): Promise<SqlDatabase> => {
+    if (closing) return Promise.reject(new Error("the database is closed"));
+    if (!opening) {
+      state = "opening";
+      opening = observe(open).then(
+        (db) => {
+          state = "open";
+          return observed(db);
+        },
+        (err: unknown) => {
+          state = "failed";
+          // A server that is down at first use is tried again by the next call.
+          opening = undefined;
+          throw err;
+        },
+      );
+    }
+    return opening;
+  };
 
   const open = async (): Promise<SqlDatabase> => {
     const started = performance.now();
@@ -64,6 +146,8 @@ export function createDatabaseProvider(options: DatabaseProviderOptions): Databa
       ? await (await import("./postgres-database.js")).openPostgresDatabase({
           url: options.url,
           ...(options.maxConnections ? { maxConnections: options.maxConnections } : {}),
+          ...(options.connectTimeoutMs ? { connectTimeoutMs: options.connectTimeoutMs } : {}),
+          ...(options.statementTimeoutMs ? { statementTimeoutMs: options.statementTimeoutMs } : {}),
         })
       : await openPgliteDatabase({
           ...(isMemory ? {} : { dataDir: embeddedDir }),
@@ -87,24 +171,16 @@ export function createDatabaseProvider(options: DatabaseProviderOptions): Databa
     get state() {
       return state;
     },
-    get() {
-      if (closing) return Promise.reject(new Error("the database is closed"));
-      if (!opening) {
-        state = "opening";
-        opening = open().then(
-          (db) => {
-            state = "open";
-            return db;
-          },
-          (err: unknown) => {
-            state = "failed";
-            throw err;
-          },
-        );
-      }
-      return opening;
+    get,
+    get available() {
+      return available;
+    },
+    watch(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
     },
     close() {
+      clearInterval(probe);
       closing ??= (async () => {
         if (!opening) return;
         if (state === "opening")

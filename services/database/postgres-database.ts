@@ -1,4 +1,5 @@
 import pg from "pg";
+import { DatabaseUnavailableError, unavailableReason } from "./database-errors.js";
 import type { SqlDatabase, SqlExecutor, SqlResult } from "./sql-database.js";
 
 /** Options of {@link openPostgresDatabase}. */
@@ -7,8 +8,13 @@ export interface PostgresDatabaseOptions {
   url: string;
   /** Most pooled connections. @default 10 */
   maxConnections?: number;
-  /** Time to wait for a connection, in ms. @default 10_000 */
+  /** Time to wait for a connection (pooled or new), in ms. @default 5000 */
   connectTimeoutMs?: number;
+  /**
+   * Longest statement, in ms: the server cancels it (`statement_timeout`) and the client stops
+   * waiting (`query_timeout`, for a server that hangs and cancels nothing). @default 15_000
+   */
+  statementTimeoutMs?: number;
 }
 
 const INT8_OID = 20;
@@ -20,50 +26,100 @@ const typeParsers = {
   },
 };
 
-/** Connects a pool to a PostgreSQL server and checks it answers. */
+/**
+ * Connects a pool to a PostgreSQL server and checks it answers. Every statement and connection
+ * attempt is bounded by the timeouts; a failure that a retry may fix (refused or lost connection,
+ * timeout, server shutting down) rejects with {@link DatabaseUnavailableError}, whose message
+ * never carries the server's address; a connection that failed so is dropped from the pool, so a
+ * restarted or resumed server is used again without restarting the gateway.
+ *
+ * @throws DatabaseUnavailableError when the server does not answer.
+ */
 export async function openPostgresDatabase(options: PostgresDatabaseOptions): Promise<SqlDatabase> {
+  const timeouts = {
+    statementMs: options.statementTimeoutMs ?? 15_000,
+    connectMs: options.connectTimeoutMs ?? 5000,
+  };
   const pool = new pg.Pool({
     connectionString: options.url,
     max: options.maxConnections ?? 10,
-    connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
+    connectionTimeoutMillis: timeouts.connectMs,
+    statement_timeout: timeouts.statementMs,
+    // The server cannot cancel anything while it hangs (SIGSTOP, a dead host): stop waiting a
+    // little after it should have.
+    query_timeout: timeouts.statementMs + 500,
     types: typeParsers,
   });
   // An idle client losing its server must not crash the process; the next query reports it.
   pool.on("error", () => {});
+  const translate = (err: unknown): unknown => {
+    const reason = unavailableReason(err, timeouts);
+    return reason
+      ? new DatabaseUnavailableError(`the database is unavailable (${reason}); retry later`, {
+          cause: err,
+        })
+      : err;
+  };
   const run = async <R>(
     executor: pg.Pool | pg.PoolClient,
     sql: string,
     params?: readonly unknown[],
   ): Promise<SqlResult<R>> => {
-    const result = await executor.query(sql, params ? [...params] : undefined);
-    return { rows: result.rows as R[], rowCount: result.rowCount ?? result.rows.length };
+    try {
+      const result = await executor.query(sql, params ? [...params] : undefined);
+      return { rows: result.rows as R[], rowCount: result.rowCount ?? result.rows.length };
+    } catch (err) {
+      throw translate(err);
+    }
   };
-  await run(pool, "SELECT 1");
+  /** Runs a script (several statements, no parameters; `pg` answers an array of results). */
+  const script = async (executor: pg.Pool | pg.PoolClient, sql: string): Promise<void> => {
+    try {
+      await executor.query(sql);
+    } catch (err) {
+      throw translate(err);
+    }
+  };
+  try {
+    await run(pool, "SELECT 1");
+  } catch (err) {
+    await pool.end().catch(() => {});
+    throw err;
+  }
   let closed: Promise<void> | undefined;
   return {
     kind: "postgres",
     query: (sql, params) => run(pool, sql, params),
-    async exec(sql) {
-      await pool.query(sql);
-    },
+    exec: (sql) => script(pool, sql),
     async transaction(work) {
-      const client = await pool.connect();
+      let client: pg.PoolClient;
       try {
-        await client.query("BEGIN");
+        client = await pool.connect();
+      } catch (err) {
+        throw translate(err);
+      }
+      let broken: Error | undefined;
+      try {
+        await run(client, "BEGIN");
         const executor: SqlExecutor = {
           query: (sql, params) => run(client, sql, params),
-          async exec(sql) {
-            await client.query(sql);
-          },
+          exec: (sql) => script(client, sql),
         };
         const result = await work(executor);
-        await client.query("COMMIT");
+        await run(client, "COMMIT");
         return result;
       } catch (err) {
-        await client.query("ROLLBACK").catch(() => {});
+        if (err instanceof DatabaseUnavailableError) {
+          // The connection may still wait on the hung statement: never hand it out again.
+          broken = err;
+        } else {
+          await client.query("ROLLBACK").catch((e: unknown) => {
+            broken = e as Error;
+          });
+        }
         throw err;
       } finally {
-        client.release();
+        client.release(broken);
       }
     },
     close() {

@@ -170,6 +170,8 @@ function storageFromSettings(
   return {
     dataDir: settings.dataDir,
     databaseUrl: settings.databaseUrl,
+    databaseStatementTimeoutMs: settings.databaseStatementTimeoutMs,
+    databaseConnectTimeoutMs: settings.databaseConnectTimeoutMs,
     blobStore,
     ...(settings.publicUrl ? { publicUrl: settings.publicUrl } : {}),
     signedUrlTtlMs: settings.signedUrlTtlMs,

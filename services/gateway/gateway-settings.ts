@@ -460,6 +460,23 @@ export const gatewaySettings = {
     schema: z.string(),
     defaultValue: "",
   }),
+  databaseStatementTimeoutMs: setting({
+    key: "databaseStatementTimeoutMs",
+    flag: "database-statement-timeout-ms",
+    env: "VOXGATE_DATABASE_STATEMENT_TIMEOUT_MS",
+    description:
+      "longest PostgreSQL statement, in ms: then UNAVAILABLE (the server cancels it; a hung server is given up on)",
+    schema: intSetting(100, 600_000),
+    defaultValue: 15_000,
+  }),
+  databaseConnectTimeoutMs: setting({
+    key: "databaseConnectTimeoutMs",
+    flag: "database-connect-timeout-ms",
+    env: "VOXGATE_DATABASE_CONNECT_TIMEOUT_MS",
+    description: "longest wait for a PostgreSQL connection, in ms: then UNAVAILABLE",
+    schema: intSetting(100, 600_000),
+    defaultValue: 5000,
+  }),
   store: setting({
     key: "store",
     flag: "store",

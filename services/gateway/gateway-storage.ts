@@ -40,6 +40,10 @@ export interface GatewayStorageOptions {
    * for PGlite in memory. @default "" with a data dir given, else "memory:"
    */
   databaseUrl?: string;
+  /** Longest PostgreSQL statement, in ms (then UNAVAILABLE). @default 15_000 */
+  databaseStatementTimeoutMs?: number;
+  /** Longest wait for a PostgreSQL connection, in ms (then UNAVAILABLE). @default 5000 */
+  databaseConnectTimeoutMs?: number;
   /**
    * Object store: a configuration, or a store already made (tests; closed with the gateway).
    * @default the filesystem store under `<dataDir>/blobs`, URL secret in `<dataDir>`
@@ -104,6 +108,12 @@ export function createGatewayStorage(
     url: options.databaseUrl ?? (temporary ? "memory:" : ""),
     dataDir,
     migrations: gatewayMigrations,
+    ...(options.databaseStatementTimeoutMs
+      ? { statementTimeoutMs: options.databaseStatementTimeoutMs }
+      : {}),
+    ...(options.databaseConnectTimeoutMs
+      ? { connectTimeoutMs: options.databaseConnectTimeoutMs }
+      : {}),
     log,
   });
   const runtime =

@@ -67,6 +67,7 @@ import { createVoiceAudioTools } from "../voices/voice-audio-tools.js";
 import { createVoiceHandler } from "../voices/voice-handler.js";
 import { kCallContext } from "./call-context.js";
 import { createConnectNodeHandler } from "./connect-node-handler.js";
+import { createFaultInterceptor } from "./fault-interceptor.js";
 import {
   createGatewayStorage,
   type GatewayStorage,
@@ -480,6 +481,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       Health,
       createHealthHandler({
         registry,
+        database: storage.database,
+        databaseServices: [VoiceService.typeName, PromptStoreService.typeName, JobService.typeName],
         services: PUBLIC_SERVICES.map((s) => s.typeName),
         shutdownSignal: shutdown.signal,
       }),
@@ -494,7 +497,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     maxJsonDepth,
     log,
   });
-  const interceptors = [createLoggingInterceptor(log)];
+  // The fault interceptor is inside the logging one, so the log shows the translated code.
+  const interceptors = [createLoggingInterceptor(log), createFaultInterceptor()];
   const inProcess = createInProcessTransport({ services, interceptors });
   selfTransport = inProcess;
   // Non-Connect ways in (REST transcoding, OpenAI-compatible API) register here; each calls
@@ -505,6 +509,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       registry,
       servingStatus: createServingStatus({
         registry,
+        database: storage.database,
+        databaseServices: [VoiceService.typeName, PromptStoreService.typeName, JobService.typeName],
         services: PUBLIC_SERVICES.map((s) => s.typeName),
         shutdownSignal: shutdown.signal,
       }),

@@ -15,18 +15,26 @@ export interface HealthHandlerOptions {
   services: readonly string[];
   /** Aborts when the gateway shuts down (statuses turn NOT_SERVING). */
   shutdownSignal: AbortSignal;
+  /**
+   * The database: while it is unavailable, the gateway (`""`) and the services that need it
+   * (`databaseServices`) are NOT_SERVING. Omitted: not watched.
+   */
+  database?: { readonly available: boolean; watch(listener: () => void): () => void } | undefined;
+  /** Services that cannot serve without the database. @default none */
+  databaseServices?: readonly string[] | undefined;
 }
 
 /**
  * grpc.health.v1 for the public port. The empty service name is the gateway process itself;
  * `voxgate.v1.TtsService` is SERVING only while a ready backend can synthesize, so a load balancer
- * can route around a gateway that has no GPUs behind it. Other services are SERVING while up.
+ * can route around a gateway that has no GPUs behind it. While the database is unavailable, the
+ * gateway and the services that need it are NOT_SERVING. Other services are SERVING while up.
  */
 export function createHealthHandler(options: HealthHandlerOptions): ServiceImpl<typeof Health> {
   const { registry, shutdownSignal } = options;
   const known = new Set(["", ...options.services]);
   const statusOf = createServingStatus(options);
-  return createHealthService(statusOf, known, registry, shutdownSignal);
+  return createHealthService(statusOf, known, registry, shutdownSignal, options.database);
 }
 
 /**
@@ -38,9 +46,13 @@ export function createHealthHandler(options: HealthHandlerOptions): ServiceImpl<
 export function createServingStatus(options: HealthHandlerOptions): (service: string) => Status {
   const { registry, shutdownSignal } = options;
   const known = new Set(["", ...options.services]);
+  const needsDatabase = new Set(["", ...(options.databaseServices ?? [])]);
   return (service: string): Status => {
     if (!known.has(service)) return Status.SERVICE_UNKNOWN;
     if (shutdownSignal.aborted) return Status.NOT_SERVING;
+    if (options.database?.available === false && needsDatabase.has(service)) {
+      return Status.NOT_SERVING;
+    }
     if (service === "voxgate.v1.TtsService") {
       const canSpeak = registry
         .list()
@@ -60,6 +72,7 @@ function createHealthService(
   known: ReadonlySet<string>,
   registry: BackendRegistry,
   shutdownSignal: AbortSignal,
+  database: HealthHandlerOptions["database"],
 ): ServiceImpl<typeof Health> {
   return {
     check(request) {
@@ -77,7 +90,8 @@ function createHealthService(
     async *watch(request, context) {
       let last: Status | undefined;
       let wake: (() => void) | undefined;
-      const unsubscribe = registry.watch(() => wake?.());
+      const unsubscribeRegistry = registry.watch(() => wake?.());
+      const unsubscribeDatabase = database?.watch(() => wake?.());
       const onAbort = () => wake?.();
       context.signal.addEventListener("abort", onAbort);
       shutdownSignal.addEventListener("abort", onAbort);
@@ -94,7 +108,8 @@ function createHealthService(
           });
         }
       } finally {
-        unsubscribe();
+        unsubscribeRegistry();
+        unsubscribeDatabase?.();
         context.signal.removeEventListener("abort", onAbort);
         shutdownSignal.removeEventListener("abort", onAbort);
       }

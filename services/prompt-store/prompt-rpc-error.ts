@@ -1,4 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
+import { infrastructureErrorOf } from "../gateway/fault-interceptor.js";
 import { isBlobKeyError, isBlobUrlTtlError } from "../object-store/blob-store.js";
 import { isPromptStoreError, type PromptErrorKind } from "./prompt-errors.js";
 
@@ -23,6 +24,9 @@ export function toPromptRpcError(err: unknown): ConnectError {
   if (isBlobKeyError(err) || isBlobUrlTtlError(err)) {
     return new ConnectError(err.message, Code.InvalidArgument, undefined, undefined, err);
   }
+  // Infrastructure faults keep their meaning (UNAVAILABLE / RESOURCE_EXHAUSTED) and safe text.
+  const infrastructure = infrastructureErrorOf(err);
+  if (infrastructure) return infrastructure;
   if ((err as { name?: string }).name === "AbortError") {
     return new ConnectError(
       "prompt transfer was cancelled",
