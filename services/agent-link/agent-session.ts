@@ -90,8 +90,9 @@ export class AgentSession {
 
   constructor(options: AgentSessionOptions) {
     this.#options = options;
+    // The agent port's logger already names the component; a session adds its own ids only
+    // (a second `component` key would make every line carry the key twice).
     this.#log = options.log.child({
-      component: "agent-session",
       session: this.id,
       peer: options.peer,
     });

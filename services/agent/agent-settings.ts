@@ -1,7 +1,13 @@
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
-import { intSetting, logLevelSpec, setting, stringSetting } from "../config/settings.js";
+import {
+  intSetting,
+  logFormatSpec,
+  logLevelSpec,
+  setting,
+  stringSetting,
+} from "../config/settings.js";
 import { ENGINE_KINDS, type EngineKind } from "../engines/engine-factory.js";
 import { agentTlsSettings } from "../tls/tls-settings.js";
 import { parseGatewayAddress } from "./gateway-address.js";
@@ -293,4 +299,5 @@ export const agentSettings = {
     defaultValue: 64 * 1024 * 1024,
   }),
   logLevel: logLevelSpec,
+  logFormat: logFormatSpec,
 };

@@ -13,6 +13,8 @@ export interface GateResult {
   requestId: string;
   /** Who is calling; undefined for open services (health). */
   principal: Principal | undefined;
+  /** The peer's IP address (the last proxy's, behind one), for access logs; "" when unknown. */
+  clientAddress?: string;
 }
 
 /** Options of {@link createRequestGate}. */
@@ -69,7 +71,8 @@ export function createRequestGate(options: RequestGateOptions): RequestGate {
         : route
           ? ({ kind: "open" } as const)
           : ({ kind: "unknown" } as const);
-      if (access.kind !== "scope") return { requestId, principal: undefined };
+      const clientAddress = req.socket?.remoteAddress ?? "";
+      if (access.kind !== "scope") return { requestId, principal: undefined, clientAddress };
 
       const refuse = (message: string, code: Code, error = new ConnectError(message, code)) => {
         log.warn({ requestId, path, code: Code[code], reason: message }, "request refused");
@@ -105,7 +108,7 @@ export function createRequestGate(options: RequestGateOptions): RequestGate {
         // A call runs until its response is done or its connection goes.
         res.once("close", end);
       }
-      return { requestId, principal };
+      return { requestId, principal, clientAddress };
     },
   };
 }

@@ -3,6 +3,7 @@ export {
   intSetting,
   isSettingsError,
   loadSettings,
+  logFormatSpec,
   logLevelSetting,
   logLevelSpec,
   portSetting,

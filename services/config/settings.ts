@@ -209,6 +209,17 @@ export const logLevelSetting = z.enum([
   "silent",
 ]);
 
+/** The log format setting every voxgate process shares. */
+export const logFormatSpec = setting({
+  key: "logFormat",
+  flag: "log-format",
+  env: "VOXGATE_LOG_FORMAT",
+  description:
+    "auto (pretty lines on a terminal, JSON otherwise), json (one object per line) or pretty",
+  schema: z.enum(["auto", "json", "pretty"]),
+  defaultValue: "auto" as const,
+});
+
 /** The log level setting every voxgate process shares. */
 export const logLevelSpec = setting({
   key: "logLevel",

@@ -10,6 +10,8 @@ export interface CallContext {
   principal: Principal | undefined;
   /** Logger with `requestId` bound. */
   log: Logger;
+  /** The caller's IP address as the gateway saw it, for the access log; absent in process. */
+  clientAddress?: string;
 }
 
 /** Context key of {@link CallContext}; the gateway fills it for every public call. */

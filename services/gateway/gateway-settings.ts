@@ -7,6 +7,7 @@ import {
 import {
   boolSetting,
   intSetting,
+  logFormatSpec,
   logLevelSpec,
   portSetting,
   setting,
@@ -125,6 +126,7 @@ export const gatewaySettings = {
     defaultValue: [] as StaticBackendConfig[],
   }),
   logLevel: logLevelSpec,
+  logFormat: logFormatSpec,
   maxTextChars: setting({
     key: "maxTextChars",
     flag: "max-text-chars",

@@ -603,6 +603,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       return createContextValues().set(kCallContext, {
         requestId,
         principal: result?.principal,
+        ...(result?.clientAddress ? { clientAddress: result.clientAddress } : {}),
         // Built on first use: most calls log one line, which the interceptor writes itself.
         get log() {
           callLog ??= log.child({ requestId });

@@ -70,7 +70,6 @@ export interface JobSystem {
 /** Creates the job system of a gateway. */
 export function createJobSystem(options: JobSystemOptions): JobSystem {
   const settings: JobSettingValues = { ...defaultJobSettings, ...options.settings };
-  const log = options.log.child({ component: "jobs" });
   const runnerId = options.runnerId ?? newRunnerId();
   const events = createJobEvents();
   const webhooks = {
@@ -93,7 +92,8 @@ export function createJobSystem(options: JobSystemOptions): JobSystem {
         store,
         executors: options.executors,
         blobs: options.blobs,
-        log,
+        // The runner and the sender name their own component: they get the root logger.
+        log: options.log,
         events,
         runnerId,
         limits: {
@@ -121,7 +121,7 @@ export function createJobSystem(options: JobSystemOptions): JobSystem {
         jobs: store,
         secret,
         policy: webhooks,
-        log,
+        log: options.log,
         senderId: runnerId,
         timeoutMs: settings.webhookTimeoutMs,
         maxAttempts: settings.webhookMaxAttempts,

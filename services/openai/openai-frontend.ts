@@ -104,6 +104,7 @@ export function createOpenAiFrontend(options: OpenAiFrontendOptions): HttpFronte
       requestId: gate.requestId,
       principal: gate.principal,
       log: log.child({ requestId: gate.requestId }),
+      ...(gate.clientAddress ? { clientAddress: gate.clientAddress } : {}),
     });
 
   const route = (

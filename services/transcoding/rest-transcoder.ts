@@ -161,6 +161,7 @@ export function createRestTranscoder(options: RestTranscoderOptions): RestTransc
       const contextValues = createContextValues().set(kCallContext, {
         requestId: gate.requestId,
         principal: gate.principal,
+        ...(gate.clientAddress ? { clientAddress: gate.clientAddress } : {}),
         log: options.log.child({ requestId: gate.requestId }),
       });
       const signal = abort.signal;

@@ -21,6 +21,8 @@ export interface VoxgateProcess {
   readonly child: ChildProcess;
   /** Every JSON log line so far. */
   readonly logs: LogLine[];
+  /** Every line of standard output so far, as written (for strict checks of the JSON). */
+  readonly rawLines: string[];
   /** Everything written to stderr so far. */
   stderr(): string;
   /** Resolves with the first log line (past or future) matching `predicate`. */
@@ -55,6 +57,7 @@ export function spawnVoxgate(args: string[], env: Record<string, string> = {}): 
     child.once("exit", () => rmSync(dataDir, { recursive: true, force: true }));
   }
   const logs: LogLine[] = [];
+  const rawLines: string[] = [];
   const waiters = new Set<{ predicate: (l: LogLine) => boolean; resolve: (l: LogLine) => void }>();
   let stderr = "";
   let partial = "";
@@ -63,6 +66,7 @@ export function spawnVoxgate(args: string[], env: Record<string, string> = {}): 
     const lines = partial.split("\n");
     partial = lines.pop() ?? "";
     for (const raw of lines) {
+      rawLines.push(raw);
       let line: LogLine;
       try {
         line = JSON.parse(raw) as LogLine;
@@ -86,6 +90,7 @@ export function spawnVoxgate(args: string[], env: Record<string, string> = {}): 
   return {
     child,
     logs,
+    rawLines,
     stderr: () => stderr,
     waitForLog(predicate, timeoutMs = 20_000) {
       const seen = logs.find(predicate);

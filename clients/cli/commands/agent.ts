@@ -44,7 +44,11 @@ ${describeSettings(agentSettings)}`,
       import("../../../services/logging/index.js"),
     ]);
     // The logger comes first so the engine's start-up (workers, voice discovery) is logged too.
-    const log = createLogger({ level: settings.logLevel, service: "agent" });
+    const log = createLogger({
+      level: settings.logLevel,
+      format: settings.logFormat,
+      service: "agent",
+    });
     const engineReady = createEngines({
       log,
       kind: settings.engine,

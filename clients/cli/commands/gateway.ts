@@ -30,7 +30,11 @@ Make tokens with: voxgate token create --scopes tts,voices`,
       "../../../services/gateway/index.js"
     );
     const { createLogger } = await import("../../../services/logging/index.js");
-    const log = createLogger({ level: settings.logLevel, service: "gateway" });
+    const log = createLogger({
+      level: settings.logLevel,
+      format: settings.logFormat,
+      service: "gateway",
+    });
     const options = loadOrUsageError(() => gatewayOptionsFromSettings(settings, log, io.env));
     if (!options.tokens.some((t) => !t.scopes.includes("agent"))) {
       log.warn("no client tokens configured: every call except health will be refused");

@@ -26,7 +26,11 @@ the token (default: a new one per run); every "voxgate gateway" setting applies 
       import("../../../services/launcher/index.js"),
       import("../../../services/logging/index.js"),
     ]);
-    const log = createLogger({ level: settings.logLevel, service: "gateway" });
+    const log = createLogger({
+      level: settings.logLevel,
+      format: settings.logFormat,
+      service: "gateway",
+    });
     const clientToken = settings.clientToken || generateToken();
     const agentToken = generateToken();
     const options = loadOrUsageError(() =>
@@ -48,6 +52,7 @@ the token (default: a new one per run); every "voxgate gateway" setting applies 
       env: {
         ...io.env,
         VOXGATE_LOG_LEVEL: settings.logLevel,
+        VOXGATE_LOG_FORMAT: settings.logFormat,
         // The local agent's prompt cache belongs to this system's data directory: with the default
         // (<tmp>/voxgate-agent-local-cpu) every `npm start` on the machine would share one cache.
         VOXGATE_AGENT_PROMPT_CACHE_DIR:
