@@ -51,6 +51,7 @@ import {
   createHealthProber,
 } from "../registry/index.js";
 import { createRelayDebugLog } from "../relay/relay-debug-log.js";
+import { createRelayDebugSocket } from "../relay/relay-debug-socket.js";
 import { createRelayFrontend } from "../relay/relay-frontend.js";
 import {
   DEFAULT_STORYFORGE_OPTIONS,
@@ -620,7 +621,14 @@ export function createGateway(options: GatewayOptions): Gateway {
     ),
   );
 
+  // The relay's live debug view, the one WebSocket of the public port.
+  const relayDebugSocket = createRelayDebugSocket({
+    debugLog: relayDebugLog,
+    admit: (req, res, route) => gate.admit(req, res, route),
+    log,
+  });
   const publicServer: PublicServer = createPublicServer({
+    upgrade: relayDebugSocket.upgrade,
     host: options.public.host,
     port: options.public.port,
     ...(options.public.limits ? { limits: options.public.limits } : {}),
@@ -701,6 +709,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         tlsFiles.public?.close();
         tlsFiles.agent?.close();
         shutdown.abort();
+        relayDebugSocket.close();
         relayDebugLog.close();
         await prober.stop();
         await storyforge.close();

@@ -1,6 +1,7 @@
 import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
+import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
 import type { NodeRequest, NodeResponse } from "../auth/rpc-error-response.js";
 import {
@@ -62,6 +63,11 @@ export interface PublicServerOptions {
   port: number;
   /** Handles every request of either HTTP version. */
   handler: (req: NodeRequest, res: NodeResponse) => void;
+  /**
+   * Handles HTTP/1.1 `Upgrade` requests (WebSocket); absent: they are refused by closing the
+   * connection. The handler owns `socket` from then on.
+   */
+  upgrade?: (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void;
   /** Limits; missing keys take {@link defaultPublicServerLimits}. */
   limits?: Partial<PublicServerLimits>;
   /**
@@ -127,6 +133,7 @@ export function createPublicServer(options: PublicServerOptions): PublicServer {
   // connections), so without this a client that sends headers slowly, byte by byte, keeps its
   // connection forever.
   h1.emit("listening");
+  if (options.upgrade) h1.on("upgrade", options.upgrade);
   const h2Options: http2.ServerOptions = {
     maxSessionMemory: limits.maxSessionMemoryMb,
     maxHeaderListPairs: 128,

@@ -6,6 +6,8 @@
  * error paths. Rows run in order (a prompt is cloned before it is spoken and deleted).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { WebSocket } from "ws";
+import { waitUntil } from "../helpers/failover-stack.js";
 import { type RelayStack, startRelayStack } from "./relay-stack.js";
 
 const REFERENCE_TEXT =
@@ -554,4 +556,61 @@ describe("the relay API as relay-api.yaml and its clients write it", () => {
       row.check?.(json, res, bytes);
     }, 60_000);
   }
+});
+
+describe("/ws/debug, the relay's live debug WebSocket", () => {
+  const socketUrl = () => `${full.url.replace(/^http/, "ws")}/ws/debug`;
+
+  it("sends recent registry events at once, then new ones as they happen", async () => {
+    const ws = new WebSocket(socketUrl(), {
+      headers: { authorization: `Bearer ${full.tokens.client}` },
+    });
+    const events: Array<{ type: string; backend?: string; path?: string }> = [];
+    ws.on("message", (data) => events.push(JSON.parse(String(data))));
+    await new Promise((resolve, reject) => {
+      ws.once("open", resolve);
+      ws.once("error", reject);
+    });
+    try {
+      await waitUntil(() => events.some((e) => e.type === "backend_added"), "history", 10_000);
+      expect(events.some((e) => e.backend === "relay-a")).toBe(true);
+      const res = await full.fetch("/api/v1/voices/cast", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ character: "Maya", description: "x" }),
+      });
+      expect(res.status).toBe(503);
+      await waitUntil(
+        () => events.some((e) => e.type === "call_failed" && e.path === "/api/v1/voices/cast"),
+        "the new event",
+        10_000,
+      );
+    } finally {
+      ws.close();
+    }
+  });
+
+  it("refuses a socket without an admin token with the relay's JSON error", async () => {
+    for (const [token, status] of [
+      [undefined, 401],
+      [full.tokens.other, 403],
+    ] as const) {
+      const ws = new WebSocket(socketUrl(), {
+        headers: token ? { authorization: `Bearer ${token}` } : {},
+      });
+      const refused = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        ws.once("unexpected-response", (_req, res) => {
+          let body = "";
+          res.on("data", (c: Buffer) => {
+            body += c.toString();
+          });
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        ws.once("open", () => reject(new Error("the socket opened")));
+        ws.once("error", () => {});
+      });
+      expect(refused.status).toBe(status);
+      expect(JSON.parse(refused.body)).toHaveProperty("error");
+    }
+  });
 });
