@@ -1,4 +1,11 @@
 export {
+  type DataDirLock,
+  DataDirLockedError,
+  isDataDirLockedError,
+  kDataDirLockFile,
+  lockDataDir,
+} from "./data-dir-lock.js";
+export {
   createDatabaseProvider,
   type DatabaseProvider,
   type DatabaseProviderOptions,

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import type { PromptSource } from "../agent-link/prompt-source.js";
+import { type DataDirLock, lockDataDir } from "../database/data-dir-lock.js";
 import { createDatabaseProvider, type DatabaseProvider } from "../database/database-provider.js";
 import type { BlobStore } from "../object-store/blob-store.js";
 import {
@@ -194,6 +195,8 @@ export function createGatewayStorage(
     },
   };
 
+  const embedded = !temporary && !options.databaseUrl;
+  let lock: DataDirLock | undefined;
   let closing: Promise<void> | undefined;
   return {
     dataDir,
@@ -209,6 +212,9 @@ export function createGatewayStorage(
     promptSource,
     signPromptUrl: (digest) => prompts.signedReadUrl(digest, ttlMs),
     async start() {
+      // One process per embedded database: a second gateway on the same data directory would
+      // open it too and each would see different jobs. PostgreSQL is how gateways share.
+      if (embedded) lock ??= await lockDataDir(dataDir);
       // A database that holds state opens before the ports do, so a restart resumes at once.
       if (database.existing) {
         await database.get();
@@ -226,6 +232,7 @@ export function createGatewayStorage(
     close() {
       closing ??= (async () => {
         await Promise.allSettled([database.close(), blobs.close()]);
+        await lock?.release();
         if (temporary) await rm(dataDir, { recursive: true, force: true });
       })();
       return closing;

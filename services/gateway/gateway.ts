@@ -682,14 +682,30 @@ export function createGateway(options: GatewayOptions): Gateway {
     registry,
     usage: meter,
     async listen() {
-      // A database that already holds state opens now; a new one waits for its first write.
-      await storage.start();
-      // Resumes jobs at once when the database holds some (a restart, or a killed peer's leases).
-      await jobs.start();
-      const [publicPort, agentPort] = await Promise.all([
-        publicServer.listen(),
-        agentServer.listen(),
-      ]);
+      let publicPort: number;
+      let agentPort: number;
+      try {
+        // A database that already holds state opens now; a new one waits for its first write.
+        await storage.start();
+        // Resumes jobs at once when the database holds some (a restart, or a killed peer's leases).
+        await jobs.start();
+        // Both settle before anything is closed: a port still binding when the other failed
+        // would start listening after the close and keep the process alive.
+        const bound = await Promise.allSettled([
+          listenOn("public", options.public.host, options.public.port, () => publicServer.listen()),
+          listenOn("agent", options.agent.host, options.agent.port, () => agentServer.listen()),
+        ]);
+        for (const result of bound) if (result.status === "rejected") throw result.reason;
+        [publicPort, agentPort] = bound.map((r) => (r.status === "fulfilled" ? r.value : 0)) as [
+          number,
+          number,
+        ];
+      } catch (err) {
+        // Half a gateway must not stay up (a supervisor would take it for a running one): what
+        // did start is closed before the error goes to the caller.
+        await this.close(0).catch(() => {});
+        throw err;
+      }
       prober.start();
       meter.start();
       storyforge.start();
@@ -728,6 +744,44 @@ export function createGateway(options: GatewayOptions): Gateway {
       return closing;
     },
   };
+}
+
+/** A port of the gateway could not be bound (in use, no permission, no such address). */
+export class ListenError extends Error {
+  override name = "ListenError";
+}
+
+/** Reports whether `error` is a {@link ListenError}. */
+export function isListenError(error: unknown): error is ListenError {
+  return error instanceof ListenError;
+}
+
+/** Runs `listen`, turning its failure into a {@link ListenError} that names the port. */
+async function listenOn(
+  what: "public" | "agent",
+  host: string,
+  port: number,
+  listen: () => Promise<number>,
+): Promise<number> {
+  try {
+    return await listen();
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    // grpc-js reports a bind failure in its message only ("... listen EADDRINUSE: ...").
+    const code =
+      (err as NodeJS.ErrnoException).code ??
+      /\b(EADDRINUSE|EACCES|EADDRNOTAVAIL)\b/.exec(message)?.[1];
+    const why =
+      code === "EADDRINUSE"
+        ? "the port is already in use"
+        : code === "EACCES"
+          ? "no permission to bind it"
+          : message;
+    throw new ListenError(
+      `cannot listen on the ${what} port ${host}:${port}: ${why}${code ? ` (${code})` : ""}`,
+      { cause: err },
+    );
+  }
 }
 
 /** Loads (and starts watching) the TLS files of each port that has some. */

@@ -4,6 +4,8 @@ export {
   type Gateway,
   type GatewayAddresses,
   type GatewayOptions,
+  isListenError,
+  ListenError,
 } from "./gateway.js";
 export { gatewayMigrations } from "./gateway-migrations.js";
 export { gatewayOptionsFromSettings } from "./gateway-options.js";

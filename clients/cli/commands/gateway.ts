@@ -2,7 +2,7 @@ import { describeSettings, loadSettings } from "../../../services/config/setting
 import { gatewaySettings } from "../../../services/gateway/gateway-settings.js";
 import type { CliCommand } from "../cli-command.js";
 import { CliError } from "../cli-errors.js";
-import { loadOrUsageError, untilAborted } from "./server-command-support.js";
+import { listenOrFail, loadOrUsageError, untilAborted } from "./server-command-support.js";
 
 /** `voxgate gateway`: runs the public API port and the agent port until stopped. */
 export const gatewayCommand: CliCommand = {
@@ -58,7 +58,7 @@ Make tokens with: voxgate token create --scopes tts,voices`,
     };
     process.on("SIGHUP", onHangup);
     try {
-      const addresses = await gateway.listen();
+      const addresses = await listenOrFail(() => gateway.listen());
       log.info(addresses, "gateway ready");
       await untilAborted(io.signal);
       await gateway.close();

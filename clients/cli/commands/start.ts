@@ -4,7 +4,7 @@ import { generateToken, hashToken } from "../../../services/auth/token-codec.js"
 import { loadSettings } from "../../../services/config/settings.js";
 import { gatewaySettings } from "../../../services/gateway/gateway-settings.js";
 import type { CliCommand } from "../cli-command.js";
-import { loadOrUsageError, untilAborted } from "./server-command-support.js";
+import { listenOrFail, loadOrUsageError, untilAborted } from "./server-command-support.js";
 
 /** `voxgate start` (`npm start`): gateway plus one local CPU agent, zero config. */
 export const startCommand: CliCommand = {
@@ -42,7 +42,7 @@ the token (default: a new one per run); every "voxgate gateway" setting applies 
       { name: "local-agent", sha256: hashToken(agentToken), scopes: ["agent"] },
     ];
     const gateway = createGateway(options);
-    const addresses = await gateway.listen();
+    const addresses = await listenOrFail(() => gateway.listen());
     const agent = superviseAgentProcess({
       // With TLS on the agent port the local agent dials it too; it trusts what any agent does
       // (VOXGATE_GATEWAY_CA_FILE, NODE_EXTRA_CA_CERTS), so the certificate must name 127.0.0.1.
