@@ -21,8 +21,10 @@ type Json = Record<string, unknown> & {
 interface Row {
   /** What the row shows. */
   name: string;
-  /** Stack: the full one (agent + RunPod), an empty one, or RunPod only. */
-  on?: "full" | "empty" | "runpod";
+  /** Stack: the full one (agent + RunPod), an empty one, RunPod only, or RunPod scaled to zero. */
+  on?: "full" | "empty" | "runpod" | "cold";
+  /** Runs before the request (fault knobs). */
+  before?: () => void;
   method: string;
   path: string;
   /** JSON body (a function: built when the row runs). */
@@ -38,13 +40,15 @@ interface Row {
 let full: RelayStack;
 let empty: RelayStack;
 let runpodOnly: RelayStack;
+let cold: RelayStack;
 let referenceB64 = "";
 
 beforeAll(async () => {
-  [full, empty, runpodOnly] = await Promise.all([
+  [full, empty, runpodOnly, cold] = await Promise.all([
     startRelayStack({ agents: { "relay-a": {} }, runpod: {} }),
     startRelayStack(),
     startRelayStack({ runpod: {} }),
+    startRelayStack({ runpod: { workers: 0 } }),
   ]);
   // The reference recording: real speech, from the agent's espeak-ng engine.
   const res = await full.fetch("/v1/tts", {
@@ -57,7 +61,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await Promise.all([full?.close(), empty?.close(), runpodOnly?.close()]);
+  await Promise.all([full?.close(), empty?.close(), runpodOnly?.close(), cold?.close()]);
 });
 
 const isRiff = (bytes: Buffer) => bytes.subarray(0, 4).toString() === "RIFF";
@@ -154,6 +158,66 @@ const rows: Row[] = [
       expect(json.workers_ready).toBeGreaterThan(0);
       expect(runpodOnly.runpod?.jobs()).toHaveLength(0);
     },
+  },
+  {
+    name: "POST /api/v1/tts/warmup with RunPod scaled to zero: warming, one job submitted",
+    on: "cold",
+    method: "POST",
+    path: "/api/v1/tts/warmup",
+    body: {},
+    status: 200,
+    check(json) {
+      expect(json).toEqual({ status: "warming", message: "RunPod worker requested" });
+      expect(cold.runpod?.jobs().map((j) => j.input)).toEqual([{ warmup: true }]);
+    },
+  },
+  {
+    name: "GET /api/v1/tts/status when RunPod's /health fails: the error variant",
+    on: "cold",
+    before: () => {
+      if (cold.runpod) cold.runpod.faults.healthStatus = 500;
+    },
+    method: "GET",
+    path: "/api/v1/tts/status",
+    status: 200,
+    check(json) {
+      expect(json).toMatchObject({ runpod_configured: true, runpod_available: false });
+      expect(json.runpod_health).toHaveProperty("error");
+      expect(json.runpod_health).not.toHaveProperty("workers");
+    },
+  },
+  {
+    name: "POST /api/v1/tts/warmup when RunPod cannot be reached: 502 {error}",
+    on: "cold",
+    method: "POST",
+    path: "/api/v1/tts/warmup",
+    body: {},
+    status: 502,
+    check: (json) => expect(json.error).toMatch(/^Failed to submit warmup job to RunPod/),
+  },
+  {
+    name: "POST /api/v1/voices/clone-prompt/batch: per-item results",
+    method: "POST",
+    path: "/api/v1/voices/clone-prompt/batch",
+    body: () => ({
+      items: [
+        { audio: referenceB64, name: "batch-one", ref_text: REFERENCE_TEXT, tags: ["batch"] },
+        { audio: "!!!", name: "batch-bad" },
+      ],
+    }),
+    status: 200,
+    check(json) {
+      expect(json).toMatchObject({ total: 2, succeeded: 1 });
+      const results = json.results as Array<Record<string, unknown>>;
+      expect(results[0]).toMatchObject({ name: "batch-one", status: "created" });
+      expect(results[1]).toMatchObject({ name: "batch-bad", status: "error" });
+    },
+  },
+  {
+    name: "DELETE the batch prompt again",
+    method: "DELETE",
+    path: "/api/v1/voices/prompts/batch-one",
+    status: 200,
   },
   {
     name: "POST /api/v1/tts/warmup without RunPod or agent: 503 {error}",
@@ -535,7 +599,8 @@ const rows: Row[] = [
 describe("the relay API as relay-api.yaml and its clients write it", () => {
   for (const row of rows) {
     it(row.name, async () => {
-      const stack = row.on === "empty" ? empty : row.on === "runpod" ? runpodOnly : full;
+      const stack = { full, empty, runpod: runpodOnly, cold }[row.on ?? "full"];
+      row.before?.();
       const body = typeof row.body === "function" ? row.body() : row.body;
       const res = await stack.fetch(row.path, {
         method: row.method,
