@@ -192,6 +192,54 @@ describe("job runner", () => {
     expect(row.unavailable_retries).toBe(4);
   });
 
+  it("waits on a full object store without using attempts, and finishes once space returns", async () => {
+    // Before: a full disk made a render burn its 3 attempts in seconds and fail for good with the
+    // raw ENOSPC text. The store here implements BlobStore and refuses writes like a full disk
+    // (ENOSPC-coded errors) until `full` turns false.
+    let full = true;
+    let refused = 0;
+    const fullStore: BlobStore = {
+      ...blobs,
+      async put(key, body, options) {
+        if (full) {
+          refused++;
+          throw Object.assign(new Error(`ENOSPC: no space left on device, open '/x/${key}'`), {
+            code: "ENOSPC",
+          });
+        }
+        return blobs.put(key, body, options);
+      },
+    };
+    behaviour = async (_job, ctx) => {
+      await ctx.blobs.put(`${ctx.keyPrefix}output.bin`, new Uint8Array([1, 2, 3]), {
+        contentType: "application/octet-stream",
+      });
+      return { output: {}, outputKey: `${ctx.keyPrefix}output.bin` };
+    };
+    const id = await queue(1);
+    const runner = createJobRunner({
+      store,
+      executors: [executor],
+      blobs: fullStore,
+      log,
+      events,
+      limits: { ...FAST, unavailableRetryMaxMs: 50, maxUnavailableRetries: 2 },
+    });
+    runners.push(runner);
+    runner.start();
+    // More refused runs than the attempts (1) and the no-backend budget (2) allow.
+    await waitFor(async () => refused >= 5, "five refused runs");
+    const waiting = await store.get(id);
+    expect(waiting?.state).not.toBe("FAILED");
+    expect(waiting?.error_message).toMatch(/^the object store is full \(ENOSPC/);
+    expect(waiting?.error_message).not.toContain("/x/");
+    full = false;
+    const row = await ended(id);
+    expect(row.state).toBe("SUCCEEDED");
+    expect(row.attempts).toBe(1);
+    expect(row.unavailable_retries).toBe(0);
+  });
+
   it("counts UNAVAILABLE runs as attempts once the refund budget is spent", async () => {
     let calls = 0;
     behaviour = async () => {

@@ -5,7 +5,9 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import { JobOutputSchema } from "../../gen/voxgate/v1/job_pb.js";
 import type { Scope } from "../auth/scopes.js";
+import { infrastructureErrorOf } from "../gateway/fault-interceptor.js";
 import type { BlobStore } from "../object-store/blob-store.js";
+import { storageFaultOf } from "../object-store/storage-faults.js";
 import { retryDelayMs } from "./job-backoff.js";
 import { JobCancelledError, LeaseLostError, RunnerStoppingError } from "./job-errors.js";
 import type { JobEvents } from "./job-events.js";
@@ -244,8 +246,25 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
   };
 
   const recordFailure = async (row: JobRow, lease: JobLease, err: unknown, jobLog: Logger) => {
-    const error = ConnectError.from(err);
+    const error = infrastructureErrorOf(err) ?? ConnectError.from(err);
     const message = error.rawMessage.slice(0, MAX_ERROR_MESSAGE_CHARS);
+    // A full or read-only store is fixed by an operator, not by a retry: the job waits for it
+    // without using up attempts (cancel it to give up), instead of burning them in seconds.
+    const fault = storageFaultOf(err) ?? storageFaultOf((err as { cause?: unknown })?.cause);
+    if (fault) {
+      const waitMs = retryDelayMs(2, {
+        baseMs: Math.min(limits.retryMaxMs, limits.unavailableRetryMaxMs),
+        maxMs: Math.min(limits.retryMaxMs, limits.unavailableRetryMaxMs),
+      });
+      jobLog.warn(
+        { err, delayMs: waitMs, fault: fault.kind },
+        "object store refuses writes; waiting without counting the attempt",
+      );
+      return store.retry(lease, waitMs, error.code, message, {
+        refundAttempt: true,
+        countRefund: false,
+      });
+    }
     if (error.code === Code.Unavailable && row.unavailable_retries < limits.maxUnavailableRetries) {
       const waitMs = retryDelayMs(row.unavailable_retries + 1, {
         baseMs: limits.retryBaseMs,

@@ -123,7 +123,15 @@ export interface JobStore {
     delayMs: number,
     code: number,
     message: string,
-    options?: { refundAttempt?: boolean },
+    options?: {
+      /** The run does not use up an attempt (no backend was up, storage was full). */
+      refundAttempt?: boolean;
+      /**
+       * With `refundAttempt`, whether the refund counts against `unavailable_retries` (the
+       * no-backend budget). Storage faults wait without limit instead. @default true
+       */
+      countRefund?: boolean;
+    },
   ): Promise<boolean>;
   /**
    * Gives the job back at once without counting the attempt (this runner is shutting down);
@@ -358,9 +366,11 @@ export function createJobStore(options: JobStoreOptions): JobStore {
 
     retry(lease, delayMs, code, message, options) {
       // A refunded run (no backend was up) does not use up an attempt; its own counter bounds it.
-      const refund = options?.refundAttempt
-        ? ", attempts = attempts - 1, unavailable_retries = unavailable_retries + 1"
-        : "";
+      const refund = !options?.refundAttempt
+        ? ""
+        : options.countRefund === false
+          ? ", attempts = attempts - 1"
+          : ", attempts = attempts - 1, unavailable_retries = unavailable_retries + 1";
       return fenced(
         lease,
         `state = 'QUEUED', run_after = now() + $4::float8 ${MS}, lease_owner = NULL,

@@ -77,10 +77,16 @@ export function createFsBlobStore(options: FsBlobStoreOptions): BlobStore {
   /** Moves finished temp files into place: the sidecar first, the data last (the commit). */
   async function commit(key: string, dataTmp: string, sidecar: Sidecar): Promise<void> {
     const metaTmp = join(tmpDir, `${randomUUID()}.json`);
-    await writeFile(metaTmp, JSON.stringify(sidecar));
-    await mkdir(dirname(metaPath(key)), { recursive: true });
-    await mkdir(dirname(dataPath(key)), { recursive: true });
-    await rename(metaTmp, metaPath(key));
+    try {
+      await writeFile(metaTmp, JSON.stringify(sidecar));
+      await mkdir(dirname(metaPath(key)), { recursive: true });
+      await mkdir(dirname(dataPath(key)), { recursive: true });
+      await rename(metaTmp, metaPath(key));
+    } catch (err) {
+      // A full disk leaves the sidecar created but empty: never leave it behind.
+      await rm(metaTmp, { force: true });
+      throw err;
+    }
     await rename(dataTmp, dataPath(key));
   }
 
