@@ -11,6 +11,7 @@ import type { BackendRegistry } from "../registry/index.js";
 import { certificateIdentities } from "../tls/cert-identity.js";
 import { ReloadingServerCredentials } from "../tls/grpc-server-credentials.js";
 import type { TlsFiles } from "../tls/tls-files.js";
+import { defaultAgentHelloLimits } from "./agent-hello-check.js";
 import { AgentSession } from "./agent-session.js";
 import type { CallStream, ControlStream } from "./agent-streams.js";
 import { type CallBroker, createCallBroker } from "./call-broker.js";
@@ -52,6 +53,14 @@ export interface AgentPortLimits {
   helloTimeoutMs: number;
   /** Time an agent has to open the stream for an offered call, in ms. @default 5000 */
   acceptTimeoutMs: number;
+  /** Most slots an agent may claim. @default 256 */
+  maxAgentSlots: number;
+  /** Least routing priority an agent may claim (lower is preferred). @default 0 */
+  minAgentPriority: number;
+  /** Greatest routing priority an agent may claim. @default 1000 */
+  maxAgentPriority: number;
+  /** Most preset voices one agent may list. @default 1000 */
+  maxAgentVoices: number;
 }
 
 /** Defaults of {@link AgentPortLimits}. */
@@ -68,6 +77,10 @@ export const defaultAgentPortLimits: AgentPortLimits = {
   heartbeatMissLimit: 3,
   helloTimeoutMs: 5000,
   acceptTimeoutMs: 5000,
+  maxAgentSlots: defaultAgentHelloLimits.maxSlots,
+  minAgentPriority: defaultAgentHelloLimits.minPriority,
+  maxAgentPriority: defaultAgentHelloLimits.maxPriority,
+  maxAgentVoices: defaultAgentHelloLimits.maxVoices,
 };
 
 /** Options of {@link createAgentPortServer}. */
@@ -184,6 +197,12 @@ export function createAgentPortServer(options: AgentPortServerOptions): AgentPor
         heartbeatMissLimit: limits.heartbeatMissLimit,
         helloTimeoutMs: limits.helloTimeoutMs,
         maxStandbyStreams: limits.maxStandbyStreams,
+        helloLimits: {
+          maxSlots: limits.maxAgentSlots,
+          minPriority: limits.minAgentPriority,
+          maxPriority: limits.maxAgentPriority,
+          maxVoices: limits.maxAgentVoices,
+        },
         ...(options.promptSource ? { promptSource: options.promptSource } : {}),
         // Prompts travel in pieces well under the message limit: 50 MB never needs a bigger one.
         promptChunkBytes: Math.max(1024, Math.min(256 * 1024, limits.maxMessageBytes - 4 * 1024)),

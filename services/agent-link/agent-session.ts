@@ -12,6 +12,11 @@ import {
 import { BackendKind } from "../../gen/voxgate/v1/backend_admin_pb.js";
 import { GPUBackendService } from "../../gen/voxgate/v1/gpu_backend_pb.js";
 import type { BackendRegistry } from "../registry/index.js";
+import {
+  type AgentHelloLimits,
+  checkAgentHello,
+  defaultAgentHelloLimits,
+} from "./agent-hello-check.js";
 import type { AcceptedCall, CallStream, ControlStream } from "./agent-streams.js";
 import { createAgentTransport } from "./agent-transport.js";
 import type { CallBroker } from "./call-broker.js";
@@ -51,6 +56,8 @@ export interface AgentSessionOptions {
   promptChunkBytes?: number;
   /** Standby call streams the session holds at most. @default 64 */
   maxStandbyStreams?: number;
+  /** What the agent may claim in its hello. @default {@link defaultAgentHelloLimits} */
+  helloLimits?: AgentHelloLimits;
   /**
    * Checks the agent id of the hello against the connection (its client certificate): returns why
    * it is refused (the session ends with PERMISSION_DENIED) or undefined to accept it.
@@ -289,11 +296,13 @@ export class AgentSession {
       this.shutdown(refusal, Code.PermissionDenied);
       return;
     }
-    const capabilities = hello.capabilities;
-    if (!capabilities || capabilities.engines.length === 0) {
-      this.shutdown("hello lists no engines", Code.InvalidArgument);
+    // Agents are untrusted: what they claim is held to the operator's limits first.
+    const checked = checkAgentHello(hello, this.#options.helloLimits ?? defaultAgentHelloLimits);
+    if (!checked.ok) {
+      this.shutdown(checked.reason, Code.InvalidArgument);
       return;
     }
+    const { capabilities } = checked;
     this.#agentId = hello.agentId;
     this.#log = this.#log.child({ agent: hello.agentId });
     for (const digest of hello.cachedPromptDigests.slice(0, MAX_PROMPT_HINTS)) {
@@ -321,10 +330,10 @@ export class AgentSession {
         kind: BackendKind.AGENT,
         client: this.#client,
         capabilities,
-        priority: hello.priority,
-        version: hello.version,
+        priority: checked.priority,
+        version: checked.version,
         address: peer,
-        labels: { ...hello.labels },
+        labels: checked.labels,
         promptDigests: this.#promptDigests,
       },
       "agent connected",
@@ -347,9 +356,12 @@ export class AgentSession {
       }
     }, heartbeatIntervalMs);
     this.#watchdog.unref();
+    if (checked.adjustments.length > 0) {
+      this.#log.warn({ adjustments: checked.adjustments }, "agent hello exceeded limits; clamped");
+    }
     this.#log.info(
       {
-        version: hello.version,
+        version: checked.version,
         engines: capabilities.engines.map((e) => e.id),
         slots: capabilities.slots,
       },

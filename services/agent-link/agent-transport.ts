@@ -19,6 +19,7 @@ import type { Logger } from "pino";
 import type { CallRequest } from "../../gen/voxgate/v1/agent_pb.js";
 import { writeWithBackpressure } from "../grpc/write-with-backpressure.js";
 import { prepareAgentRequest } from "./agent-request-guard.js";
+import { agentStatusError, sanitizeAgentMessage } from "./agent-status.js";
 import type { AcceptedCall } from "./agent-streams.js";
 import { createPromptGrant, deliverPrompt } from "./prompt-delivery.js";
 import type { PromptSource } from "./prompt-source.js";
@@ -227,7 +228,7 @@ export function createAgentTransport(
             if (failure) throw failure;
             if (callSignal.aborted) throw abortReason(callSignal, timeoutMs);
             throw new ConnectError(
-              `agent ${agent.agentId} lost the call: ${errorText(err)}`,
+              `agent ${agent.agentId} lost the call: ${sanitizeAgentMessage(errorText(err))}`,
               Code.Unavailable,
               undefined,
               undefined,
@@ -249,7 +250,7 @@ export function createAgentTransport(
               break;
             case "status":
               if (kind.value.code !== 0) {
-                throw new ConnectError(kind.value.message, kind.value.code as Code);
+                throw agentStatusError(agent.agentId, kind.value.code, kind.value.message);
               }
               return;
             case "promptWanted":

@@ -327,6 +327,40 @@ export const gatewaySettings = {
     schema: intSetting(100, 600_000),
     defaultValue: 5000,
   }),
+  agentMaxSlots: setting({
+    key: "agentMaxSlots",
+    flag: "agent-max-slots",
+    env: "VOXGATE_AGENT_MAX_SLOTS",
+    description:
+      "most slots (calls at once) an agent may claim in its hello; claims are clamped to 1..this",
+    schema: intSetting(1, 100_000),
+    defaultValue: 256,
+  }),
+  agentMinPriority: setting({
+    key: "agentMinPriority",
+    flag: "agent-min-priority",
+    env: "VOXGATE_AGENT_MIN_PRIORITY",
+    description:
+      "least routing priority an agent may claim (lower is preferred); lower claims are raised to it",
+    schema: intSetting(-1_000_000, 1_000_000),
+    defaultValue: 0,
+  }),
+  agentMaxPriority: setting({
+    key: "agentMaxPriority",
+    flag: "agent-max-priority",
+    env: "VOXGATE_AGENT_MAX_PRIORITY",
+    description: "greatest routing priority an agent may claim; higher claims are lowered to it",
+    schema: intSetting(-1_000_000, 1_000_000),
+    defaultValue: 1000,
+  }),
+  agentMaxVoices: setting({
+    key: "agentMaxVoices",
+    flag: "agent-max-voices",
+    env: "VOXGATE_AGENT_MAX_VOICES",
+    description: "most preset voices one agent may list over all its engines; the rest are dropped",
+    schema: intSetting(1, 1_000_000),
+    defaultValue: 1000,
+  }),
   agentAcceptTimeoutMs: setting({
     key: "agentAcceptTimeoutMs",
     flag: "agent-accept-timeout-ms",

@@ -71,6 +71,11 @@ const SERVICE_TTS = TtsService.typeName;
 const SERVICE_VOICES = VoiceService.typeName;
 const SERVICE_LLM = LlmService.typeName;
 const LIST_PAGE_SIZE = 500;
+/**
+ * Most voices one `GET /v1/audio/voices` answer lists; `has_more`/`next_page` page on. Without a
+ * cap, agents listing 20,000 presets made it one 4.8 MB answer.
+ */
+export const MAX_VOICES_PER_ANSWER = 1000;
 const GENDERS: Record<VoiceGender, string> = {
   [VoiceGender.UNSPECIFIED]: "",
   [VoiceGender.FEMALE]: "female",
@@ -83,7 +88,8 @@ const GENDERS: Record<VoiceGender, string> = {
  * - `POST /v1/audio/speech` (scope tts) speaks through TtsService.StreamSynthesize: raw audio as
  *   it is produced (`stream_format: "audio"`), or SSE `speech.audio.delta` events with base64
  *   audio and a final `speech.audio.done` (`stream_format: "sse"`);
- * - `GET /v1/audio/voices` (scope voices) lists VoiceService voices, all pages;
+ * - `GET /v1/audio/voices` (scope voices) lists VoiceService voices, up to 1000 per answer
+ *   (`?limit=`, `?after=` with `has_more`/`next_page` for more);
  * - `POST /v1/chat/completions` (scope tts) runs a language model through LlmService, whole or
  *   streamed as SSE `chat.completion.chunk` events; the client leaving cancels the backend call;
  * - `GET /v1/models` and `GET /v1/models/{id}` (scope tts) list the speech and language models
@@ -220,7 +226,10 @@ export function createOpenAiFrontend(options: OpenAiFrontendOptions): HttpFronte
     }
   }
 
-  /** `GET /v1/audio/voices`: every page of ListVoices. */
+  /**
+   * `GET /v1/audio/voices`: ListVoices, at most {@link MAX_VOICES_PER_ANSWER} voices per answer
+   * (`?limit=` asks for fewer); `has_more` and `next_page` (pass it back as `?after=`) page on.
+   */
   async function listVoices(req: NodeRequest, res: NodeResponse, gate: GateResult): Promise<void> {
     const aborter = abortOnClose(res);
     const callOptions = {
@@ -228,13 +237,23 @@ export function createOpenAiFrontend(options: OpenAiFrontendOptions): HttpFronte
       timeoutMs: timeoutOf(req, options),
       contextValues: contextValues(gate),
     };
+    const query = new URLSearchParams((req.url ?? "").split("?")[1] ?? "");
+    const limitText = query.get("limit");
+    if (limitText !== null && !/^[1-9]\d{0,5}$/.test(limitText)) {
+      throw invalidRequest(
+        `limit must be a whole number from 1, got "${limitText.slice(0, 32)}"`,
+        "limit",
+      );
+    }
+    const limit = Math.min(Number(limitText ?? MAX_VOICES_PER_ANSWER), MAX_VOICES_PER_ANSWER);
     const all: Voice[] = [];
-    let pageToken = "";
+    let pageToken = query.get("after") ?? "";
     do {
-      const page = await voices.listVoices({ pageSize: LIST_PAGE_SIZE, pageToken }, callOptions);
+      const pageSize = Math.min(LIST_PAGE_SIZE, limit - all.length);
+      const page = await voices.listVoices({ pageSize, pageToken }, callOptions);
       all.push(...page.voices);
       pageToken = page.nextPageToken;
-    } while (pageToken);
+    } while (pageToken && all.length < limit);
     writeJson(res, {
       voices: all.map((voice) => ({
         id: voice.id,
@@ -245,6 +264,8 @@ export function createOpenAiFrontend(options: OpenAiFrontendOptions): HttpFronte
         languages: voice.languages,
         ...(GENDERS[voice.gender] ? { gender: GENDERS[voice.gender] } : {}),
       })),
+      has_more: pageToken !== "",
+      ...(pageToken ? { next_page: pageToken } : {}),
     });
   }
 

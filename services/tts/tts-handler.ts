@@ -12,6 +12,7 @@ import {
   type AudioContainerOptions,
   chooseContainer,
 } from "./audio-container.js";
+import { checkBackendFormat } from "./backend-format.js";
 import {
   checkSynthesisRequest,
   type SynthesisLimits,
@@ -125,6 +126,7 @@ export function createTtsHandler(options: TtsHandlerOptions): ServiceImpl<typeof
           switch (piece.kind.case) {
             case "format": {
               const format = piece.kind.value;
+              checkBackendFormat(format, backend.id);
               if (request.sampleRateHz !== 0 && request.sampleRateHz !== format.sampleRateHz) {
                 throw new ConnectError(
                   `sample_rate_hz ${request.sampleRateHz} needs resampling, which is not available yet; ` +
