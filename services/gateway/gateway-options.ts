@@ -201,15 +201,29 @@ function resolveBackendKeys(
   env: Readonly<Record<string, string | undefined>>,
 ): ServerlessBackendOptions[] {
   const problems: string[] = [];
-  const resolved = backends.map(({ kind: _kind, endpoint, apiKeyEnv, ...backend }) => {
-    const apiKey = env[apiKeyEnv] ?? "";
-    if (!apiKey) {
-      problems.push(
-        `backend "${backend.id}": environment variable ${apiKeyEnv} (apiKeyEnv) is not set`,
-      );
-    }
-    return { ...backend, endpointUrl: endpoint, apiKey };
-  });
+  const resolved = backends.map(
+    ({ kind: _kind, endpoint, apiKeyEnv, format, workerApiKeyEnv, ...backend }) => {
+      const apiKey = env[apiKeyEnv] ?? "";
+      const workerApiKey = workerApiKeyEnv ? (env[workerApiKeyEnv] ?? "") : "";
+      if (workerApiKeyEnv && !workerApiKey) {
+        problems.push(
+          `backend "${backend.id}": environment variable ${workerApiKeyEnv} (workerApiKeyEnv) is not set`,
+        );
+      }
+      if (!apiKey) {
+        problems.push(
+          `backend "${backend.id}": environment variable ${apiKeyEnv} (apiKeyEnv) is not set`,
+        );
+      }
+      return {
+        ...backend,
+        endpointUrl: endpoint,
+        apiKey,
+        workerFormat: format,
+        ...(workerApiKey ? { workerApiKey } : {}),
+      };
+    },
+  );
   if (problems.length > 0) {
     throw new SettingsError(`invalid settings:\n  - ${problems.join("\n  - ")}`);
   }

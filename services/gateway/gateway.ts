@@ -327,7 +327,21 @@ export function createGateway(options: GatewayOptions): Gateway {
   for (const backend of options.backends ?? []) {
     registry.add(
       // Serverless workers cannot hold a stream: they alone get short-lived signed prompt URLs.
-      createServerlessBackend({ ...backend, log, signPromptUrl: storage.signPromptUrl }),
+      createServerlessBackend({
+        ...backend,
+        log,
+        signPromptUrl: storage.signPromptUrl,
+        // Workers that make prompts themselves (qwen3-v1) get the voice's reference recording.
+        async promptReference(digest) {
+          const [voiceId] = await storage.voices.voicesUsingPrompt(digest, 1);
+          const voice = voiceId ? await storage.voices.get(voiceId) : undefined;
+          if (!voice) return undefined;
+          return {
+            audio: await storage.references.get(voice.referenceDigest),
+            referenceText: voice.referenceText,
+          };
+        },
+      }),
       "configured static backend",
     );
   }

@@ -17,6 +17,12 @@ import {
   startAgentProcess,
   startGatewayProcess,
 } from "../helpers/voxgate-stack.js";
+import {
+  createQwen3V1Worker,
+  createRunPodEmulator,
+  type Qwen3V1Worker,
+  type RunPodEmulator,
+} from "../runpod-emulator/index.js";
 import { type FakeQwen3TtsServer, renderTone, startFakeQwen3TtsServer } from "./index.js";
 
 describe("agents --engine qwen3-http: clone on one, speak on another", () => {
@@ -25,12 +31,17 @@ describe("agents --engine qwen3-http: clone on one, speak on another", () => {
   let gateway: GatewayProcess;
   let agentA: VoxgateProcess;
   let agentB: VoxgateProcess;
+  let worker: Qwen3V1Worker;
+  let emulator: RunPodEmulator;
   let dir = "";
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "voxgate-qwen3-e2e-"));
     first = await startFakeQwen3TtsServer({ promptsDir: join(dir, "store-a") });
     second = await startFakeQwen3TtsServer({ promptsDir: join(dir, "store-b") });
+    worker = createQwen3V1Worker({ apiKey: "worker-own-key" });
+    emulator = createRunPodEmulator({ apiKey: "rp-key-qwen3-v1", handler: worker.handler });
+    const endpoint = await emulator.listen();
     gateway = await startGatewayProcess({
       readyTimeoutMs: 60_000,
       env: {
@@ -41,6 +52,27 @@ describe("agents --engine qwen3-http: clone on one, speak on another", () => {
         VOXGATE_AGENT_KEEPALIVE_MS: "10000",
         VOXGATE_AGENT_KEEPALIVE_TIMEOUT_MS: "120000",
         VOXGATE_HEARTBEAT_MISS_LIMIT: "100",
+        // The predecessor's RunPod worker, last in priority (speaks prompts only when asked).
+        VOXGATE_BACKENDS_JSON: JSON.stringify([
+          {
+            id: "runpod-v1",
+            kind: "runpod",
+            endpoint,
+            apiKeyEnv: "E2E_RUNPOD_KEY",
+            format: "qwen3-v1",
+            workerApiKeyEnv: "E2E_WORKER_KEY",
+            priority: 50,
+            engines: [
+              {
+                id: "qwen3-tts",
+                model: { family: "qwen3-tts", size: "0.6b" },
+                features: ["clone_prompt_synthesize", "voice_design"],
+              },
+            ],
+          },
+        ]),
+        E2E_RUNPOD_KEY: "rp-key-qwen3-v1",
+        E2E_WORKER_KEY: "worker-own-key",
       },
     });
     const agent = (id: string, fake: FakeQwen3TtsServer, priority: string) =>
@@ -66,6 +98,7 @@ describe("agents --engine qwen3-http: clone on one, speak on another", () => {
     await gateway?.proc.stop("SIGTERM");
     await first?.close();
     await second?.close();
+    await emulator?.close();
     await rm(dir, { recursive: true, force: true });
   });
 
@@ -143,5 +176,27 @@ describe("agents --engine qwen3-http: clone on one, speak on another", () => {
     expect((await readdir(second.promptsDir)).filter((f) => f.endsWith(".prompt"))).toHaveLength(1);
     const bodies = second.requests.map((r) => JSON.stringify(r.body ?? {})).join("\n");
     expect(bodies).not.toMatch(/https?:\/\//);
-  }, 120_000);
+
+    // With no agent left, the predecessor's RunPod worker speaks it: the worker lacks the
+    // prompt, so it is made there from the voice's reference (inside the job), then spoken.
+    await agentB.stop("SIGTERM");
+    const onRunPod = await call("/v1/speech:synthesize", {
+      text,
+      voice: voice.id,
+      encoding: "AUDIO_ENCODING_PCM",
+    });
+    const runpodAudio = Buffer.from(await onRunPod.arrayBuffer());
+    expect(onRunPod.status, runpodAudio.toString("utf8", 0, 300)).toBe(200);
+    expect(onRunPod.headers.get("x-voxgate-backend")).toBe("runpod-v1");
+    expect(runpodAudio.equals(Buffer.from(worker.expectedPromptPcm(text, made)))).toBe(true);
+    expect(worker.inputs.map((i) => i.endpoint)).toEqual([
+      "/api/v1/tts/clone-prompt",
+      "/api/v1/voices/clone-prompt",
+      "/api/v1/tts/clone-prompt",
+    ]);
+    const create = worker.inputs[1] as { body: Record<string, unknown>; api_key: string };
+    expect(Buffer.from(String(create.body.audio), "base64").equals(reference)).toBe(true);
+    expect(create.api_key).toBe("worker-own-key");
+    expect(JSON.stringify(worker.inputs)).not.toMatch(/https?:\/\//);
+  }, 180_000);
 });

@@ -1,3 +1,4 @@
+export { createQwen3V1Worker, type Qwen3V1Worker } from "./qwen3-v1-worker.js";
 export {
   createRunPodEmulator,
   type EmulatedJob,

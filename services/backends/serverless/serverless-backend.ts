@@ -23,8 +23,10 @@ import {
   SynthesizeRequestSchema,
   type SynthesizeResponseSchema,
 } from "../../../gen/voxgate/v1/gpu_backend_pb.js";
+import { qwen3Language, qwen3PromptName } from "../../engines/model-server/qwen3-tts-engine.js";
 import { createInProcessTransport } from "../../gateway/in-process-transport.js";
 import type { BackendRegistration } from "../../registry/backend.js";
+import { decodeQwen3V1Output, isPromptMissing, qwen3V1Input } from "./qwen3-v1-job.js";
 import {
   createRunPodClient,
   isRunPodApiError,
@@ -83,6 +85,28 @@ export interface ServerlessBackendOptions {
    * cloned voice reaches them as this URL; without it such calls fail FAILED_PRECONDITION.
    */
   signPromptUrl?: (digest: string) => Promise<string>;
+  /**
+   * What the endpoint's workers take: `voxgate` (voxgate's own job format, `tts-job.ts`) or
+   * `qwen3-v1` (the predecessor's Qwen3-TTS RunPod worker: `{endpoint, method, body, api_key}` in,
+   * `{audio, duration_s, format}` or `{error}` out; see `qwen3-v1-job.ts`). @default "voxgate"
+   */
+  workerFormat?: "voxgate" | "qwen3-v1";
+  /** `api_key` put in each `qwen3-v1` job's input (the worker's own `API_KEY`); never logged. */
+  workerApiKey?: string;
+  /**
+   * The reference recording a stored clone prompt was made from, by prompt digest: a `qwen3-v1`
+   * worker keeps prompts by name in its own store, so one it lacks is made there from this
+   * reference (sent inside the job, never as a URL).
+   */
+  promptReference?: (digest: string) => Promise<PromptReference | undefined>;
+}
+
+/** The reference recording of a clone prompt, for workers that make prompts themselves. */
+export interface PromptReference {
+  /** The recording. */
+  audio: Uint8Array;
+  /** Its transcript; empty when unknown. */
+  referenceText: string;
 }
 
 /** Consecutive failed `/status` polls tolerated before the call fails. */
@@ -138,7 +162,9 @@ export function createServerlessHandler(
       throw new ConnectError("text is empty", Code.InvalidArgument);
     }
     let jobRequest = request;
-    if (request.voice?.kind.case === "clonePrompt" && !request.voice.kind.value.url) {
+    // The Qwen3 v1 worker takes prompts by name (made from the reference), never by URL.
+    const wantsUrl = options.workerFormat !== "qwen3-v1";
+    if (wantsUrl && request.voice?.kind.case === "clonePrompt" && !request.voice.kind.value.url) {
       if (!options.signPromptUrl) {
         throw new ConnectError(
           `backend ${id} is serverless: a clone prompt must reach it as a signed URL`,
@@ -158,14 +184,38 @@ export function createServerlessHandler(
         );
       }
     }
+    const callLog = log.child({ requestId: context.requestHeader.get("x-request-id") ?? "" });
+    inFlight++;
+    try {
+      if (options.workerFormat === "qwen3-v1") {
+        yield* synthesizeQwen3V1(request, context, callLog);
+        return;
+      }
+      const job = await runJob(toTtsJobInput(jobRequest), context, callLog);
+      yield* answer(job, callLog);
+    } catch (err) {
+      throw toConnectError(err, context.signal, id, maxAudioBytes);
+    } finally {
+      inFlight--;
+    }
+  }
+
+  /**
+   * Runs one job to its end: submits it (runsync or run), polls `/status` with backoff, and
+   * cancels it when the caller leaves, its deadline passes or it runs over `maxJobDurationMs`.
+   * Returns the terminal job; throws ConnectError (or RunPod API errors) otherwise.
+   */
+  async function runJob(
+    input: unknown,
+    context: HandlerContext,
+    callLog: Logger,
+  ): Promise<RunPodJob> {
     const { signal } = context;
     if (signal.aborted) throw ConnectError.from(signal.reason);
     const remainingMs = context.timeoutMs();
     const jobBudgetMs = Math.min(maxJobDurationMs, remainingMs ?? Number.POSITIVE_INFINITY);
     const policy = { executionTimeoutMs: Math.max(1_000, jobBudgetMs) };
-    const input = toTtsJobInput(jobRequest);
     const startedAt = performance.now();
-    const callLog = log.child({ requestId: context.requestHeader.get("x-request-id") ?? "" });
 
     let jobId: string | undefined;
     let finished = false;
@@ -178,7 +228,6 @@ export function createServerlessHandler(
     const onAbort = () =>
       cancelOnce(signal.reason instanceof Error ? signal.reason.message : "aborted");
     signal.addEventListener("abort", onAbort, { once: true });
-    inFlight++;
     try {
       // The submission is not tied to the caller's signal: aborting it mid-flight could leave a
       // job RunPod created but nobody knows the id of. When the caller leaves first, the answer
@@ -237,15 +286,145 @@ export function createServerlessHandler(
         }
       }
       finished = true;
-      yield* answer(job, callLog);
-    } catch (err) {
-      throw toConnectError(err, signal, id, maxAudioBytes);
+      return job;
     } finally {
       signal.removeEventListener("abort", onAbort);
-      // Reached too when the consumer stops reading early: no job may outlive its call.
+      // Reached too when the call ends early: no job may outlive its call.
       if (!finished) cancelOnce(signal.aborted ? "caller gone" : "call ended");
-      inFlight--;
     }
+  }
+
+  /**
+   * Synthesis on the predecessor's Qwen3-TTS worker: a clone prompt is spoken by name
+   * (`/api/v1/tts/clone-prompt`); when the worker lacks it, it is made there first from the
+   * voice's reference recording (`/api/v1/voices/clone-prompt`, the audio inside the job) and
+   * the synthesis repeated. `params.mode = "voice_design"` goes to `/api/v1/voices/design`.
+   */
+  async function* synthesizeQwen3V1(
+    request: SynthesizeRequest,
+    context: HandlerContext,
+    callLog: Logger,
+  ): AsyncGenerator<MessageInitShape<typeof SynthesizeResponseSchema>> {
+    const apiKey = options.workerApiKey ?? "";
+    const call = async (endpoint: string, body: Record<string, unknown>) => {
+      const job = await runJob(qwen3V1Input(endpoint, body, apiKey), context, callLog);
+      if (job.status !== "COMPLETED") return { job, output: undefined };
+      return { job, output: job.output as Record<string, unknown> | undefined };
+    };
+    let plan: { endpoint: string; body: Record<string, unknown> };
+    let prompt: { digest: string; name: string } | undefined;
+    if (request.voice?.kind.case === "clonePrompt") {
+      const { digest } = request.voice.kind.value;
+      prompt = { digest, name: qwen3PromptName(digest) };
+      plan = {
+        endpoint: "/api/v1/tts/clone-prompt",
+        body: {
+          text: request.text,
+          voice_prompt: prompt.name,
+          language: qwen3Language(request.language),
+          format: "wav",
+        },
+      };
+    } else if (request.params.mode === "voice_design") {
+      if (!request.instructions.trim()) {
+        throw new ConnectError(
+          "voice design needs instructions that describe the voice",
+          Code.InvalidArgument,
+        );
+      }
+      plan = {
+        endpoint: "/api/v1/voices/design",
+        body: {
+          text: request.text,
+          instruct: request.instructions,
+          language: qwen3Language(request.language),
+          format: "wav",
+        },
+      };
+    } else {
+      throw new ConnectError(
+        `backend ${id} runs the Qwen3-TTS RunPod worker, which speaks clone prompts and voice designs only`,
+        Code.InvalidArgument,
+      );
+    }
+    let { job, output } = await call(plan.endpoint, plan.body);
+    if (prompt && isPromptMissing(output)) {
+      const reference = await options.promptReference?.(prompt.digest);
+      if (!reference) {
+        throw new ConnectError(
+          `backend ${id}'s worker lacks prompt ${prompt.name} and the gateway has no reference recording to make it from`,
+          Code.FailedPrecondition,
+        );
+      }
+      callLog.info({ prompt: prompt.name }, "making the clone prompt on the serverless worker");
+      const made = await call("/api/v1/voices/clone-prompt", {
+        name: prompt.name,
+        audio: Buffer.from(reference.audio).toString("base64"),
+        ref_text: reference.referenceText,
+        tags: ["voxgate"],
+      });
+      if (made.output?.error !== undefined || made.job.status !== "COMPLETED") {
+        yield* answer(
+          made.job.status === "COMPLETED"
+            ? { ...made.job, status: "FAILED", error: String(made.output?.error) }
+            : made.job,
+          callLog,
+        );
+        return;
+      }
+      ({ job, output } = await call(plan.endpoint, plan.body));
+    }
+    if (job.status !== "COMPLETED" || output?.error !== undefined) {
+      yield* answer(
+        job.status === "COMPLETED"
+          ? { ...job, status: "FAILED", error: String(output?.error) }
+          : job,
+        callLog,
+      );
+      return;
+    }
+    const audio = decodeQwen3V1Output(output, maxAudioBytes);
+    yield* pcmAnswer(audio.pcm, audio.sampleRateHz, audio.channels, "qwen3-tts", undefined);
+  }
+
+  function* pcmAnswer(
+    pcm: Uint8Array,
+    sampleRateHz: number,
+    channels: number,
+    engine: string,
+    model: { family: string; size: string } | undefined,
+  ): Generator<MessageInitShape<typeof SynthesizeResponseSchema>> {
+    const frameBytes = 2 * channels;
+    const chunkBytes = Math.max(frameBytes, Math.floor(maxChunkBytes / frameBytes) * frameBytes);
+    yield {
+      kind: {
+        case: "format",
+        value: {
+          encoding: AudioEncoding.PCM,
+          sampleRateHz,
+          channels,
+          contentType: `audio/L16; rate=${sampleRateHz}; channels=${channels}`,
+        },
+      },
+    };
+    for (let offset = 0; offset < pcm.byteLength; offset += chunkBytes) {
+      yield { kind: { case: "audio", value: pcm.subarray(offset, offset + chunkBytes) } };
+    }
+    const declared = options.engines[0];
+    yield {
+      kind: {
+        case: "summary",
+        value: {
+          audioBytes: BigInt(pcm.byteLength),
+          durationMs: BigInt(Math.round((pcm.byteLength / frameBytes / sampleRateHz) * 1000)),
+          engine: engine || declared?.id || "",
+          model: model ?? {
+            family: declared?.model.family ?? "",
+            size: declared?.model.size ?? "",
+          },
+        },
+      },
+    };
   }
 
   function* answer(

@@ -10,6 +10,7 @@ export const FEATURE_NAMES = {
   classify_speaker: Feature.CLASSIFY_SPEAKER,
   generate_text: Feature.GENERATE_TEXT,
   instructions: Feature.INSTRUCTIONS,
+  voice_design: Feature.VOICE_DESIGN,
 } as const;
 
 const featureName = z.enum(Object.keys(FEATURE_NAMES) as [keyof typeof FEATURE_NAMES]);
@@ -61,6 +62,15 @@ const runpodEntry = z.strictObject({
     .default(64 * 1024 * 1024),
   requestTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
   labels: z.record(z.string(), z.string()).default({}),
+  // Job format of the endpoint's workers: voxgate's own, or the predecessor's Qwen3-TTS worker.
+  format: z.enum(["voxgate", "qwen3-v1"]).default("voxgate"),
+  // Variable holding the api_key a qwen3-v1 worker checks (its own API_KEY); optional.
+  workerApiKeyEnv: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, {
+      error: "workerApiKeyEnv must name an environment variable",
+    })
+    .optional(),
 });
 
 /** One static backend as written in the config file (`backends`), before its key is resolved. */
