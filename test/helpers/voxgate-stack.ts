@@ -47,10 +47,17 @@ export async function startGatewayProcess(
     VOXGATE_AGENT_TOKEN: agentToken,
     ...options.env,
   });
-  const ready = await proc.waitForLog(
-    (l) => l.msg === "gateway ready",
-    options.readyTimeoutMs ?? 20_000,
-  );
+  let ready: Awaited<ReturnType<VoxgateProcess["waitForLog"]>>;
+  try {
+    ready = await proc.waitForLog(
+      (l) => l.msg === "gateway ready",
+      options.readyTimeoutMs ?? 20_000,
+    );
+  } catch (err) {
+    // Nobody else holds this process yet: a gateway that never got ready must not outlive the test.
+    await proc.stop("SIGKILL").catch(() => {});
+    throw err;
+  }
   return {
     proc,
     url: String(ready.publicUrl),
