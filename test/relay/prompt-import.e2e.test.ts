@@ -111,6 +111,9 @@ const importArgs = () => [
   "localhost",
   "--url",
   stack.url,
+  // The first import opens the gateway's database, slow on a loaded machine.
+  "--timeout",
+  "120",
   "--json",
 ];
 
@@ -136,7 +139,8 @@ describe("voxgate prompts import from the relay's GCS bucket", () => {
       ref_text: "Hello, I am Maya.",
       model: "espeak-ng",
     });
-  }, 60_000);
+    // The first import opens the gateway's database: seconds, more on a loaded machine.
+  }, 120_000);
 
   it("speaks each imported prompt by name on the agent (its engine accepts them as its own)", async () => {
     const sizes: number[] = [];

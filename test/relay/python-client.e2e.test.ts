@@ -94,7 +94,8 @@ describe("client/tts_client.py, replayed request by request", () => {
     expect(data.name).toBe("Replay Narrator");
     expect(data.type).toBe("cloned");
     voiceId = data.voice_id ?? "";
-  });
+    // The first write opens the gateway's database: seconds, more on a loaded machine.
+  }, 120_000);
 
   it("list_voices(): GET /api/v1/tts/voices → voices[] with voice_id, name, type", async () => {
     const resp = await fetch(`${stack.url}/api/v1/tts/voices`, { headers: headers() });
@@ -129,7 +130,7 @@ describe("client/tts_client.py, replayed request by request", () => {
     });
     expect(resp.status).toBe(400);
     const body = (await resp.json()) as { error: string };
-    expect(body.error).toBe("Missing 'text'");
+    expect(body.error).toBe("Missing 'text' field");
   });
 
   it("deletes the voice: DELETE /api/v1/tts/voices/{voice_id} → {deleted}", async () => {

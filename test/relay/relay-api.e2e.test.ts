@@ -619,7 +619,8 @@ describe("the relay API as relay-api.yaml and its clients write it", () => {
       );
       if (res.status >= 400) expect(typeof json.error).toBe("string");
       row.check?.(json, res, bytes);
-    }, 60_000);
+      // The first write opens the gateway's database: seconds, more on a loaded machine.
+    }, 120_000);
   }
 });
 

@@ -101,7 +101,7 @@ describe("relay modes on a backend that declares them", () => {
     expect(spoken.status, JSON.stringify(audio)).toBe(200);
     expect(pcmOf(String(audio.audio)).byteLength).toBeGreaterThan(0);
     expect(fake.promptsReceived.length).toBeGreaterThan(0);
-  }, 60_000);
+  }, 120_000);
 
   it("POST /api/v1/voices/design/batch designs each item and makes prompts with the prefix", async () => {
     const res = await post("/api/v1/voices/design/batch", {
