@@ -2,6 +2,7 @@ import type { Migration } from "../database/sql-database.js";
 import { jobMigrations } from "../jobs/job-migrations.js";
 import { limitMigrations } from "../limits/sql-usage-store.js";
 import { promptNameMigrations } from "../prompt-store/prompt-name-migrations.js";
+import { storyforgeMigrations } from "../storyforge/worker-store.js";
 import { voiceMigrations } from "../voices/voice-migrations.js";
 
 /**
@@ -14,4 +15,5 @@ export const gatewayMigrations: readonly Migration[] = [
   ...jobMigrations,
   ...limitMigrations,
   ...promptNameMigrations,
+  ...storyforgeMigrations,
 ];

@@ -508,6 +508,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     registry,
     database: storage.database,
     jobs: createClient(JobService, toSelf),
+    voices: createClient(VoiceService, toSelf),
     timeoutMs: limits.maxTimeoutMs,
     maxJsonDepth,
     log,

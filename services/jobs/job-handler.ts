@@ -12,6 +12,7 @@ import { isJobId, newJobId } from "./job-ids.js";
 import { changeFromEvent, isTerminal, type JobRow, jobFromRow, stateNameOf } from "./job-row.js";
 import { checkCreateJobRequest, type JobSpecLimits } from "./job-spec.js";
 import type { JobStore } from "./job-store.js";
+import { expandSfmlRender } from "./sfml-render-spec.js";
 import {
   checkWebhookUrl,
   type HostResolver,
@@ -102,6 +103,8 @@ export function createJobHandler(options: JobHandlerOptions): ServiceImpl<typeof
   return {
     async createJob(request, ctx) {
       const principal = principalOf(ctx);
+      // An SFML script becomes its segments before any other check sees the spec.
+      const sfmlWarnings = expandSfmlRender(request);
       const kind = checkCreateJobRequest(request, limits);
       const executor = executors.get(kind);
       if (!executor) {
@@ -144,7 +147,12 @@ export function createJobHandler(options: JobHandlerOptions): ServiceImpl<typeof
       if (created) {
         events.emit("created", row.id);
         options.onCreated?.();
-        ctx.values.get(kCallContext)?.log.info({ jobId: row.id, kind }, "job queued");
+        ctx.values
+          .get(kCallContext)
+          ?.log.info(
+            { jobId: row.id, kind, ...(sfmlWarnings.length ? { sfmlWarnings } : {}) },
+            "job queued",
+          );
       }
       return { job: jobFromRow(row) };
     },

@@ -5,6 +5,8 @@
  */
 export type { CallTags } from "./call-tags.js";
 export { createCallTags } from "./call-tags.js";
+export type { ClipVoices } from "./clip-voices.js";
+export { createClipVoices, isUrlLike } from "./clip-voices.js";
 export type { HostMetrics, HostMetricsReader } from "./host-metrics.js";
 export { createHostMetricsReader } from "./host-metrics.js";
 export type { FetchedMedia, MediaFetcher, MediaFetcherOptions } from "./media-fetcher.js";
@@ -14,7 +16,6 @@ export {
   createStoryForgeFrontend,
   createUnavailableLlm,
   GENDER_F0_THRESHOLD_HZ,
-  isUrlLike,
   STORYFORGE_WORKER_PRINCIPAL,
   VOICE_CLIP_SAMPLE_TEXT,
 } from "./storyforge-frontend.js";

@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import {
   Code,
   ConnectError,
@@ -23,6 +22,7 @@ import { kCallContext } from "../gateway/call-context.js";
 import type { HttpFrontend, HttpRoute } from "../gateway/http-frontend.js";
 import type { BackendRegistry } from "../registry/index.js";
 import type { CallTags } from "./call-tags.js";
+import { createClipVoices, isUrlLike } from "./clip-voices.js";
 import { createHostMetricsReader } from "./host-metrics.js";
 import type { MediaFetcher } from "./media-fetcher.js";
 import {
@@ -109,6 +109,7 @@ export function createStoryForgeFrontend(options: StoryForgeFrontendOptions): Ht
   const tts = createClient(TtsService, transport);
   const voices = createClient(VoiceService, transport);
   const metrics = createHostMetricsReader();
+  const clipVoices = createClipVoices(voices, media);
   const flog = log.child({ component: "storyforge" });
 
   const callOf = (gate: GateResult, signal: AbortSignal) => ({
@@ -184,33 +185,9 @@ export function createStoryForgeFrontend(options: StoryForgeFrontendOptions): Ht
     return answer.analysis;
   }
 
-  /**
-   * The voice id to speak with for Cloud's `voice`: a clip URL becomes a cloned voice (made once
-   * per clip and engine: CreateVoice's request id is the clip's sha256, so a repeat returns the
-   * first voice); anything else is a voice id (preset or cloned) as it is.
-   */
-  async function voiceFor(
-    voice: string,
-    engine: string,
-    name: string,
-    call: Call,
-  ): Promise<string> {
-    if (!isUrlLike(voice)) return voice;
-    const clip = await media.fetch(voice, call.signal);
-    const digest = createHash("sha256").update(clip.bytes).digest("hex");
-    const created = await voices.createVoice(
-      {
-        name: name || `storyforge clip ${digest.slice(0, 12)}`,
-        referenceAudio: clip.bytes,
-        engine,
-        labels: { "storyforge.clip_sha256": digest.slice(0, 64) },
-        requestId: `sf-clip-${engine || "any"}-${digest}`.slice(0, 128),
-      },
-      call,
-    );
-    if (!created.voice) throw new StoryForgeError("internal", "CreateVoice returned no voice");
-    return created.voice.id;
-  }
+  /** The voice id to speak with for Cloud's `voice` (a clip URL is cloned once per clip). */
+  const voiceFor = (voice: string, engine: string, name: string, call: Call) =>
+    clipVoices.resolve(voice, engine, name, call);
 
   /** `POST /v1/tts`. */
   const speak: Handler = async (req, res, gate) => {
@@ -534,11 +511,6 @@ export function createUnavailableLlm(): LlmPort {
       );
     },
   };
-}
-
-/** Whether Cloud's `voice` is a URL (anything with a scheme voxgate could be asked to read). */
-export function isUrlLike(value: string): boolean {
-  return /^(https?|file|data|ftp|ftps|gopher|blob|wss?|s3|gs):/i.test(value);
 }
 
 /** Empty or unknown content types are left to the analyzer to sniff; Spaces may say octet-stream. */

@@ -1,12 +1,16 @@
 import type { Client, Transport } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import type { JobService } from "../../gen/voxgate/v1/job_pb.js";
+import type { VoiceService } from "../../gen/voxgate/v1/voice_pb.js";
 import type { DatabaseProvider } from "../database/database-provider.js";
 import type { HttpFrontend } from "../gateway/http-frontend.js";
 import type { BlobStore } from "../object-store/blob-store.js";
 import { createLazyBlobStore } from "../object-store/lazy-blob-store.js";
 import type { BackendRegistry } from "../registry/index.js";
 import { createCallTags } from "./call-tags.js";
+import { createClipVoices } from "./clip-voices.js";
+import { createCloudClient } from "./cloud-client.js";
+import { createCloudWorker } from "./cloud-worker.js";
 import { createMediaFetcher } from "./media-fetcher.js";
 import {
   type AbortHook,
@@ -15,6 +19,7 @@ import {
   type LlmPort,
 } from "./storyforge-frontend.js";
 import type { StoryForgeOptions } from "./storyforge-options.js";
+import { createWorkerStore } from "./worker-store.js";
 
 /** Options of {@link createStoryForgeRuntime}. */
 export interface StoryForgeRuntimeOptions {
@@ -26,6 +31,8 @@ export interface StoryForgeRuntimeOptions {
   database: DatabaseProvider;
   /** JobService in process (the worker's renders). */
   jobs: Client<typeof JobService>;
+  /** VoiceService in process (the worker clones clip voices). */
+  voices: Client<typeof VoiceService>;
   /** Deadline of calls made for Cloud, in ms. */
   timeoutMs: number;
   /** Deepest JSON nesting (the gateway's VOXGATE_MAX_JSON_DEPTH). */
@@ -71,6 +78,26 @@ export function createStoryForgeRuntime(runtime: StoryForgeRuntimeOptions): Stor
   });
   const tags = createCallTags();
   const abortHooks: AbortHook[] = [];
+  const workerOptions = options.worker;
+  const worker =
+    workerOptions && bucket && bucketOptions
+      ? createCloudWorker({
+          cloud: createCloudClient({
+            baseUrl: workerOptions.cloudUrl,
+            jobToken: workerOptions.jobToken,
+          }),
+          store: createWorkerStore(runtime.database),
+          jobs: runtime.jobs,
+          clipVoices: createClipVoices(runtime.voices, media),
+          bucket,
+          publicBase: bucketOptions.publicBases[0] as string,
+          outputPrefix: workerOptions.outputPrefix,
+          pollMs: workerOptions.pollMs,
+          leaseMs: workerOptions.leaseMs,
+          log,
+        })
+      : undefined;
+  if (worker) abortHooks.push((id) => worker.abort(id));
   let closing: Promise<void> | undefined;
   return {
     bucket,
@@ -88,9 +115,12 @@ export function createStoryForgeRuntime(runtime: StoryForgeRuntimeOptions): Stor
         log,
       });
     },
-    start() {},
+    start() {
+      worker?.start();
+    },
     close() {
       closing ??= (async () => {
+        await worker?.close();
         await bucket?.close();
       })();
       return closing;

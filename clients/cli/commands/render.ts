@@ -1,9 +1,10 @@
 /** `voxgate render`: renders a script to one audio file through a durable render job. */
 import { randomUUID } from "node:crypto";
 import { readFile, stat } from "node:fs/promises";
-import { fromJson, type JsonValue } from "@bufbuild/protobuf";
+import { create, fromJson, type JsonValue } from "@bufbuild/protobuf";
 import { AudioEncoding } from "../../../gen/voxgate/v1/audio_pb.js";
 import { type RenderJobSpec, RenderJobSpecSchema } from "../../../gen/voxgate/v1/job_pb.js";
+import { isSfmlParseError, parseSfml } from "../../../services/sfml/index.js";
 import type { CliCommand, CliIo } from "../cli-command.js";
 import { CliError, CliUsageError, EXIT_OK } from "../cli-errors.js";
 import {
@@ -26,6 +27,7 @@ import {
 export const MAX_SCRIPT_BYTES = 16 * 1024 * 1024;
 
 const usage = `Usage: voxgate render SCRIPT.json -o FILE [--format wav|mp3] [--no-wait] [gateway flags]
+       voxgate render STORY.sfml --cast CAST.json -o FILE [...]
 
 Renders a script of segments into one audio file. The gateway runs it as a durable job: segments
 are synthesized on any capable backends, a few at once, joined in order with the pauses asked for,
@@ -44,7 +46,12 @@ SCRIPT.json is a RenderJobSpec in protobuf JSON:
     ]
   }
 
+STORY.sfml is a StoryForge SFML v1 script (one segment per bullet, SFML pauses as silences);
+CAST.json maps each speaker (or its SFML voice id) to a voice: {"Narrator": {"voice": "en-us",
+"engine": "espeak-ng"}, "Maris": "en-gb"}. Parse errors name the line, column and rule.
+
 Flags:
+  --cast FILE        the cast map of an SFML script (required for .sfml scripts)
   -o, --output FILE  file to write the audio to; "-" for stdout (required unless --no-wait)
   --format NAME      wav or mp3 (default: the script's "encoding", else mp3 for a .mp3 file,
                      else wav)
@@ -75,6 +82,7 @@ export const renderCommand: CliCommand = {
         ...GATEWAY_FLAGS,
         output: { type: "string", short: "o" },
         format: { type: "string" },
+        cast: { type: "string" },
         "no-wait": { type: "boolean", default: false },
       },
     });
@@ -95,7 +103,11 @@ export const renderCommand: CliCommand = {
       values.format === undefined
         ? undefined
         : parseChoiceFlag("format", values.format, ["wav", "mp3"]);
-    const spec = await readScript(scriptPath);
+    const sfml = scriptPath.toLowerCase().endsWith(".sfml") || values.cast !== undefined;
+    const spec = sfml
+      ? await readSfmlScript(scriptPath, values.cast)
+      : await readScript(scriptPath);
+    const pieces = sfml ? "an SFML script" : `${spec.segments.length} segments`;
     if (format !== undefined) {
       spec.encoding = format === "mp3" ? AudioEncoding.MP3 : AudioEncoding.WAV;
     } else if (
@@ -118,12 +130,10 @@ export const renderCommand: CliCommand = {
       if (!job) throw new CliError("the gateway answered CreateJob without a job");
       if (!wait) {
         io.stdout.write(`${job.id}\n`);
-        io.stderr.write(
-          `queued render job ${job.id} (${spec.segments.length} segments): voxgate jobs watch ${job.id}\n`,
-        );
+        io.stderr.write(`queued render job ${job.id} (${pieces}): voxgate jobs watch ${job.id}\n`);
         return EXIT_OK;
       }
-      io.stderr.write(`render job ${job.id}: ${spec.segments.length} segments\n`);
+      io.stderr.write(`render job ${job.id}: ${pieces}\n`);
       let ended: typeof job;
       try {
         ended = await watchJobToEnd(client, job.id, io, createProgressDisplay(io));
@@ -140,7 +150,7 @@ export const renderCommand: CliCommand = {
       const seconds = (Number(ended.output?.durationMs ?? 0n) / 1000).toFixed(2);
       io.stderr.write(
         `wrote ${saved.name}: ${saved.bytes.toLocaleString("en-US")} bytes, ${seconds} s of audio ` +
-          `(${saved.contentType}), ${spec.segments.length} segments, job ${job.id}, ` +
+          `(${saved.contentType}), ${ended.progress?.totalUnits ?? spec.segments.length} segments, job ${job.id}, ` +
           `total ${Math.round(performance.now() - started)} ms\n`,
       );
       return EXIT_OK;
@@ -176,4 +186,68 @@ export async function readScript(path: string): Promise<RenderJobSpec> {
       { cause: error },
     );
   }
+}
+
+/**
+ * Reads an SFML script and its cast map into a RenderJobSpec (`sfml` + `cast`), after parsing the
+ * script here so a fault is reported before the gateway is asked.
+ * @throws CliError for a missing file, a parse error (line, column, rule) or a malformed cast.
+ */
+export async function readSfmlScript(
+  path: string,
+  castPath: string | undefined,
+): Promise<RenderJobSpec> {
+  if (castPath === undefined) {
+    throw new CliUsageError("an SFML script needs --cast CAST.json (speaker name -> voice)");
+  }
+  const text = await readSmallFile(path);
+  try {
+    parseSfml(text);
+  } catch (error) {
+    if (isSfmlParseError(error)) throw new CliError(`${path}: ${error.message}`, { cause: error });
+    throw error;
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(await readSmallFile(castPath));
+  } catch (error) {
+    if (error instanceof CliError) throw error;
+    throw new CliError(`${castPath} is not valid JSON: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  if (typeof json !== "object" || json === null || Array.isArray(json)) {
+    throw new CliError(`${castPath} must be an object: {"Narrator": {"voice": "en-us"}, ...}`);
+  }
+  const cast: Record<string, { voice: string; engine: string }> = {};
+  for (const [name, value] of Object.entries(json)) {
+    if (typeof value === "string") cast[name] = { voice: value, engine: "" };
+    else if (
+      typeof value === "object" &&
+      value !== null &&
+      typeof (value as { voice?: unknown }).voice === "string"
+    ) {
+      const entry = value as { voice: string; engine?: unknown };
+      cast[name] = {
+        voice: entry.voice,
+        engine: typeof entry.engine === "string" ? entry.engine : "",
+      };
+    } else {
+      throw new CliError(`${castPath}: "${name}" must be a voice id or {"voice", "engine"}`);
+    }
+  }
+  return create(RenderJobSpecSchema, { sfml: text, cast });
+}
+
+async function readSmallFile(path: string): Promise<string> {
+  const info = await stat(path).catch((error: unknown) => {
+    throw new CliError(`cannot read ${path}: ${(error as Error).message}`, { cause: error });
+  });
+  if (!info.isFile()) throw new CliError(`cannot read ${path}: it is not a file`);
+  if (info.size > MAX_SCRIPT_BYTES) {
+    throw new CliError(
+      `${path} is ${info.size} bytes; scripts are limited to ${MAX_SCRIPT_BYTES} bytes`,
+    );
+  }
+  return readFile(path, "utf8");
 }

@@ -21,7 +21,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file voxgate/v1/job.proto.
  */
 export const file_voxgate_v1_job: GenFile = /*@__PURE__*/
-  fileDesc("ChR2b3hnYXRlL3YxL2pvYi5wcm90bxIKdm94Z2F0ZS52MSJpCg1SZW5kZXJTZWdtZW50EgwKBHRleHQYASABKAkSDQoFdm9pY2UYAiABKAkSDQoFc3BlZWQYAyABKAISFAoMaW5zdHJ1Y3Rpb25zGAQgASgJEhYKDnBhdXNlX2FmdGVyX21zGAUgASgFIrIBCg1SZW5kZXJKb2JTcGVjEisKCHNlZ21lbnRzGAEgAygLMhkudm94Z2F0ZS52MS5SZW5kZXJTZWdtZW50EhUKDWRlZmF1bHRfdm9pY2UYAiABKAkSKwoIZW5jb2RpbmcYAyABKA4yGS52b3hnYXRlLnYxLkF1ZGlvRW5jb2RpbmcSFgoOc2FtcGxlX3JhdGVfaHoYBCABKAUSGAoQcGF1c2VfYmV0d2Vlbl9tcxgFIAEoBSJQChNBbmFseXplVm9pY2VKb2JTcGVjEhAKCHZvaWNlX2lkGAEgASgJEicKBWtpbmRzGAIgAygOMhgudm94Z2F0ZS52MS5BbmFseXNpc0tpbmQiTAoWQmF0Y2hTeW50aGVzaXplSm9iU3BlYxIyCgVpdGVtcxgBIAMoCzIjLnZveGdhdGUudjEuU3ludGhlc2l6ZVNwZWVjaFJlcXVlc3QirQEKB0pvYlNwZWMSKwoGcmVuZGVyGAEgASgLMhkudm94Z2F0ZS52MS5SZW5kZXJKb2JTcGVjSAASOAoNYW5hbHl6ZV92b2ljZRgCIAEoCzIfLnZveGdhdGUudjEuQW5hbHl6ZVZvaWNlSm9iU3BlY0gAEjMKBWJhdGNoGAMgASgLMiIudm94Z2F0ZS52MS5CYXRjaFN5bnRoZXNpemVKb2JTcGVjSABCBgoEa2luZCJHCgtKb2JQcm9ncmVzcxISCgpkb25lX3VuaXRzGAEgASgFEhMKC3RvdGFsX3VuaXRzGAIgASgFEg8KB21lc3NhZ2UYAyABKAkiKQoISm9iRXJyb3ISDAoEY29kZRgBIAEoBRIPCgdtZXNzYWdlGAIgASgJIpsBCglKb2JPdXRwdXQSFAoMY29udGVudF90eXBlGAEgASgJEhIKCnNpemVfYnl0ZXMYAiABKAMSEwoLZHVyYXRpb25fbXMYAyABKAMSDgoGZGlnZXN0GAQgASgJEisKCGFuYWx5c2lzGAUgASgLMhkudm94Z2F0ZS52MS5BdWRpb0FuYWx5c2lzEhIKCml0ZW1fY291bnQYBiABKAUihQQKA0pvYhIKCgJpZBgBIAEoCRIjCgVzdGF0ZRgCIAEoDjIULnZveGdhdGUudjEuSm9iU3RhdGUSIQoEc3BlYxgDIAEoCzITLnZveGdhdGUudjEuSm9iU3BlYxIpCghwcm9ncmVzcxgEIAEoCzIXLnZveGdhdGUudjEuSm9iUHJvZ3Jlc3MSIwoFZXJyb3IYBSABKAsyFC52b3hnYXRlLnYxLkpvYkVycm9yEiUKBm91dHB1dBgGIAEoCzIVLnZveGdhdGUudjEuSm9iT3V0cHV0EhAKCGF0dGVtcHRzGAcgASgFEisKBmxhYmVscxgIIAMoCzIbLnZveGdhdGUudjEuSm9iLkxhYmVsc0VudHJ5EhMKC3dlYmhvb2tfdXJsGAkgASgJEi8KC2NyZWF0ZV90aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzdGFydF90aW1lGAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASIQoEa2luZBgNIAEoDjITLnZveGdhdGUudjEuSm9iS2luZBotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIscBChBDcmVhdGVKb2JSZXF1ZXN0EiEKBHNwZWMYASABKAsyEy52b3hnYXRlLnYxLkpvYlNwZWMSEgoKcmVxdWVzdF9pZBgCIAEoCRITCgt3ZWJob29rX3VybBgDIAEoCRI4CgZsYWJlbHMYBCADKAsyKC52b3hnYXRlLnYxLkNyZWF0ZUpvYlJlcXVlc3QuTGFiZWxzRW50cnkaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASIxChFDcmVhdGVKb2JSZXNwb25zZRIcCgNqb2IYASABKAsyDy52b3hnYXRlLnYxLkpvYiIfCg1HZXRKb2JSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCSIuCg5HZXRKb2JSZXNwb25zZRIcCgNqb2IYASABKAsyDy52b3hnYXRlLnYxLkpvYiJdCg9MaXN0Sm9ic1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSIwoFc3RhdGUYAyABKA4yFC52b3hnYXRlLnYxLkpvYlN0YXRlIkoKEExpc3RKb2JzUmVzcG9uc2USHQoEam9icxgBIAMoCzIPLnZveGdhdGUudjEuSm9iEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIhCg9XYXRjaEpvYlJlcXVlc3QSDgoGam9iX2lkGAEgASgJIjAKEFdhdGNoSm9iUmVzcG9uc2USHAoDam9iGAEgASgLMg8udm94Z2F0ZS52MS5Kb2IiIgoQQ2FuY2VsSm9iUmVxdWVzdBIOCgZqb2JfaWQYASABKAkiMQoRQ2FuY2VsSm9iUmVzcG9uc2USHAoDam9iGAEgASgLMg8udm94Z2F0ZS52MS5Kb2IiJQoTR2V0Sm9iT3V0cHV0UmVxdWVzdBIOCgZqb2JfaWQYASABKAkqmgEKCEpvYlN0YXRlEhkKFUpPQl9TVEFURV9VTlNQRUNJRklFRBAAEhQKEEpPQl9TVEFURV9RVUVVRUQQARIVChFKT0JfU1RBVEVfUlVOTklORxACEhcKE0pPQl9TVEFURV9TVUNDRUVERUQQAxIUChBKT0JfU1RBVEVfRkFJTEVEEAQSFwoTSk9CX1NUQVRFX0NBTkNFTExFRBAFKmgKB0pvYktpbmQSGAoUSk9CX0tJTkRfVU5TUEVDSUZJRUQQABITCg9KT0JfS0lORF9SRU5ERVIQARIaChZKT0JfS0lORF9BTkFMWVpFX1ZPSUNFEAISEgoOSk9CX0tJTkRfQkFUQ0gQAzKjBQoKSm9iU2VydmljZRKbAQoJQ3JlYXRlSm9iEhwudm94Z2F0ZS52MS5DcmVhdGVKb2JSZXF1ZXN0Gh0udm94Z2F0ZS52MS5DcmVhdGVKb2JSZXNwb25zZSJRgtPkkwJLOgEqWhM6ASoiDi9qb2JzL2Rpc3BhdGNoWhY6ASoiES92MS9wcm9kdWNlX2F1ZGlvWg86ASoiCi92MS9yZW5kZXIiCC92MS9qb2JzEloKBkdldEpvYhIZLnZveGdhdGUudjEuR2V0Sm9iUmVxdWVzdBoaLnZveGdhdGUudjEuR2V0Sm9iUmVzcG9uc2UiGYLT5JMCExIRL3YxL2pvYnMve2pvYl9pZH0SVwoITGlzdEpvYnMSGy52b3hnYXRlLnYxLkxpc3RKb2JzUmVxdWVzdBocLnZveGdhdGUudjEuTGlzdEpvYnNSZXNwb25zZSIQgtPkkwIKEggvdjEvam9icxJoCghXYXRjaEpvYhIbLnZveGdhdGUudjEuV2F0Y2hKb2JSZXF1ZXN0Ghwudm94Z2F0ZS52MS5XYXRjaEpvYlJlc3BvbnNlIh+C0+STAhkSFy92MS9qb2JzL3tqb2JfaWR9OndhdGNoMAESbQoJQ2FuY2VsSm9iEhwudm94Z2F0ZS52MS5DYW5jZWxKb2JSZXF1ZXN0Gh0udm94Z2F0ZS52MS5DYW5jZWxKb2JSZXNwb25zZSIjgtPkkwIdOgEqIhgvdjEvam9icy97am9iX2lkfTpjYW5jZWwSaQoMR2V0Sm9iT3V0cHV0Eh8udm94Z2F0ZS52MS5HZXRKb2JPdXRwdXRSZXF1ZXN0GhQuZ29vZ2xlLmFwaS5IdHRwQm9keSIggtPkkwIaEhgvdjEvam9icy97am9iX2lkfS9vdXRwdXQwAWIGcHJvdG8z", [file_google_api_annotations, file_google_api_httpbody, file_google_protobuf_timestamp, file_voxgate_v1_analysis, file_voxgate_v1_audio, file_voxgate_v1_tts]);
+  fileDesc("ChR2b3hnYXRlL3YxL2pvYi5wcm90bxIKdm94Z2F0ZS52MSLfAQoNUmVuZGVyU2VnbWVudBIMCgR0ZXh0GAEgASgJEg0KBXZvaWNlGAIgASgJEg0KBXNwZWVkGAMgASgCEhQKDGluc3RydWN0aW9ucxgEIAEoCRIWCg5wYXVzZV9hZnRlcl9tcxgFIAEoBRIOCgZlbmdpbmUYBiABKAkSNQoGcGFyYW1zGAcgAygLMiUudm94Z2F0ZS52MS5SZW5kZXJTZWdtZW50LlBhcmFtc0VudHJ5Gi0KC1BhcmFtc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiLgoNU2ZtbENhc3RWb2ljZRINCgV2b2ljZRgBIAEoCRIOCgZlbmdpbmUYAiABKAkiuwIKDVJlbmRlckpvYlNwZWMSKwoIc2VnbWVudHMYASADKAsyGS52b3hnYXRlLnYxLlJlbmRlclNlZ21lbnQSFQoNZGVmYXVsdF92b2ljZRgCIAEoCRIrCghlbmNvZGluZxgDIAEoDjIZLnZveGdhdGUudjEuQXVkaW9FbmNvZGluZxIWCg5zYW1wbGVfcmF0ZV9oehgEIAEoBRIYChBwYXVzZV9iZXR3ZWVuX21zGAUgASgFEgwKBHNmbWwYBiABKAkSMQoEY2FzdBgHIAMoCzIjLnZveGdhdGUudjEuUmVuZGVySm9iU3BlYy5DYXN0RW50cnkaRgoJQ2FzdEVudHJ5EgsKA2tleRgBIAEoCRIoCgV2YWx1ZRgCIAEoCzIZLnZveGdhdGUudjEuU2ZtbENhc3RWb2ljZToCOAEiUAoTQW5hbHl6ZVZvaWNlSm9iU3BlYxIQCgh2b2ljZV9pZBgBIAEoCRInCgVraW5kcxgCIAMoDjIYLnZveGdhdGUudjEuQW5hbHlzaXNLaW5kIkwKFkJhdGNoU3ludGhlc2l6ZUpvYlNwZWMSMgoFaXRlbXMYASADKAsyIy52b3hnYXRlLnYxLlN5bnRoZXNpemVTcGVlY2hSZXF1ZXN0Iq0BCgdKb2JTcGVjEisKBnJlbmRlchgBIAEoCzIZLnZveGdhdGUudjEuUmVuZGVySm9iU3BlY0gAEjgKDWFuYWx5emVfdm9pY2UYAiABKAsyHy52b3hnYXRlLnYxLkFuYWx5emVWb2ljZUpvYlNwZWNIABIzCgViYXRjaBgDIAEoCzIiLnZveGdhdGUudjEuQmF0Y2hTeW50aGVzaXplSm9iU3BlY0gAQgYKBGtpbmQiRwoLSm9iUHJvZ3Jlc3MSEgoKZG9uZV91bml0cxgBIAEoBRITCgt0b3RhbF91bml0cxgCIAEoBRIPCgdtZXNzYWdlGAMgASgJIikKCEpvYkVycm9yEgwKBGNvZGUYASABKAUSDwoHbWVzc2FnZRgCIAEoCSKbAQoJSm9iT3V0cHV0EhQKDGNvbnRlbnRfdHlwZRgBIAEoCRISCgpzaXplX2J5dGVzGAIgASgDEhMKC2R1cmF0aW9uX21zGAMgASgDEg4KBmRpZ2VzdBgEIAEoCRIrCghhbmFseXNpcxgFIAEoCzIZLnZveGdhdGUudjEuQXVkaW9BbmFseXNpcxISCgppdGVtX2NvdW50GAYgASgFIoUECgNKb2ISCgoCaWQYASABKAkSIwoFc3RhdGUYAiABKA4yFC52b3hnYXRlLnYxLkpvYlN0YXRlEiEKBHNwZWMYAyABKAsyEy52b3hnYXRlLnYxLkpvYlNwZWMSKQoIcHJvZ3Jlc3MYBCABKAsyFy52b3hnYXRlLnYxLkpvYlByb2dyZXNzEiMKBWVycm9yGAUgASgLMhQudm94Z2F0ZS52MS5Kb2JFcnJvchIlCgZvdXRwdXQYBiABKAsyFS52b3hnYXRlLnYxLkpvYk91dHB1dBIQCghhdHRlbXB0cxgHIAEoBRIrCgZsYWJlbHMYCCADKAsyGy52b3hnYXRlLnYxLkpvYi5MYWJlbHNFbnRyeRITCgt3ZWJob29rX3VybBgJIAEoCRIvCgtjcmVhdGVfdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKc3RhcnRfdGltZRgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kX3RpbWUYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiEKBGtpbmQYDSABKA4yEy52b3hnYXRlLnYxLkpvYktpbmQaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASLHAQoQQ3JlYXRlSm9iUmVxdWVzdBIhCgRzcGVjGAEgASgLMhMudm94Z2F0ZS52MS5Kb2JTcGVjEhIKCnJlcXVlc3RfaWQYAiABKAkSEwoLd2ViaG9va191cmwYAyABKAkSOAoGbGFiZWxzGAQgAygLMigudm94Z2F0ZS52MS5DcmVhdGVKb2JSZXF1ZXN0LkxhYmVsc0VudHJ5Gi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiMQoRQ3JlYXRlSm9iUmVzcG9uc2USHAoDam9iGAEgASgLMg8udm94Z2F0ZS52MS5Kb2IiHwoNR2V0Sm9iUmVxdWVzdBIOCgZqb2JfaWQYASABKAkiLgoOR2V0Sm9iUmVzcG9uc2USHAoDam9iGAEgASgLMg8udm94Z2F0ZS52MS5Kb2IiXQoPTGlzdEpvYnNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEiMKBXN0YXRlGAMgASgOMhQudm94Z2F0ZS52MS5Kb2JTdGF0ZSJKChBMaXN0Sm9ic1Jlc3BvbnNlEh0KBGpvYnMYASADKAsyDy52b3hnYXRlLnYxLkpvYhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiIQoPV2F0Y2hKb2JSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCSIwChBXYXRjaEpvYlJlc3BvbnNlEhwKA2pvYhgBIAEoCzIPLnZveGdhdGUudjEuSm9iIiIKEENhbmNlbEpvYlJlcXVlc3QSDgoGam9iX2lkGAEgASgJIjEKEUNhbmNlbEpvYlJlc3BvbnNlEhwKA2pvYhgBIAEoCzIPLnZveGdhdGUudjEuSm9iIiUKE0dldEpvYk91dHB1dFJlcXVlc3QSDgoGam9iX2lkGAEgASgJKpoBCghKb2JTdGF0ZRIZChVKT0JfU1RBVEVfVU5TUEVDSUZJRUQQABIUChBKT0JfU1RBVEVfUVVFVUVEEAESFQoRSk9CX1NUQVRFX1JVTk5JTkcQAhIXChNKT0JfU1RBVEVfU1VDQ0VFREVEEAMSFAoQSk9CX1NUQVRFX0ZBSUxFRBAEEhcKE0pPQl9TVEFURV9DQU5DRUxMRUQQBSpoCgdKb2JLaW5kEhgKFEpPQl9LSU5EX1VOU1BFQ0lGSUVEEAASEwoPSk9CX0tJTkRfUkVOREVSEAESGgoWSk9CX0tJTkRfQU5BTFlaRV9WT0lDRRACEhIKDkpPQl9LSU5EX0JBVENIEAMyowUKCkpvYlNlcnZpY2USmwEKCUNyZWF0ZUpvYhIcLnZveGdhdGUudjEuQ3JlYXRlSm9iUmVxdWVzdBodLnZveGdhdGUudjEuQ3JlYXRlSm9iUmVzcG9uc2UiUYLT5JMCSzoBKloTOgEqIg4vam9icy9kaXNwYXRjaFoWOgEqIhEvdjEvcHJvZHVjZV9hdWRpb1oPOgEqIgovdjEvcmVuZGVyIggvdjEvam9icxJaCgZHZXRKb2ISGS52b3hnYXRlLnYxLkdldEpvYlJlcXVlc3QaGi52b3hnYXRlLnYxLkdldEpvYlJlc3BvbnNlIhmC0+STAhMSES92MS9qb2JzL3tqb2JfaWR9ElcKCExpc3RKb2JzEhsudm94Z2F0ZS52MS5MaXN0Sm9ic1JlcXVlc3QaHC52b3hnYXRlLnYxLkxpc3RKb2JzUmVzcG9uc2UiEILT5JMCChIIL3YxL2pvYnMSaAoIV2F0Y2hKb2ISGy52b3hnYXRlLnYxLldhdGNoSm9iUmVxdWVzdBocLnZveGdhdGUudjEuV2F0Y2hKb2JSZXNwb25zZSIfgtPkkwIZEhcvdjEvam9icy97am9iX2lkfTp3YXRjaDABEm0KCUNhbmNlbEpvYhIcLnZveGdhdGUudjEuQ2FuY2VsSm9iUmVxdWVzdBodLnZveGdhdGUudjEuQ2FuY2VsSm9iUmVzcG9uc2UiI4LT5JMCHToBKiIYL3YxL2pvYnMve2pvYl9pZH06Y2FuY2VsEmkKDEdldEpvYk91dHB1dBIfLnZveGdhdGUudjEuR2V0Sm9iT3V0cHV0UmVxdWVzdBoULmdvb2dsZS5hcGkuSHR0cEJvZHkiIILT5JMCGhIYL3YxL2pvYnMve2pvYl9pZH0vb3V0cHV0MAFiBnByb3RvMw", [file_google_api_annotations, file_google_api_httpbody, file_google_protobuf_timestamp, file_voxgate_v1_analysis, file_voxgate_v1_audio, file_voxgate_v1_tts]);
 
 /**
  * RenderSegment is one piece of a script.
@@ -63,6 +63,20 @@ export type RenderSegment = Message<"voxgate.v1.RenderSegment"> & {
    * @generated from field: int32 pause_after_ms = 5;
    */
   pauseAfterMs: number;
+
+  /**
+   * engine restricts the segment to backends hosting this engine; empty means any.
+   *
+   * @generated from field: string engine = 6;
+   */
+  engine: string;
+
+  /**
+   * params are engine-specific settings passed through to the backend (e.g. "delivery").
+   *
+   * @generated from field: map<string, string> params = 7;
+   */
+  params: { [key: string]: string };
 };
 
 /**
@@ -71,6 +85,34 @@ export type RenderSegment = Message<"voxgate.v1.RenderSegment"> & {
  */
 export const RenderSegmentSchema: GenMessage<RenderSegment> = /*@__PURE__*/
   messageDesc(file_voxgate_v1_job, 0);
+
+/**
+ * SfmlCastVoice is the voice a speaker of an SFML script speaks with.
+ *
+ * @generated from message voxgate.v1.SfmlCastVoice
+ */
+export type SfmlCastVoice = Message<"voxgate.v1.SfmlCastVoice"> & {
+  /**
+   * voice id: an engine preset or a cloned voice.
+   *
+   * @generated from field: string voice = 1;
+   */
+  voice: string;
+
+  /**
+   * engine to route to; empty means any.
+   *
+   * @generated from field: string engine = 2;
+   */
+  engine: string;
+};
+
+/**
+ * Describes the message voxgate.v1.SfmlCastVoice.
+ * Use `create(SfmlCastVoiceSchema)` to create a new message.
+ */
+export const SfmlCastVoiceSchema: GenMessage<SfmlCastVoice> = /*@__PURE__*/
+  messageDesc(file_voxgate_v1_job, 1);
 
 /**
  * RenderJobSpec renders a script to one audio file.
@@ -112,6 +154,23 @@ export type RenderJobSpec = Message<"voxgate.v1.RenderJobSpec"> & {
    * @generated from field: int32 pause_between_ms = 5;
    */
   pauseBetweenMs: number;
+
+  /**
+   * sfml is a StoryForge SFML v1 script to render instead of segments (leave segments empty). It is
+   * parsed when the job is created (tolerant of the faults saved scripts show; errors name the line,
+   * column and rule) into one segment per bullet, with SFML pauses as silences; the stored job holds
+   * those segments.
+   *
+   * @generated from field: string sfml = 6;
+   */
+  sfml: string;
+
+  /**
+   * cast maps each speaker name of the sfml script to its voice.
+   *
+   * @generated from field: map<string, voxgate.v1.SfmlCastVoice> cast = 7;
+   */
+  cast: { [key: string]: SfmlCastVoice };
 };
 
 /**
@@ -119,7 +178,7 @@ export type RenderJobSpec = Message<"voxgate.v1.RenderJobSpec"> & {
  * Use `create(RenderJobSpecSchema)` to create a new message.
  */
 export const RenderJobSpecSchema: GenMessage<RenderJobSpec> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_job, 1);
+  messageDesc(file_voxgate_v1_job, 2);
 
 /**
  * AnalyzeVoiceJobSpec analyzes a voice's reference audio.
@@ -147,7 +206,7 @@ export type AnalyzeVoiceJobSpec = Message<"voxgate.v1.AnalyzeVoiceJobSpec"> & {
  * Use `create(AnalyzeVoiceJobSpecSchema)` to create a new message.
  */
 export const AnalyzeVoiceJobSpecSchema: GenMessage<AnalyzeVoiceJobSpec> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_job, 2);
+  messageDesc(file_voxgate_v1_job, 3);
 
 /**
  * BatchSynthesizeJobSpec synthesizes many independent clips.
@@ -168,7 +227,7 @@ export type BatchSynthesizeJobSpec = Message<"voxgate.v1.BatchSynthesizeJobSpec"
  * Use `create(BatchSynthesizeJobSpecSchema)` to create a new message.
  */
 export const BatchSynthesizeJobSpecSchema: GenMessage<BatchSynthesizeJobSpec> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_job, 3);
+  messageDesc(file_voxgate_v1_job, 4);
 
 /**
  * JobSpec is what a job does.
@@ -213,7 +272,7 @@ export type JobSpec = Message<"voxgate.v1.JobSpec"> & {
  * Use `create(JobSpecSchema)` to create a new message.
  */
 export const JobSpecSchema: GenMessage<JobSpec> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_job, 4);
+  messageDesc(file_voxgate_v1_job, 5);
 
 /**
  * JobProgress is how far a job got.
@@ -248,7 +307,7 @@ export type JobProgress = Message<"voxgate.v1.JobProgress"> & {
  * Use `create(JobProgressSchema)` to create a new message.
  */
 export const JobProgressSchema: GenMessage<JobProgress> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_job, 5);
+  messageDesc(file_voxgate_v1_job, 6);
 
 /**
  * JobError says why a job failed.
@@ -276,7 +335,7 @@ export type JobError = Message<"voxgate.v1.JobError"> & {
  * Use `create(JobErrorSchema)` to create a new message.
  */
 export const JobErrorSchema: GenMessage<JobError> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_job, 6);
+  messageDesc(file_voxgate_v1_job, 7);
 
 /**
  * JobOutput describes a job's result.
@@ -332,7 +391,7 @@ export type JobOutput = Message<"voxgate.v1.JobOutput"> & {
  * Use `create(JobOutputSchema)` to create a new message.
  */
 export const JobOutputSchema: GenMessage<JobOutput> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_job, 7);
+  messageDesc(file_voxgate_v1_job, 8);
 
 /**
  * Job is one unit of durable work.
@@ -437,7 +496,7 @@ export type Job = Message<"voxgate.v1.Job"> & {
  * Use `create(JobSchema)` to create a new message.
  */
 export const JobSchema: GenMessage<Job> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_job, 8);
+  messageDesc(file_voxgate_v1_job, 9);
 
 /**
  * CreateJobRequest queues a job.
@@ -479,7 +538,7 @@ export type CreateJobRequest = Message<"voxgate.v1.CreateJobRequest"> & {
  * Use `create(CreateJobRequestSchema)` to create a new message.
  */
 export const CreateJobRequestSchema: GenMessage<CreateJobRequest> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_job, 9);
+  messageDesc(file_voxgate_v1_job, 10);
 
 /**
  * CreateJobResponse returns the queued job.
@@ -500,7 +559,7 @@ export type CreateJobResponse = Message<"voxgate.v1.CreateJobResponse"> & {
  * Use `create(CreateJobResponseSchema)` to create a new message.
  */
 export const CreateJobResponseSchema: GenMessage<CreateJobResponse> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_job, 10);
+  messageDesc(file_voxgate_v1_job, 11);
 
 /**
  * GetJobRequest names a job.
@@ -521,7 +580,7 @@ export type GetJobRequest = Message<"voxgate.v1.GetJobRequest"> & {
  * Use `create(GetJobRequestSchema)` to create a new message.
  */
 export const GetJobRequestSchema: GenMessage<GetJobRequest> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_job, 11);
+  messageDesc(file_voxgate_v1_job, 12);
 
 /**
  * GetJobResponse returns a job.
@@ -542,7 +601,7 @@ export type GetJobResponse = Message<"voxgate.v1.GetJobResponse"> & {
  * Use `create(GetJobResponseSchema)` to create a new message.
  */
 export const GetJobResponseSchema: GenMessage<GetJobResponse> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_job, 12);
+  messageDesc(file_voxgate_v1_job, 13);
 
 /**
  * ListJobsRequest lists jobs.
@@ -577,7 +636,7 @@ export type ListJobsRequest = Message<"voxgate.v1.ListJobsRequest"> & {
  * Use `create(ListJobsRequestSchema)` to create a new message.
  */
 export const ListJobsRequestSchema: GenMessage<ListJobsRequest> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_job, 13);
+  messageDesc(file_voxgate_v1_job, 14);
 
 /**
  * ListJobsResponse is one page of jobs.
@@ -605,7 +664,7 @@ export type ListJobsResponse = Message<"voxgate.v1.ListJobsResponse"> & {
  * Use `create(ListJobsResponseSchema)` to create a new message.
  */
 export const ListJobsResponseSchema: GenMessage<ListJobsResponse> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_job, 14);
+  messageDesc(file_voxgate_v1_job, 15);
 
 /**
  * WatchJobRequest names a job to watch.
@@ -626,7 +685,7 @@ export type WatchJobRequest = Message<"voxgate.v1.WatchJobRequest"> & {
  * Use `create(WatchJobRequestSchema)` to create a new message.
  */
 export const WatchJobRequestSchema: GenMessage<WatchJobRequest> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_job, 15);
+  messageDesc(file_voxgate_v1_job, 16);
 
 /**
  * WatchJobResponse is the job after a change. Only the first response carries job.spec; later
@@ -648,7 +707,7 @@ export type WatchJobResponse = Message<"voxgate.v1.WatchJobResponse"> & {
  * Use `create(WatchJobResponseSchema)` to create a new message.
  */
 export const WatchJobResponseSchema: GenMessage<WatchJobResponse> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_job, 16);
+  messageDesc(file_voxgate_v1_job, 17);
 
 /**
  * CancelJobRequest names a job to cancel.
@@ -669,7 +728,7 @@ export type CancelJobRequest = Message<"voxgate.v1.CancelJobRequest"> & {
  * Use `create(CancelJobRequestSchema)` to create a new message.
  */
 export const CancelJobRequestSchema: GenMessage<CancelJobRequest> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_job, 17);
+  messageDesc(file_voxgate_v1_job, 18);
 
 /**
  * CancelJobResponse returns the job.
@@ -690,7 +749,7 @@ export type CancelJobResponse = Message<"voxgate.v1.CancelJobResponse"> & {
  * Use `create(CancelJobResponseSchema)` to create a new message.
  */
 export const CancelJobResponseSchema: GenMessage<CancelJobResponse> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_job, 18);
+  messageDesc(file_voxgate_v1_job, 19);
 
 /**
  * GetJobOutputRequest names a job whose output to download.
@@ -711,7 +770,7 @@ export type GetJobOutputRequest = Message<"voxgate.v1.GetJobOutputRequest"> & {
  * Use `create(GetJobOutputRequestSchema)` to create a new message.
  */
 export const GetJobOutputRequestSchema: GenMessage<GetJobOutputRequest> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_job, 19);
+  messageDesc(file_voxgate_v1_job, 20);
 
 /**
  * JobState is where a job is in its life.

@@ -158,6 +158,8 @@ export function createRenderExecutor(deps: JobExecutorDeps): JobExecutor {
               voice: segment.voice,
               speed: segment.speed,
               instructions: segment.instructions,
+              engine: segment.engine,
+              params: segment.params,
               encoding: AudioEncoding.PCM,
               sampleRateHz: plan.sampleRateHz,
             },

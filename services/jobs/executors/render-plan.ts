@@ -17,6 +17,10 @@ export interface PlannedSegment {
   instructions: string;
   /** Silence after the segment, in ms. */
   pauseAfterMs: number;
+  /** Engine to route to; "" = any. */
+  engine: string;
+  /** Engine params passed through. */
+  params: Record<string, string>;
 }
 
 /** Output formats a render can produce. */
@@ -101,6 +105,8 @@ export function planRender(spec: RenderJobSpec, limits: RenderLimits): RenderPla
       speed: segment.speed,
       instructions: segment.instructions,
       pauseAfterMs,
+      engine: segment.engine,
+      params: { ...segment.params },
     };
   });
   if (spec.sampleRateHz === 0 && segments.every((segment) => !hasSpeech(segment))) {

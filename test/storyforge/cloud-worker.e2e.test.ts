@@ -1,0 +1,267 @@
+/**
+ * The Cloud job worker end to end with real processes: a fake StoryForge Cloud (from
+ * STORYFORGE.md) queues a 3-scene SFML story cast with two voices; a voxgate gateway with the
+ * worker on (embedded PGlite, s3rver as Cloud's Spaces bucket) and a CPU agent claim and render
+ * it. The gateway is SIGKILLed after a few segments and restarted on the same data dir: the job
+ * completes with one upload and one completion report, progress only ever grows, and the MP3 is
+ * as long as the segments plus the SFML pauses. A second story is aborted through Cloud's
+ * `/v1/jobs/abort` and reported `aborted`.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { GetObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createVoxgateClient } from "../../clients/voxgate-client.js";
+import { AudioEncoding } from "../../gen/voxgate/v1/audio_pb.js";
+import { readMp3Frames } from "../../services/audio/index.js";
+import { generateToken } from "../../services/auth/token-codec.js";
+import { parseSfml, sfmlPauseMs, sfmlToSegments } from "../../services/sfml/index.js";
+import { type S3rverServer, startS3rverServer } from "../helpers/s3rver-server.js";
+import { spawnVoxgate } from "../helpers/voxgate-process.js";
+import { type GatewayProcess, startAgentProcess } from "../helpers/voxgate-stack.js";
+import { type FakeStoryForgeCloud, startFakeStoryForgeCloud } from "./fake-storyforge-cloud.js";
+
+const BUCKET = "storyforge-assets";
+const RATE = 22_050;
+
+/** 3 scenes, two cast voices, 12 lines, scene- and speaker-level pauses, and one §4.2 fault. */
+const STORY = `# SFML v1
+
+cast:
+  Narrator: terracotta-glow
+  Maris: lunar-violet
+
+scene scene-1 "Arrival":
+  Narrator:
+    - The lighthouse stood silent on the cliff.
+    PAUSE: 0.25
+    - The sea breathed below.
+  PAUSE: 0.60
+  Maris:
+    - {delivery=calm} I can hear it.
+    - It sounds like someone breathing.
+
+scene scene-2 "The Stairs":
+  Narrator:
+    - They climbed the spiral stairs in the dark.
+    - Every step rang like a bell.
+  Maris:
+    {delivery=urgent} - Hurry, the lamp is going out.
+  PAUSE: 0.40
+  Narrator:
+    - At the top, the great lens waited.
+
+scene scene-3 "Light":
+  Maris:
+    - {delivery=dramatic} Now!
+    PAUSE: 0.30
+    - The beam swept across the water.
+  Narrator:
+    - Far out, a ship turned toward home.
+    - And the lighthouse was silent no more.
+    PAUSE: 0.50
+`;
+
+/** A long story for the abort test: 40 lines, so it is still rendering when aborted. */
+const LONG_STORY = `# SFML v1
+cast:
+  Narrator: terracotta-glow
+scene scene-1 "Long":
+  Narrator:
+${Array.from({ length: 40 }, (_, i) => `    - Line ${i + 1} of a story that takes a while to read aloud, slowly and carefully.`).join("\n")}
+`;
+
+const JOB_ENV = {
+  VOXGATE_JOB_LEASE_MS: "2000",
+  VOXGATE_JOB_HEARTBEAT_MS: "400",
+  VOXGATE_JOB_POLL_MS: "200",
+  VOXGATE_JOB_RETRY_BASE_MS: "300",
+  VOXGATE_JOB_RETRY_MAX_MS: "2000",
+  VOXGATE_JOB_MAX_ATTEMPTS: "60",
+  VOXGATE_JOB_CANCEL_POLL_MS: "100",
+  // One segment at a time, so the kill lands mid-render.
+  VOXGATE_RENDER_CONCURRENCY: "1",
+  VOXGATE_STORYFORGE_WORKER_POLL_MS: "150",
+  VOXGATE_STORYFORGE_WORKER_LEASE_MS: "1500",
+};
+
+let cloud: FakeStoryForgeCloud;
+let s3: S3rverServer;
+let dataDir = "";
+let gateway: GatewayProcess | undefined;
+let agent: ReturnType<typeof startAgentProcess> | undefined;
+const logsOfKilled: Array<Record<string, unknown>> = [];
+
+async function startGateway(previous?: GatewayProcess): Promise<GatewayProcess> {
+  const clientToken = previous?.clientToken ?? generateToken();
+  const agentToken = previous?.agentToken ?? generateToken();
+  const proc = spawnVoxgate(["gateway"], {
+    VOXGATE_PORT: String(previous?.publicPort ?? 0),
+    VOXGATE_AGENT_PORT: String(previous?.agentPort ?? 0),
+    VOXGATE_TOKEN: clientToken,
+    VOXGATE_AGENT_TOKEN: agentToken,
+    VOXGATE_DATA_DIR: dataDir,
+    VOXGATE_STORYFORGE_MEDIA_BUCKET: BUCKET,
+    VOXGATE_STORYFORGE_MEDIA_ENDPOINT: s3.endpoint,
+    VOXGATE_STORYFORGE_MEDIA_FORCE_PATH_STYLE: "true",
+    VOXGATE_STORYFORGE_MEDIA_ACCESS_KEY_ID: s3.credentials.accessKeyId,
+    VOXGATE_STORYFORGE_MEDIA_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
+    VOXGATE_STORYFORGE_MEDIA_PUBLIC_BASES: `${s3.endpoint}/${BUCKET}/`,
+    VOXGATE_STORYFORGE_CLOUD_URL: cloud.url,
+    VOXGATE_STORYFORGE_JOB_TOKEN: cloud.jobToken,
+    ...JOB_ENV,
+  });
+  const ready = await proc.waitForLog((l) => l.msg === "gateway ready", 90_000);
+  return {
+    proc,
+    url: String(ready.publicUrl),
+    publicPort: Number(ready.publicPort),
+    agentPort: Number(ready.agentPort),
+    clientToken,
+    agentToken,
+  };
+}
+
+beforeAll(async () => {
+  cloud = await startFakeStoryForgeCloud(generateToken());
+  // Cloud's roster: both cast voices speak with the CPU engine's presets.
+  cloud.voices.push(
+    { id: "terracotta-glow", engine: "espeak-ng", voice_ref: "en-us", display_name: "Terracotta" },
+    { id: "lunar-violet", engine: "espeak-ng", voice_ref: "en-gb", display_name: "Lunar" },
+  );
+  s3 = await startS3rverServer(BUCKET);
+  dataDir = await mkdtemp(join(tmpdir(), "voxgate-sf-worker-"));
+}, 60_000);
+
+afterAll(async () => {
+  await agent?.proc.stop();
+  await gateway?.proc.stop();
+  await cloud?.close();
+  await s3?.stop();
+  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+}, 60_000);
+
+describe("StoryForge Cloud job worker", () => {
+  it("claims, renders, survives a SIGKILL, uploads one MP3 and reports completion once", {
+    timeout: 400_000,
+  }, async () => {
+    gateway = await startGateway();
+    agent = startAgentProcess(gateway, "sf-worker-cpu", { VOXGATE_AGENT_SLOTS: "2" });
+    await agent.connected;
+    const jobId = cloud.queue({ id: "story-1", title: "The Lighthouse", sfml: STORY });
+
+    // Kill the gateway as soon as Cloud hears of a few rendered segments.
+    const few = await cloud.waitForUpdate(
+      (b) => b.id === jobId && typeof b.segments_done === "number" && b.segments_done >= 3,
+    );
+    gateway.proc.child.kill("SIGKILL");
+    await gateway.proc.exited();
+    logsOfKilled.push(...gateway.proc.logs);
+    const completedBeforeKill = cloud.updates.filter((u) => u.body.state === "completed").length;
+    expect(completedBeforeKill).toBe(0);
+    const killedAt = Number(few.body.segments_done);
+
+    gateway = await startGateway(gateway);
+    const completed = await cloud.waitForUpdate(
+      (b) => b.id === jobId && b.state === "completed",
+      240_000,
+    );
+    // Give a duplicate report (the bug this guards against) time to show up.
+    await new Promise((r) => setTimeout(r, 1500));
+
+    const mine = cloud.updates.filter((u) => u.body.id === jobId);
+    expect(mine.filter((u) => u.body.state === "completed")).toHaveLength(1);
+    expect(mine.filter((u) => u.body.state === "failed")).toHaveLength(0);
+    const done = mine
+      .map((u) => u.body.segments_done)
+      .filter((d): d is number => typeof d === "number");
+    expect(done).toEqual([...done].sort((a, b) => a - b));
+    const total = Number(completed.body.total_segments);
+    expect(total).toBe(12);
+    expect(done.at(-1)).toBe(total);
+    expect(killedAt).toBeLessThan(total);
+    expect(cloud.events.filter((e) => e.jobId === jobId).length).toBeGreaterThan(2);
+    const key = `audio/productions/${jobId}.mp3`;
+    expect(completed.body.mp3_url).toBe(`${s3.endpoint}/${BUCKET}/${key}`);
+
+    // One object under the output prefix, uploaded once across both gateway processes.
+    const client = new S3Client({
+      endpoint: s3.endpoint,
+      region: "us-east-1",
+      forcePathStyle: true,
+      credentials: s3.credentials,
+    });
+    const listed = await client.send(
+      new ListObjectsV2Command({ Bucket: BUCKET, Prefix: "audio/" }),
+    );
+    expect(listed.Contents?.map((o) => o.Key)).toEqual([key]);
+    const uploads = [...logsOfKilled, ...gateway.proc.logs].filter(
+      (l) => l.msg === "StoryForge output uploaded",
+    );
+    expect(uploads).toHaveLength(1);
+    const object = await client.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
+    const mp3 = await object.Body?.transformToByteArray();
+    client.destroy();
+    expect(object.ContentType).toBe("audio/mpeg");
+
+    // Expected length: each line synthesized alone (the CPU engine is deterministic) plus the
+    // SFML pauses.
+    const { script } = parseSfml(STORY);
+    const voices = {
+      Narrator: { voice: "en-us", engine: "espeak-ng" },
+      Maris: { voice: "en-gb", engine: "espeak-ng" },
+    };
+    const segments = sfmlToSegments(script, voices);
+    const voxgate = createVoxgateClient({
+      baseUrl: gateway.url,
+      token: gateway.clientToken,
+      timeoutMs: 120_000,
+    });
+    let speechMs = 0;
+    for (const segment of segments) {
+      const body = await voxgate.tts.synthesize({
+        text: segment.text,
+        voice: segment.voice,
+        engine: segment.engine,
+        encoding: AudioEncoding.PCM,
+      });
+      speechMs += (body.data.byteLength / 2 / RATE) * 1000;
+    }
+    voxgate.close();
+    const expectedMs = speechMs + sfmlPauseMs(script);
+    const frames = readMp3Frames(mp3 as Uint8Array);
+    const claimedAt = cloud.claims.get(jobId) ?? 0;
+    const firstProgress = mine.find(
+      (u) => typeof u.body.segments_done === "number" && (u.body.segments_done as number) > 0,
+    );
+    console.info(
+      `[figures] StoryForge worker: claim -> first progress ${(firstProgress?.at ?? 0) - claimedAt} ms; claim -> completed ${completed.at - claimedAt} ms (incl. SIGKILL at ${killedAt}/${total} and restart); MP3 ${frames.durationMs.toFixed(1)} ms of frames vs segments + pauses ${expectedMs.toFixed(1)} ms`,
+    );
+    // The file is at least as long as the story; MP3 adds the encoder's delay and pads the last
+    // frame (576 samples at 22.05 kHz), see the README's figures.
+    expect(frames.durationMs).toBeGreaterThanOrEqual(expectedMs - 1);
+    expect(frames.durationMs - expectedMs).toBeLessThanOrEqual(60 + (1152 / RATE) * 1000);
+  });
+
+  it("Cloud's /v1/jobs/abort with the Cloud job id cancels the render; Cloud hears aborted", {
+    timeout: 200_000,
+  }, async () => {
+    if (!gateway) throw new Error("no gateway");
+    const jobId = cloud.queue({ id: "story-long", title: "Long", sfml: LONG_STORY });
+    await cloud.waitForUpdate((b) => b.id === jobId && b.state === "running");
+    const res = await fetch(`${gateway.url}/storyforge/v1/jobs/abort`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        authorization: `Bearer ${gateway.clientToken}`,
+      },
+      body: JSON.stringify({ job_id: jobId }),
+    });
+    expect(await res.json()).toMatchObject({ ok: true, aborted_renders: 1 });
+    await cloud.waitForUpdate((b) => b.id === jobId && b.state === "aborted", 60_000);
+    const mine = cloud.updates.filter((u) => u.body.id === jobId);
+    expect(mine.some((u) => u.body.state === "completed")).toBe(false);
+    expect(cloud.unauthorized()).toBe(0);
+  });
+});
