@@ -9,6 +9,7 @@ export type { ClipVoices } from "./clip-voices.js";
 export { createClipVoices, isUrlLike } from "./clip-voices.js";
 export type { HostMetrics, HostMetricsReader } from "./host-metrics.js";
 export { createHostMetricsReader } from "./host-metrics.js";
+export { createLlmServicePort } from "./llm-port.js";
 export type { FetchedMedia, MediaFetcher, MediaFetcherOptions } from "./media-fetcher.js";
 export { createMediaFetcher } from "./media-fetcher.js";
 export type { AbortHook, LlmPort, StoryForgeFrontendOptions } from "./storyforge-frontend.js";

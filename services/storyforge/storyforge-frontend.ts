@@ -309,7 +309,17 @@ export function createStoryForgeFrontend(options: StoryForgeFrontendOptions): Ht
     const fields = await body(req);
     const call = callOf(gate, abortOnClose(res));
     const audio = await audioOf(fields, call.signal);
-    const analysis = await analyze(audio, [AnalysisKind.AGE], call);
+    let analysis: AudioAnalysis | undefined;
+    try {
+      analysis = await analyze(audio, [AnalysisKind.AGE], call);
+    } catch (err) {
+      // VoiceService refuses an explicit age request when no backend classifies speakers.
+      const error = ConnectError.from(err);
+      if (error.code === Code.FailedPrecondition) {
+        throw new StoryForgeError("age_classifier_unavailable", error.rawMessage);
+      }
+      throw err;
+    }
     if (analysis?.ageYears === undefined) {
       throw new StoryForgeError(
         "age_classifier_unavailable",

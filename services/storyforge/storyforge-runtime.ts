@@ -11,13 +11,9 @@ import { createCallTags } from "./call-tags.js";
 import { createClipVoices } from "./clip-voices.js";
 import { createCloudClient } from "./cloud-client.js";
 import { createCloudWorker } from "./cloud-worker.js";
+import { createLlmServicePort } from "./llm-port.js";
 import { createMediaFetcher } from "./media-fetcher.js";
-import {
-  type AbortHook,
-  createStoryForgeFrontend,
-  createUnavailableLlm,
-  type LlmPort,
-} from "./storyforge-frontend.js";
+import { type AbortHook, createStoryForgeFrontend, type LlmPort } from "./storyforge-frontend.js";
 import type { StoryForgeOptions } from "./storyforge-options.js";
 import { createWorkerStore } from "./worker-store.js";
 
@@ -37,7 +33,7 @@ export interface StoryForgeRuntimeOptions {
   timeoutMs: number;
   /** Deepest JSON nesting (the gateway's VOXGATE_MAX_JSON_DEPTH). */
   maxJsonDepth: number;
-  /** The LLM path. @default a soft `llm_unavailable` error */
+  /** The LLM path. @default LlmService in process */
   llm?: LlmPort;
   /** Root logger. */
   log: Logger;
@@ -108,7 +104,7 @@ export function createStoryForgeRuntime(runtime: StoryForgeRuntimeOptions): Stor
         registry: runtime.registry,
         media,
         tags,
-        llm: runtime.llm ?? createUnavailableLlm(),
+        llm: runtime.llm ?? createLlmServicePort(transport),
         abortHooks,
         limits: { maxBytes: options.maxJsonBytes, maxDepth: runtime.maxJsonDepth },
         timeoutMs: runtime.timeoutMs,

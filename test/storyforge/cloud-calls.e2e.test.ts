@@ -13,6 +13,11 @@ import {
   startAgentProcess,
   startGatewayProcess,
 } from "../helpers/voxgate-stack.js";
+import {
+  expectedReply,
+  type FakeOpenAiLlmServer,
+  startFakeOpenAiLlmServer,
+} from "../model-servers/index.js";
 
 const BUCKET = "storyforge-assets";
 const CLIP_KEY = "voices/clips/1700000000-maris.wav";
@@ -38,8 +43,16 @@ interface Answer {
 }
 
 let stack:
-  | { gateway: GatewayProcess; agent: ReturnType<typeof startAgentProcess>; s3: S3rverServer }
+  | {
+      gateway: GatewayProcess;
+      agent: ReturnType<typeof startAgentProcess>;
+      llmAgent: ReturnType<typeof startAgentProcess>;
+      llm: FakeOpenAiLlmServer;
+      s3: S3rverServer;
+    }
   | undefined;
+const GEMMA = "google/gemma-2-9b-it";
+const TRAITS_PROMPT = "Describe this voice as JSON with gender age pitch accent tone.";
 let base = "";
 let clipUrl = "";
 let clipB64 = "";
@@ -87,8 +100,14 @@ beforeAll(async () => {
     },
   });
   const agent = startAgentProcess(gateway, "sf-cpu", { VOXGATE_AGENT_SLOTS: "2" });
-  stack = { gateway, agent, s3 };
-  await agent.connected;
+  // Cloud's LLM calls go to an OpenAI-compatible LLM server behind an agent (the LLM path).
+  const llm = await startFakeOpenAiLlmServer({ models: [GEMMA] });
+  const llmAgent = startAgentProcess(gateway, "sf-llm", {
+    VOXGATE_AGENT_ENGINE: "openai-llm",
+    VOXGATE_AGENT_ENGINE_URL: `${llm.url}/v1`,
+  });
+  stack = { gateway, agent, llmAgent, llm, s3 };
+  await Promise.all([agent.connected, llmAgent.connected]);
   base = `${gateway.url}/storyforge`;
 
   // A reference clip in the private bucket, as Cloud stores them under voices/clips/.
@@ -119,6 +138,8 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
+  await stack?.llmAgent.proc.stop();
+  await stack?.llm.close();
   await stack?.agent.proc.stop();
   await stack?.gateway.proc.stop();
   await stack?.s3.stop();
@@ -413,14 +434,31 @@ const ROWS: Row[] = [
       expect(a.json).toEqual({ ok: false, error: "missing_audio: send audio_b64 or url" }),
   },
   {
-    name: "POST /v1/llm (voice traits body) without an LLM path: soft llm_unavailable",
+    name: "POST /v1/llm (voice traits body) answers an OpenAI chat completion through the LLM path",
     method: "POST",
     path: "/v1/llm",
     body: () => ({
-      model: "google/gemma-2-9b-it",
-      messages: [{ role: "user", content: "Describe this voice as JSON." }],
+      model: GEMMA,
+      messages: [{ role: "user", content: TRAITS_PROMPT }],
       temperature: 0.2,
       max_tokens: 220,
+    }),
+    check: (a) => {
+      const choices = a.json?.choices as Array<{ message: { content: string } }>;
+      expect(choices[0]?.message.content).toBe(
+        expectedReply([{ role: "user", content: TRAITS_PROMPT }], 220),
+      );
+    },
+  },
+  {
+    name: "POST /v1/llm for a model no backend serves: soft llm_unavailable naming the capability",
+    method: "POST",
+    path: "/v1/llm",
+    body: () => ({
+      model: "google/gemma-2-27b-it",
+      messages: [{ role: "user", content: "Pick a name." }],
+      temperature: 0.95,
+      max_tokens: 20,
     }),
     check: (a) => {
       expect(a.json?.ok).toBe(false);
