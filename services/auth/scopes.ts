@@ -5,7 +5,7 @@
  */
 
 /** Scopes a client token may hold. */
-export const CLIENT_SCOPES = ["tts", "voices", "jobs", "admin", "storyforge"] as const;
+export const CLIENT_SCOPES = ["tts", "voices", "jobs", "admin", "storyforge", "metrics"] as const;
 
 /** Every scope. */
 export const SCOPES = [...CLIENT_SCOPES, "agent"] as const;
@@ -27,6 +27,9 @@ export function isScope(value: string): value is Scope {
  */
 export const STORYFORGE_SURFACE = "voxgate.storyforge.CloudSurface";
 
+/** Name the `/metrics` route gives the gate: reading metrics needs the `metrics` scope only. */
+export const METRICS_SURFACE = "voxgate.metrics.Prometheus";
+
 /**
  * Scope each public service requires, by fully-qualified service name. Services absent here are
  * open without a token (only grpc.health.v1.Health, so load balancers can probe).
@@ -42,6 +45,8 @@ const SERVICE_SCOPES: ReadonlyMap<string, ClientScope> = new Map([
   // The StoryForge compatibility surface (services/storyforge): one scope for all of Cloud's calls,
   // so a token handed to StoryForge Cloud opens that surface and no typed service directly.
   [STORYFORGE_SURFACE, "storyforge"],
+  // Read-only metrics for scrapers: a token that can read them can do nothing else.
+  [METRICS_SURFACE, "metrics"],
 ]);
 
 /** Services anyone may call without a token. */

@@ -10,6 +10,11 @@ export interface BackendAdminHandlerOptions {
   /** The registry to show and steer. */
   registry: BackendRegistry;
   /**
+   * The gateway's Prometheus metrics, which GetMetrics (`/v1/metrics`) serves; absent, the
+   * registry's own figures.
+   */
+  metrics?: { render(): Promise<string>; readonly contentType: string };
+  /**
    * Most registry events buffered for one slow watcher before it is cut off.
    * @default 1000
    */
@@ -87,7 +92,13 @@ export function createBackendAdminHandler(
       registry.undrain(request.backendId, "undrained by admin");
       return { backend: toBackendMessage(find(request.backendId)) };
     },
-    getMetrics() {
+    async getMetrics() {
+      if (options.metrics) {
+        return {
+          contentType: options.metrics.contentType,
+          data: Buffer.from(await options.metrics.render()),
+        };
+      }
       return {
         contentType: "text/plain; version=0.0.4",
         data: Buffer.from(renderMetrics(registry.list())),

@@ -41,7 +41,7 @@ describe("gatewayOptionsFromSettings", () => {
     const options = optionsFrom({ VOXGATE_TOKEN: "vxg_plain", VOXGATE_AGENT_TOKEN: "vxg_agent" });
     expect(JSON.stringify(options.tokens)).not.toContain("vxg_plain");
     expect(options.tokens.map((t) => t.scopes)).toEqual([
-      ["tts", "voices", "jobs", "admin", "storyforge"],
+      ["tts", "voices", "jobs", "admin", "storyforge", "metrics"],
       ["agent"],
     ]);
   });

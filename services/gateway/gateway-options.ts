@@ -112,6 +112,7 @@ export function gatewayOptionsFromSettings(
     rest: { unknownQuery: settings.restUnknownQuery },
     storyforge: storyforgeFromSettings(settings),
     readyNeedsBackend: settings.readyNeedsBackend,
+    metrics: { listen: settings.metricsListen },
     log,
   };
 }

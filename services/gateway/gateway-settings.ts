@@ -546,6 +546,15 @@ export const gatewaySettings = {
     schema: stringSetting,
     defaultValue: "us-east-1",
   }),
+  metricsListen: setting({
+    key: "metricsListen",
+    flag: "metrics-listen",
+    env: "VOXGATE_METRICS_LISTEN",
+    description:
+      'loopback host:port that also serves GET /metrics without a token, e.g. 127.0.0.1:9464 ("" = none; /metrics on the public port needs the metrics scope)',
+    schema: z.string(),
+    defaultValue: "",
+  }),
   readyNeedsBackend: setting({
     key: "readyNeedsBackend",
     flag: "ready-needs-backend",

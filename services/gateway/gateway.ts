@@ -40,6 +40,8 @@ import { createJobSystem, type JobSettingValues } from "../jobs/job-system.js";
 import { createSqlUsageStore } from "../limits/sql-usage-store.js";
 import { createUsageMeter, type UsageMeter } from "../limits/usage-meter.js";
 import { createLlmHandler } from "../llm/llm-handler.js";
+import { createGatewayMetrics } from "../metrics/gateway-metrics.js";
+import { createMetricsFrontend, createMetricsListener } from "../metrics/metrics-frontend.js";
 import { createOpenAiFrontend } from "../openai/openai-frontend.js";
 import { createNamedPromptMethods } from "../prompt-store/named-prompt-handler.js";
 import type { PromptStore } from "../prompt-store/prompt-store.js";
@@ -104,6 +106,16 @@ export interface GatewayOptions {
    * only on {@link Gateway.reloadCertificates} (SIGHUP). @default 2000
    */
   tlsPollIntervalMs?: number;
+  /** Prometheus metrics. */
+  metrics?: {
+    /**
+     * A loopback `host:port` where `/metrics` is also served without a token (`""` = none).
+     * @default ""
+     */
+    listen?: string;
+    /** Whether to add Node process metrics. @default true */
+    processMetrics?: boolean;
+  };
   /**
    * Whether `/readyz` needs a READY backend that can synthesize (besides accepting work and a
    * database that answers). @default true
@@ -316,6 +328,13 @@ export function createGateway(options: GatewayOptions): Gateway {
         : {}),
     }),
   });
+  const metrics = createGatewayMetrics({
+    registry,
+    processMetrics: options.metrics?.processMetrics ?? true,
+  });
+  const metricsListener = options.metrics?.listen
+    ? createMetricsListener(options.metrics.listen, metrics, log)
+    : undefined;
   // Recent registry changes for the relay's debug view; recorded from the start.
   const relayDebugLog = createRelayDebugLog({ registry });
   const prober = createHealthProber({
@@ -491,7 +510,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         defaultTimeoutMs: limits.defaultTimeoutMs,
       }),
     ),
-    implement(BackendAdminService, createBackendAdminHandler({ registry })),
+    implement(BackendAdminService, createBackendAdminHandler({ registry, metrics })),
     implement(
       Health,
       createHealthHandler({
@@ -514,13 +533,15 @@ export function createGateway(options: GatewayOptions): Gateway {
     log,
   });
   // The fault interceptor is inside the logging one, so the log shows the translated code.
-  const interceptors = [createLoggingInterceptor(log), createFaultInterceptor()];
+  const interceptors = [createLoggingInterceptor(log, metrics), createFaultInterceptor()];
   const inProcess = createInProcessTransport({ services, interceptors });
   selfTransport = inProcess;
   // Non-Connect ways in (REST transcoding, OpenAI-compatible API) register here; each calls
   // services through `inProcess`.
   const frontends: HttpFrontend[] = [
     // /healthz and /readyz for load balancers, without a token.
+    // Prometheus text for scrapers with the read-only `metrics` scope.
+    createMetricsFrontend(metrics),
     createHealthRoutes({
       registry,
       servingStatus: createServingStatus({
@@ -709,6 +730,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         const bound = await Promise.allSettled([
           listenOn("public", options.public.host, options.public.port, () => publicServer.listen()),
           listenOn("agent", options.agent.host, options.agent.port, () => agentServer.listen()),
+          ...(metricsListener ? [metricsListener.listen()] : []),
         ]);
         for (const result of bound) if (result.status === "rejected") throw result.reason;
         [publicPort, agentPort] = bound.map((r) => (r.status === "fulfilled" ? r.value : 0)) as [
@@ -742,6 +764,8 @@ export function createGateway(options: GatewayOptions): Gateway {
         shutdown.abort();
         relayDebugSocket.close();
         relayDebugLog.close();
+        metrics.close();
+        await metricsListener?.close();
         await prober.stop();
         await storyforge.close();
         await Promise.all([

@@ -1,6 +1,15 @@
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import type { Logger } from "pino";
+import type { GatewayMetrics } from "../metrics/gateway-metrics.js";
 import { kCallContext, kExpectedCodes } from "./call-context.js";
+
+/** The wire protocol of a call, from its content type; frontends' in-process calls have none. */
+function protocolOf(contentType: string | null): string {
+  if (!contentType) return "in-process";
+  if (contentType.startsWith("application/grpc-web")) return "grpc-web";
+  if (contentType.startsWith("application/grpc")) return "grpc";
+  return "connect";
+}
 
 /** Bytes of audio (or other `google.api.HttpBody` data) in one response message. */
 function dataBytes(message: unknown): number {
@@ -14,7 +23,10 @@ function dataBytes(message: unknown): number {
  * backends tried, the bytes sent and when the first of them left. Streams are logged when their
  * last message has gone out (or they fail).
  */
-export function createLoggingInterceptor(rootLog: Logger): Interceptor {
+export function createLoggingInterceptor(
+  rootLog: Logger,
+  metrics?: Pick<GatewayMetrics, "observeCall">,
+): Interceptor {
   return (next) => async (req) => {
     const started = performance.now();
     const context = req.contextValues.get(kCallContext);
@@ -47,11 +59,21 @@ export function createLoggingInterceptor(rootLog: Logger): Interceptor {
         ...(bytes > 0 ? { bytes } : {}),
         ...(firstDataMs !== undefined ? { firstAudioMs: firstDataMs } : {}),
       };
-      if (err === undefined) {
+      const error = err === undefined ? undefined : ConnectError.from(err);
+      metrics?.observeCall({
+        service: req.service.typeName,
+        method: req.method.name,
+        protocol: protocolOf(req.header.get("content-type")),
+        code: error ? Code[error.code] : "ok",
+        seconds: (performance.now() - started) / 1000,
+        backend: backend ?? undefined,
+        bytes,
+        firstAudioSeconds: firstDataMs === undefined ? undefined : firstDataMs / 1000,
+      });
+      if (error === undefined) {
         log.info({ ...base, code: "ok", ms, ...transfer }, "call");
         return;
       }
-      const error = ConnectError.from(err);
       const fields = { ...base, code: Code[error.code], ms, ...transfer, reason: error.rawMessage };
       if (error.code === Code.Internal || error.code === Code.Unknown) {
         log.error({ ...fields, err: error.cause ?? error }, "call failed");

@@ -1,0 +1,270 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import { BackendKind, BackendState, BreakerState } from "../../gen/voxgate/v1/backend_admin_pb.js";
+import type { GpuStats } from "../../gen/voxgate/v1/gpu_backend_pb.js";
+import type { BackendRegistry } from "../registry/index.js";
+
+/** One finished public call, as the access log sees it. */
+export interface CallObservation {
+  /** Fully-qualified service, e.g. `voxgate.v1.TtsService`. */
+  service: string;
+  /** Method name, e.g. `StreamSynthesize`. */
+  method: string;
+  /** Wire protocol: `grpc`, `grpc-web`, `connect`, or `in-process` (REST, OpenAI and other frontends). */
+  protocol: string;
+  /** Outcome code name (`ok`, `NotFound`, …). */
+  code: string;
+  /** Whole call, in seconds. */
+  seconds: number;
+  /** Backend that served it, when one did. */
+  backend: string | undefined;
+  /** Bytes of audio (HttpBody data) sent. */
+  bytes: number;
+  /** Time to the first audio byte, in seconds, when audio left. */
+  firstAudioSeconds: number | undefined;
+}
+
+/** The gateway's Prometheus metrics. */
+export interface GatewayMetrics {
+  /** Records a finished public call. */
+  observeCall(call: CallObservation): void;
+  /** The metrics in the Prometheus text exposition format. */
+  render(): Promise<string>;
+  /** Content type of {@link render}'s text. */
+  readonly contentType: string;
+  /** Stops watching the backend registry. */
+  close(): void;
+}
+
+/** Options of {@link createGatewayMetrics}. */
+export interface GatewayMetricsOptions {
+  /** Backends, read at every scrape. */
+  registry: BackendRegistry;
+  /**
+   * Whether to add Node process metrics (CPU, memory, event loop lag, handles). Several gateways
+   * in one process (tests) would otherwise register them more than once.
+   * @default true
+   */
+  processMetrics?: boolean;
+}
+
+// Seconds: from a fast first byte (a few ms) to long syntheses (minutes).
+const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 180];
+
+/**
+ * Creates the gateway's metrics on their own prom-client registry: calls by service, method,
+ * protocol and code; call duration and time to first audio by method and backend; audio bytes
+ * relayed; admission queue depth and outcomes; backends by state, in-flight calls, breaker
+ * transitions, agent sessions, GPU figures agents report; Node process figures. Names and units follow Prometheus conventions (`_seconds`, `_bytes`, `_total`).
+ */
+export function createGatewayMetrics(options: GatewayMetricsOptions): GatewayMetrics {
+  const { registry } = options;
+  const prom = new Registry();
+  if (options.processMetrics ?? true) collectDefaultMetrics({ register: prom, prefix: "voxgate_" });
+
+  const calls = new Counter({
+    name: "voxgate_calls_total",
+    help: "Public calls by service, method, protocol and outcome code.",
+    labelNames: ["service", "method", "protocol", "code"] as const,
+    registers: [prom],
+  });
+  const duration = new Histogram({
+    name: "voxgate_call_duration_seconds",
+    help: "Duration of public calls, by method and serving backend.",
+    labelNames: ["method", "backend"] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [prom],
+  });
+  const firstAudio = new Histogram({
+    name: "voxgate_first_audio_seconds",
+    help: "Time from a call's start to its first audio byte, by method and serving backend.",
+    labelNames: ["method", "backend"] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [prom],
+  });
+  const relayed = new Counter({
+    name: "voxgate_relayed_bytes_total",
+    help: "Audio bytes sent to callers, by method.",
+    labelNames: ["method"] as const,
+    registers: [prom],
+  });
+  const breakerTransitions = new Counter({
+    name: "voxgate_breaker_transitions_total",
+    help: "Circuit breaker changes, by the state entered.",
+    labelNames: ["state"] as const,
+    registers: [prom],
+  });
+  const unwatch = registry.watch((event) => {
+    if (event.change === "breaker") {
+      breakerTransitions.inc({ state: BreakerState[event.backend.breaker].toLowerCase() });
+    }
+  });
+
+  new Gauge({
+    name: "voxgate_backends",
+    help: "Backends by state.",
+    labelNames: ["state"] as const,
+    registers: [prom],
+    collect() {
+      this.reset();
+      for (const b of registry.list()) this.inc({ state: BackendState[b.state].toLowerCase() });
+    },
+  });
+  new Gauge({
+    name: "voxgate_agent_sessions",
+    help: "Agents connected to this gateway (one control stream each).",
+    registers: [prom],
+    collect() {
+      this.set(registry.list().filter((b) => b.kind === BackendKind.AGENT).length);
+    },
+  });
+  new Gauge({
+    name: "voxgate_backend_in_flight",
+    help: "Calls running on a backend.",
+    labelNames: ["backend"] as const,
+    registers: [prom],
+    collect() {
+      this.reset();
+      for (const b of registry.list()) this.set({ backend: b.id }, b.inFlight);
+    },
+  });
+  new Gauge({
+    name: "voxgate_backend_breaker_open",
+    help: "Whether a backend's circuit breaker keeps calls away (1 open or half-open, 0 closed).",
+    labelNames: ["backend"] as const,
+    registers: [prom],
+    collect() {
+      this.reset();
+      for (const b of registry.list()) {
+        this.set({ backend: b.id }, b.breaker === BreakerState.CLOSED ? 0 : 1);
+      }
+    },
+  });
+  new Counter({
+    name: "voxgate_backend_calls_total",
+    help: "Calls routed to a backend (since it connected to this gateway).",
+    labelNames: ["backend"] as const,
+    registers: [prom],
+    collect() {
+      this.reset();
+      for (const b of registry.list()) this.inc({ backend: b.id }, b.callsTotal);
+    },
+  });
+  new Counter({
+    name: "voxgate_backend_failures_total",
+    help: "Calls a backend failed (since it connected to this gateway).",
+    labelNames: ["backend"] as const,
+    registers: [prom],
+    collect() {
+      this.reset();
+      for (const b of registry.list()) this.inc({ backend: b.id }, b.failuresTotal);
+    },
+  });
+  const gpuGauge = (name: string, help: string, value: (gpu: GpuStats) => number | undefined) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ["backend", "gpu", "name"] as const,
+      registers: [prom],
+      collect() {
+        this.reset();
+        for (const b of registry.list()) {
+          for (const gpu of b.load?.gpus ?? []) {
+            const figure = value(gpu);
+            if (figure === undefined) continue;
+            this.set({ backend: b.id, gpu: String(gpu.index), name: gpu.name }, figure);
+          }
+        }
+      },
+    });
+  gpuGauge("voxgate_gpu_utilization_ratio", "GPU utilisation an agent reports, 0..1.", (g) =>
+    g.utilizationPercent === undefined ? undefined : g.utilizationPercent / 100,
+  );
+  gpuGauge("voxgate_gpu_memory_used_bytes", "GPU memory in use an agent reports.", (g) =>
+    mib(g.memoryUsedMib),
+  );
+  gpuGauge("voxgate_gpu_memory_total_bytes", "GPU memory an agent reports.", (g) =>
+    mib(g.memoryTotalMib),
+  );
+  const queueFigure = (
+    name: string,
+    help: string,
+    pick: (s: QueueFigures) => number,
+    type: "gauge" | "counter",
+  ) => {
+    const config = {
+      name,
+      help,
+      registers: [prom],
+      collect(this: Gauge | Counter) {
+        const stats = registry.admissionStats();
+        this.reset();
+        if (!stats) return;
+        if (this instanceof Gauge) this.set(pick(stats));
+        else this.inc(pick(stats));
+      },
+    };
+    return type === "gauge" ? new Gauge(config) : new Counter(config);
+  };
+  queueFigure(
+    "voxgate_queue_depth",
+    "Calls waiting in the admission queue now.",
+    (s) => s.queued,
+    "gauge",
+  );
+  queueFigure(
+    "voxgate_queue_service_seconds",
+    "Recent service time of a call the queue expects (moving average), for Retry-After.",
+    (s) => s.serviceMs / 1000,
+    "gauge",
+  );
+  queueFigure(
+    "voxgate_queue_admitted_total",
+    "Calls that waited in the queue and got a slot.",
+    (s) => s.admittedTotal,
+    "counter",
+  );
+  queueFigure(
+    "voxgate_queue_refused_total",
+    "Calls refused: queue full or expected wait past the deadline.",
+    (s) => s.refusedTotal,
+    "counter",
+  );
+  queueFigure(
+    "voxgate_queue_expired_total",
+    "Calls whose wait ended by deadline, longest wait or cancel.",
+    (s) => s.expiredTotal,
+    "counter",
+  );
+
+  return {
+    contentType: prom.contentType,
+    observeCall(call) {
+      const backend = call.backend ?? "";
+      calls.inc({
+        service: call.service,
+        method: call.method,
+        protocol: call.protocol,
+        code: call.code,
+      });
+      duration.observe({ method: call.method, backend }, call.seconds);
+      if (call.firstAudioSeconds !== undefined) {
+        firstAudio.observe({ method: call.method, backend }, call.firstAudioSeconds);
+      }
+      if (call.bytes > 0) relayed.inc({ method: call.method }, call.bytes);
+    },
+    render: () => prom.metrics(),
+    close: unwatch,
+  };
+}
+
+/** MiB as bytes; undefined stays undefined (a figure the host does not report). */
+const mib = (value: number | undefined) => (value === undefined ? undefined : value * 1024 * 1024);
+
+/** The admission queue figures the metrics read. */
+interface QueueFigures {
+  queued: number;
+  admittedTotal: number;
+  refusedTotal: number;
+  expiredTotal: number;
+  serviceMs: number;
+}
