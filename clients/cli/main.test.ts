@@ -173,7 +173,7 @@ describe("voxgate token create", () => {
     [["token", "create", "--scopes", ","], /--scopes is empty/],
     [
       ["token", "create", "--scopes", "tts,root"],
-      /unknown scope "root": valid scopes are tts, voices, jobs, admin, storyforge, agent/,
+      /unknown scope "root": valid scopes are tts, voices, jobs, admin, storyforge, metrics, agent/,
     ],
     [["token", "create", "--scopes", "agent,tts"], /agent tokens are for the agent port only/],
     [["token", "create", "--scopes", "tts", "--name", "has space"], /--name "has space" must be/],
