@@ -9,6 +9,17 @@ const optionsFrom = (env: Record<string, string>) =>
   gatewayOptionsFromSettings(loadSettings(gatewaySettings, { argv: [], env }), log, env);
 
 describe("gatewayOptionsFromSettings", () => {
+  it("reads CORS origins as a comma-separated list and refuses what is not an origin", () => {
+    expect(optionsFrom({}).cors).toEqual({ allowedOrigins: [] });
+    expect(
+      optionsFrom({ VOXGATE_CORS_ALLOWED_ORIGINS: " https://a.test, http://b.test:8080 ," }).cors,
+    ).toEqual({ allowedOrigins: ["https://a.test", "http://b.test:8080"] });
+    expect(() => optionsFrom({ VOXGATE_CORS_ALLOWED_ORIGINS: "https://a.test/" })).toThrow(
+      /corsAllowedOrigins from VOXGATE_CORS_ALLOWED_ORIGINS: "https:\/\/a.test\/" is not an origin: write it as https:\/\/a.test/,
+    );
+    expect(() => optionsFrom({ VOXGATE_CORS_ALLOWED_ORIGINS: "a.test" })).toThrow(/not an origin/);
+  });
+
   it("maps routing and health settings onto the registry options", () => {
     const options = optionsFrom({
       VOXGATE_MAX_ATTEMPTS: "5",

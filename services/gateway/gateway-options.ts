@@ -110,6 +110,7 @@ export function gatewayOptionsFromSettings(
     storage: storageFromSettings(settings),
     jobs: { ...pickJobSettings(settings), renderConcurrency: settings.renderConcurrency },
     rest: { unknownQuery: settings.restUnknownQuery },
+    cors: { allowedOrigins: settings.corsAllowedOrigins },
     storyforge: storyforgeFromSettings(settings),
     readyNeedsBackend: settings.readyNeedsBackend,
     metrics: { listen: settings.metricsListen },

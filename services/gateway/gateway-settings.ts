@@ -16,6 +16,7 @@ import {
 import { jobSettings } from "../jobs/job-settings.js";
 import { storyforgeSettings } from "../storyforge/storyforge-settings.js";
 import { gatewayTlsSettings } from "../tls/tls-settings.js";
+import { checkCorsOrigin } from "./cors-policy.js";
 
 const MiB = 1024 * 1024;
 
@@ -184,6 +185,23 @@ export const gatewaySettings = {
       "REST/JSON query parameters that name no field: reject (400 INVALID_ARGUMENT) or ignore",
     schema: z.enum(["reject", "ignore"]),
     defaultValue: "reject" as "reject" | "ignore",
+  }),
+  corsAllowedOrigins: setting({
+    key: "corsAllowedOrigins",
+    flag: "cors-allowed-origins",
+    env: "VOXGATE_CORS_ALLOWED_ORIGINS",
+    description:
+      "origins whose web pages may call the public port (CORS), comma-separated, e.g. https://app.example.com; * = any; empty = none",
+    schema: z
+      .union([z.string().transform((v) => v.split(",")), z.array(z.string())])
+      .transform((list) => list.map((v) => v.trim()).filter((v) => v !== ""))
+      .superRefine((list, context) => {
+        for (const origin of list) {
+          const problem = checkCorsOrigin(origin);
+          if (problem) context.addIssue({ code: "custom", message: problem });
+        }
+      }),
+    defaultValue: [] as string[],
   }),
   maxStreamsPerConnection: setting({
     key: "maxStreamsPerConnection",

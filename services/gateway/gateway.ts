@@ -70,6 +70,7 @@ import { createVoiceAudioTools } from "../voices/voice-audio-tools.js";
 import { createVoiceHandler } from "../voices/voice-handler.js";
 import { kCallContext } from "./call-context.js";
 import { createConnectNodeHandler } from "./connect-node-handler.js";
+import { type CorsPolicyOptions, createCorsPolicy } from "./cors-policy.js";
 import { createFaultInterceptor } from "./fault-interceptor.js";
 import {
   createGatewayStorage,
@@ -173,6 +174,8 @@ export interface GatewayOptions {
   audio?: AudioContainerOptions;
   /** REST/JSON transcoding: unknown query parameters are refused (400) or ignored. @default reject */
   rest?: { unknownQuery: UnknownQueryPolicy };
+  /** Browser access from other origins (CORS). @default no origin allowed */
+  cors?: CorsPolicyOptions;
   /** The StoryForge surface and Cloud job worker. @default DEFAULT_STORYFORGE_OPTIONS */
   storyforge?: StoryForgeOptions;
   /** Root logger. */
@@ -663,6 +666,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     admit: (req, res, route) => gate.admit(req, res, route),
     log,
   });
+  const corsPolicy = createCorsPolicy(options.cors ?? { allowedOrigins: [] });
   const publicServer: PublicServer = createPublicServer({
     upgrade: relayDebugSocket.upgrade,
     host: options.public.host,
@@ -671,6 +675,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     ...(tlsFiles.public ? { tls: tlsFiles.public } : {}),
     log,
     handler(req, res) {
+      // Before the gate: a browser's preflight carries no token.
+      if (corsPolicy.handle(req, res)) return;
       let route: HttpRoute | undefined;
       const url = req.url ?? "";
       const query = url.indexOf("?");
