@@ -6,7 +6,7 @@
  */
 import { execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { cp, mkdtemp, readdir, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -17,6 +17,19 @@ import { generateToken } from "../services/auth/token-codec.js";
 const run = promisify(execFile);
 const root = fileURLToPath(new URL("..", import.meta.url));
 const npm = process.platform === "win32" ? "npm.cmd" : "npm";
+/** What `npm pack` needs to build and pack the package. */
+const PACKED_SOURCES = [
+  "package.json",
+  "tsconfig.json",
+  "tsconfig.build.json",
+  "scripts",
+  "bin",
+  "gen",
+  "services",
+  "clients",
+  "README.md",
+  "LICENSE",
+];
 
 describe("npm pack: an installable package", () => {
   let work = "";
@@ -25,8 +38,15 @@ describe("npm pack: an installable package", () => {
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), "voxgate-pack-"));
     app = join(work, "app");
+    // Packed from a copy of the sources, so the build it runs writes the copy's dist/, never the
+    // checkout's (processes of other tests may be running from that one).
+    const checkout = join(work, "checkout");
+    for (const entry of PACKED_SOURCES) {
+      await cp(join(root, entry), join(checkout, entry), { recursive: true });
+    }
+    await symlink(join(root, "node_modules"), join(checkout, "node_modules"), "dir");
     await run(npm, ["pack", "--pack-destination", work, "--silent"], {
-      cwd: root,
+      cwd: checkout,
       maxBuffer: 16 * 1024 * 1024,
       env: { ...process.env, npm_config_update_notifier: "false" },
     });
