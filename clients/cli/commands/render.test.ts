@@ -128,6 +128,44 @@ async function writeScript(script: unknown = SCRIPT): Promise<string> {
 }
 
 describe("voxgate render", () => {
+  it("sends an SFML script and its cast map as render.sfml and render.cast", async () => {
+    const recorded: Recorded = { creates: [], watches: 0, outputs: 0 };
+    const t = createTestIo({ env: await start(fakeJobs(recorded)) });
+    const sfml =
+      "# SFML v1\ncast:\n  Narrator: tg\n  Maris: lv\nscene scene-1:\n  Maris:\n    - Hi.\n";
+    const story = join(dir, "story.sfml");
+    const cast = join(dir, "cast.json");
+    await writeFile(story, sfml);
+    await writeFile(
+      cast,
+      JSON.stringify({ Narrator: "en-us", Maris: { voice: "en-gb", engine: "espeak-ng" } }),
+    );
+    expect(await main(["render", story, "--cast", cast, "-o", join(dir, "s.mp3")], t.io)).toBe(0);
+    const spec = renderSpecOf(recorded.creates[0]);
+    expect(spec.sfml).toBe(sfml);
+    expect(spec.cast.Narrator).toMatchObject({ voice: "en-us", engine: "" });
+    expect(spec.cast.Maris).toMatchObject({ voice: "en-gb", engine: "espeak-ng" });
+    expect(spec.encoding).toBe(AudioEncoding.MP3);
+    expect(t.stderr()).toContain("render job job_abc: an SFML script");
+  });
+
+  it("refuses a broken SFML script naming line, column and rule, before any call", async () => {
+    const recorded: Recorded = { creates: [], watches: 0, outputs: 0 };
+    const t = createTestIo({ env: await start(fakeJobs(recorded)) });
+    const story = join(dir, "bad.sfml");
+    const cast = join(dir, "cast.json");
+    await writeFile(
+      story,
+      "# SFML v1\ncast:\n  Narrator: tg\nscene scene-1:\n  Narrator:\n    - {delivery=loud} Hi.\n",
+    );
+    await writeFile(cast, JSON.stringify({ Narrator: "en-us" }));
+    expect(await main(["render", story, "--cast", cast, "-o", join(dir, "s.wav")], t.io)).not.toBe(
+      0,
+    );
+    expect(t.stderr()).toContain("line 6, column 7: bad_delivery");
+    expect(recorded.creates).toEqual([]);
+  });
+
   it("creates a render job, prints progress lines in order and saves the checked output", async () => {
     const recorded: Recorded = { creates: [], watches: 0, outputs: 0 };
     const t = createTestIo({ env: await start(fakeJobs(recorded)) });
