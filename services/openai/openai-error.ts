@@ -55,6 +55,12 @@ export class OpenAiError extends Error {
   }
 }
 
+/**
+ * `Retry-After` of a 429 or 503 answer whose cause does not say how long to wait: short, since a
+ * backend that reconnects is routable again within its next heartbeat.
+ */
+export const DEFAULT_RETRY_AFTER_SECONDS = 1;
+
 /** Reports whether `error` is an {@link OpenAiError}. */
 export function isOpenAiError(error: unknown): error is OpenAiError {
   return error instanceof OpenAiError;
@@ -106,10 +112,12 @@ export function writeOpenAiError(req: NodeRequest, res: NodeResponse, error: Ope
     "content-length": String(Buffer.byteLength(body)),
   };
   if (error.status === 401) headers["www-authenticate"] = 'Bearer realm="voxgate"';
-  // The openai SDK waits this long before its own retry.
-  if (error.retryAfterSeconds !== undefined) {
-    headers[kRetryAfterHeader] = String(error.retryAfterSeconds);
-  }
+  // The openai SDK waits this long before its own retry. A 429 or 503 whose wait is unknown (no
+  // backend up yet, a backend restarting) still says one, so clients back off instead of hammering.
+  const retryAfter =
+    error.retryAfterSeconds ??
+    (error.status === 429 || error.status === 503 ? DEFAULT_RETRY_AFTER_SECONDS : undefined);
+  if (retryAfter !== undefined) headers[kRetryAfterHeader] = String(retryAfter);
   res.writeHead(error.status, headers);
   res.end(body);
 }

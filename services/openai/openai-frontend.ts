@@ -93,7 +93,7 @@ const GENDERS: Record<VoiceGender, string> = {
  * - `POST /v1/chat/completions` (scope tts) runs a language model through LlmService, whole or
  *   streamed as SSE `chat.completion.chunk` events; the client leaving cancels the backend call;
  * - `GET /v1/models` and `GET /v1/models/{id}` (scope tts) list the speech and language models
- *   backends offer.
+ *   backends offer; `GET /v1/audio/models` (scope tts) only the speech models.
  * Errors are OpenAI error objects. A failure after audio left cannot change the status any more:
  * an audio stream is then cut (the client sees a broken transfer, never a short file that looks
  * whole) and an SSE stream ends with an `error` event.
@@ -413,9 +413,17 @@ export function createOpenAiFrontend(options: OpenAiFrontendOptions): HttpFronte
     writeJson(res, model);
   }
 
+  /** `GET /v1/audio/models`: the speech part of `GET /v1/models`, for speech-only clients. */
+  async function audioModels(_req: NodeRequest, res: NodeResponse): Promise<void> {
+    writeJson(res, { object: "list", data: listSpeechModels(registry.list()) });
+  }
+
   return {
     route(req) {
       const path = pathOf(req);
+      if (path === "/v1/audio/models") {
+        return req.method === "GET" ? route(SERVICE_TTS, audioModels) : methodNotAllowed("GET");
+      }
       if (path === "/v1/audio/speech") {
         return req.method === "POST" ? route(SERVICE_TTS, speech) : methodNotAllowed("POST");
       }

@@ -26,6 +26,13 @@ const VOICES_ONLY_TOKEN = "vxg_openai-sdk-voices-only";
 const AGENT_TOKEN = "vxg_openai-sdk-agent-token";
 const AGENT_ID = "espeak-box";
 const MAX_TEXT_CHARS = 300;
+const LIMITS = {
+  maxTextChars: MAX_TEXT_CHARS,
+  maxRequestBytes: 64 * 1024,
+  maxClipBytes: 16 * 1024 * 1024,
+  defaultTimeoutMs: 60_000,
+  maxTimeoutMs: 60_000,
+};
 
 const silent = pino({ level: "silent" });
 /** The gateway's log lines at info and above, parsed. */
@@ -87,13 +94,7 @@ beforeAll(async () => {
       { name: "catalog", sha256: hashToken(VOICES_ONLY_TOKEN), scopes: ["voices"] },
       { name: "gpu-hosts", sha256: hashToken(AGENT_TOKEN), scopes: ["agent"] },
     ],
-    limits: {
-      maxTextChars: MAX_TEXT_CHARS,
-      maxRequestBytes: 64 * 1024,
-      maxClipBytes: 16 * 1024 * 1024,
-      defaultTimeoutMs: 60_000,
-      maxTimeoutMs: 60_000,
-    },
+    limits: LIMITS,
     log: gatewayLog,
   });
   const addresses = await gateway.listen();
@@ -364,6 +365,50 @@ describe("OpenAI-compatible listings over plain fetch", () => {
     const listed: string[] = [];
     for await (const model of sdk().models.list()) listed.push(model.id);
     expect(listed).toEqual(ids);
+  });
+
+  it("GET /v1/audio/models lists the speech models only, in OpenAI's list format", async () => {
+    const [speech, all] = await Promise.all([get("/v1/audio/models"), get("/v1/models")]);
+    expect(speech.status).toBe(200);
+    const body = (await speech.json()) as { object: string; data: { id: string }[] };
+    const allIds = ((await all.json()) as { data: { id: string }[] }).data.map((m) => m.id);
+    expect(body.object).toBe("list");
+    const ids = body.data.map((m) => m.id);
+    expect(ids).toEqual(expect.arrayContaining(["tts-1", "tts-1-hd", "espeak-ng"]));
+    // No backend here runs a language model, so the speech list is the whole list.
+    expect(ids).toEqual(allIds);
+    const wrongMethod = await fetch(`${baseUrl}/v1/audio/models`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${CLIENT_TOKEN}` },
+    });
+    expect(wrongMethod.status).toBe(405);
+    expect((await get("/v1/audio/models", null)).status).toBe(401);
+  });
+
+  it("answers 503 with Retry-After while no backend can speak", async () => {
+    // A second gateway with no agent: the speech call finds no backend.
+    const empty = createGateway({
+      public: { host: "127.0.0.1", port: 0 },
+      agent: { host: "127.0.0.1", port: 0 },
+      tokens: [{ name: "app", sha256: hashToken(CLIENT_TOKEN), scopes: ["tts"] }],
+      limits: LIMITS,
+      log: silent,
+    });
+    const { publicUrl } = await empty.listen();
+    try {
+      const response = await fetch(`${publicUrl}/v1/audio/speech`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${CLIENT_TOKEN}`, "content-type": "application/json" },
+        body: JSON.stringify({ model: "tts-1", voice: "alloy", input: HELLO }),
+      });
+      expect(response.status).toBe(503);
+      expect(response.headers.get("retry-after")).toBe("1");
+      expect(((await response.json()) as { error: { type: string } }).error.type).toBe(
+        "server_error",
+      );
+    } finally {
+      await empty.close(500);
+    }
   });
 
   it("answers without a token 401 with an OpenAI error object, before reading the body", async () => {
