@@ -142,5 +142,5 @@ describe("agent resume after a freeze", () => {
       agent.proc.child.kill("SIGCONT");
       await agent.proc.stop("SIGKILL");
     }
-  }, 120_000);
+  }, 30_000 + CYCLES * 20_000);
 });
