@@ -460,38 +460,7 @@ export function createServerlessHandler(
       },
       "serverless job completed",
     );
-    const { sampleRateHz, channels, pcm } = audio;
-    const frameBytes = 2 * channels;
-    const chunkBytes = Math.max(frameBytes, Math.floor(maxChunkBytes / frameBytes) * frameBytes);
-    yield {
-      kind: {
-        case: "format",
-        value: {
-          encoding: AudioEncoding.PCM,
-          sampleRateHz,
-          channels,
-          contentType: `audio/L16; rate=${sampleRateHz}; channels=${channels}`,
-        },
-      },
-    };
-    for (let offset = 0; offset < pcm.byteLength; offset += chunkBytes) {
-      yield { kind: { case: "audio", value: pcm.subarray(offset, offset + chunkBytes) } };
-    }
-    const declared = options.engines[0];
-    yield {
-      kind: {
-        case: "summary",
-        value: {
-          audioBytes: BigInt(pcm.byteLength),
-          durationMs: BigInt(Math.round((pcm.byteLength / frameBytes / sampleRateHz) * 1000)),
-          engine: audio.engine || declared?.id || "",
-          model: audio.model ?? {
-            family: declared?.model.family ?? "",
-            size: declared?.model.size ?? "",
-          },
-        },
-      },
-    };
+    yield* pcmAnswer(audio.pcm, audio.sampleRateHz, audio.channels, audio.engine, audio.model);
   }
 
   const unsupported = (what: string) =>
