@@ -76,7 +76,8 @@ export function checkAgentHello(hello: AgentHello, limits: AgentHelloLimits): Ch
   if (priority !== hello.priority) {
     adjustments.push(
       `priority ${hello.priority} → ${priority} (${limits.minPriority}..${limits.maxPriority}; ` +
-        "VOXGATE_AGENT_MIN_PRIORITY, VOXGATE_AGENT_MAX_PRIORITY)",
+        "VOXGATE_AGENT_MIN_PRIORITY, VOXGATE_AGENT_MAX_PRIORITY, or the agent token's " +
+        "agentMinPriority/agentMaxPriority)",
     );
   }
   if (claimed.engines.length > MAX_ENGINES) {

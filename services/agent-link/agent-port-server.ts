@@ -5,7 +5,7 @@ import { HealthImplementation } from "grpc-health-check";
 import type { Logger } from "pino";
 import { AgentService, type CallRequest } from "../../gen/voxgate/v1/agent_pb.js";
 import { parseBearer } from "../auth/bearer.js";
-import type { TokenStore } from "../auth/token-store.js";
+import type { Principal, TokenStore } from "../auth/token-store.js";
 import { createGrpcServiceDefinition } from "../grpc/service-definition.js";
 import type { BackendRegistry } from "../registry/index.js";
 import { certificateIdentities } from "../tls/cert-identity.js";
@@ -159,9 +159,9 @@ export function createAgentPortServer(options: AgentPortServerOptions): AgentPor
 
   /**
    * Checks the client certificate (mTLS) and the bearer token from metadata; ends the call with
-   * UNAUTHENTICATED when either fails.
+   * UNAUTHENTICATED when either fails. Returns the agent token's principal when both pass.
    */
-  const authorize = (call: ControlStream | CallStream): boolean => {
+  const authorize = (call: ControlStream | CallStream): Principal | undefined => {
     if (mutualTls && !call.getAuthContext().sslPeerCertificate) {
       const details =
         "the agent port requires a client certificate signed by its client CA " +
@@ -169,11 +169,11 @@ export function createAgentPortServer(options: AgentPortServerOptions): AgentPor
         "pass --client-cert-file and --client-key-file to the agent";
       log.warn({ peer: call.getPeer(), reason: details }, "agent refused");
       call.emit("error", { code: grpc.status.UNAUTHENTICATED, details });
-      return false;
+      return undefined;
     }
     const token = parseBearer(String(call.metadata.get("authorization")[0] ?? ""));
     const principal = options.tokens.verify(token);
-    if (principal?.scopes.has("agent")) return true;
+    if (principal?.scopes.has("agent")) return principal;
     const details = principal
       ? `token "${principal.name}" has no agent scope; the agent port takes agent tokens only`
       : token
@@ -181,12 +181,13 @@ export function createAgentPortServer(options: AgentPortServerOptions): AgentPor
         : "missing agent token: pass --token or set VOXGATE_AGENT_TOKEN";
     log.warn({ peer: call.getPeer(), reason: details }, "agent refused");
     call.emit("error", { code: grpc.status.UNAUTHENTICATED, details });
-    return false;
+    return undefined;
   };
 
   const handlers = {
     connect(control: ControlStream) {
-      if (!authorize(control)) return;
+      const principal = authorize(control);
+      if (!principal) return;
       const session = new AgentSession({
         control,
         peer: control.getPeer(),
@@ -199,8 +200,7 @@ export function createAgentPortServer(options: AgentPortServerOptions): AgentPor
         maxStandbyStreams: limits.maxStandbyStreams,
         helloLimits: {
           maxSlots: limits.maxAgentSlots,
-          minPriority: limits.minAgentPriority,
-          maxPriority: limits.maxAgentPriority,
+          ...agentPriorityRange(principal, limits),
           maxVoices: limits.maxAgentVoices,
         },
         ...(options.promptSource ? { promptSource: options.promptSource } : {}),
@@ -359,4 +359,22 @@ function widenReceiveWindows(server: grpc.Server, windowBytes: number, log: Logg
       }
     });
   }
+}
+
+/**
+ * The priorities an agent may claim: the token's own range (a token entry's `agentMinPriority` /
+ * `agentMaxPriority`) kept inside the gateway-wide one, so one operator can give a trusted GPU
+ * pool first pick while a shared token's agents can never outrank it.
+ */
+function agentPriorityRange(
+  principal: Principal,
+  limits: Pick<AgentPortLimits, "minAgentPriority" | "maxAgentPriority">,
+): { minPriority: number; maxPriority: number } {
+  const { min, max } = principal.agentPriority ?? { min: undefined, max: undefined };
+  const clamp = (value: number) =>
+    Math.min(Math.max(value, limits.minAgentPriority), limits.maxAgentPriority);
+  return {
+    minPriority: min === undefined ? limits.minAgentPriority : clamp(min),
+    maxPriority: max === undefined ? limits.maxAgentPriority : clamp(max),
+  };
 }

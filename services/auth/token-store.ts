@@ -20,6 +20,21 @@ export interface TokenEntry extends TokenLimits {
    * tenant share them. @default the token's `name`
    */
   tenant?: string | undefined;
+  /**
+   * Agent tokens: least routing priority an agent with this token may claim (lower is
+   * preferred), within the gateway-wide range. @default the gateway's `agentMinPriority`
+   */
+  agentMinPriority?: number | undefined;
+  /** Agent tokens: greatest routing priority such an agent may claim. @default the gateway's `agentMaxPriority` */
+  agentMaxPriority?: number | undefined;
+}
+
+/** Routing priorities an agent token's agents may claim; an unset bound is the gateway's. */
+export interface AgentPriorityRange {
+  /** Least priority, or undefined for the gateway-wide one. */
+  min: number | undefined;
+  /** Greatest priority, or undefined for the gateway-wide one. */
+  max: number | undefined;
 }
 
 /** Who made a call: the name and scopes of the token presented. */
@@ -30,6 +45,8 @@ export interface Principal {
   scopes: ReadonlySet<Scope>;
   /** Tenant that owns what the caller makes (the entry's `tenant`, else its name). */
   tenant: string;
+  /** Agent tokens: the priorities its agents may claim (narrows the gateway-wide range). */
+  agentPriority?: AgentPriorityRange | undefined;
 }
 
 /** Verifies presented tokens against configured hashes. */
@@ -63,6 +80,7 @@ export function createTokenStore(entries: readonly TokenEntry[]): TokenStore {
         name: entry.name,
         scopes: new Set(entry.scopes),
         tenant: entry.tenant || entry.name,
+        agentPriority: { min: entry.agentMinPriority, max: entry.agentMaxPriority },
       } satisfies Principal,
     };
   });

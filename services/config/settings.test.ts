@@ -221,6 +221,28 @@ describe("gateway tokens setting", () => {
     );
   });
 
+  it("takes a priority range on agent tokens only, min not above max", () => {
+    const ok = JSON.stringify([
+      { name: "pool", sha256, scopes: ["agent"], agentMinPriority: 500, agentMaxPriority: 800 },
+    ]);
+    expect(gateway({ env: { VOXGATE_TOKENS_JSON: ok } }).tokens[0]).toMatchObject({
+      agentMinPriority: 500,
+      agentMaxPriority: 800,
+    });
+    const onClient = JSON.stringify([
+      { name: "cloud", sha256, scopes: ["tts"], agentMinPriority: 500 },
+    ]);
+    expect(
+      settingsErrorOf(() => gateway({ env: { VOXGATE_TOKENS_JSON: onClient } })).message,
+    ).toContain("agentMinPriority/agentMaxPriority belong on agent tokens only");
+    const reversed = JSON.stringify([
+      { name: "pool", sha256, scopes: ["agent"], agentMinPriority: 9, agentMaxPriority: 1 },
+    ]);
+    expect(
+      settingsErrorOf(() => gateway({ env: { VOXGATE_TOKENS_JSON: reversed } })).message,
+    ).toContain("agentMinPriority must not exceed agentMaxPriority");
+  });
+
   it.each([
     ["an unknown scope", [{ name: "x", sha256, scopes: ["root"] }]],
     ["no scope", [{ name: "x", sha256, scopes: [] }]],

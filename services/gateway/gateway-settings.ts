@@ -21,28 +21,46 @@ import { checkCorsOrigin } from "./cors-policy.js";
 const MiB = 1024 * 1024;
 
 const tokenEntries = z.array(
-  z.object({
-    name: z.string().min(1),
-    sha256: z
-      .string()
-      .regex(/^[0-9a-f]{64}$/, { error: "sha256 must be 64 lowercase hex characters" }),
-    scopes: z
-      .array(z.enum(SCOPES))
-      .min(1)
-      .refine((scopes) => !(scopes.includes("agent") && scopes.length > 1), {
-        error: "an agent token carries the agent scope only (client and agent tokens stay apart)",
-      }),
-    // Per-token limits (README: Per-token limits); missing or 0 = none.
-    maxConcurrentCalls: z.number().int().min(0).max(1_000_000).optional(),
-    maxRequestsPerMinute: z.number().int().min(0).max(100_000_000).optional(),
-    maxCharsPerDay: z.number().int().min(0).max(1_000_000_000_000).optional(),
-    tenant: z
-      .string()
-      .regex(/^[A-Za-z0-9._:@-]{1,128}$/, {
-        error: "tenant must be 1-128 characters of letters, digits and ._:@-",
-      })
-      .optional(),
-  }),
+  z
+    .object({
+      name: z.string().min(1),
+      sha256: z
+        .string()
+        .regex(/^[0-9a-f]{64}$/, { error: "sha256 must be 64 lowercase hex characters" }),
+      scopes: z
+        .array(z.enum(SCOPES))
+        .min(1)
+        .refine((scopes) => !(scopes.includes("agent") && scopes.length > 1), {
+          error: "an agent token carries the agent scope only (client and agent tokens stay apart)",
+        }),
+      // Per-token limits (README: Per-token limits); missing or 0 = none.
+      maxConcurrentCalls: z.number().int().min(0).max(1_000_000).optional(),
+      maxRequestsPerMinute: z.number().int().min(0).max(100_000_000).optional(),
+      maxCharsPerDay: z.number().int().min(0).max(1_000_000_000_000).optional(),
+      tenant: z
+        .string()
+        .regex(/^[A-Za-z0-9._:@-]{1,128}$/, {
+          error: "tenant must be 1-128 characters of letters, digits and ._:@-",
+        })
+        .optional(),
+      // Agent tokens only: the routing priorities agents with this token may claim, within the
+      // gateway-wide VOXGATE_AGENT_MIN_PRIORITY..VOXGATE_AGENT_MAX_PRIORITY (README: Hostile agents).
+      agentMinPriority: z.number().int().min(-1_000_000).max(1_000_000).optional(),
+      agentMaxPriority: z.number().int().min(-1_000_000).max(1_000_000).optional(),
+    })
+    .refine(
+      (entry) =>
+        entry.agentMinPriority === undefined ||
+        entry.agentMaxPriority === undefined ||
+        entry.agentMinPriority <= entry.agentMaxPriority,
+      { error: "agentMinPriority must not exceed agentMaxPriority" },
+    )
+    .refine(
+      (entry) =>
+        (entry.agentMinPriority === undefined && entry.agentMaxPriority === undefined) ||
+        entry.scopes.includes("agent"),
+      { error: "agentMinPriority/agentMaxPriority belong on agent tokens only" },
+    ),
 );
 
 /**

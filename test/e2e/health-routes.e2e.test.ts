@@ -32,7 +32,8 @@ describe("health routes of a real gateway", () => {
   it("reports the process live, but not ready and TtsService not serving, with no backend", async () => {
     expect(await get(`${gateway.url}/healthz`)).toEqual({ status: 200, body: { status: "ok" } });
     // The embedded database opens at start, before any call needs it ("opening" until then).
-    const opened = await gateway.proc.waitForLog((l) => l.msg === "database open", 60_000);
+    // PGlite takes 1-3 s to open on a quiet machine and was seen past 30 s under full CI load.
+    const opened = await gateway.proc.waitForLog((l) => l.msg === "database open", 120_000);
     expect(opened.kind).toBe("pglite");
     const ready = await get(`${gateway.url}/readyz`);
     expect(ready.status).toBe(503);
@@ -49,7 +50,7 @@ describe("health routes of a real gateway", () => {
     const head = await fetch(`${gateway.url}/readyz`, { method: "HEAD" });
     expect(head.status).toBe(503);
     expect(await head.text()).toBe("");
-  });
+  }, 150_000);
 
   it("turns ready when an agent can synthesize, and back when it leaves", async () => {
     const agent = startAgentProcess(gateway, "health-agent", { VOXGATE_AGENT_ENGINE: "echo" });

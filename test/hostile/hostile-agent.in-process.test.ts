@@ -26,6 +26,8 @@ import {
 
 const CLIENT_TOKEN = "vxg_hostile-agent-client";
 const AGENT_TOKEN = "vxg_hostile-agent-agent";
+/** An agent token whose agents may only claim priorities 500..800 (a shared, less trusted pool). */
+const POOL_TOKEN = "vxg_hostile-agent-pool";
 const silent = pino({ level: "silent" });
 
 const openAgents: HostileAgent[] = [];
@@ -43,6 +45,13 @@ async function startGateway(): Promise<{ gateway: Gateway } & GatewayAddresses> 
     tokens: [
       { name: "client", sha256: hashToken(CLIENT_TOKEN), scopes: ["tts", "voices", "admin"] },
       { name: "gpu-hosts", sha256: hashToken(AGENT_TOKEN), scopes: ["agent"] },
+      {
+        name: "shared-pool",
+        sha256: hashToken(POOL_TOKEN),
+        scopes: ["agent"],
+        agentMinPriority: 500,
+        agentMaxPriority: 800,
+      },
     ],
     limits: kTestGatewayLimits,
     log: silent,
@@ -55,10 +64,11 @@ async function agent(
   started: { gateway: Gateway; agentPort: number },
   hello: HostileAgentOptions["hello"],
   synthesize: SynthesizeBehaviour,
+  token = AGENT_TOKEN,
 ): Promise<HostileAgent> {
   const running = await startHostileAgent({
     agentPort: started.agentPort,
-    token: AGENT_TOKEN,
+    token,
     hello,
     synthesize,
   });
@@ -113,6 +123,23 @@ describe("a hostile agent", () => {
     expect(next.status).toBe(200);
     const page = (await next.json()) as { voices: unknown[] };
     expect(page.voices.length).toBeLessThanOrEqual(10);
+  });
+
+  it("holds an agent token's agents to that token's priority range", async () => {
+    const started = await startGateway();
+    await agent(started, helloOf("pushy", { priority: -100 }), { kind: "ok" }, POOL_TOKEN);
+    await agent(started, helloOf("lazy", { priority: 5000 }), { kind: "ok" }, POOL_TOKEN);
+    await agent(started, helloOf("inside", { priority: 600 }), { kind: "ok" }, POOL_TOKEN);
+    await agent(started, helloOf("trusted", { priority: 5 }), { kind: "ok" });
+    // The pool's −100 claim is raised to the token's 500, not the gateway-wide 0: its agents
+    // can never outrank the trusted token's priority 5.
+    expect(started.gateway.registry.get("pushy")?.priority).toBe(500);
+    expect(started.gateway.registry.get("lazy")?.priority).toBe(800);
+    expect(started.gateway.registry.get("inside")?.priority).toBe(600);
+    expect(started.gateway.registry.get("trusted")?.priority).toBe(5);
+    const response = await speak(started.publicUrl);
+    expect(response.status).toBe(200);
+    expect(response.headers.get("x-voxgate-backend")).toBe("trusted");
   });
 
   it("ends calls with status 999 and a 100 KB <script>: a known code, short and escaped", async () => {

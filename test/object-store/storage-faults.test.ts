@@ -7,7 +7,7 @@
  * skipped, and services/jobs/job-runner.test.ts still covers a full store with a fake BlobStore.
  */
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Code } from "@connectrpc/connect";
@@ -93,5 +93,36 @@ describe.skipIf(!mounted)("an object store on a tiny tmpfs", () => {
     } finally {
       execFileSync("mount", ["-o", "remount,rw", dir], { stdio: "ignore" });
     }
+  });
+});
+
+// Needs no mount: the data lands in tmp/, then the sidecar cannot be placed because a file stands
+// where its directory must be (as a half-written store or a bad restore leaves it). Both temp
+// files must go, and nothing may become visible under the key.
+describe("an object store whose metadata step fails after the data was written", () => {
+  const root = mkdtempSync(join(tmpdir(), "voxgate-meta-fault-"));
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+  it("removes the data and sidecar temp files and leaves the key absent", async () => {
+    const blobs = createFsBlobStore({ rootDir: root });
+    mkdirSync(join(root, "meta"), { recursive: true });
+    writeFileSync(join(root, "meta", "voices"), "not a directory");
+    const err = await blobs
+      .put("voices/a.bin", new Uint8Array(4096).fill(7), {
+        contentType: "application/octet-stream",
+      })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect((err as NodeJS.ErrnoException | undefined)?.code).toMatch(/^(ENOTDIR|EEXIST)$/);
+    expect(readdirSync(join(root, "tmp"))).toEqual([]);
+    expect(await blobs.stat("voices/a.bin")).toBeUndefined();
+    expect(files(root).map((f) => f.slice(root.length))).toEqual([join("/meta", "voices")]);
+    // The same failure on copy (data copied into tmp/, then the sidecar fails) leaves nothing.
+    await blobs.put("src.bin", new Uint8Array(10), { contentType: "application/octet-stream" });
+    await expect(blobs.copy?.("src.bin", "voices/b.bin")).rejects.toThrow();
+    expect(readdirSync(join(root, "tmp"))).toEqual([]);
+    expect(await blobs.stat("voices/b.bin")).toBeUndefined();
   });
 });
