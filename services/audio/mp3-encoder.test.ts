@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { createMp3Encoder, MP3_SAMPLE_RATES_HZ, readMp3Frames } from "./mp3-encoder.js";
+import { parseMp3FrameHeader, readMp3InfoTag } from "./mp3-info-frame.js";
 
 /** `frames` frames of a 300 Hz tone, `channels` interleaved, as 16-bit little-endian PCM. */
 function tone(sampleRateHz: number, channels: number, frames: number): Uint8Array {
@@ -97,5 +98,80 @@ describe("readMp3Frames", () => {
     expect(info.sampleRateHz).toBeLessThan(48000);
     expect(info.durationMs).toBeGreaterThanOrEqual(1000);
     expect(info.durationMs).toBeLessThan(1100);
+  });
+});
+
+describe("the LAME Info frame (totalPcmFrames)", () => {
+  const encodeWhole = (sampleRateHz: number, channels: number, frames: number, kbps?: number) => {
+    const encoder = createMp3Encoder({
+      sampleRateHz,
+      channels,
+      totalPcmFrames: frames,
+      ...(kbps ? { bitrateKbps: kbps } : {}),
+    });
+    const pcm = tone(sampleRateHz, channels, frames);
+    // Uneven chunks, as a render's store hands them over.
+    const parts: Uint8Array[] = [];
+    const step = 777 * channels * 2;
+    for (let at = 0; at < pcm.byteLength; at += step) {
+      parts.push(encoder.encode(pcm.subarray(at, Math.min(pcm.byteLength, at + step))));
+    }
+    return join([...parts, encoder.flush()]);
+  };
+
+  // Lengths around frame boundaries (576 and 1152 samples) and LAME's 576-sample delay.
+  const lengths = [1, 575, 576, 577, 1151, 1152, 1153, 1728, 5000];
+  it.each(MP3_SAMPLE_RATES_HZ.flatMap((rate) => [[rate, 1] as const, [rate, 2] as const]))(
+    "%d Hz, %d channel(s): the tag's frame count, byte count, delay and padding match the stream",
+    (sampleRateHz, channels) => {
+      for (const frames of lengths) {
+        const out = encodeWhole(sampleRateHz, channels, frames);
+        const tag = readMp3InfoTag(out);
+        const info = readMp3Frames(out);
+        expect(tag, `${frames} frames`).toMatchObject({
+          kind: "Info",
+          frames: info.frames,
+          bytes: out.byteLength,
+          crcValid: true,
+          gapless: { encoderDelaySamples: 576 },
+        });
+        expect(info.gapless?.pcmFrames, `${frames} frames`).toBe(frames);
+        expect(info.sampleRateHz).toBe(sampleRateHz);
+      }
+    },
+  );
+
+  it("puts the tag in a larger frame when the stream's frames are too small for it", () => {
+    // 16 kHz mono at 32 kbit/s: 144-byte frames; the tag needs 4 + 9 + 156 bytes.
+    const out = encodeWhole(16_000, 1, 16_000, 32);
+    const info = readMp3Frames(out);
+    expect(parseMp3FrameHeader(out, 0)?.bitrateKbps).toBeGreaterThan(32);
+    expect(info.bitrateKbps).toBe(32);
+    expect(info.gapless?.pcmFrames).toBe(16_000);
+    expect(readMp3InfoTag(out)).toMatchObject({ bytes: out.byteLength, crcValid: true });
+  });
+
+  it("writes no tag when LAME resamples (a bit rate too low for the input's rate)", () => {
+    const out = encodeWhole(11_025, 1, 11_025, 8);
+    expect(readMp3InfoTag(out)).toBeUndefined();
+    expect(readMp3Frames(out).sampleRateHz).toBeLessThan(11_025);
+  });
+
+  it("a stream without a known length has no tag and plays delay and padding too", () => {
+    const encoder = createMp3Encoder({ sampleRateHz: 22_050, channels: 1 });
+    const out = join([encoder.encode(tone(22_050, 1, 22_050)), encoder.flush()]);
+    expect(readMp3InfoTag(out)).toBeUndefined();
+    expect(readMp3Frames(out).gapless).toBeUndefined();
+  });
+
+  it("refuses a flush after more or fewer frames than announced, and a bad length", () => {
+    const encoder = createMp3Encoder({ sampleRateHz: 22_050, channels: 1, totalPcmFrames: 1000 });
+    encoder.encode(tone(22_050, 1, 999));
+    expect(() => encoder.flush()).toThrow(/announced as 1000 PCM frames but 999 were encoded/);
+    for (const totalPcmFrames of [-1, 1.5, Number.NaN]) {
+      expect(() => createMp3Encoder({ sampleRateHz: 22_050, channels: 1, totalPcmFrames })).toThrow(
+        /totalPcmFrames must be a non-negative integer/,
+      );
+    }
   });
 });

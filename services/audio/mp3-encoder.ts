@@ -4,6 +4,12 @@
  * they are complete.
  */
 import { Mp3Encoder as LameEncoder } from "@breezystack/lamejs";
+import {
+  createMp3InfoFrame,
+  parseMp3FrameHeader,
+  predictLameCbrLayout,
+  readMp3InfoTag,
+} from "./mp3-info-frame.js";
 
 /** Sample rates an MP3 stream can carry (MPEG-1, MPEG-2 and MPEG-2.5 Layer III). */
 export const MP3_SAMPLE_RATES_HZ: readonly number[] = [
@@ -24,6 +30,17 @@ export interface Mp3EncoderOptions {
    * @default 64 × channels
    */
   bitrateKbps?: number;
+  /**
+   * The stream's length in PCM frames (samples per channel), when it is known before encoding
+   * (a render, a whole clip). The stream then starts with a LAME "Info" frame carrying the frame
+   * count, the encoder delay and the padding, so decoders that read it (ffmpeg, mpg123, most
+   * players) play exactly these frames; others play it as one frame of silence. `flush()`
+   * throws if a different number of frames was encoded. Without it (a live stream whose end is
+   * unknown when its first bytes leave) there is no Info frame and decoders also play LAME's
+   * delay (576 + the decoder's 529 samples) and the last frame's padding. No Info frame is
+   * written either when LAME resamples (a bit rate too low for the input's sample rate).
+   */
+  totalPcmFrames?: number;
 }
 
 /** Encodes one MP3 stream; not reusable after {@link Mp3StreamEncoder.flush}. */
@@ -43,12 +60,13 @@ export const DEFAULT_MP3_KBPS_PER_CHANNEL = 64;
 const EMPTY = new Uint8Array(0);
 
 /**
- * Creates a streaming MP3 encoder. LAME's bit reservoir and the Xing/LAME info tag are off (the
- * lamejs defaults), so every frame decodes on its own and a stream can be cut or joined at any
- * frame boundary; a player reads the duration from the frame count.
+ * Creates a streaming MP3 encoder. LAME's bit reservoir is off (the lamejs default), so every
+ * frame decodes on its own and a stream can be cut or joined at any frame boundary. With
+ * `totalPcmFrames` the first bytes out are the Info frame (see {@link Mp3EncoderOptions}).
  *
  * Throws `RangeError` for a sample rate MP3 cannot carry, a channel count other than 1 or 2, a
- * non-positive bit rate, or a chunk that is not a whole number of frames.
+ * non-positive bit rate, a `totalPcmFrames` that is not a non-negative integer, or a chunk that
+ * is not a whole number of frames.
  */
 export function createMp3Encoder(options: Mp3EncoderOptions): Mp3StreamEncoder {
   const { sampleRateHz, channels } = options;
@@ -64,9 +82,33 @@ export function createMp3Encoder(options: Mp3EncoderOptions): Mp3StreamEncoder {
   if (!Number.isInteger(bitrateKbps) || bitrateKbps <= 0) {
     throw new RangeError(`bitrateKbps must be a positive integer, got ${bitrateKbps}`);
   }
+  const { totalPcmFrames } = options;
+  if (
+    totalPcmFrames !== undefined &&
+    !(Number.isSafeInteger(totalPcmFrames) && totalPcmFrames >= 0)
+  ) {
+    throw new RangeError(`totalPcmFrames must be a non-negative integer, got ${totalPcmFrames}`);
+  }
   const lame = new LameEncoder(channels, sampleRateHz, bitrateKbps);
   const frameBytes = channels * 2;
   let flushed = false;
+  let encodedFrames = 0;
+  let infoPending = totalPcmFrames !== undefined;
+  // The Info frame copies the format of LAME's first frame, so it goes out with that frame.
+  const withInfo = (frames: Uint8Array): Uint8Array => {
+    if (!infoPending || frames.byteLength === 0 || totalPcmFrames === undefined) return frames;
+    infoPending = false;
+    const header = parseMp3FrameHeader(frames, 0);
+    if (!header || header.sampleRateHz !== sampleRateHz) return frames;
+    const info = createMp3InfoFrame({
+      header,
+      layout: predictLameCbrLayout(header, totalPcmFrames),
+    });
+    const joined = new Uint8Array(info.byteLength + frames.byteLength);
+    joined.set(info);
+    joined.set(frames, info.byteLength);
+    return joined;
+  };
 
   return {
     encode(pcm) {
@@ -77,8 +119,9 @@ export function createMp3Encoder(options: Mp3EncoderOptions): Mp3StreamEncoder {
         );
       }
       if (pcm.byteLength === 0) return EMPTY;
+      encodedFrames += pcm.byteLength / frameBytes;
       const samples = toInt16(pcm);
-      if (channels === 1) return asBytes(lame.encodeBuffer(samples));
+      if (channels === 1) return withInfo(asBytes(lame.encodeBuffer(samples)));
       const frames = samples.length / 2;
       const left = new Int16Array(frames);
       const right = new Int16Array(frames);
@@ -86,12 +129,17 @@ export function createMp3Encoder(options: Mp3EncoderOptions): Mp3StreamEncoder {
         left[i] = samples[2 * i] ?? 0;
         right[i] = samples[2 * i + 1] ?? 0;
       }
-      return asBytes(lame.encodeBuffer(left, right));
+      return withInfo(asBytes(lame.encodeBuffer(left, right)));
     },
     flush() {
       if (flushed) return EMPTY;
       flushed = true;
-      return asBytes(lame.flush());
+      if (totalPcmFrames !== undefined && encodedFrames !== totalPcmFrames) {
+        throw new RangeError(
+          `the MP3 stream was announced as ${totalPcmFrames} PCM frames but ${encodedFrames} were encoded`,
+        );
+      }
+      return withInfo(asBytes(lame.flush()));
     },
   };
 }
@@ -111,31 +159,34 @@ function toInt16(pcm: Uint8Array): Int16Array {
 
 /** What {@link readMp3Frames} learns from an MP3 stream. */
 export interface Mp3StreamInfo {
-  /** Number of frames. */
+  /** Number of audio frames (an Info frame at the start is not counted). */
   frames: number;
-  /** Sample rate of the first frame, in Hz. */
+  /** Sample rate of the first audio frame, in Hz. */
   sampleRateHz: number;
-  /** Channels of the first frame. */
+  /** Channels of the first audio frame. */
   channels: number;
-  /** Bit rate of the first frame, in kbit/s. */
+  /** Bit rate of the first audio frame, in kbit/s. */
   bitrateKbps: number;
-  /** Playing time of all frames, in ms (fractional). */
+  /** Playing time of all audio frames, in ms (fractional). */
   durationMs: number;
+  /**
+   * From a LAME Info frame at the start, when there is one: the encoder delay and the padding,
+   * and the playing time without them, which is what a decoder that reads the tag plays.
+   */
+  gapless?: {
+    encoderDelaySamples: number;
+    paddingSamples: number;
+    /** Samples per channel between delay and padding. */
+    pcmFrames: number;
+    /** Their playing time, in ms (fractional). */
+    durationMs: number;
+  };
 }
-
-const MPEG1_KBPS = [0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320];
-const MPEG2_KBPS = [0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160];
-// Indexed by the version bits: 0 = MPEG-2.5, 2 = MPEG-2, 3 = MPEG-1 (1 is reserved).
-const RATES_BY_VERSION: readonly (readonly number[] | undefined)[] = [
-  [11025, 12000, 8000],
-  undefined,
-  [22050, 24000, 16000],
-  [44100, 48000, 32000],
-];
 
 /**
  * Walks the Layer III frames of an MP3 stream from its first byte (no ID3 tag), checking each
- * frame's sync word and header and that frames follow each other exactly.
+ * frame's sync word and header and that frames follow each other exactly. A Xing/LAME Info
+ * frame at the start is read, not counted as audio.
  *
  * Throws `RangeError` naming the offset of the first byte that is not a valid frame header, or a
  * last frame cut short.
@@ -145,35 +196,38 @@ export function readMp3Frames(bytes: Uint8Array): Mp3StreamInfo {
   let frames = 0;
   let durationMs = 0;
   let first: Omit<Mp3StreamInfo, "frames" | "durationMs"> | undefined;
+  const tag = readMp3InfoTag(bytes);
   while (offset < bytes.length) {
-    const b1 = bytes[offset + 1] ?? 0;
-    const b2 = bytes[offset + 2] ?? 0;
-    const b3 = bytes[offset + 3] ?? 0;
-    const version = (b1 >> 3) & 3;
-    const rates = RATES_BY_VERSION[version];
-    const bitrateKbps = (version === 3 ? MPEG1_KBPS : MPEG2_KBPS)[b2 >> 4] ?? 0;
-    const sampleRateHz = rates?.[(b2 >> 2) & 3] ?? 0;
-    if (
-      offset + 4 > bytes.length ||
-      bytes[offset] !== 0xff ||
-      (b1 & 0xe0) !== 0xe0 ||
-      ((b1 >> 1) & 3) !== 1 ||
-      bitrateKbps === 0 ||
-      sampleRateHz === 0
-    ) {
-      throw new RangeError(`no MPEG Layer III frame header at byte ${offset}`);
-    }
-    const samplesPerFrame = version === 3 ? 1152 : 576;
-    const length =
-      Math.floor(((samplesPerFrame / 8) * bitrateKbps * 1000) / sampleRateHz) + ((b2 >> 1) & 1);
-    if (offset + length > bytes.length) {
+    const header = parseMp3FrameHeader(bytes, offset);
+    if (!header) throw new RangeError(`no MPEG Layer III frame header at byte ${offset}`);
+    if (offset + header.frameBytes > bytes.length) {
       throw new RangeError(`the frame at byte ${offset} is cut short`);
     }
-    first ??= { sampleRateHz, channels: b3 >> 6 === 3 ? 1 : 2, bitrateKbps };
-    frames++;
-    durationMs += (samplesPerFrame / sampleRateHz) * 1000;
-    offset += length;
+    if (!(offset === 0 && tag)) {
+      first ??= {
+        sampleRateHz: header.sampleRateHz,
+        channels: header.channels,
+        bitrateKbps: header.bitrateKbps,
+      };
+      frames++;
+      durationMs += (header.samplesPerFrame / header.sampleRateHz) * 1000;
+    }
+    offset += header.frameBytes;
   }
   if (!first) throw new RangeError("no MPEG Layer III frame: the stream is empty");
-  return { ...first, frames, durationMs };
+  const info: Mp3StreamInfo = { ...first, frames, durationMs };
+  if (tag?.gapless) {
+    const { encoderDelaySamples, paddingSamples } = tag.gapless;
+    const pcmFrames = Math.max(
+      0,
+      Math.round((durationMs * first.sampleRateHz) / 1000) - encoderDelaySamples - paddingSamples,
+    );
+    info.gapless = {
+      encoderDelaySamples,
+      paddingSamples,
+      pcmFrames,
+      durationMs: (pcmFrames / first.sampleRateHz) * 1000,
+    };
+  }
+  return info;
 }

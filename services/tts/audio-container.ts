@@ -111,8 +111,12 @@ export function chooseContainer(
       }
       const bitrate = options.mp3BitrateKbps ? { bitrateKbps: options.mp3BitrateKbps } : {};
       const sliceBytes = Math.ceil((sampleRateHz * MP3_SLICE_MS) / 1000) * channels * 2;
-      const createStreamEncoder = (): AudioStreamEncoder => {
-        const mp3 = createMp3Encoder({ sampleRateHz, channels, ...bitrate });
+      // A whole clip's length is known before encoding: its MP3 starts with a LAME Info frame
+      // (delay and padding) so it decodes to exactly its PCM; a stream's end is not known when
+      // its first bytes leave, so it has none.
+      const createStreamEncoder = (totalPcmFrames?: number): AudioStreamEncoder => {
+        const length = totalPcmFrames === undefined ? {} : { totalPcmFrames };
+        const mp3 = createMp3Encoder({ sampleRateHz, channels, ...bitrate, ...length });
         return {
           async *encode(pcm) {
             for (let offset = 0; offset < pcm.byteLength; offset += sliceBytes) {
@@ -126,9 +130,9 @@ export function chooseContainer(
       };
       return {
         contentType: "audio/mpeg",
-        createStreamEncoder,
-        async encodeClip(pcm) {
-          const encoder = createStreamEncoder();
+        createStreamEncoder: () => createStreamEncoder(),
+        async encodeClip(pcm, pcmBytes) {
+          const encoder = createStreamEncoder(pcmBytes / (channels * 2));
           const parts: Uint8Array[] = [];
           for (const chunk of pcm) {
             for await (const frames of encoder.encode(chunk)) parts.push(frames);

@@ -3,9 +3,9 @@
  * STORYFORGE.md) queues a 3-scene SFML story cast with two voices; a voxgate gateway with the
  * worker on (embedded PGlite, s3rver as Cloud's Spaces bucket) and a CPU agent claim and render
  * it. The gateway is SIGKILLed after a few segments and restarted on the same data dir: the job
- * completes with one upload and one completion report, progress only ever grows, and the MP3 is
- * as long as the segments plus the SFML pauses. A second story is aborted through Cloud's
- * `/v1/jobs/abort` and reported `aborted`.
+ * completes with one upload and one completion report, progress only ever grows, and the MP3
+ * decodes (ffmpeg) to the segments plus the SFML pauses within ±20 ms. A second story is aborted
+ * through Cloud's `/v1/jobs/abort` and reported `aborted`.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -17,6 +17,7 @@ import { AudioEncoding } from "../../gen/voxgate/v1/audio_pb.js";
 import { readMp3Frames } from "../../services/audio/index.js";
 import { generateToken } from "../../services/auth/token-codec.js";
 import { parseSfml, sfmlPauseMs, sfmlToSegments } from "../../services/sfml/index.js";
+import { decodeWithFfmpeg } from "../helpers/ffmpeg-decode.js";
 import { type S3rverServer, startS3rverServer } from "../helpers/s3rver-server.js";
 import { spawnVoxgate } from "../helpers/voxgate-process.js";
 import { type GatewayProcess, startAgentProcess } from "../helpers/voxgate-stack.js";
@@ -257,17 +258,19 @@ describe("StoryForge Cloud job worker", () => {
     voxgate.close();
     const expectedMs = speechMs + sfmlPauseMs(script);
     const frames = readMp3Frames(mp3 as Uint8Array);
+    // An independent decoder: ffmpeg reads the LAME Info frame (delay and padding), as players do.
+    const decoded = await decodeWithFfmpeg(mp3 as Uint8Array, 1);
+    const decodedMs = (decoded.frames / RATE) * 1000;
     const claimedAt = cloud.claims.get(jobId) ?? 0;
     const firstProgress = mine.find(
       (u) => typeof u.body.segments_done === "number" && (u.body.segments_done as number) > 0,
     );
     console.info(
-      `[figures] StoryForge worker: claim -> first progress ${(firstProgress?.at ?? 0) - claimedAt} ms; claim -> completed ${completed.at - claimedAt} ms (incl. SIGKILL at ${killedAt}/${total} and restart); MP3 ${frames.durationMs.toFixed(1)} ms of frames vs segments + pauses ${expectedMs.toFixed(1)} ms`,
+      `[figures] StoryForge worker: claim -> first progress ${(firstProgress?.at ?? 0) - claimedAt} ms; claim -> completed ${completed.at - claimedAt} ms (incl. SIGKILL at ${killedAt}/${total} and restart); MP3 decodes (ffmpeg) to ${decodedMs.toFixed(1)} ms (${frames.durationMs.toFixed(1)} ms of frames) vs segments + pauses ${expectedMs.toFixed(1)} ms`,
     );
-    // The file is at least as long as the story; MP3 adds the encoder's delay and pads the last
-    // frame (576 samples at 22.05 kHz), see the README's figures.
-    expect(frames.durationMs).toBeGreaterThanOrEqual(expectedMs - 1);
-    expect(frames.durationMs - expectedMs).toBeLessThanOrEqual(60 + (1152 / RATE) * 1000);
+    // The issue's ±20 ms between the MP3 and the segments plus the SFML pauses.
+    expect(Math.abs(decodedMs - expectedMs)).toBeLessThanOrEqual(20);
+    expect(frames.gapless?.durationMs).toBeCloseTo(decodedMs, 3);
   });
 
   it("Cloud's /v1/jobs/abort with the Cloud job id cancels the render; Cloud hears aborted", {

@@ -95,7 +95,12 @@ export async function writeJoinedOutput(options: JoinOptions): Promise<JoinedOut
       );
     }
     contentType = "audio/mpeg";
-    body = encodeMp3(joinedPcm(blobs, parts, blockAlign, signal), layout, options.mp3BitrateKbps);
+    body = encodeMp3(
+      joinedPcm(blobs, parts, blockAlign, signal),
+      layout,
+      pcmBytes / blockAlign,
+      options.mp3BitrateKbps,
+    );
   }
   const hash = createHash("sha256");
   let sizeBytes = 0;
@@ -167,15 +172,21 @@ async function* joinedPcm(
   }
 }
 
-/** Encodes PCM chunks of any alignment to MP3 frames, in slices that let other work run. */
+/**
+ * Encodes PCM chunks of any alignment to MP3 frames, in slices that let other work run. The
+ * length is known before the first byte, so the MP3 starts with a LAME Info frame and decoders
+ * that read it play exactly `totalPcmFrames` (no encoder delay, no padding).
+ */
 async function* encodeMp3(
   pcm: AsyncIterable<Uint8Array>,
   layout: PcmLayout,
+  totalPcmFrames: number,
   bitrateKbps: number | undefined,
 ): AsyncGenerator<Uint8Array> {
   const encoder = createMp3Encoder({
     sampleRateHz: layout.sampleRateHz,
     channels: layout.channels,
+    totalPcmFrames,
     ...(bitrateKbps ? { bitrateKbps } : {}),
   });
   const blockAlign = layout.channels * 2;
