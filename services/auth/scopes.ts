@@ -32,7 +32,7 @@ export const METRICS_SURFACE = "voxgate.metrics.Prometheus";
 
 /**
  * Scope each public service requires, by fully-qualified service name. Services absent here are
- * open without a token (only grpc.health.v1.Health, so load balancers can probe).
+ * open without a token when {@link OPEN_SERVICES} lists them (health and reflection).
  */
 const SERVICE_SCOPES: ReadonlyMap<string, ClientScope> = new Map([
   ["voxgate.v1.TtsService", "tts"],
@@ -49,8 +49,15 @@ const SERVICE_SCOPES: ReadonlyMap<string, ClientScope> = new Map([
   [METRICS_SURFACE, "metrics"],
 ]);
 
-/** Services anyone may call without a token. */
-const OPEN_SERVICES: ReadonlySet<string> = new Set(["grpc.health.v1.Health"]);
+/**
+ * Services anyone may call without a token: health, for load balancers; server reflection, which
+ * tells only the schema (published without a token at /openapi.json and in the package anyway).
+ */
+const OPEN_SERVICES: ReadonlySet<string> = new Set([
+  "grpc.health.v1.Health",
+  "grpc.reflection.v1.ServerReflection",
+  "grpc.reflection.v1alpha.ServerReflection",
+]);
 
 /** What a public service requires: a scope, nothing (open), or unknown service. */
 export type ServiceAccess =

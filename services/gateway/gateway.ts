@@ -47,6 +47,7 @@ import { createNamedPromptMethods } from "../prompt-store/named-prompt-handler.j
 import type { PromptStore } from "../prompt-store/prompt-store.js";
 import { createPromptStoreHandler } from "../prompt-store/prompt-store-handler.js";
 import { createPromptUploadFrontend } from "../prompt-store/prompt-upload-frontend.js";
+import { createReflectionServices } from "../reflection/index.js";
 import {
   type BackendRegistry,
   createBackendRegistry,
@@ -524,6 +525,9 @@ export function createGateway(options: GatewayOptions): Gateway {
         shutdownSignal: shutdown.signal,
       }),
     ),
+    // gRPC server reflection, so `buf curl` and grpcurl need no schema; open like health (the
+    // same schema is published at /openapi.json).
+    ...createReflectionServices({ services: [...PUBLIC_SERVICES, Health] }),
   ];
   const storyforge = createStoryForgeRuntime({
     options: options.storyforge ?? DEFAULT_STORYFORGE_OPTIONS,
