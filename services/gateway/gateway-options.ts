@@ -112,6 +112,11 @@ export function gatewayOptionsFromSettings(
     rest: { unknownQuery: settings.restUnknownQuery },
     cors: { allowedOrigins: settings.corsAllowedOrigins },
     storyforge: storyforgeFromSettings(settings),
+    openai: {
+      voiceAliases: settings.openaiVoiceAliases,
+      modelAliases: settings.openaiModelAliases,
+      publicVoiceList: settings.openaiPublicVoiceList,
+    },
     readyNeedsBackend: settings.readyNeedsBackend,
     metrics: { listen: settings.metricsListen },
     log,

@@ -14,6 +14,7 @@ import {
   stringSetting,
 } from "../config/settings.js";
 import { jobSettings } from "../jobs/job-settings.js";
+import { openAiSettings } from "../openai/openai-settings.js";
 import { storyforgeSettings } from "../storyforge/storyforge-settings.js";
 import { gatewayTlsSettings } from "../tls/tls-settings.js";
 import { checkCorsOrigin } from "./cors-policy.js";
@@ -764,6 +765,8 @@ export const gatewaySettings = {
   ...jobSettings,
   // StoryForge surface, media fetcher and Cloud job worker (services/storyforge).
   ...storyforgeSettings,
+  // OpenAI-compatible API: voice and model aliases, open voice list (services/openai).
+  ...openAiSettings,
 };
 
 /** Resolved gateway settings. */

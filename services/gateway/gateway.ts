@@ -42,7 +42,7 @@ import { createUsageMeter, type UsageMeter } from "../limits/usage-meter.js";
 import { createLlmHandler } from "../llm/llm-handler.js";
 import { createGatewayMetrics } from "../metrics/gateway-metrics.js";
 import { createMetricsFrontend, createMetricsListener } from "../metrics/metrics-frontend.js";
-import { createOpenAiFrontend } from "../openai/openai-frontend.js";
+import { createOpenAiFrontend, type OpenAiFrontendOptions } from "../openai/openai-frontend.js";
 import { createNamedPromptMethods } from "../prompt-store/named-prompt-handler.js";
 import type { PromptStore } from "../prompt-store/prompt-store.js";
 import { createPromptStoreHandler } from "../prompt-store/prompt-store-handler.js";
@@ -179,6 +179,11 @@ export interface GatewayOptions {
   cors?: CorsPolicyOptions;
   /** The StoryForge surface and Cloud job worker. @default DEFAULT_STORYFORGE_OPTIONS */
   storyforge?: StoryForgeOptions;
+  /**
+   * The OpenAI-compatible API: voice and model aliases, the voice list without a token.
+   * @default the built-in voice aliases, no model aliases, lists need a token
+   */
+  openai?: Pick<OpenAiFrontendOptions, "voiceAliases" | "modelAliases" | "publicVoiceList">;
   /** Root logger. */
   log: Logger;
 }
@@ -583,6 +588,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       defaultTimeoutMs: limits.defaultTimeoutMs,
       maxTimeoutMs: limits.maxTimeoutMs,
       log,
+      ...options.openai,
     }),
     // StoryForge Cloud's calls (the Tinybox node API). Before REST: mounted at the root, its
     // /v1/tts and /v1/audio/* take the place of the REST bindings of those paths.

@@ -3,8 +3,20 @@ export {
   listSpeechModels,
   type ModelSource,
   type OpenAiModel,
+  speakingEngines,
   speechModelCatalog,
 } from "./model-catalog.js";
+export {
+  DEFAULT_VOICE_ALIASES,
+  type ModelAliases,
+  type ModelAliasTarget,
+  modelAliasesSchema,
+  resolveVoiceAlias,
+  type VoiceAliasContext,
+  type VoiceAliases,
+  type VoiceAliasTarget,
+  voiceAliasesSchema,
+} from "./openai-aliases.js";
 export {
   invalidRequest,
   isOpenAiError,
@@ -19,6 +31,7 @@ export {
   kTimeoutHeader,
   type OpenAiFrontendOptions,
 } from "./openai-frontend.js";
+export { openAiSettings } from "./openai-settings.js";
 export {
   OPENAI_SPEECH_MODELS,
   OPENAI_VOICES,
@@ -26,6 +39,7 @@ export {
   resolveModel,
   type SpeechCall,
   type SpeechModelCatalog,
+  type SpeechRequestOptions,
   type SpeechResponseFormat,
   type SpeechStreamFormat,
 } from "./speech-request.js";

@@ -35,11 +35,27 @@ export function speechModelCatalog(backends: readonly ModelSource[]): SpeechMode
   return { engines, families };
 }
 
+/** Engine ids that can synthesize now, each with its model family ("" when it names none). */
+export function speakingEngines(backends: readonly ModelSource[]): Map<string, string> {
+  const engines = new Map<string, string>();
+  for (const backend of live(backends)) {
+    for (const engine of backend.capabilities.engines) {
+      if (!engine.features.includes(Feature.SYNTHESIZE) || engine.id === "") continue;
+      if (!engines.has(engine.id)) engines.set(engine.id, engine.model?.family ?? "");
+    }
+  }
+  return engines;
+}
+
 /**
- * The `GET /v1/models` list: OpenAI's speech model names (any engine) while at least one backend
- * can synthesize, then every engine id and model family, sorted.
+ * The `GET /v1/models` list: OpenAI's speech model names (any engine) and the configured model
+ * aliases (`aliasNames`) while at least one backend can synthesize, then every engine id and model
+ * family, sorted.
  */
-export function listSpeechModels(backends: readonly ModelSource[]): OpenAiModel[] {
+export function listSpeechModels(
+  backends: readonly ModelSource[],
+  aliasNames: readonly string[] = [],
+): OpenAiModel[] {
   const models = new Map<string, OpenAiModel>();
   const add = (id: string, since: Date, owner: string) => {
     const created = Math.floor(since.getTime() / 1000);
@@ -58,7 +74,7 @@ export function listSpeechModels(backends: readonly ModelSource[]): OpenAiModel[
   }
   const own = [...models.values()].sort((a, b) => a.id.localeCompare(b.id));
   const earliest = Math.min(...own.map((m) => m.created));
-  for (const id of OPENAI_SPEECH_MODELS) {
+  for (const id of new Set([...OPENAI_SPEECH_MODELS, ...aliasNames])) {
     if (own.length > 0 && !models.has(id)) {
       found.push({ id, object: "model", created: earliest, owned_by: "voxgate" });
     }

@@ -31,7 +31,13 @@ import {
   textModelsOf,
   unknownTextModel,
 } from "./chat-completions.js";
-import { listSpeechModels, speechModelCatalog } from "./model-catalog.js";
+import { listSpeechModels, speakingEngines, speechModelCatalog } from "./model-catalog.js";
+import {
+  DEFAULT_VOICE_ALIASES,
+  type ModelAliases,
+  resolveVoiceAlias,
+  type VoiceAliases,
+} from "./openai-aliases.js";
 import {
   invalidRequest,
   isOpenAiError,
@@ -39,7 +45,7 @@ import {
   toOpenAiError,
   writeOpenAiError,
 } from "./openai-error.js";
-import { parseSpeechRequest, type SpeechCall } from "./speech-request.js";
+import { OPENAI_VOICES, parseSpeechRequest, type SpeechCall } from "./speech-request.js";
 
 /** Response header with the sample rate of `pcm` audio, in Hz. */
 export const kSampleRateHeader = "x-voxgate-sample-rate";
@@ -65,6 +71,19 @@ export interface OpenAiFrontendOptions {
   maxTimeoutMs: number;
   /** Root logger; each call logs through a child with its request id. */
   log: Logger;
+  /**
+   * Voice aliases, merged over {@link DEFAULT_VOICE_ALIASES} name by name (a name given here
+   * replaces the built-in entry of that name). @default {}
+   */
+  voiceAliases?: VoiceAliases;
+  /** Model aliases: `model` names that stand for engine/model routing criteria. @default {} */
+  modelAliases?: ModelAliases;
+  /**
+   * Whether `GET /v1/audio/voices` and `GET /v1/audio/models` answer requests without an
+   * `Authorization` header (Open WebUI fetches them without one). Such requests see preset voices
+   * only; a request with a token is checked as always. @default false
+   */
+  publicVoiceList?: boolean;
 }
 
 const SERVICE_TTS = TtsService.typeName;
@@ -86,20 +105,26 @@ const GENDERS: Record<VoiceGender, string> = {
 /**
  * The OpenAI-compatible API, served on the public port next to Connect:
  * - `POST /v1/audio/speech` (scope tts) speaks through TtsService.StreamSynthesize: raw audio as
- *   it is produced (`stream_format: "audio"`), or SSE `speech.audio.delta` events with base64
- *   audio and a final `speech.audio.done` (`stream_format: "sse"`);
- * - `GET /v1/audio/voices` (scope voices) lists VoiceService voices, up to 1000 per answer
- *   (`?limit=`, `?after=` with `has_more`/`next_page` for more);
+ *   it is produced (`stream_format: "audio"`), SSE `speech.audio.delta` events with base64
+ *   audio and a final `speech.audio.done` (`stream_format: "sse"`), or one whole file with
+ *   Content-Length (`"stream": false`, through TtsService.Synthesize); `voice` may be an alias
+ *   (OpenAI's names, with a built-in table for espeak-ng) and `model` a model alias;
+ * - `GET /v1/audio/voices` (scope voices) lists the voice aliases, then VoiceService voices, up to
+ *   1000 per answer (`?limit=`, `?after=` with `has_more`/`next_page` for more), in the shape
+ *   Open WebUI reads (`voices: [{ id, name }]`); with `publicVoiceList`, also without a token;
  * - `POST /v1/chat/completions` (scope tts) runs a language model through LlmService, whole or
  *   streamed as SSE `chat.completion.chunk` events; the client leaving cancels the backend call;
  * - `GET /v1/models` and `GET /v1/models/{id}` (scope tts) list the speech and language models
- *   backends offer; `GET /v1/audio/models` (scope tts) only the speech models.
+ *   backends offer; `GET /v1/audio/models` (scope tts) only the speech models, also as `models`.
  * Errors are OpenAI error objects. A failure after audio left cannot change the status any more:
  * an audio stream is then cut (the client sees a broken transfer, never a short file that looks
  * whole) and an SSE stream ends with an `error` event.
  */
 export function createOpenAiFrontend(options: OpenAiFrontendOptions): HttpFrontend {
   const { transport, registry, log } = options;
+  const voiceAliases: VoiceAliases = { ...DEFAULT_VOICE_ALIASES, ...options.voiceAliases };
+  const modelAliases: ModelAliases = options.modelAliases ?? {};
+  const modelAliasNames = Object.keys(modelAliases);
   const tts = createClient(TtsService, transport);
   const llm = createClient(LlmService, transport);
   const voices = createClient(VoiceService, transport);
@@ -155,7 +180,8 @@ export function createOpenAiFrontend(options: OpenAiFrontendOptions): HttpFronte
       maxBytes: options.maxRequestBytes,
       maxDepth: options.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH,
     });
-    const call = parseSpeechRequest(body, speechModelCatalog(registry.list()));
+    const backends = registry.list();
+    const call = parseSpeechRequest(body, speechModelCatalog(backends), { modelAliases });
     const aborter = abortOnClose(res);
     const callOptions = {
       signal: aborter.signal,
@@ -164,19 +190,47 @@ export function createOpenAiFrontend(options: OpenAiFrontendOptions): HttpFronte
     };
     const lookupOptions = {
       ...callOptions,
-      // NOT_FOUND is the usual answer (alloy, nova, … are rarely voice ids), not a failed call.
+      // NOT_FOUND is the usual answer (alloy, nova, … are rarely prompt names), not a failed call.
       contextValues: contextValues(gate).set(kExpectedCodes, [Code.NotFound]),
     };
     const voice = call.request.voice ?? "";
     // A voice that is one of the caller's prompt names speaks with that prompt, as on every
     // other protocol (prompt_name); a voice id or preset of that name comes first.
-    if (voice && !isClonedVoiceId(voice) && !presetIds().has(voice)) {
+    if (voice && !isClonedVoiceId(voice) && !presetIds(call).has(voice)) {
       if (await isPromptName(voice, lookupOptions)) {
         call.request.voice = "";
         call.request.promptName = voice;
-      } else if (call.voiceIsOpenAiName) {
-        call.request.voice = await voiceOrDefault(voice, lookupOptions);
+      } else {
+        // An alias resolves from the table alone: no lookup, so no NOT_FOUND to log.
+        const aliased = resolveVoiceAlias(voiceAliases, voice, {
+          engine: call.request.engine ?? "",
+          family: call.request.model ?? "",
+          engines: speakingEngines(backends),
+        });
+        if (aliased !== undefined) {
+          call.request.voice = aliased;
+        } else if (OPENAI_VOICES.has(voice)) {
+          // An OpenAI name the table leaves out speaks with the engine's default voice.
+          call.request.voice = "";
+        }
       }
+    }
+    if (call.whole) {
+      const { response, header } = await wholeClip(call, callOptions);
+      const headers: Record<string, string> = { "cache-control": "no-store" };
+      for (const name of ["x-voxgate-backend", "x-voxgate-attempts"]) {
+        const value = header?.get(name);
+        if (value) headers[name] = value;
+      }
+      const rate = /;\s*rate=(\d+)/.exec(response.contentType)?.[1];
+      if (call.responseFormat === "pcm" && rate) headers[kSampleRateHeader] = rate;
+      res.writeHead(200, {
+        ...headers,
+        "content-type": response.contentType,
+        "content-length": String(response.data.byteLength),
+      });
+      res.end(response.data);
+      return;
     }
     let responseHeader: Headers | undefined;
     const chunks = tts.streamSynthesize(call.request, {
@@ -188,12 +242,24 @@ export function createOpenAiFrontend(options: OpenAiFrontendOptions): HttpFronte
     await sendSpeech(res, call, chunks, () => responseHeader, aborter.signal);
   }
 
-  /** Preset voice ids of the connected engines. */
-  function presetIds(): Set<string> {
+  /**
+   * Preset voice ids of the connected engines the call may go to (the echo engine's preset "echo"
+   * is no preset of a call routed to espeak-ng, where "echo" stays an alias).
+   */
+  function presetIds(call: SpeechCall): Set<string> {
+    const engine = call.request.engine ?? "";
+    const family = call.request.model ?? "";
     return new Set(
       registry
         .list()
-        .flatMap((b) => b.capabilities.engines.flatMap((e) => e.voices.map((v) => v.id))),
+        .flatMap((b) =>
+          b.capabilities.engines
+            .filter(
+              (e) =>
+                (engine === "" || e.id === engine) && (family === "" || e.model?.family === family),
+            )
+            .flatMap((e) => e.voices.map((v) => v.id)),
+        ),
     );
   }
 
@@ -212,18 +278,19 @@ export function createOpenAiFrontend(options: OpenAiFrontendOptions): HttpFronte
     }
   }
 
-  /** An OpenAI voice name speaks with the engine default unless a voice has that very id. */
-  async function voiceOrDefault(
-    name: string,
+  /** Synthesizes the whole clip at once (`"stream": false`): exact container sizes. */
+  async function wholeClip(
+    call: SpeechCall,
     callOptions: { signal: AbortSignal; timeoutMs: number; contextValues: ContextValues },
-  ): Promise<string> {
-    try {
-      await voices.getVoice({ voiceId: name }, callOptions);
-      return name;
-    } catch (err) {
-      if (ConnectError.from(err).code === Code.NotFound) return "";
-      throw err;
-    }
+  ) {
+    let header: Headers | undefined;
+    const response = await tts.synthesize(call.request, {
+      ...callOptions,
+      onHeader: (h) => {
+        header = h;
+      },
+    });
+    return { response, header };
   }
 
   /**
@@ -248,22 +315,32 @@ export function createOpenAiFrontend(options: OpenAiFrontendOptions): HttpFronte
     const limit = Math.min(Number(limitText ?? MAX_VOICES_PER_ANSWER), MAX_VOICES_PER_ANSWER);
     const all: Voice[] = [];
     let pageToken = query.get("after") ?? "";
+    const firstPage = pageToken === "";
+    // Without a token (publicVoiceList) only presets are listed: no tenant's cloned voices.
+    const type = gate.principal ? VoiceType.UNSPECIFIED : VoiceType.PRESET;
     do {
       const pageSize = Math.min(LIST_PAGE_SIZE, limit - all.length);
-      const page = await voices.listVoices({ pageSize, pageToken }, callOptions);
+      const page = await voices.listVoices({ pageSize, pageToken, type }, callOptions);
       all.push(...page.voices);
       pageToken = page.nextPageToken;
     } while (pageToken && all.length < limit);
+    // The aliases come first, on the first page: what OpenAI-minded tools offer in their lists.
+    const aliases = firstPage
+      ? Object.keys(voiceAliases).map((name) => ({ id: name, name, type: "alias" }))
+      : [];
     writeJson(res, {
-      voices: all.map((voice) => ({
-        id: voice.id,
-        name: voice.name,
-        type: voice.type === VoiceType.CLONED ? "cloned" : "preset",
-        engine: voice.engine,
-        ...(voice.model ? { model: voice.model.family } : {}),
-        languages: voice.languages,
-        ...(GENDERS[voice.gender] ? { gender: GENDERS[voice.gender] } : {}),
-      })),
+      voices: [
+        ...aliases,
+        ...all.map((voice) => ({
+          id: voice.id,
+          name: voice.name,
+          type: voice.type === VoiceType.CLONED ? "cloned" : "preset",
+          engine: voice.engine,
+          ...(voice.model ? { model: voice.model.family } : {}),
+          languages: voice.languages,
+          ...(GENDERS[voice.gender] ? { gender: GENDERS[voice.gender] } : {}),
+        })),
+      ],
       has_more: pageToken !== "",
       ...(pageToken ? { next_page: pageToken } : {}),
     });
@@ -383,7 +460,7 @@ export function createOpenAiFrontend(options: OpenAiFrontendOptions): HttpFronte
   /** `GET /v1/models` and `GET /v1/models/{id}`. */
   async function models(req: NodeRequest, res: NodeResponse): Promise<void> {
     const all = [
-      ...listSpeechModels(registry.list()),
+      ...listSpeechModels(registry.list(), modelAliasNames),
       ...textModelsOf(registry.list()).map((m) => ({
         id: m.id,
         object: "model" as const,
@@ -413,22 +490,37 @@ export function createOpenAiFrontend(options: OpenAiFrontendOptions): HttpFronte
     writeJson(res, model);
   }
 
-  /** `GET /v1/audio/models`: the speech part of `GET /v1/models`, for speech-only clients. */
+  /**
+   * `GET /v1/audio/models`: the speech part of `GET /v1/models`, for speech-only clients; the
+   * same list also under `models`, where Open WebUI reads it.
+   */
   async function audioModels(_req: NodeRequest, res: NodeResponse): Promise<void> {
-    writeJson(res, { object: "list", data: listSpeechModels(registry.list()) });
+    const data = listSpeechModels(registry.list(), modelAliasNames);
+    writeJson(res, { object: "list", data, models: data });
   }
+
+  /**
+   * The scope a voice or model list needs: none for a request without `Authorization` when
+   * {@link OpenAiFrontendOptions.publicVoiceList} is on.
+   */
+  const listService = (req: NodeRequest, service: string): string | undefined =>
+    options.publicVoiceList && req.headers.authorization === undefined ? undefined : service;
 
   return {
     route(req) {
       const path = pathOf(req);
       if (path === "/v1/audio/models") {
-        return req.method === "GET" ? route(SERVICE_TTS, audioModels) : methodNotAllowed("GET");
+        return req.method === "GET"
+          ? route(listService(req, SERVICE_TTS), audioModels)
+          : methodNotAllowed("GET");
       }
       if (path === "/v1/audio/speech") {
         return req.method === "POST" ? route(SERVICE_TTS, speech) : methodNotAllowed("POST");
       }
       if (path === "/v1/audio/voices") {
-        return req.method === "GET" ? route(SERVICE_VOICES, listVoices) : methodNotAllowed("GET");
+        return req.method === "GET"
+          ? route(listService(req, SERVICE_VOICES), listVoices)
+          : methodNotAllowed("GET");
       }
       if (path === "/v1/chat/completions") {
         return req.method === "POST" ? route(SERVICE_LLM, chat) : methodNotAllowed("POST");

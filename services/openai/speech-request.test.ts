@@ -19,6 +19,41 @@ function refusal(body: unknown): OpenAiError {
 }
 
 describe("parseSpeechRequest", () => {
+  it("routes a model alias by its criteria, before OpenAI names and engine ids", () => {
+    const modelAliases = {
+      "tts-1": { engine: "espeak-ng" },
+      "tts-1-hd": { model: "qwen3-tts" },
+      "espeak-ng": { engine: "qwen-engine" },
+    };
+    const routed = (model: string) =>
+      parseSpeechRequest({ model, input: "x" }, catalog, { modelAliases }).request;
+    expect(routed("tts-1")).toMatchObject({ engine: "espeak-ng" });
+    expect(routed("tts-1")).not.toHaveProperty("model");
+    expect(routed("tts-1-hd")).toMatchObject({ model: "qwen3-tts" });
+    expect(routed("tts-1-hd")).not.toHaveProperty("engine");
+    expect(routed("espeak-ng")).toMatchObject({ engine: "qwen-engine" });
+    // Not aliased: OpenAI's name still means any engine.
+    expect(routed("gpt-4o-mini-tts")).not.toHaveProperty("engine");
+  });
+
+  it("honours stream: false (one whole file) and Kokoro's download_format and lang_code", () => {
+    const whole = parseSpeechRequest(
+      { input: "x", stream: false, response_format: "mp3", download_format: "wav", lang_code: "b" },
+      catalog,
+    );
+    expect(whole.whole).toBe(true);
+    expect(whole.responseFormat).toBe("wav");
+    expect(whole.request.encoding).toBe(AudioEncoding.WAV);
+    expect(whole.request.language).toBe("en-gb");
+    // Streamed, download_format names a download link voxgate does not make: response_format wins.
+    const streamed = parseSpeechRequest(
+      { input: "x", stream: true, response_format: "pcm", download_format: "wav" },
+      catalog,
+    );
+    expect(streamed.whole).toBe(false);
+    expect(streamed.responseFormat).toBe("pcm");
+  });
+
   it("maps a full OpenAI request onto TtsService", () => {
     const call = parseSpeechRequest(
       {
@@ -44,7 +79,7 @@ describe("parseSpeechRequest", () => {
       },
       responseFormat: "wav",
       streamFormat: "sse",
-      voiceIsOpenAiName: false,
+      whole: false,
     });
   });
 
@@ -56,7 +91,8 @@ describe("parseSpeechRequest", () => {
     expect(call.request).not.toHaveProperty("speed");
     expect(call.request).not.toHaveProperty("engine");
     expect(call.request).not.toHaveProperty("model");
-    expect(call.voiceIsOpenAiName).toBe(true);
+    expect(call.request.voice).toBe("alloy");
+    expect(call.whole).toBe(false);
   });
 
   it.each([
@@ -68,14 +104,9 @@ describe("parseSpeechRequest", () => {
     expect(call.request.encoding).toBe(encoding);
   });
 
-  it("takes a voice object's id, and flags OpenAI voice names either way", () => {
+  it("takes a voice object's id", () => {
     expect(parseSpeechRequest({ input: "x", voice: { id: "v_123" } }, catalog)).toMatchObject({
       request: { voice: "v_123" },
-      voiceIsOpenAiName: false,
-    });
-    expect(parseSpeechRequest({ input: "x", voice: { id: "nova" } }, catalog)).toMatchObject({
-      request: { voice: "nova" },
-      voiceIsOpenAiName: true,
     });
     expect(parseSpeechRequest({ input: "x" }, catalog).request.voice).toBe("");
   });
@@ -94,6 +125,22 @@ describe("parseSpeechRequest", () => {
     [{}, "input", "input is required: the text to speak"],
     [{ input: 5 }, "input", "input must be a string"],
     [{ input: "x", model: 4 }, "model", "model must be a string"],
+    [{ input: "x", stream: "no" }, "stream", 'stream must be true or false, got "no"'],
+    [
+      { input: "x", stream: false, stream_format: "sse" },
+      "stream",
+      'stream: false asks for one whole file, stream_format "sse" for events; choose one',
+    ],
+    [
+      { input: "x", stream: false, download_format: "ogg" },
+      "download_format",
+      'download_format "ogg" is not one of mp3, wav, pcm',
+    ],
+    [
+      { input: "x", lang_code: "q" },
+      "lang_code",
+      'lang_code "q" is not one of a, b, e, f, h, i, j, p, z',
+    ],
     [
       { input: "x", voice: 7 },
       "voice",

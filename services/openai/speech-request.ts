@@ -1,6 +1,7 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { AudioEncoding } from "../../gen/voxgate/v1/audio_pb.js";
 import type { SynthesizeSpeechRequestSchema } from "../../gen/voxgate/v1/tts_pb.js";
+import type { ModelAliases, ModelAliasTarget } from "./openai-aliases.js";
 import { invalidRequest, OpenAiError } from "./openai-error.js";
 
 /** Audio formats `POST /v1/audio/speech` returns. */
@@ -20,8 +21,8 @@ export const OPENAI_SPEECH_MODELS: readonly string[] = [
 ];
 
 /**
- * Voice names of OpenAI's speech API. Each speaks with the engine's default voice, unless a voice
- * with that very id exists (then that voice speaks).
+ * Voice names of OpenAI's speech API. The voice alias table (`openaiVoiceAliases`, with a
+ * built-in default) says which voice each one speaks with.
  */
 export const OPENAI_VOICES: ReadonlySet<string> = new Set([
   "alloy",
@@ -56,11 +57,33 @@ export interface SpeechCall {
   /** Raw audio or SSE. */
   streamFormat: SpeechStreamFormat;
   /**
-   * Whether `request.voice` is an OpenAI voice name, to be replaced by the engine default unless a
-   * voice with that id exists.
+   * Whether the caller asked for one whole file (`"stream": false`): sent with Content-Length and
+   * exact container sizes once synthesis is done, instead of streamed as it is produced.
    */
-  voiceIsOpenAiName: boolean;
+  whole: boolean;
 }
+
+/** Options of {@link parseSpeechRequest}. */
+export interface SpeechRequestOptions {
+  /** `model` names that stand for routing criteria (`tts-1` → an engine). @default {} */
+  modelAliases?: ModelAliases;
+}
+
+/**
+ * Kokoro-FastAPI's `lang_code` (one letter per Kokoro pipeline) as the BCP-47 tag voxgate engines
+ * take.
+ */
+const KOKORO_LANG_CODES: Readonly<Record<string, string>> = {
+  a: "en-us",
+  b: "en-gb",
+  e: "es",
+  f: "fr",
+  h: "hi",
+  i: "it",
+  j: "ja",
+  p: "pt-br",
+  z: "zh",
+};
 
 const ENCODINGS: Record<SpeechResponseFormat, AudioEncoding> = {
   mp3: AudioEncoding.MP3,
@@ -73,16 +96,25 @@ const OPENAI_ONLY_FORMATS = new Set(["opus", "aac", "flac"]);
  * Checks a `POST /v1/audio/speech` body and maps it onto a TtsService request:
  * - `input` (required string) becomes `text`; TtsService checks emptiness and the length limit;
  * - `model`: empty or an OpenAI model name means any engine; an engine id restricts the call to
- *   that engine, a model family to that family; anything else is 404 `model_not_found`;
- * - `voice`: a voice id string or `{ "id" }`; OpenAI voice names are flagged for mapping;
+ *   that engine, a model family to that family; a model alias (`options.modelAliases`, checked
+ *   first) to the engine/family it names; anything else is 404 `model_not_found`;
+ * - `voice`: a voice id string or `{ "id" }` (voice aliases are resolved by the frontend, which
+ *   knows the fleet);
  * - `response_format`: mp3 (the default, as at OpenAI), wav or pcm; opus, aac and flac are
  *   refused naming the formats this gateway has;
  * - `speed` 0.25..4, `instructions` (passed to engines that take them), `stream_format` audio
- *   (the default) or sse. Unknown fields are ignored, as OpenAI-compatible tools send extras.
+ *   (the default) or sse;
+ * - extras other servers take: `stream` (false: one whole file; not with sse), Kokoro's
+ *   `download_format` (the format of that whole file) and `lang_code` (the language). Unknown
+ *   fields are ignored, as OpenAI-compatible tools send extras (README lists the known ones).
  *
  * @throws OpenAiError 400 naming the field at fault, or 404 for an unknown model.
  */
-export function parseSpeechRequest(body: unknown, catalog: SpeechModelCatalog): SpeechCall {
+export function parseSpeechRequest(
+  body: unknown,
+  catalog: SpeechModelCatalog,
+  options: SpeechRequestOptions = {},
+): SpeechCall {
   if (typeof body !== "object" || body === null || Array.isArray(body)) {
     throw invalidRequest("the request body must be a JSON object", null);
   }
@@ -95,7 +127,7 @@ export function parseSpeechRequest(body: unknown, catalog: SpeechModelCatalog): 
   if (typeof input !== "string") throw invalidRequest("input must be a string", "input");
 
   const model = optionalString(fields, "model") ?? "";
-  const target = resolveModel(model, catalog);
+  const target = resolveModel(model, catalog, options.modelAliases);
 
   let voice = "";
   const rawVoice = fields.voice;
@@ -114,13 +146,20 @@ export function parseSpeechRequest(body: unknown, catalog: SpeechModelCatalog): 
     throw invalidRequest('voice must be a voice name or an object { "id": "<voice id>" }', "voice");
   }
 
-  const format = optionalString(fields, "response_format") ?? "mp3";
+  const whole = fields.stream ?? true;
+  if (typeof whole !== "boolean") {
+    throw invalidRequest(`stream must be true or false, got ${JSON.stringify(whole)}`, "stream");
+  }
+  // Kokoro's download_format is the format of the file as a whole: honoured when it is one.
+  const downloadFormat = whole === false ? optionalString(fields, "download_format") : undefined;
+  const formatField = downloadFormat !== undefined ? "download_format" : "response_format";
+  const format = downloadFormat ?? optionalString(fields, "response_format") ?? "mp3";
   if (!(format in ENCODINGS)) {
     throw invalidRequest(
       OPENAI_ONLY_FORMATS.has(format)
         ? `response_format "${format}" is not supported by this gateway (it has no ${format} encoder); use mp3, wav or pcm`
-        : `response_format "${format}" is not one of mp3, wav, pcm`,
-      "response_format",
+        : `${formatField} "${format}" is not one of mp3, wav, pcm`,
+      formatField,
     );
   }
   const responseFormat = format as SpeechResponseFormat;
@@ -138,6 +177,24 @@ export function parseSpeechRequest(body: unknown, catalog: SpeechModelCatalog): 
   if (stream !== "audio" && stream !== "sse") {
     throw invalidRequest(`stream_format "${stream}" is not one of audio, sse`, "stream_format");
   }
+  if (stream === "sse" && whole === false) {
+    throw invalidRequest(
+      'stream: false asks for one whole file, stream_format "sse" for events; choose one',
+      "stream",
+    );
+  }
+  const langCode = optionalString(fields, "lang_code");
+  let language = "";
+  if (langCode !== undefined && langCode !== "") {
+    const tag = KOKORO_LANG_CODES[langCode.toLowerCase()];
+    if (tag === undefined) {
+      throw invalidRequest(
+        `lang_code "${langCode.slice(0, 16)}" is not one of ${Object.keys(KOKORO_LANG_CODES).join(", ")}`,
+        "lang_code",
+      );
+    }
+    language = tag;
+  }
 
   return {
     request: {
@@ -147,22 +204,40 @@ export function parseSpeechRequest(body: unknown, catalog: SpeechModelCatalog): 
       ...(speed !== undefined ? { speed } : {}),
       instructions,
       encoding: ENCODINGS[responseFormat],
+      ...(language ? { language } : {}),
     },
     responseFormat,
     streamFormat: stream,
-    voiceIsOpenAiName: OPENAI_VOICES.has(voice),
+    whole: whole === false,
   };
 }
 
-/** Maps a request's `model` onto the engine or model family it restricts the call to. */
+/**
+ * Maps a request's `model` onto the engine or model family it restricts the call to: a model
+ * alias first (as configured, whether or not a backend offers it now), then OpenAI's names (any
+ * engine), engine ids and model families.
+ */
 export function resolveModel(
   model: string,
   catalog: SpeechModelCatalog,
+  aliases: ModelAliases = {},
 ): { engine?: string; model?: string } {
+  if (model !== "" && Object.hasOwn(aliases, model)) {
+    const target = aliases[model] as ModelAliasTarget;
+    return {
+      ...(target.engine ? { engine: target.engine } : {}),
+      ...(target.model ? { model: target.model } : {}),
+    };
+  }
   if (model === "" || OPENAI_SPEECH_MODELS.includes(model)) return {};
   if (catalog.engines.has(model)) return { engine: model };
   if (catalog.families.has(model)) return { model };
-  const known = [...OPENAI_SPEECH_MODELS, ...catalog.engines, ...catalog.families];
+  const known = [
+    ...OPENAI_SPEECH_MODELS,
+    ...Object.keys(aliases),
+    ...catalog.engines,
+    ...catalog.families,
+  ];
   throw new OpenAiError(
     `model "${model}" is not offered by any connected backend; use one of: ${[...new Set(known)].join(", ")}`,
     404,

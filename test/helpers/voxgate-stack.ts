@@ -77,16 +77,18 @@ export function startAgentProcess(
   gateway: Pick<GatewayProcess, "agentPort" | "agentToken"> & { proc?: VoxgateProcess },
   id: string,
   env: Record<string, string> = {},
+  /** Longest wait for each of "connected" and "agent ready", in ms. @default 30000 */
+  timeoutMs = 30_000,
 ): { proc: VoxgateProcess; connected: Promise<unknown> } {
   const proc = spawnVoxgate(["agent", "--gateway", `127.0.0.1:${gateway.agentPort}`, "--id", id], {
     VOXGATE_AGENT_TOKEN: gateway.agentToken,
     ...env,
   });
-  const welcomed = proc.waitForLog((l) => l.msg === "connected to gateway", 30_000);
+  const welcomed = proc.waitForLog((l) => l.msg === "connected to gateway", timeoutMs);
   const gatewayProc = gateway.proc;
   const connected = gatewayProc
     ? welcomed.then(() =>
-        gatewayProc.waitForLog((l) => l.msg === "agent ready" && l.agent === id, 30_000),
+        gatewayProc.waitForLog((l) => l.msg === "agent ready" && l.agent === id, timeoutMs),
       )
     : welcomed;
   // Tests that expect the agent to be refused never await this; keep its rejection observed.

@@ -151,6 +151,17 @@ describe("createEspeakEngine", () => {
     expect(unknown.message).toContain("en-us");
   });
 
+  it("speaks a listed voice with a variant (en-us+f3), refusing unknown variants", async () => {
+    const plain = Buffer.concat(await collect(engine, request("Hello.")));
+    const female = Buffer.concat(await collect(engine, request("Hello.", { voiceId: "en-us+f3" })));
+    expect(female.length).toBeGreaterThan(0);
+    expect(female.equals(plain)).toBe(false);
+    for (const voiceId of ["en-us+zz", "en-us+", "+f3", "en-zz+f3"]) {
+      const err = await rejection(collect(engine, request("Hello.", { voiceId })));
+      expect(isUnknownVoiceError(err)).toBe(true);
+    }
+  });
+
   it("uses the default voice for an empty voice id and matches ids case-insensitively", async () => {
     const explicit = Buffer.concat(await collect(engine, request("Hello.")));
     const byDefault = Buffer.concat(await collect(engine, request("Hello.", { voiceId: "" })));

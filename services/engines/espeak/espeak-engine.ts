@@ -91,6 +91,23 @@ export interface EspeakEngineOptions {
   log?: Logger;
 }
 
+/** Voice variants a preset voice id may carry after `+` (`en-us+f3`): espeak-ng's classic set. */
+export const ESPEAK_VARIANTS: ReadonlySet<string> = new Set([
+  "m1",
+  "m2",
+  "m3",
+  "m4",
+  "m5",
+  "m6",
+  "m7",
+  "m8",
+  "f1",
+  "f2",
+  "f3",
+  "f4",
+  "f5",
+]);
+
 // A sentence on its way through a worker.
 interface Job {
   readonly message: EspeakSynthesizeMessage;
@@ -120,7 +137,8 @@ type State = "starting" | "running" | "closed";
  * already being synthesized. It stops between sentences when `signal` aborts, throwing
  * `signal.reason`; a sentence already in a worker runs to its end (tens of milliseconds) and is
  * dropped. `speed` scales espeak-ng's 175 words per minute, clamped to 80..450; `instructions` are
- * ignored. An empty `voiceId` means `defaultVoiceId`; an unknown one throws `UnknownVoiceError`.
+ * ignored. An empty `voiceId` means `defaultVoiceId`; a listed voice may carry a variant
+ * (`en-us+f3`, see {@link ESPEAK_VARIANTS}); an unknown one throws `UnknownVoiceError`.
  *
  * Cloning (`supportsCloning`): `createClonePrompt` reads a WAV reference, measures its pitch and
  * speaking rate (`services/analysis`, in a worker thread for references over 3 s) and returns a
@@ -335,8 +353,15 @@ export async function createEspeakEngine(options: EspeakEngineOptions = {}): Pro
 
   const resolveVoice = (voiceId: string): string => {
     const wanted = voiceId === "" ? defaultVoiceId : voiceId;
-    const voice = voicesByKey.get(wanted.toLowerCase());
-    if (voice === undefined) {
+    // `<voice>+<variant>` speaks a listed voice with one of espeak-ng's classic voice variants
+    // (m1-m8 male, f1-f5 female), as `-v en-us+f3` does on the command line.
+    const plus = wanted.indexOf("+");
+    const variant = plus > 0 ? wanted.slice(plus + 1).toLowerCase() : "";
+    const voice = voicesByKey.get((plus > 0 ? wanted.slice(0, plus) : wanted).toLowerCase());
+    if (voice !== undefined && plus > 0 && ESPEAK_VARIANTS.has(variant)) {
+      return `${voice.id}+${variant}`;
+    }
+    if (voice === undefined || plus > 0) {
       throw new UnknownVoiceError(
         ENGINE_ID,
         voiceId,

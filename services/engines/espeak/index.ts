@@ -10,4 +10,4 @@ export {
   parseEspeakClonePrompt,
 } from "./espeak-clone.js";
 export type { EspeakEngineOptions } from "./espeak-engine.js";
-export { createEspeakEngine } from "./espeak-engine.js";
+export { createEspeakEngine, ESPEAK_VARIANTS } from "./espeak-engine.js";
