@@ -6,6 +6,7 @@ import type { Logger } from "pino";
 import { AgentService, type CallRequest } from "../../gen/voxgate/v1/agent_pb.js";
 import { parseBearer } from "../auth/bearer.js";
 import type { Principal, TokenStore } from "../auth/token-store.js";
+import { attachConnectionBudget, attachH2SessionGuard } from "../connection-limits/index.js";
 import { createGrpcServiceDefinition } from "../grpc/service-definition.js";
 import type { BackendRegistry } from "../registry/index.js";
 import { certificateIdentities } from "../tls/cert-identity.js";
@@ -61,6 +62,20 @@ export interface AgentPortLimits {
   maxAgentPriority: number;
   /** Most preset voices one agent may list. @default 1000 */
   maxAgentVoices: number;
+  /** Open connections on the agent port in all. @default 1024 */
+  maxConnections: number;
+  /**
+   * Open connections from one address (agents behind one NAT share it, so this is generous).
+   * @default 256
+   */
+  maxConnectionsPerClient: number;
+  /**
+   * Time a new connection has to open its first stream (TLS, HTTP/2 preface and the control
+   * stream's headers), in ms; a connection without one is closed. @default 10_000
+   */
+  firstStreamTimeoutMs: number;
+  /** Time a connection may stay without an open stream before GOAWAY, in ms. @default 300_000 */
+  idleTimeoutMs: number;
 }
 
 /** Defaults of {@link AgentPortLimits}. */
@@ -81,6 +96,10 @@ export const defaultAgentPortLimits: AgentPortLimits = {
   minAgentPriority: defaultAgentHelloLimits.minPriority,
   maxAgentPriority: defaultAgentHelloLimits.maxPriority,
   maxAgentVoices: defaultAgentHelloLimits.maxVoices,
+  maxConnections: 1024,
+  maxConnectionsPerClient: 256,
+  firstStreamTimeoutMs: 10_000,
+  idleTimeoutMs: 300_000,
 };
 
 /** Options of {@link createAgentPortServer}. */
@@ -269,6 +288,7 @@ export function createAgentPortServer(options: AgentPortServerOptions): AgentPor
         server.bindAsync(`${options.host}:${options.port}`, credentials, (err, port) => {
           if (err) return reject(err);
           widenReceiveWindows(server, limits.windowBytes, log);
+          guardConnections(server, limits, log);
           if (mutualTls) logUntrustedClients(server, log);
           log.info(
             {
@@ -330,6 +350,41 @@ function logUntrustedClients(server: grpc.Server, log: Logger): void {
         },
         "agent connection without a trusted client certificate",
       );
+    });
+  }
+}
+
+/**
+ * Caps the agent port's connections (in all and per address) and closes connections that never
+ * open a stream or sit without one, like the public port does: the agent port faces the internet
+ * too, and before this a connection flood or preface-only connections held it without limit.
+ * Reaches grpc-js's private `http2Servers` map like {@link widenReceiveWindows}; if a grpc-js
+ * upgrade moves it, a warning says the caps are off.
+ */
+function guardConnections(server: grpc.Server, limits: AgentPortLimits, log: Logger): void {
+  const servers = (server as unknown as { http2Servers?: unknown }).http2Servers;
+  if (!(servers instanceof Map)) {
+    log.warn("grpc-js internals changed: agent port connections are not capped");
+    return;
+  }
+  for (const http2Server of servers.keys() as Iterable<http2.Http2Server>) {
+    attachConnectionBudget(http2Server, {
+      maxConnections: limits.maxConnections,
+      maxConnectionsPerClient: limits.maxConnectionsPerClient,
+      log,
+      settingNames: {
+        maxConnections: "VOXGATE_AGENT_MAX_CONNECTIONS",
+        maxConnectionsPerClient: "VOXGATE_AGENT_MAX_CONNECTIONS_PER_CLIENT",
+      },
+    });
+    attachH2SessionGuard(http2Server, {
+      firstStreamTimeoutMs: limits.firstStreamTimeoutMs,
+      idleTimeoutMs: limits.idleTimeoutMs,
+      log,
+      settingNames: {
+        firstStreamTimeoutMs: "VOXGATE_AGENT_FIRST_STREAM_TIMEOUT_MS",
+        idleTimeoutMs: "VOXGATE_AGENT_IDLE_TIMEOUT_MS",
+      },
     });
   }
 }

@@ -9,6 +9,11 @@ export interface ConnectionBudgetOptions {
   maxConnectionsPerClient: number;
   /** Logger: a refused connection can carry no message, so the refusal is logged. */
   log: Logger;
+  /**
+   * Names of the two settings, for the refusal log line (each port has its own).
+   * @default the public port's `VOXGATE_MAX_CONNECTIONS` / `VOXGATE_MAX_CONNECTIONS_PER_CLIENT`
+   */
+  settingNames?: { maxConnections: string; maxConnectionsPerClient: string } | undefined;
 }
 
 /** What a connection budget counts. */
@@ -34,6 +39,10 @@ export function attachConnectionBudget(
   options: ConnectionBudgetOptions,
 ): ConnectionBudget {
   const log = options.log.child({ component: "connection-budget" });
+  const names = options.settingNames ?? {
+    maxConnections: "VOXGATE_MAX_CONNECTIONS",
+    maxConnectionsPerClient: "VOXGATE_MAX_CONNECTIONS_PER_CLIENT",
+  };
   const perClient = new Map<string, number>();
   let connections = 0;
   let logWindowStart = 0;
@@ -55,7 +64,7 @@ export function attachConnectionBudget(
       refuse(
         socket,
         address,
-        `${connections} connections open (max connections: VOXGATE_MAX_CONNECTIONS)`,
+        `${connections} connections open (max connections: ${names.maxConnections})`,
       );
       return;
     }
@@ -64,7 +73,7 @@ export function attachConnectionBudget(
       refuse(
         socket,
         address,
-        `${fromClient} connections open from ${address} (max connections per client: VOXGATE_MAX_CONNECTIONS_PER_CLIENT)`,
+        `${fromClient} connections open from ${address} (max connections per client: ${names.maxConnectionsPerClient})`,
       );
       return;
     }

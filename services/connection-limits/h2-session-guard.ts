@@ -12,6 +12,11 @@ export interface H2SessionGuardOptions {
   idleTimeoutMs: number;
   /** Logger. */
   log: Logger;
+  /**
+   * Names of the two settings, for the log line (each port has its own).
+   * @default the public port's `VOXGATE_HEADERS_TIMEOUT_MS` / `VOXGATE_IDLE_TIMEOUT_MS`
+   */
+  settingNames?: { firstStreamTimeoutMs: string; idleTimeoutMs: string } | undefined;
 }
 
 /** Time a session told to go away (GOAWAY) has before it is cut, in ms. */
@@ -29,6 +34,10 @@ export function attachH2SessionGuard(
   options: H2SessionGuardOptions,
 ): void {
   const log = options.log.child({ component: "h2-session-guard" });
+  const names = options.settingNames ?? {
+    firstStreamTimeoutMs: "VOXGATE_HEADERS_TIMEOUT_MS",
+    idleTimeoutMs: "VOXGATE_IDLE_TIMEOUT_MS",
+  };
   server.on("session", (session: http2.ServerHttp2Session) => {
     let open = 0;
     let everOpened = false;
@@ -57,7 +66,7 @@ export function attachH2SessionGuard(
     };
     arm(
       options.firstStreamTimeoutMs,
-      `no stream within ${options.firstStreamTimeoutMs} ms (headers timeout: VOXGATE_HEADERS_TIMEOUT_MS)`,
+      `no stream within ${options.firstStreamTimeoutMs} ms (headers timeout: ${names.firstStreamTimeoutMs})`,
     );
     session.on("stream", (stream: http2.ServerHttp2Stream) => {
       everOpened = true;
@@ -68,7 +77,7 @@ export function attachH2SessionGuard(
         if (open === 0 && !session.destroyed) {
           arm(
             options.idleTimeoutMs,
-            `idle for ${options.idleTimeoutMs} ms (idle timeout: VOXGATE_IDLE_TIMEOUT_MS)`,
+            `idle for ${options.idleTimeoutMs} ms (idle timeout: ${names.idleTimeoutMs})`,
           );
         }
       });

@@ -315,6 +315,41 @@ export const gatewaySettings = {
     schema: intSetting(2, 100_000),
     defaultValue: 256,
   }),
+  agentMaxConnections: setting({
+    key: "agentMaxConnections",
+    flag: "agent-max-connections",
+    env: "VOXGATE_AGENT_MAX_CONNECTIONS",
+    description: "open connections on the agent port in all; more are closed at once (logged)",
+    schema: intSetting(1, 1_000_000),
+    defaultValue: 1024,
+  }),
+  agentMaxConnectionsPerClient: setting({
+    key: "agentMaxConnectionsPerClient",
+    flag: "agent-max-connections-per-client",
+    env: "VOXGATE_AGENT_MAX_CONNECTIONS_PER_CLIENT",
+    description:
+      "open connections on the agent port from one address (agents behind one NAT share it); more are closed at once",
+    schema: intSetting(1, 1_000_000),
+    defaultValue: 256,
+  }),
+  agentFirstStreamTimeoutMs: setting({
+    key: "agentFirstStreamTimeoutMs",
+    flag: "agent-first-stream-timeout-ms",
+    env: "VOXGATE_AGENT_FIRST_STREAM_TIMEOUT_MS",
+    description:
+      "time a new agent-port connection has to open its first stream (TLS, HTTP/2 preface, headers), in ms",
+    schema: intSetting(100, 600_000),
+    defaultValue: 10_000,
+  }),
+  agentIdleTimeoutMs: setting({
+    key: "agentIdleTimeoutMs",
+    flag: "agent-idle-timeout-ms",
+    env: "VOXGATE_AGENT_IDLE_TIMEOUT_MS",
+    description:
+      "time an agent-port connection may stay without an open stream before GOAWAY, in ms",
+    schema: intSetting(1000, 86_400_000),
+    defaultValue: 300_000,
+  }),
   agentMaxStandbyStreams: setting({
     key: "agentMaxStandbyStreams",
     flag: "agent-max-standby-streams",
