@@ -17,30 +17,25 @@ import type * as http2 from "node:http2";
 import * as https from "node:https";
 import type * as net from "node:net";
 import * as tls from "node:tls";
-import { type Client, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
+import type { Interceptor, Transport } from "@connectrpc/connect";
 import {
   createConnectTransport,
   createGrpcTransport,
   createGrpcWebTransport,
   Http2SessionManager,
 } from "@connectrpc/connect-node";
-import { Health } from "../gen/health/v1/health_pb.js";
-import { BackendAdminService } from "../gen/voxgate/v1/backend_admin_pb.js";
-import { JobService } from "../gen/voxgate/v1/job_pb.js";
-import { LlmService } from "../gen/voxgate/v1/llm_pb.js";
-import { PromptStoreService } from "../gen/voxgate/v1/prompt_store_pb.js";
-import { TtsService } from "../gen/voxgate/v1/tts_pb.js";
-import { VoiceService } from "../gen/voxgate/v1/voice_pb.js";
 import { defaultCaCertificates } from "../services/tls/trust-store.js";
-
-/** Wire protocol of a voxgate client; the gateway's public port speaks all three. */
-export type VoxgateProtocol = "connect" | "grpc" | "grpc-web";
+import {
+  bearerToken,
+  checkCommonOptions,
+  createVoxgateServiceClients,
+  VOXGATE_PROTOCOLS,
+  type VoxgateProtocol,
+  type VoxgateServiceClients,
+} from "./service-clients.js";
 
 /** HTTP version of a voxgate client. `"2"` over `http:` URLs is cleartext HTTP/2 (h2c). */
 export type VoxgateHttpVersion = "1.1" | "2";
-
-/** The wire protocols {@link VoxgateClientOptions.protocol} accepts. */
-export const VOXGATE_PROTOCOLS: readonly VoxgateProtocol[] = ["connect", "grpc", "grpc-web"];
 
 /** Options of {@link createVoxgateClient} and {@link createVoxgateTransport}. */
 export interface VoxgateClientOptions {
@@ -101,29 +96,14 @@ export interface VoxgateTransport extends Transport {
   close(): void;
 }
 
-/** One typed client per public voxgate service, all sharing one transport. */
-export interface VoxgateServiceClients {
-  /** Speech synthesis: whole clips and streams (`tts` scope). */
-  tts: Client<typeof TtsService>;
-  /** The voice catalog: presets and cloned voices (`voices` scope). */
-  voices: Client<typeof VoiceService>;
-  /** Clone prompt blobs (`voices` scope). */
-  prompts: Client<typeof PromptStoreService>;
-  /** Durable jobs: renders, analyses, batches (`jobs` scope). */
-  jobs: Client<typeof JobService>;
-  /** The backend registry (`admin` scope). */
-  backends: Client<typeof BackendAdminService>;
-  /** Language models on backends (`tts` scope). */
-  llm: Client<typeof LlmService>;
-  /** `grpc.health.v1.Health`; needs no token. */
-  health: Client<typeof Health>;
-}
-
 /** Typed clients of every public voxgate service plus `close()` for their shared connection. */
 export interface VoxgateClient extends VoxgateServiceClients {
   /** Releases the connection; see {@link VoxgateTransport.close}. Idempotent. */
   close(): void;
 }
+
+export type { VoxgateProtocol, VoxgateServiceClients } from "./service-clients.js";
+export { createVoxgateServiceClients, VOXGATE_PROTOCOLS } from "./service-clients.js";
 
 /**
  * Creates typed clients of every public voxgate service over one transport built from `options`
@@ -135,22 +115,6 @@ export interface VoxgateClient extends VoxgateServiceClients {
 export function createVoxgateClient(options: VoxgateClientOptions): VoxgateClient {
   const transport = createVoxgateTransport(options);
   return { ...createVoxgateServiceClients(transport), close: () => transport.close() };
-}
-
-/**
- * Binds one typed client per public voxgate service to `transport`, e.g. an in-memory
- * `createRouterTransport` in tests. The caller keeps ownership of the transport.
- */
-export function createVoxgateServiceClients(transport: Transport): VoxgateServiceClients {
-  return {
-    tts: createClient(TtsService, transport),
-    voices: createClient(VoiceService, transport),
-    prompts: createClient(PromptStoreService, transport),
-    jobs: createClient(JobService, transport),
-    backends: createClient(BackendAdminService, transport),
-    llm: createClient(LlmService, transport),
-    health: createClient(Health, transport),
-  };
 }
 
 /**
@@ -290,15 +254,6 @@ function createProtocolTransport(protocol: VoxgateProtocol, options: NodeOptions
   }
 }
 
-/** Adds `Authorization: Bearer <token>` to every request. */
-function bearerToken(token: string): Interceptor {
-  const value = `Bearer ${token}`;
-  return (next) => (req) => {
-    req.header.set("Authorization", value);
-    return next(req);
-  };
-}
-
 interface ResolvedOptions {
   baseUrl: string;
   tls: boolean;
@@ -309,18 +264,8 @@ interface ResolvedOptions {
   useBinaryFormat: boolean;
 }
 
-const DEFAULT_TIMEOUT_MS = 30_000;
-
 function resolveOptions(options: VoxgateClientOptions): ResolvedOptions {
-  let url: URL;
-  try {
-    url = new URL(options.baseUrl);
-  } catch {
-    throw new Error(`baseUrl "${options.baseUrl}" is not a URL, e.g. http://127.0.0.1:8080`);
-  }
-  if (url.protocol !== "http:" && url.protocol !== "https:") {
-    throw new Error(`baseUrl "${options.baseUrl}" must start with http:// or https://`);
-  }
+  const { url, timeoutMs } = checkCommonOptions(options);
   const protocol = options.protocol ?? "connect";
   if (!VOXGATE_PROTOCOLS.includes(protocol)) {
     throw new Error(`protocol must be one of ${VOXGATE_PROTOCOLS.join(", ")}, got "${protocol}"`);
@@ -332,20 +277,10 @@ function resolveOptions(options: VoxgateClientOptions): ResolvedOptions {
   if (protocol === "grpc" && httpVersion !== "2") {
     throw new Error('gRPC needs HTTP/2: use httpVersion "2" or another protocol');
   }
-  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  if (!Number.isFinite(timeoutMs) || timeoutMs < 0) {
-    throw new Error(`timeoutMs must be a finite number >= 0, got ${timeoutMs}`);
-  }
-  const token = options.token;
-  // A token with a newline or non-Latin-1 characters would fail on the first call with a
-  // confusing header error; refuse it here instead.
-  if (token !== undefined && !/^[\x21-\x7e]+$/.test(token)) {
-    throw new Error("token must be non-empty printable ASCII without spaces");
-  }
   return {
     baseUrl: options.baseUrl,
     tls: url.protocol === "https:",
-    token,
+    token: options.token,
     protocol,
     httpVersion,
     timeoutMs,

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// `npm run build`: compiles gen/, services/ and clients/ to dist/ with tsc, copies the plain
+// `npm run build`: compiles gen/, services/ and clients/ to dist/ with tsc, bundles the web
+// console (clients/console/) into dist/console/ with esbuild, copies the plain
 // JavaScript worker entries beside their compiled neighbours, and writes what the compiled code
 // reads relative to itself (dist/package.json for the version, dist/bin/voxgate.mjs for the
 // launcher that starts agent processes). bin/voxgate.mjs runs dist/ when it is newer than every
@@ -7,7 +8,7 @@
 import { execFileSync } from "node:child_process";
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const dist = join(root, "dist");
@@ -33,6 +34,15 @@ for (const file of filesEndingWith(join(root, "services"), ".mjs")) {
   const target = join(dist, relative(root, file));
   mkdirSync(dirname(target), { recursive: true });
   copyFileSync(file, target);
+}
+// The web console, bundled by the same code a gateway running from sources uses on first request.
+const { bundleConsole } = await import(
+  pathToFileURL(join(dist, "services/console/console-bundle.js")).href
+);
+const consoleFiles = await bundleConsole({ sourceDir: join(root, "clients/console") });
+mkdirSync(join(dist, "console"), { recursive: true });
+for (const [name, text] of Object.entries(consoleFiles)) {
+  writeFileSync(join(dist, "console", name), text);
 }
 const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
 writeFileSync(

@@ -73,6 +73,9 @@ describe("npm pack: an installable package", () => {
     expect(existsSync(join(installed, "dist/clients/index.js"))).toBe(true);
     expect(existsSync(join(installed, "dist/clients/index.d.ts"))).toBe(true);
     expect(existsSync(join(installed, "dist/services/database/pglite-worker.mjs"))).toBe(true);
+    // The browser client (the `browser` export condition) and the prebuilt web console.
+    expect(existsSync(join(installed, "dist/clients/browser.js"))).toBe(true);
+    expect(existsSync(join(installed, "dist/console/app.js"))).toBe(true);
     expect(existsSync(join(installed, "services"))).toBe(false);
     expect(existsSync(join(installed, "test"))).toBe(false);
     const files = await readdir(join(installed, "dist"), { recursive: true });
@@ -117,6 +120,11 @@ describe("npm pack: an installable package", () => {
           reject(new Error(`voxgate start exited (${code}):\n${buffered}`)),
         );
       });
+      // The console is served from dist/console/ (no sources, no esbuild at run time).
+      const page = await fetch(url, { headers: { accept: "text/html" } });
+      expect(page.status).toBe(200);
+      expect(await page.text()).toContain("/console/app.js");
+      expect((await fetch(`${url}/console/app.js`)).status).toBe(200);
       const script = join(app, "speak.mjs");
       await writeFile(
         script,

@@ -34,6 +34,7 @@ import {
   type ServerlessBackendOptions,
 } from "../backends/serverless/serverless-backend.js";
 import { createStreamBudget, type StreamBudgetOptions } from "../connection-limits/index.js";
+import { createConsoleFrontend } from "../console/console-frontend.js";
 import { DEFAULT_MAX_JSON_DEPTH } from "../input-limits/json-limits.js";
 import { createJobExecutors } from "../jobs/executors/index.js";
 import { createJobSystem, type JobSettingValues } from "../jobs/job-system.js";
@@ -551,6 +552,8 @@ export function createGateway(options: GatewayOptions): Gateway {
   // Non-Connect ways in (REST transcoding, OpenAI-compatible API) register here; each calls
   // services through `inProcess`.
   const frontends: HttpFrontend[] = [
+    // The web console for people at `/` (browsers only: other clients of `/` fall through).
+    createConsoleFrontend({ log }),
     // /healthz and /readyz for load balancers, without a token.
     // Prometheus text for scrapers with the read-only `metrics` scope.
     createMetricsFrontend(metrics),

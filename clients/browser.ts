@@ -1,0 +1,20 @@
+/**
+ * voxgate clients for browsers: what `voxgate/client` resolves to under the `browser` export
+ * condition (bundlers such as esbuild, Vite and webpack set it), and `voxgate/client/browser`.
+ * `createVoxgateClient` is the browser factory here, so code shared by Node and pages can import
+ * one name.
+ */
+export type {
+  VoxgateBrowserClient,
+  VoxgateBrowserClientOptions,
+  VoxgateBrowserProtocol,
+} from "./browser-client.js";
+export {
+  createVoxgateBrowserClient,
+  createVoxgateBrowserClient as createVoxgateClient,
+  createVoxgateBrowserTransport,
+  createVoxgateBrowserTransport as createVoxgateTransport,
+  VOXGATE_BROWSER_PROTOCOLS,
+} from "./browser-client.js";
+export type { VoxgateServiceClients } from "./service-clients.js";
+export { createVoxgateServiceClients } from "./service-clients.js";

@@ -1,0 +1,151 @@
+/** Backends, live: WatchBackends over Connect (a server stream), resumed after a break. */
+import { Code, ConnectError } from "@connectrpc/connect";
+import { useEffect, useState } from "preact/hooks";
+import {
+  type Backend,
+  BackendKind,
+  BackendState,
+  BreakerState,
+} from "../../gen/voxgate/v1/backend_admin_pb.js";
+import type { VoxgateBrowserClient } from "../browser.js";
+import { enumName, errorText, formatBytes } from "./format.js";
+
+/** What the backends panel shows. */
+export interface BackendsState {
+  /** Backends by id order; removed ones are dropped. */
+  list: Backend[];
+  /** Why the watch is not running, if it is not. */
+  error: string;
+  /** Whether the watch stream is open. */
+  live: boolean;
+}
+
+/** Pause before re-opening a broken watch, in ms. */
+const RETRY_MS = 2000;
+
+/**
+ * Keeps a live list of backends: the watch first sends every backend's current state, then each
+ * change. A broken stream is re-opened (and so resynchronised) after {@link RETRY_MS}; a token
+ * without the `admin` scope stops it for good.
+ */
+export function useBackends(client: VoxgateBrowserClient): BackendsState {
+  const [state, setState] = useState<BackendsState>({ list: [], error: "", live: false });
+  useEffect(() => {
+    const abort = new AbortController();
+    (async () => {
+      while (!abort.signal.aborted) {
+        const byId = new Map<string, Backend>();
+        try {
+          const events = client.backends.watchBackends({}, { signal: abort.signal, timeoutMs: 0 });
+          setState((s) => ({ ...s, live: true, error: "" }));
+          for await (const event of events) {
+            const backend = event.backend;
+            if (!backend) continue;
+            if (backend.state === BackendState.REMOVED) byId.delete(backend.id);
+            else byId.set(backend.id, backend);
+            const list = [...byId.values()].sort((a, b) => a.id.localeCompare(b.id));
+            setState({ list, error: "", live: true });
+          }
+        } catch (err) {
+          if (abort.signal.aborted) return;
+          const code = ConnectError.from(err).code;
+          setState((s) => ({ ...s, live: false, error: errorText(err) }));
+          if (code === Code.PermissionDenied || code === Code.Unauthenticated) return;
+        }
+        await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
+      }
+    })();
+    return () => abort.abort();
+  }, [client]);
+  return state;
+}
+
+/** The backends table. */
+export function BackendsPanel(props: { state: BackendsState }) {
+  const { list, error, live } = props.state;
+  return (
+    <section data-testid="backends">
+      <h2>
+        Backends <span class={live ? "badge ok" : "badge"}>{live ? "live" : "offline"}</span>
+      </h2>
+      {error && <p class="error">{error}</p>}
+      {list.length === 0 && !error && <p class="muted">No backend is connected.</p>}
+      {list.length > 0 && (
+        <table>
+          <thead>
+            <tr>
+              <th>Backend</th>
+              <th>State</th>
+              <th>Breaker</th>
+              <th>Load</th>
+              <th>Engines</th>
+              <th>Host</th>
+              <th>GPUs</th>
+            </tr>
+          </thead>
+          <tbody>
+            {list.map((b) => (
+              <BackendRow key={b.id} backend={b} />
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}
+
+function BackendRow({ backend: b }: { backend: Backend }) {
+  const state = enumName(BackendState, b.state);
+  const load = b.load;
+  const slots = load?.slots || b.capabilities?.slots || 0;
+  return (
+    <tr data-backend={b.id} data-state={state}>
+      <td>
+        <strong>{b.id}</strong>
+        <div class="muted">
+          {enumName(BackendKind, b.kind).toLowerCase()} · v{b.version || "?"} · priority{" "}
+          {b.priority}
+        </div>
+      </td>
+      <td>
+        <span class={`badge state-${state.toLowerCase()}`}>{state}</span>
+        {b.lastError && <div class="error small">{b.lastError}</div>}
+      </td>
+      <td>{enumName(BreakerState, b.breaker).replace("_", " ").toLowerCase()}</td>
+      <td>
+        {load?.inFlight ?? b.inFlight} / {slots} calls
+        <div class="muted">
+          {String(b.callsTotal)} calls, {String(b.failuresTotal)} failed
+        </div>
+      </td>
+      <td>{b.capabilities?.engines.map((e) => e.id).join(", ")}</td>
+      <td>
+        {load ? (
+          <>
+            CPU {(load.cpuRatio * 100).toFixed(0)} %
+            <div class="muted">RSS {formatBytes(load.rssBytes)}</div>
+          </>
+        ) : (
+          "—"
+        )}
+      </td>
+      <td>
+        {load && load.gpus.length > 0
+          ? load.gpus.map((gpu) => (
+              <div key={gpu.index}>
+                #{gpu.index} {gpu.name}
+                <div class="muted">
+                  {gpu.utilizationPercent !== undefined &&
+                    `${gpu.utilizationPercent.toFixed(0)} % · `}
+                  {gpu.memoryUsedMib !== undefined &&
+                    `${gpu.memoryUsedMib.toFixed(0)}/${gpu.memoryTotalMib?.toFixed(0) ?? "?"} MiB · `}
+                  {gpu.temperatureC !== undefined && `${gpu.temperatureC.toFixed(0)} °C · `}
+                  {gpu.powerWatts !== undefined && `${gpu.powerWatts.toFixed(0)} W`}
+                </div>
+              </div>
+            ))
+          : "none reported"}
+      </td>
+    </tr>
+  );
+}
