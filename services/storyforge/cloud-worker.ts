@@ -62,7 +62,8 @@ export interface CloudWorker {
  * the row, so reports only grow across restarts), and once the render succeeded uploads the MP3
  * to `<outputPrefix><cloud job id>.mp3` and reports `mp3_url` and `completed`. Only then, if this
  * gateway still holds the row, is it marked done; the row's lease is what keeps a second gateway
- * from reporting it too. Then, with room for more, it claims one job from Cloud.
+ * from reporting it too; the leases are renewed every third of `leaseMs` while a pass runs, and
+ * checked again right before the upload. Then, with room for more, it claims one job from Cloud.
  */
 export function createCloudWorker(options: CloudWorkerOptions): CloudWorker {
   const { cloud, store, jobs, log: rootLog } = options;
@@ -189,6 +190,12 @@ export function createCloudWorker(options: CloudWorkerOptions): CloudWorker {
     }
     switch (job.state) {
       case JobState.SUCCEEDED: {
+        // Upload and completion cannot be taken back: only while this gateway still holds the
+        // row (its lease may have lapsed while this process stalled; then the other one reports).
+        if (!(await store.renew(owner, options.leaseMs)).has(row.cloudJobId)) {
+          log.warn({ cloudJobId: row.cloudJobId }, "StoryForge job lease lost before upload");
+          return;
+        }
         const key = `${options.outputPrefix}${safeKey(row.cloudJobId)}.mp3`;
         const parts: Uint8Array[] = [];
         for await (const body of jobs.getJobOutput(
@@ -240,6 +247,23 @@ export function createCloudWorker(options: CloudWorkerOptions): CloudWorker {
 
   async function runPass(): Promise<void> {
     const held = await store.acquire(owner, options.leaseMs);
+    // A pass can outlast a lease (voice cloning, a long upload): keep renewing while it runs.
+    const heartbeat = setInterval(
+      () => {
+        store.renew(owner, options.leaseMs).catch((err: unknown) => {
+          log.warn({ err }, "StoryForge lease renewal failed");
+        });
+      },
+      Math.max(50, Math.floor(options.leaseMs / 3)),
+    );
+    try {
+      await drive(held);
+    } finally {
+      clearInterval(heartbeat);
+    }
+  }
+
+  async function drive(held: CloudJobRow[]): Promise<void> {
     for (const row of held) {
       if (stop.signal.aborted) return;
       try {

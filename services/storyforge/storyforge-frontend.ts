@@ -460,12 +460,25 @@ export function createStoryForgeFrontend(options: StoryForgeFrontendOptions): Ht
     writeJson(res, { ok: true, job_id: jobId, aborted_calls: calls, aborted_renders: renders });
   };
 
-  /** `POST /v1/admin/vllm/reconfigure`: no backend can be told to restart its LLM server. */
+  /**
+   * `POST /v1/admin/vllm/reconfigure {gpus: [int]}`: no backend can be told to restart its LLM
+   * server, so this is Cloud's soft error (HTTP 200 JSON; Cloud stores it as `llm_reconfigure`
+   * and its UI shows the reload hint only for `ok: true`).
+   */
   const reconfigureRoute: Handler = async (req) => {
-    await body(req);
+    const fields = await body(req);
+    const gpus = fields.gpus;
+    if (
+      !Array.isArray(gpus) ||
+      gpus.length > 64 ||
+      !gpus.every((g) => Number.isInteger(g) && g >= 0 && g < 1024)
+    ) {
+      throw new StoryForgeError("bad_field", "gpus must be a list of GPU indexes (0 to 1023)");
+    }
     throw new StoryForgeError(
       "not_supported",
-      "no connected backend declares LLM server reconfiguration; configure the LLM backend's GPUs on its host",
+      `no connected backend declares LLM server reconfiguration (asked for GPUs ${gpus.join(",") || "none"}); ` +
+        "configure the LLM backend's GPUs on its host",
     );
   };
 

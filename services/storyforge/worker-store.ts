@@ -57,6 +57,12 @@ export interface WorkerStore {
   ): Promise<CloudJobRow | undefined>;
   /** Renews `owner`'s leases and takes over expired ones; returns the rows `owner` now holds. */
   acquire(owner: string, leaseMs: number): Promise<CloudJobRow[]>;
+  /**
+   * Extends `owner`'s leases that have not expired (taking over nothing); returns the ids of the
+   * rows `owner` still holds. The worker calls it while a pass runs and before it uploads, so a
+   * row whose lease lapsed (a stalled process) is left to the gateway that took it over.
+   */
+  renew(owner: string, leaseMs: number): Promise<Set<string>>;
   /** Records the render job made for a row. */
   setRender(
     cloudJobId: string,
@@ -107,6 +113,15 @@ export function createWorkerStore(database: DatabaseProvider): WorkerStore {
         [owner, leaseMs],
       );
       return result.rows.map(toRow).sort((a, b) => a.claimedAt.getTime() - b.claimedAt.getTime());
+    },
+    async renew(owner, leaseMs) {
+      const result = await (await db()).query<Raw>(
+        `UPDATE storyforge_cloud_jobs SET lease_expires_at = ${LEASE}, updated_at = now()
+         WHERE state <> 'done' AND lease_owner = $1 AND lease_expires_at > now()
+         RETURNING cloud_job_id`,
+        [owner, leaseMs],
+      );
+      return new Set(result.rows.map((r) => String(r.cloud_job_id)));
     },
     async setRender(cloudJobId, owner, voxgateJobId, total) {
       const result = await (await db()).query(

@@ -503,8 +503,22 @@ const ROWS: Row[] = [
     path: "/v1/admin/vllm/reconfigure",
     body: () => ({ gpus: [2] }),
     check: (a) => {
+      // Cloud calls r.json() whatever the status and stores it; its UI reads ok (and gpus if ok).
+      expect(a.status).toBe(200);
+      expect(a.contentType).toBe("application/json");
       expect(a.json?.ok).toBe(false);
-      expect(String(a.json?.error)).toMatch(/^not_supported: /);
+      expect(String(a.json?.error)).toMatch(/^not_supported: .*GPUs 2\b/);
+    },
+  },
+  {
+    name: "POST /v1/admin/vllm/reconfigure without a list of GPU indexes: soft bad_field",
+    method: "POST",
+    path: "/v1/admin/vllm/reconfigure",
+    body: () => ({ gpus: ["two"] }),
+    check: (a) => {
+      expect(a.status).toBe(200);
+      expect(a.json?.ok).toBe(false);
+      expect(String(a.json?.error)).toMatch(/^bad_field: gpus must be a list/);
     },
   },
   {

@@ -37,6 +37,8 @@ export interface FakeStoryForgeCloud {
   events: Array<{ at: number; jobId: string; text: string }>;
   /** When each job was claimed (epoch ms). */
   claims: Map<string, number>;
+  /** How many times a claim handed out `jobId` (Cloud's claim makes this at most 1). */
+  claimCount(jobId: string): number;
   /** Claims refused for a bad token. */
   unauthorized(): number;
   /** Resolves with the first update (past or future) matching `predicate`. */
@@ -61,6 +63,7 @@ export async function startFakeStoryForgeCloud(jobToken: string): Promise<FakeSt
   const updates: RecordedUpdate[] = [];
   const events: FakeStoryForgeCloud["events"] = [];
   const claims = new Map<string, number>();
+  const handedOut = new Map<string, number>();
   const voices: FakeVoice[] = [];
   const waiters = new Set<{
     predicate: (b: Record<string, unknown>) => boolean;
@@ -98,6 +101,7 @@ export async function startFakeStoryForgeCloud(jobToken: string): Promise<FakeSt
         if (!job) return send(200, { ok: true, job: null });
         job.state = "running";
         claims.set(job.id, Date.now());
+        handedOut.set(job.id, (handedOut.get(job.id) ?? 0) + 1);
         return send(200, {
           ok: true,
           job: {
@@ -181,6 +185,7 @@ export async function startFakeStoryForgeCloud(jobToken: string): Promise<FakeSt
     updates,
     events,
     claims,
+    claimCount: (jobId) => handedOut.get(jobId) ?? 0,
     unauthorized: () => refused,
     queue(story) {
       stories.set(story.id, story);

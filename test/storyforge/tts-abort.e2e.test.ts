@@ -1,0 +1,159 @@
+/**
+ * Cloud's abort of a TTS sample job, with real processes: StoryForge Cloud's `POST /api/tts_job`
+ * sends one `/v1/tts` per chunk, in parallel, all with the same `job_id`, and its
+ * `POST /api/jobs/abort` sends `/v1/jobs/abort {job_id}` (STORYFORGE.md §1.1). Issue 13: "`job_id`
+ * tags the call so `/v1/jobs/abort {job_id}` cancels every call with it". The GPU side is a fake
+ * Tinybox node (test/model-servers) behind an `--engine tinybox-http` agent, made slow so the
+ * calls are still running when the abort comes: every call of that job answers Cloud's soft
+ * `aborted` error, the node is told to abort each, and a call of another job keeps running.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { generateToken } from "../../services/auth/token-codec.js";
+import { waitFor } from "../helpers/voxgate-process.js";
+import {
+  type GatewayProcess,
+  startAgentProcess,
+  startGatewayProcess,
+} from "../helpers/voxgate-stack.js";
+import { type FakeTinyboxNode, startFakeTinyboxNode } from "../model-servers/index.js";
+
+const NODE_TOKEN = generateToken();
+const JOB = "tts_1700000000_ab12cd34";
+const OTHER_JOB = "tts_1700000001_ffee0011";
+
+let node: FakeTinyboxNode;
+let gateway: GatewayProcess;
+let agent: ReturnType<typeof startAgentProcess> | undefined;
+let dir = "";
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "voxgate-sf-abort-"));
+  node = await startFakeTinyboxNode({ token: NODE_TOKEN });
+  gateway = await startGatewayProcess({
+    readyTimeoutMs: 90_000,
+    env: {
+      VOXGATE_DATA_DIR: join(dir, "gateway"),
+      VOXGATE_AGENT_KEEPALIVE_TIMEOUT_MS: "120000",
+      VOXGATE_HEARTBEAT_MISS_LIMIT: "100",
+      VOXGATE_PROBE_TIMEOUT_MS: "15000",
+      VOXGATE_PROBE_FAILURE_THRESHOLD: "20",
+    },
+  });
+  agent = startAgentProcess(gateway, "tinybox", {
+    VOXGATE_AGENT_ENGINE: "tinybox-http",
+    VOXGATE_AGENT_ENGINE_URL: node.url,
+    VOXGATE_AGENT_ENGINE_API_KEY: NODE_TOKEN,
+    VOXGATE_AGENT_SLOTS: "4",
+    VOXGATE_AGENT_PROMPT_CACHE_DIR: join(dir, "cache"),
+    VOXGATE_GATEWAY_KEEPALIVE_TIMEOUT_MS: "120000",
+  });
+  await agent.proc.waitForLog((l) => l.msg === "connected to gateway", 150_000);
+  await gateway.proc.waitForLog((l) => l.msg === "agent ready" && l.agent === "tinybox", 150_000);
+}, 240_000);
+
+afterAll(async () => {
+  await agent?.proc.stop("SIGTERM");
+  await gateway?.proc.stop("SIGTERM");
+  await node?.close();
+  if (dir) await rm(dir, { recursive: true, force: true });
+}, 60_000);
+
+/** What Cloud's `requests.post(GATEWAY_BASE + path, json=body, headers=_h())` sends. */
+const cloudPost = (path: string, body: unknown) =>
+  fetch(`${gateway.url}/storyforge${path}`, {
+    method: "POST",
+    headers: {
+      "user-agent": "python-requests/2.32.3",
+      accept: "*/*",
+      "content-type": "application/json",
+      authorization: `Bearer ${gateway.clientToken}`,
+    },
+    body: JSON.stringify(body),
+  });
+
+/** The chunk body of Cloud's tts_job worker. */
+const chunk = (text: string, jobId: string, gpu: number) => ({
+  engine: "tortoise",
+  voice: "tom",
+  text,
+  upload: true,
+  gpu,
+  threads: 16,
+  job_id: jobId,
+});
+
+describe("Cloud's /v1/jobs/abort {job_id}", () => {
+  it("cancels every running /v1/tts call of that job, and only those", {
+    timeout: 180_000,
+  }, async () => {
+    // Long enough that nothing finishes before the abort, however loaded the machine.
+    node.knobs.ttsDelayMs = 120_000;
+    const before = node.requests.length;
+    const texts = ["Chunk one of the sample.", "Chunk two of the sample.", "Another job's chunk."];
+    const answers = [
+      cloudPost("/v1/tts", chunk(texts[0] ?? "", JOB, 0)),
+      cloudPost("/v1/tts", chunk(texts[1] ?? "", JOB, 1)),
+      cloudPost("/v1/tts", chunk(texts[2] ?? "", OTHER_JOB, 0)),
+    ].map((p) =>
+      p.then(async (r) => ({
+        status: r.status,
+        json: (await r.json()) as Record<string, unknown>,
+      })),
+    );
+    let otherSettled = false;
+    answers[2]?.finally(() => {
+      otherSettled = true;
+    });
+    // Every chunk reached the node (the GPU is working on all three).
+    const ttsOf = (text: string) =>
+      node.requests
+        .slice(before)
+        .find((r) => r.path === "/v1/tts" && (r.body as { text?: string }).text === text);
+    const nodeCalls = await waitFor(
+      async () => {
+        const found = texts.map(ttsOf);
+        return found.every((r) => r !== undefined)
+          ? found.filter((r) => r !== undefined)
+          : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 50, what: "the node's three /v1/tts requests" },
+    );
+    const nodeJobIds = nodeCalls.map((r) => (r.body as { job_id: string }).job_id);
+
+    const abort = await cloudPost("/v1/jobs/abort", { job_id: JOB });
+    expect(abort.status).toBe(200);
+    expect(await abort.json()).toMatchObject({ ok: true, job_id: JOB, aborted_calls: 2 });
+
+    // Cloud's tts_job reads ok/error: both chunks of the job answer the soft aborted error.
+    for (const answer of answers.slice(0, 2)) {
+      const { status, json } = await (answer as NonNullable<typeof answer>);
+      expect(status).toBe(200);
+      expect(json.ok).toBe(false);
+      expect(String(json.error)).toMatch(/^aborted: .*tts_1700000000_ab12cd34/);
+      expect(json.audio_b64).toBeUndefined();
+    }
+    // The node was told to stop both (its own job ids, as the agent sent them).
+    const nodeAborts = () =>
+      node.requests
+        .slice(before)
+        .filter((r) => r.path === "/v1/jobs/abort")
+        .map((r) => (r.body as { job_id: string }).job_id);
+    await waitFor(async () => nodeJobIds.slice(0, 2).every((id) => nodeAborts().includes(id)), {
+      timeoutMs: 30_000,
+      intervalMs: 50,
+      what: "the node's /v1/jobs/abort for both chunks",
+    });
+    // The other job's call is untouched: still running, never aborted on the node.
+    expect(otherSettled).toBe(false);
+    expect(nodeAborts()).not.toContain(nodeJobIds[2]);
+
+    // Its own abort ends it too (and leaves nothing running when the test ends).
+    const second = await cloudPost("/v1/jobs/abort", { job_id: OTHER_JOB });
+    expect(await second.json()).toMatchObject({ ok: true, aborted_calls: 1 });
+    expect(String((await answers[2])?.json.error)).toMatch(/^aborted: /);
+    node.knobs.ttsDelayMs = 0;
+  });
+});
