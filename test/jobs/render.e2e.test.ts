@@ -20,6 +20,7 @@ import { parseWav, readMp3Frames } from "../../services/audio/index.js";
 import { generateToken, hashToken } from "../../services/auth/token-codec.js";
 import { jobKeyPrefix } from "../../services/jobs/job-ids.js";
 import { createFsBlobStore } from "../../services/object-store/fs-blob-store.js";
+import { decodeWithFfmpeg } from "../helpers/ffmpeg-decode.js";
 import { CLI_ENTRY, type LogLine, spawnVoxgate, waitFor } from "../helpers/voxgate-process.js";
 import { type GatewayProcess, startAgentProcess } from "../helpers/voxgate-stack.js";
 
@@ -395,9 +396,103 @@ describe("render jobs with real processes", () => {
     console.info(
       `[figures] 4-segment MP3 render: ${frames.durationMs.toFixed(1)} ms of frames, segments + pauses = ${expectedMs.toFixed(1)} ms, ${mp3.byteLength} bytes`,
     );
-    // MP3 rounds up to whole 1152-sample frames (52 ms at 22050 Hz).
+    // The frames round up to whole frames plus LAME's delay; the Info frame's delay and padding
+    // give the exact length back (what ffmpeg plays, test/audio/mp3-gapless.test.ts).
     expect(frames.durationMs).toBeGreaterThanOrEqual(expectedMs - 1);
     expect(frames.durationMs - expectedMs).toBeLessThanOrEqual(50 + (1152 / RATE) * 1000);
+    expect(Math.abs((frames.gapless?.durationMs ?? 0) - expectedMs)).toBeLessThanOrEqual(20);
+  });
+
+  it("renders SFML + cast over Connect and REST: a segment per bullet, SFML pauses, delivery params; parse errors name line, column and rule", {
+    timeout: 180_000,
+  }, async () => {
+    if (!stack) throw new Error("no stack");
+    const sfml = [
+      "# SFML v1",
+      "cast:",
+      "  Narrator: terracotta-glow",
+      "  Maris: lunar-violet",
+      'scene scene-1 "Arrival":',
+      "  Narrator:",
+      "    - The lighthouse stood silent.",
+      "    PAUSE: 0.25",
+      "    - The sea breathed below.",
+      "  PAUSE: 0.60",
+      "  Maris:",
+      "    - {delivery=calm} I can hear it.",
+      "",
+    ].join("\n");
+    // Connect: the cast by speaker name for one, by SFML voice id for the other.
+    const created = await stack.client.jobs.createJob({
+      spec: {
+        kind: {
+          case: "render",
+          value: {
+            sfml,
+            cast: { Narrator: { voice: "en-us" }, "lunar-violet": { voice: "en-gb" } },
+            encoding: AudioEncoding.MP3,
+          },
+        },
+      },
+    });
+    const jobId = created.job?.id ?? "";
+    const stored =
+      created.job?.spec?.kind.case === "render" ? created.job.spec.kind.value : undefined;
+    expect(stored?.sfml).toBe("");
+    expect(
+      stored?.segments.map((s) => [s.text, s.voice, s.pauseAfterMs, s.params.delivery ?? ""]),
+    ).toEqual([
+      ["The lighthouse stood silent.", "en-us", 250, ""],
+      ["The sea breathed below.", "en-us", 600, ""],
+      ["I can hear it.", "en-gb", 0, "calm"],
+    ]);
+    const job = await waitFor(
+      async () => {
+        const { job } = (await stack?.client.jobs.getJob({ jobId })) ?? {};
+        return job && job.state !== JobState.QUEUED && job.state !== JobState.RUNNING
+          ? job
+          : undefined;
+      },
+      { timeoutMs: 120_000, intervalMs: 200, what: `SFML render ${jobId} to end` },
+    );
+    expect(job.state).toBe(JobState.SUCCEEDED);
+    const mp3 = await readOutput(stack.client, jobId);
+    const alone = await synthesizeAlone(stack.client, stored?.segments ?? []);
+    const expectedMs =
+      alone.reduce((sum, pcm) => sum + (pcm.byteLength / 2 / RATE) * 1000, 0) + 250 + 600;
+    // ffmpeg, an independent decoder, plays exactly the segments and pauses (issue 13: ±20 ms).
+    const decoded = await decodeWithFfmpeg(mp3, 1);
+    expect(Math.abs((decoded.frames / RATE) * 1000 - expectedMs)).toBeLessThanOrEqual(20);
+
+    // REST: a broken script is refused before any job exists, naming where and which rule.
+    const refused = await fetch(`${stack.gateway.url}/v1/jobs`, {
+      method: "POST",
+      headers: {
+        authorization: `Bearer ${stack.gateway.clientToken}`,
+        "content-type": "application/json",
+      },
+      body: JSON.stringify({
+        spec: {
+          render: {
+            sfml: sfml.replace("{delivery=calm}", "{delivery=whisper}"),
+            cast: { Narrator: { voice: "en-us" }, Maris: { voice: "en-gb" } },
+          },
+        },
+      }),
+    });
+    expect(refused.status).toBe(400);
+    const error = (await refused.json()) as { code: number; message: string };
+    expect(error.code).toBe(Code.InvalidArgument);
+    expect(error.message).toMatch(/^render\.sfml line 12, column \d+: bad_delivery: /);
+    // And a speaker without a voice in the cast map is named.
+    const unvoiced = await stack.client.jobs
+      .createJob({
+        spec: { kind: { case: "render", value: { sfml, cast: { Narrator: { voice: "en-us" } } } } },
+      })
+      .catch((err: unknown) => ConnectError.from(err));
+    expect(unvoiced).toBeInstanceOf(ConnectError);
+    expect((unvoiced as ConnectError).code).toBe(Code.InvalidArgument);
+    expect((unvoiced as ConnectError).rawMessage).toContain("no voice for Maris (lunar-violet)");
   });
 
   it("serves a job's output only to a token that may read it", { timeout: 180_000 }, async () => {
