@@ -82,6 +82,27 @@ describe("npm pack: an installable package", () => {
     expect(files.filter((f) => String(f).endsWith(".test.js"))).toEqual([]);
   });
 
+  it("gives bundlers the browser client under the `browser` condition of voxgate/client", async () => {
+    await writeFile(
+      join(app, "page.js"),
+      'import { createVoxgateClient } from "voxgate/client";\nexport const client = createVoxgateClient;\n',
+    );
+    const esbuild = await import("esbuild");
+    const result = await esbuild.build({
+      absWorkingDir: app,
+      entryPoints: ["page.js"],
+      bundle: true,
+      write: false,
+      platform: "browser",
+      format: "esm",
+      metafile: true,
+      logLevel: "silent",
+    });
+    const inputs = Object.keys(result.metafile.inputs);
+    expect(inputs).toContain("node_modules/voxgate/dist/clients/browser.js");
+    expect(inputs.filter((path) => /connect-node|^node:/.test(path))).toEqual([]);
+  });
+
   it("runs `npx voxgate start` and speaks through `voxgate/client`", async () => {
     const token = generateToken();
     const started = performance.now();

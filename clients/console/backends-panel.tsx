@@ -109,7 +109,12 @@ function BackendRow({ backend: b }: { backend: Backend }) {
       </td>
       <td>
         <span class={`badge state-${state.toLowerCase()}`}>{state}</span>
-        {b.lastError && <div class="error small">{b.lastError}</div>}
+        {b.lastError && (
+          // A READY backend's last error is history (a probe that once timed out), not an alarm.
+          <div class={b.state === BackendState.READY ? "muted small" : "error small"}>
+            last error: {b.lastError}
+          </div>
+        )}
       </td>
       <td>{enumName(BreakerState, b.breaker).replace("_", " ").toLowerCase()}</td>
       <td>

@@ -127,7 +127,11 @@ export function JobsPanel(props: { client: VoxgateBrowserClient; voices: Voice[]
           <button type="submit">Render</button>
         </div>
       </form>
-      {status && <p class="muted">{status}</p>}
+      {status && (
+        <p class="muted" data-testid="jobs-status">
+          {status}
+        </p>
+      )}
       {error && <p class="error">{error}</p>}
       {jobs.length === 0 && !error && <p class="muted">No jobs yet.</p>}
       {jobs.length > 0 && (

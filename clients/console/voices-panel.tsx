@@ -4,7 +4,7 @@ import { AudioEncoding } from "../../gen/voxgate/v1/audio_pb.js";
 import { type Voice, VoiceType } from "../../gen/voxgate/v1/voice_pb.js";
 import type { VoxgateBrowserClient } from "../browser.js";
 import { playStreamedAudio } from "./audio-player.js";
-import { enumName, errorText } from "./format.js";
+import { enumName, errorText, formatBytes } from "./format.js";
 
 /** The voice catalog as the console holds it. */
 export interface VoicesState {
@@ -103,7 +103,7 @@ export function VoicesPanel(props: {
     setError("");
     setStatus(`Playing a sample of ${voice.name || voice.id}…`);
     try {
-      await playStreamedAudio(
+      const result = await playStreamedAudio(
         element,
         client.tts.streamSynthesize({
           text: `This is ${voice.name || "a voice"}, speaking through voxgate.`,
@@ -111,6 +111,7 @@ export function VoicesPanel(props: {
           encoding: AudioEncoding.MP3,
         }),
       );
+      setStatus(`Sample of ${voice.name || voice.id}: ${formatBytes(result.bytes)}.`);
     } catch (err) {
       setStatus("");
       setError(errorText(err));
