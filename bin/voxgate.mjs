@@ -3,6 +3,7 @@
 // or a checkout after `npm run build`) and the TypeScript sources through tsx otherwise, so a
 // checkout needs no build step. A checkout's dist/ is used only while it is newer than every
 // source file: a stale build never hides an edit.
+import { getEventListeners } from "node:events";
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
@@ -61,10 +62,20 @@ async function loadMain() {
 const { main } = await loadMain();
 
 // The first SIGINT/SIGTERM asks the running command to stop (CliIo.signal) so it can clean up
-// (remove a partial file, drain); a second one exits at once.
+// (remove a partial file, drain); a second one exits at once, unless the command listens for it
+// (CliIo.hardStop: the gateway cuts its drain short and logs what it cut), which then has 5 s.
 const interrupt = new AbortController();
+const hardStop = new AbortController();
 const onSignal = (signal) => {
-  if (interrupt.signal.aborted) process.exit(signal === "SIGINT" ? 130 : 143);
+  const code = signal === "SIGINT" ? 130 : 143;
+  if (interrupt.signal.aborted) {
+    if (hardStop.signal.aborted || getEventListeners(hardStop.signal, "abort").length === 0) {
+      process.exit(code);
+    }
+    hardStop.abort(new Error(`received ${signal} again`));
+    setTimeout(() => process.exit(code), 5000).unref();
+    return;
+  }
   interrupt.abort(new Error(`received ${signal}`));
 };
 process.on("SIGINT", onSignal);
@@ -75,6 +86,7 @@ process.exitCode = await main(process.argv.slice(2), {
   stderr: process.stderr,
   env: process.env,
   signal: interrupt.signal,
+  hardStop: hardStop.signal,
 });
 process.off("SIGINT", onSignal);
 process.off("SIGTERM", onSignal);

@@ -26,6 +26,12 @@ export interface CliIo {
    */
   signal?: AbortSignal | undefined;
   /**
+   * Aborted by a second SIGINT/SIGTERM, for a command that listens for it (a gateway cuts its
+   * drain short and logs what it cut); without a listener the process exits at once.
+   * @default never aborted
+   */
+  hardStop?: AbortSignal | undefined;
+  /**
    * Makes the client of commands that call the gateway; tests pass one bound to an in-memory or
    * local transport.
    * @default createVoxgateClient

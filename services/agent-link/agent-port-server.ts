@@ -1,4 +1,5 @@
 import type * as http2 from "node:http2";
+import * as net from "node:net";
 import type { TLSSocket } from "node:tls";
 import * as grpc from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
@@ -147,6 +148,13 @@ export interface AgentPortServer {
   /** Sessions currently open. */
   readonly sessions: ReadonlySet<AgentSession>;
   /**
+   * Starts a drain: stops listening (new connections are refused, so an agent dialling this
+   * address reaches the next gateway there), reports NOT_SERVING, refuses new sessions and tells
+   * every agent to go (GatewayLeaving). Calls running on agents finish on their own streams.
+   * Idempotent.
+   */
+  drain(reason: string): void;
+  /**
    * Closes the port: ends every session (agents reconnect elsewhere or later) and stops the
    * server, forcing it after `graceMs`. Idempotent.
    */
@@ -203,10 +211,20 @@ export function createAgentPortServer(options: AgentPortServerOptions): AgentPor
     return undefined;
   };
 
+  let draining = false;
+  let boundPort = 0;
   const handlers = {
     connect(control: ControlStream) {
       const principal = authorize(control);
       if (!principal) return;
+      if (draining) {
+        // A connection made before the listener closed: this gateway takes no new sessions.
+        control.emit("error", {
+          code: grpc.status.UNAVAILABLE,
+          details: "gateway is shutting down: dial the next one",
+        });
+        return;
+      }
       const session = new AgentSession({
         control,
         peer: control.getPeer(),
@@ -287,6 +305,7 @@ export function createAgentPortServer(options: AgentPortServerOptions): AgentPor
       return new Promise((resolve, reject) => {
         server.bindAsync(`${options.host}:${options.port}`, credentials, (err, port) => {
           if (err) return reject(err);
+          boundPort = port;
           widenReceiveWindows(server, limits.windowBytes, log);
           guardConnections(server, limits, log);
           if (mutualTls) logUntrustedClients(server, log);
@@ -303,8 +322,18 @@ export function createAgentPortServer(options: AgentPortServerOptions): AgentPor
         });
       });
     },
+    drain(reason) {
+      if (draining) return;
+      draining = true;
+      health.setStatus("", "NOT_SERVING");
+      health.setStatus("voxgate.v1.AgentService", "NOT_SERVING");
+      for (const session of sessions.values()) session.leave(reason);
+      if (boundPort !== 0) stopListening(server, log);
+      log.info({ reason, sessions: sessions.size }, "agent port draining: agents told to go");
+    },
     close(graceMs = 2000) {
       closing ??= new Promise<void>((resolve) => {
+        draining = true;
         health.setStatus("", "NOT_SERVING");
         for (const session of sessions.values()) session.shutdown("gateway shutting down");
         const force = setTimeout(() => server.forceShutdown(), graceMs);
@@ -386,6 +415,25 @@ function guardConnections(server: grpc.Server, limits: AgentPortLimits, log: Log
         idleTimeoutMs: "VOXGATE_AGENT_IDLE_TIMEOUT_MS",
       },
     });
+  }
+}
+
+/**
+ * Closes the agent port's listeners (the port is free for the next gateway) and nothing else.
+ * grpc-js's `unbind` (and Node's `Http2Server.close`) also send every connection a GOAWAY, after
+ * which Node cancels the server's keepalive pings and grpc-js destroys the connection at the next
+ * one, cutting the calls still running on it. Agents close their connections themselves once
+ * their calls end. Reaches grpc-js's private `http2Servers` map, as {@link widenReceiveWindows}
+ * does; if it moved, the port stays bound until the gateway closes (and a warning says so).
+ */
+function stopListening(server: grpc.Server, log: Logger): void {
+  const servers = (server as unknown as { http2Servers?: unknown }).http2Servers;
+  if (!(servers instanceof Map)) {
+    log.warn("grpc-js internals changed: the agent port listens until the gateway closes");
+    return;
+  }
+  for (const http2Server of servers.keys() as Iterable<net.Server>) {
+    net.Server.prototype.close.call(http2Server);
   }
 }
 

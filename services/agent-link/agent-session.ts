@@ -238,6 +238,17 @@ export class AgentSession {
     this.#resolveClosed();
   }
 
+  /**
+   * Tells the agent this gateway is going away (GatewayLeaving) and ends the session gracefully:
+   * the agent takes no new work here and dials again at once, its running calls finish on their
+   * own streams. Idempotent.
+   */
+  leave(reason: string): void {
+    if (this.#state === "closed") return;
+    this.#send({ kind: { case: "leaving", value: { reason } } });
+    this.shutdown(`gateway leaving: ${reason}`);
+  }
+
   #onMessage(message: ConnectRequest): void {
     const { kind } = message;
     if (this.#state === "awaiting-hello") {

@@ -157,6 +157,8 @@ export class Agent {
   #heartbeat: NodeJS.Timeout | undefined;
   #sequence = 0n;
   #draining: Promise<void> | undefined;
+  /** The gateway said it is leaving: the next dial goes out without a backoff delay. */
+  #redialNow = false;
   #runDone: Promise<void> | undefined;
   readonly #target: GatewayTarget;
   /** The gateway certificate of the current link's handshake (TLS only), for logs. */
@@ -242,6 +244,11 @@ export class Agent {
       const welcomed = await this.#session();
       if (welcomed) attempt = 0;
       if (this.#stopping()) break;
+      if (this.#redialNow) {
+        // Told to go, not lost: the gateway behind this address may already be the next one.
+        this.#redialNow = false;
+        continue;
+      }
       this.#state = "backoff";
       const delayMs = backoffDelayMs(attempt++, this.#backoff);
       this.#log.info({ delayMs, attempt }, "reconnecting after delay");
@@ -307,7 +314,7 @@ export class Agent {
         ended = true;
         clearInterval(this.#heartbeat);
         if (this.#control === control) this.#closeLink();
-        if (this.#state !== "stopped" && this.#state !== "draining") {
+        if (this.#state !== "stopped" && this.#state !== "draining" && !this.#redialNow) {
           this.#log.warn(
             { reason: why },
             welcomed ? "lost the gateway" : "could not join the gateway",
@@ -344,6 +351,17 @@ export class Agent {
           case "drain":
             void this.drain(`gateway asked: ${kind.value.reason}`);
             break;
+          case "leaving":
+            // The gateway is restarting or scaling down: this session takes no more work, its
+            // running calls finish on their own streams, and the next gateway behind this
+            // address is dialled without waiting.
+            this.#log.info(
+              { reason: kind.value.reason, inFlight: this.#running.size },
+              "gateway is leaving; dialling again at once",
+            );
+            this.#redialNow = true;
+            end(`gateway leaving: ${kind.value.reason}`);
+            break;
           default:
             break;
         }
@@ -351,12 +369,16 @@ export class Agent {
       control.on("error", (err: grpc.ServiceError) => {
         // The link failed (not a graceful end): calls on it cannot finish, and a stream whose
         // writes are stuck on the dead connection would hold its slot until grpc-js notices.
-        const lost = new ConnectError(
-          `lost the gateway: ${err.details || err.message}`,
-          Code.Unavailable,
-        );
-        for (const call of this.#running.values()) {
-          if (call.client === client) call.abort.abort(lost);
+        // After the session ended on purpose (the gateway is leaving) closing the control stream
+        // ends it with CANCELLED: its calls are fine and finish.
+        if (!ended) {
+          const lost = new ConnectError(
+            `lost the gateway: ${err.details || err.message}`,
+            Code.Unavailable,
+          );
+          for (const call of this.#running.values()) {
+            if (call.client === client) call.abort.abort(lost);
+          }
         }
         end(err.details || err.message);
       });
@@ -530,7 +552,12 @@ export class Agent {
     this.#control = undefined;
     if (control && !control.writableEnded) control.end();
     if (control) cancelStream(control);
-    this.#client?.close();
+    const client = this.#client;
     this.#client = undefined;
+    // Calls still running on this link (a leaving gateway lets them finish) keep their channel
+    // until they end; a lost link's calls were aborted and end at once.
+    const onLink = [...this.#running.values()].filter((r) => r.client === client);
+    if (onLink.length === 0) client?.close();
+    else void Promise.allSettled(onLink.map((r) => r.done)).then(() => client?.close());
   }
 }

@@ -98,6 +98,7 @@ export function gatewayOptionsFromSettings(
     },
     admission: { maxQueued: settings.queueMax, maxWaitMs: settings.queueMaxWaitMs },
     usageFlushMs: settings.usageFlushMs,
+    drainTimeoutMs: settings.drainTimeoutMs,
     audio: settings.mp3BitrateKbps > 0 ? { mp3BitrateKbps: settings.mp3BitrateKbps } : {},
     backends: resolveBackendKeys(settings.backends, env),
     limits: {

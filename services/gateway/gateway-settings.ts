@@ -516,6 +516,15 @@ export const gatewaySettings = {
     schema: intSetting(1, 20),
     defaultValue: 3,
   }),
+  drainTimeoutMs: setting({
+    key: "drainTimeoutMs",
+    flag: "drain-timeout-ms",
+    env: "VOXGATE_DRAIN_TIMEOUT_MS",
+    description:
+      "longest a stopping gateway (SIGTERM) lets running calls and job segments finish before it cuts them, in ms",
+    schema: intSetting(0, 3_600_000),
+    defaultValue: 30_000,
+  }),
   usageFlushMs: setting({
     key: "usageFlushMs",
     flag: "usage-flush-ms",

@@ -25,7 +25,7 @@ import {
   createAgentPortServer,
 } from "../agent-link/agent-port-server.js";
 import { createRequestGate, type GateResult } from "../auth/request-gate.js";
-import { type NodeRequest, writeRpcError } from "../auth/rpc-error-response.js";
+import { type NodeRequest, type NodeResponse, writeRpcError } from "../auth/rpc-error-response.js";
 import { tenantViewOf } from "../auth/tenant-view.js";
 import { createTokenStore, type Principal, type TokenEntry } from "../auth/token-store.js";
 import { createBackendAdminHandler } from "../backend-admin/backend-admin-handler.js";
@@ -185,8 +185,25 @@ export interface GatewayOptions {
    * @default the built-in voice aliases, no model aliases, lists need a token
    */
   openai?: Pick<OpenAiFrontendOptions, "voiceAliases" | "modelAliases" | "publicVoiceList">;
+  /**
+   * Longest a drain (SIGTERM) waits for running calls and jobs before they are cut, in ms.
+   * @default 30_000
+   */
+  drainTimeoutMs?: number;
   /** Root logger. */
   log: Logger;
+}
+
+/** How a drain ({@link Gateway.drain}) ended. */
+export interface DrainResult {
+  /** Everything finished in time: nothing is cut by the close that follows. */
+  drained: boolean;
+  /** Time from the start of the drain to its end, in ms. */
+  ms: number;
+  /** Calls still running when it ended (cut by the close that follows): request id and path. */
+  cutCalls: { requestId: string; path: string }[];
+  /** Jobs still running here when it ended (given back by the close that follows). */
+  cutJobs: string[];
 }
 
 /** Certificate and key files of a TLS port (PEM); reloaded when they change. */
@@ -250,6 +267,16 @@ export interface Gateway {
    * connections use them, established ones keep theirs. Resolves with whether any changed.
    */
   reloadCertificates(): Promise<boolean>;
+  /**
+   * Drains for a restart: readiness off at once (`/readyz` 503, gRPC health NOT_SERVING), both
+   * listeners closed (a load balancer's next connection goes to another replica; the port is
+   * free for the next gateway), no new jobs claimed and running ones wound down and given back,
+   * agents told to go once no call waits in the admission queue, and running calls let finish.
+   * Resolves when nothing runs, after `drainTimeoutMs`, or when `signal` aborts (a second SIGTERM),
+   * saying what is still running; call {@link close} next. Idempotent (later calls share the
+   * first one's result).
+   */
+  drain(reason: string, options?: { signal?: AbortSignal }): Promise<DrainResult>;
   /** Closes both ports (agents are told by their streams ending). Idempotent. */
   close(graceMs?: number): Promise<void>;
 }
@@ -377,6 +404,11 @@ export function createGateway(options: GatewayOptions): Gateway {
   const maxJsonDepth = limits.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH;
   const tokens = createTokenStore(options.tokens);
   const shutdown = new AbortController();
+  // Aborted when a drain starts: readiness and gRPC health report NOT_SERVING from then on.
+  const draining = new AbortController();
+  const notServing = AbortSignal.any([shutdown.signal, draining.signal]);
+  /** Public requests running now, by response: what a drain waits for and a cut names. */
+  const running = new Map<NodeResponse, { requestId: string; path: string }>();
   const usageFlushMs = options.usageFlushMs ?? 2000;
   const meter = createUsageMeter({
     limits: new Map(options.tokens.map((t) => [t.name, t])),
@@ -528,7 +560,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         database: storage.database,
         databaseServices: [VoiceService.typeName, PromptStoreService.typeName, JobService.typeName],
         services: PUBLIC_SERVICES.map((s) => s.typeName),
-        shutdownSignal: shutdown.signal,
+        shutdownSignal: notServing,
       }),
     ),
     // gRPC server reflection, so `buf curl` and grpcurl need no schema; open like health (the
@@ -564,10 +596,10 @@ export function createGateway(options: GatewayOptions): Gateway {
         database: storage.database,
         databaseServices: [VoiceService.typeName, PromptStoreService.typeName, JobService.typeName],
         services: PUBLIC_SERVICES.map((s) => s.typeName),
-        shutdownSignal: shutdown.signal,
+        shutdownSignal: notServing,
       }),
       readiness: {
-        accepting: () => publicUrl !== "" && !shutdown.signal.aborted,
+        accepting: () => publicUrl !== "" && !notServing.aborted,
         // A readiness probe must answer quickly even when the database hangs.
         database: () => databaseAnswers(storage, 2000),
       },
@@ -699,12 +731,28 @@ export function createGateway(options: GatewayOptions): Gateway {
           if (route) break;
         }
       }
+      // During a drain a client that read the GOAWAY notice and still opens streams is sent to
+      // another replica; open routes (health: readiness says 503 by itself) still answer.
+      if (
+        draining.signal.aborted &&
+        !(route && route.service === undefined) &&
+        publicServer.arrivedAfterNotice(req)
+      ) {
+        refuseWhileDraining(req, res, route?.writeError ?? writeRpcError);
+        return;
+      }
       const result = gate.admit(req, res, route);
       if (!result) return;
       if (
         !streams.admit(req, res, result.principal !== undefined, route?.writeError ?? writeRpcError)
       ) {
         return;
+      }
+      const path = query < 0 ? url : url.slice(0, query);
+      // Watches follow state and never end by themselves: a drain does not wait for them.
+      if (!/(\/Watch[A-Z][A-Za-z]*|:watch)$/.test(path)) {
+        running.set(res, { requestId: result.requestId, path });
+        res.once("close", () => running.delete(res));
       }
       if (route) {
         route.serve(req, res, result);
@@ -733,9 +781,47 @@ export function createGateway(options: GatewayOptions): Gateway {
   });
 
   let closing: Promise<void> | undefined;
+  let drainDone: Promise<DrainResult> | undefined;
+  const drainTimeoutMs = options.drainTimeoutMs ?? 30_000;
   return {
     registry,
     usage: meter,
+    drain(reason, drainOptions = {}) {
+      drainDone ??= (async () => {
+        const started = performance.now();
+        const deadline = started + drainTimeoutMs;
+        const stop = drainOptions.signal;
+        draining.abort(new Error(reason));
+        log.info({ reason, drainTimeoutMs, calls: running.size }, "draining");
+        publicServer.drain();
+        let jobsIdle = false;
+        void jobs.drain().then(() => {
+          jobsIdle = true;
+        });
+        // Calls waiting in the admission queue were accepted: they still need the agents.
+        await waitUntil(() => (registry.admissionStats()?.queued ?? 0) === 0, deadline, stop);
+        agentServer.drain(reason);
+        await waitUntil(() => running.size === 0 && jobsIdle, deadline, stop);
+        const cutCalls = [...running.values()];
+        const cutJobs = jobs.runningJobIds;
+        const ms = Math.round(performance.now() - started);
+        const drained = cutCalls.length === 0 && cutJobs.length === 0;
+        if (drained) log.info({ ms }, "drained: every running call and job finished");
+        else {
+          log.warn(
+            {
+              ms,
+              why: stop?.aborted ? "stopped again" : `drain timeout ${drainTimeoutMs} ms`,
+              cutCalls,
+              cutJobs,
+            },
+            "drain cut short: these calls are cut and these jobs given back",
+          );
+        }
+        return { drained, ms, cutCalls, cutJobs };
+      })();
+      return drainDone;
+    },
     async listen() {
       let publicPort: number;
       let agentPort: number;
@@ -802,6 +888,37 @@ export function createGateway(options: GatewayOptions): Gateway {
       return closing;
     },
   };
+}
+
+/**
+ * Resolves once `done()` holds (checked every 20 ms), `deadline` (on the monotonic clock) passed
+ * or `signal` aborted.
+ */
+async function waitUntil(
+  done: () => boolean,
+  deadline: number,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  while (!done() && performance.now() < deadline && !signal?.aborted) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/**
+ * Refuses a request that came after its connection was told the gateway is going away: 503 /
+ * UNAVAILABLE with `Retry-After`, in the route's error shape (OpenAI's on OpenAI routes).
+ */
+function refuseWhileDraining(
+  req: NodeRequest,
+  res: NodeResponse,
+  writeError: (req: NodeRequest, res: NodeResponse, error: ConnectError) => void,
+): void {
+  const error = new ConnectError(
+    "this gateway is shutting down: retry, another replica (or its replacement) takes the call",
+    Code.Unavailable,
+  );
+  error.metadata.set("retry-after", "1");
+  writeError(req, res, error);
 }
 
 /** A port of the gateway could not be bound (in use, no permission, no such address). */

@@ -83,9 +83,29 @@ export interface PublicServerOptions {
 export interface PublicServer {
   /** Starts listening; resolves with the bound port. */
   listen(): Promise<number>;
+  /**
+   * Starts a drain: closes the listener (new connections are refused, so a load balancer moves
+   * them to another replica without having sent anything, and the port is free for the next
+   * gateway), sends every HTTP/2 connection a GOAWAY notice (no new streams, running ones go on)
+   * and makes HTTP/1.1 answers close their connection. Idempotent.
+   */
+  drain(): void;
+  /**
+   * Whether `req` came on an HTTP/2 connection more than {@link kGoawayNoticeMs} after the drain's
+   * GOAWAY notice: a client that opens streams then ignores it, and is refused. Requests the peer
+   * sent before it could know are served.
+   */
+  arrivedAfterNotice(req: NodeRequest): boolean;
   /** Stops accepting, lets running requests finish for `graceMs`, then cuts the rest. Idempotent. */
   close(graceMs?: number): Promise<void>;
 }
+
+/**
+ * Time after a drain's GOAWAY notice when a new stream on that connection is refused (503) rather
+ * than served, in ms: streams sent before the peer read the notice are served. RFC 9113 6.8 asks
+ * for at least one round trip; this allows a busy peer (a load balancer) many.
+ */
+export const kGoawayNoticeMs = 1000;
 
 /** How far past the header limit an HTTP/2 header list may go and still be answered 431. */
 const H2_HEADER_SLACK = 16;
@@ -126,7 +146,12 @@ export function createPublicServer(options: PublicServerOptions): PublicServer {
       // hold a connection three times the timeout.
       connectionsCheckingInterval: Math.max(100, Math.min(1000, limits.headersTimeoutMs / 4)),
     },
-    options.handler,
+    (req, res) => {
+      // HTTP/1.1 cannot tell an idle connection to go: each answer during a drain closes its
+      // connection instead, so the client's next request opens a new one elsewhere.
+      if (draining) res.setHeader("connection", "close");
+      options.handler(req, res);
+    },
   );
   // Node enforces `headersTimeout` only for connections it tracks, and it starts tracking when
   // the server emits `listening`. This server never listens itself (the front below hands it
@@ -153,6 +178,8 @@ export function createPublicServer(options: PublicServerOptions): PublicServer {
       );
       return;
     }
+    // HTTP/1.1 over TLS (ALPN) lands here too.
+    if (draining && req.httpVersionMajor === 1) res.setHeader("connection", "close");
     options.handler(req, res);
   };
   const tlsFiles = options.tls;
@@ -206,7 +233,24 @@ export function createPublicServer(options: PublicServerOptions): PublicServer {
     });
   }
   const h2Sessions = new Set<http2.ServerHttp2Session>();
+  /** When each HTTP/2 session was sent the drain's GOAWAY notice (monotonic ms). */
+  const noticedAt = new WeakMap<http2.ServerHttp2Session, number>();
+  let draining = false;
+  const notice = (session: http2.ServerHttp2Session) => {
+    if (session.closed || session.destroyed) return;
+    try {
+      // RFC 9113 6.8: a GOAWAY with the highest stream id announces the shutdown without
+      // refusing streams already on their way (a peer that answers with its own GOAWAY, as
+      // Node's does, has the session closed at once).
+      session.goaway(http2.constants.NGHTTP2_NO_ERROR, 2 ** 31 - 1);
+      noticedAt.set(session, performance.now());
+    } catch {
+      // The session closed meanwhile.
+    }
+  };
   h2.on("session", (session) => {
+    // A TLS connection accepted before the listener closed may finish its handshake later.
+    if (draining) setImmediate(() => notice(session));
     h2Sessions.add(session);
     session.once("close", () => h2Sessions.delete(session));
     // The connection-level window is not a SETTINGS value; widen it once the session exists.
@@ -266,6 +310,18 @@ export function createPublicServer(options: PublicServerOptions): PublicServer {
 
   let closing: Promise<void> | undefined;
   return {
+    drain() {
+      if (draining) return;
+      draining = true;
+      front.close();
+      for (const session of h2Sessions) notice(session);
+      log.info({ connections: sockets.size }, "public port draining: listener closed");
+    },
+    arrivedAfterNotice(req) {
+      const session = (req as http2.Http2ServerRequest).stream?.session;
+      const at = session ? noticedAt.get(session as http2.ServerHttp2Session) : undefined;
+      return at !== undefined && performance.now() - at > kGoawayNoticeMs;
+    },
     listen() {
       return new Promise((resolve, reject) => {
         front.once("error", reject);
@@ -287,6 +343,7 @@ export function createPublicServer(options: PublicServerOptions): PublicServer {
     },
     close(graceMs = 2000) {
       closing ??= new Promise<void>((resolve) => {
+        draining = true;
         stopFollowingFiles?.();
         front.close();
         h1.close();

@@ -8,6 +8,12 @@ import type { BlobStore } from "../object-store/blob-store.js";
 export interface JobContext {
   /** Aborts when the job is cancelled, its lease is lost, or the gateway shuts down. */
   signal: AbortSignal;
+  /**
+   * Aborts when the gateway starts draining (a restart): start no new piece of work (segment,
+   * item), let those running finish and keep their checkpoints, then throw this signal's reason
+   * so the job is given back and resumes elsewhere from them. Absent: never.
+   */
+  windDown?: AbortSignal | undefined;
   /** Logger with the job id bound. */
   log: Logger;
   /** Object store for checkpoints and the output (keys under {@link JobContext.keyPrefix}). */

@@ -74,7 +74,7 @@ export interface JobRunnerOptions {
 }
 
 /** Where a runner is in its life. */
-export type JobRunnerState = "INITIALIZED" | "RUNNING" | "STOPPING" | "STOPPED";
+export type JobRunnerState = "INITIALIZED" | "RUNNING" | "DRAINING" | "STOPPING" | "STOPPED";
 
 /**
  * Claims jobs from the shared table and runs them with their executors, holding a lease on each:
@@ -88,6 +88,8 @@ export interface JobRunner {
   readonly state: JobRunnerState;
   /** Jobs running now. */
   readonly inFlight: number;
+  /** Ids of the jobs running now. */
+  readonly runningJobIds: string[];
   /** Starts claiming; jobs whose lease expired (a killed gateway's) are picked up first. */
   start(): void;
   /**
@@ -95,11 +97,20 @@ export interface JobRunner {
    * not counted) so another gateway resumes them; idempotent.
    */
   shutdown(): Promise<void>;
+  /**
+   * Winds down for a gateway restart: claims nothing more, and each running job finishes the
+   * pieces it has started (segments, items), keeps their checkpoints and is given back (queued
+   * again, the attempt not counted), so another gateway resumes it at once, not after its lease.
+   * Resolves when no job runs here; {@link shutdown} still ends what is left. Idempotent.
+   */
+  drain(): Promise<void>;
 }
 
 interface Run {
   lease: JobLease;
   controller: AbortController;
+  /** Aborted by {@link JobRunner.drain}: the executor starts no new piece of work. */
+  windDown: AbortController;
   done: Promise<void>;
 }
 
@@ -184,7 +195,12 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
     }
   };
 
-  const execute = async (row: JobRow, lease: JobLease, controller: AbortController) => {
+  const execute = async (
+    row: JobRow,
+    lease: JobLease,
+    controller: AbortController,
+    windDown: AbortSignal,
+  ) => {
     const { signal } = controller;
     const jobLog = log.child({ jobId: row.id, attempt: lease.attempt, kind: row.kind });
     const executor = executors.get(row.kind);
@@ -200,6 +216,7 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
     }, limits.heartbeatMs);
     const context: JobContext = {
       signal,
+      windDown,
       log: jobLog,
       blobs,
       keyPrefix: jobKeyPrefix(row.id),
@@ -229,6 +246,8 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
         result = await executor.run(jobFromRow(row), context);
       } catch (err) {
         if (signal.aborted) return await settleAborted(lease, signal.reason, jobLog);
+        // Wound down by a drain: what it finished is checkpointed, the rest is for the next runner.
+        if (err instanceof RunnerStoppingError) return await settleAborted(lease, err, jobLog);
         await persist(() => recordFailure(row, lease, err, jobLog), jobLog);
         return;
       }
@@ -328,10 +347,14 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
   const startRun = (row: JobRow) => {
     const lease: JobLease = { jobId: row.id, runnerId: id, attempt: row.attempts };
     const controller = new AbortController();
+    const windDown = new AbortController();
+    // Claimed as a drain began: start nothing, give it straight back.
+    if (state !== "RUNNING") windDown.abort(new RunnerStoppingError(`runner ${id} is draining`));
     const run: Run = {
       lease,
       controller,
-      done: execute(row, lease, controller)
+      windDown,
+      done: execute(row, lease, controller, windDown.signal)
         .catch((err: unknown) => log.error({ err, jobId: row.id }, "job bookkeeping failed"))
         .finally(() => {
           runs.delete(row.id);
@@ -385,6 +408,9 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
     get inFlight() {
       return runs.size;
     },
+    get runningJobIds() {
+      return [...runs.keys()];
+    },
     start() {
       if (state !== "INITIALIZED") return;
       state = "RUNNING";
@@ -400,9 +426,26 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
       loopDone = loop();
       log.info({ kinds, ...limits }, "job runner started");
     },
+    drain() {
+      if (state === "RUNNING") {
+        state = "DRAINING";
+        wake();
+        for (const run of runs.values()) {
+          run.windDown.abort(new RunnerStoppingError(`runner ${id} is draining`));
+        }
+        log.info(
+          { jobs: [...runs.keys()] },
+          "job runner draining: running jobs finish their pieces",
+        );
+      }
+      return (async () => {
+        await loopDone;
+        while (runs.size > 0) await Promise.all([...runs.values()].map((r) => r.done));
+      })();
+    },
     shutdown() {
       stopping ??= (async () => {
-        const wasRunning = state === "RUNNING";
+        const wasRunning = state === "RUNNING" || state === "DRAINING";
         state = "STOPPING";
         unsubscribe?.();
         clearInterval(cancelTimer);

@@ -65,6 +65,13 @@ export interface JobSystem {
   start(): Promise<void>;
   /** Stops the runner (giving running jobs back) and the sender; idempotent. Call before the database closes. */
   close(): Promise<void>;
+  /**
+   * Winds the runner down for a restart (see `JobRunner.drain`): resolves once no job runs here,
+   * each given back after the pieces it had started. Idempotent.
+   */
+  drain(): Promise<void>;
+  /** Ids of the jobs this gateway runs now. */
+  readonly runningJobIds: string[];
 }
 
 /** Creates the job system of a gateway. */
@@ -166,6 +173,12 @@ export function createJobSystem(options: JobSystemOptions): JobSystem {
     runnerId,
     async start() {
       if (options.database.existing) await store();
+    },
+    drain() {
+      return runner?.drain() ?? Promise.resolve();
+    },
+    get runningJobIds() {
+      return runner?.runningJobIds ?? [];
     },
     close() {
       closing ??= (async () => {

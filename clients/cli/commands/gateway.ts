@@ -11,7 +11,9 @@ export const gatewayCommand: CliCommand = {
   usage: `Usage: voxgate gateway [--config FILE] [flags]
 
 Serves Connect, gRPC and gRPC-Web (HTTP/1.1 and h2c) on the public port and the agent link (gRPC)
-on the agent port. Logs are JSON lines on standard output. SIGTERM/SIGINT close both ports.
+on the agent port. Logs are JSON lines on standard output. SIGTERM/SIGINT drain: readiness off,
+listeners closed, agents sent on, running calls and job segments finish (--drain-timeout-ms), then
+exit 0; a second signal or the timeout cuts what still runs, logs it and exits 1.
 With certificate files set, either port serves TLS; the files are reloaded when they change and on
 SIGHUP (new connections use them; established streams keep theirs).
 
@@ -61,10 +63,16 @@ Make tokens with: voxgate token create --scopes tts,voices`,
       const addresses = await listenOrFail(() => gateway.listen());
       log.info(addresses, "gateway ready");
       await untilAborted(io.signal);
-      await gateway.close();
+      const reason = (io.signal?.reason as Error | undefined)?.message ?? "stop";
+      const onHardStop = () => log.warn("stopped again: cutting the drain short");
+      io.hardStop?.addEventListener("abort", onHardStop, { once: true });
+      // Running calls and job segments finish (up to the drain timeout); agents are sent on.
+      const drain = await gateway.drain(reason, io.hardStop ? { signal: io.hardStop } : {});
+      io.hardStop?.removeEventListener("abort", onHardStop);
+      await gateway.close(drain.drained ? 2000 : 0);
+      return drain.drained ? 0 : 1;
     } finally {
       process.off("SIGHUP", onHangup);
     }
-    return 0;
   },
 };

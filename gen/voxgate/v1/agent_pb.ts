@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file voxgate/v1/agent.proto.
  */
 export const file_voxgate_v1_agent: GenFile = /*@__PURE__*/
-  fileDesc("ChZ2b3hnYXRlL3YxL2FnZW50LnByb3RvEgp2b3hnYXRlLnYxIvMBCgpBZ2VudEhlbGxvEhAKCGFnZW50X2lkGAEgASgJEg8KB3ZlcnNpb24YAiABKAkSLgoMY2FwYWJpbGl0aWVzGAMgASgLMhgudm94Z2F0ZS52MS5DYXBhYmlsaXRpZXMSEAoIcHJpb3JpdHkYBCABKAUSMgoGbGFiZWxzGAUgAygLMiIudm94Z2F0ZS52MS5BZ2VudEhlbGxvLkxhYmVsc0VudHJ5Eh0KFWNhY2hlZF9wcm9tcHRfZGlnZXN0cxgGIAMoCRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIkgKDkFnZW50SGVhcnRiZWF0EiQKBGxvYWQYASABKAsyFi52b3hnYXRlLnYxLkxvYWRSZXBvcnQSEAoIc2VxdWVuY2UYAiABKAQiHwoNQWdlbnREcmFpbmluZxIOCgZyZWFzb24YASABKAkioQEKDkNvbm5lY3RSZXF1ZXN0EicKBWhlbGxvGAEgASgLMhYudm94Z2F0ZS52MS5BZ2VudEhlbGxvSAASLwoJaGVhcnRiZWF0GAIgASgLMhoudm94Z2F0ZS52MS5BZ2VudEhlYXJ0YmVhdEgAEi0KCGRyYWluaW5nGAMgASgLMhkudm94Z2F0ZS52MS5BZ2VudERyYWluaW5nSABCBgoEa2luZCJvCgxBZ2VudFdlbGNvbWUSEgoKc2Vzc2lvbl9pZBgBIAEoCRIdChVoZWFydGJlYXRfaW50ZXJ2YWxfbXMYAiABKAUSEgoKYmFja2VuZF9pZBgDIAEoCRIYChBzaWxlbmNlX2xpbWl0X21zGAQgASgFIlQKCVdvcmtPZmZlchIPCgdjYWxsX2lkGAEgASgJEg4KBm1ldGhvZBgCIAEoCRISCgp0aW1lb3V0X21zGAMgASgDEhIKCnJlcXVlc3RfaWQYBCABKAkiLQoKQ2FuY2VsQ2FsbBIPCgdjYWxsX2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSIcCgpEcmFpbkFnZW50Eg4KBnJlYXNvbhgBIAEoCSLBAQoPQ29ubmVjdFJlc3BvbnNlEisKB3dlbGNvbWUYASABKAsyGC52b3hnYXRlLnYxLkFnZW50V2VsY29tZUgAEiYKBW9mZmVyGAIgASgLMhUudm94Z2F0ZS52MS5Xb3JrT2ZmZXJIABIoCgZjYW5jZWwYAyABKAsyFi52b3hnYXRlLnYxLkNhbmNlbENhbGxIABInCgVkcmFpbhgEIAEoCzIWLnZveGdhdGUudjEuRHJhaW5BZ2VudEgAQgYKBGtpbmQiHQoKQ2FsbEFjY2VwdBIPCgdjYWxsX2lkGAEgASgJIg0KC0NhbGxTdGFuZGJ5Ih4KDFByb21wdFdhbnRlZBIOCgZkaWdlc3QYASABKAkiKwoKQ2FsbFN0YXR1cxIMCgRjb2RlGAEgASgFEg8KB21lc3NhZ2UYAiABKAki3AEKC0NhbGxSZXF1ZXN0EigKBmFjY2VwdBgBIAEoCzIWLnZveGdhdGUudjEuQ2FsbEFjY2VwdEgAEhIKCHJlc3BvbnNlGAIgASgMSAASKAoGc3RhdHVzGAMgASgLMhYudm94Z2F0ZS52MS5DYWxsU3RhdHVzSAASMQoNcHJvbXB0X3dhbnRlZBgEIAEoCzIYLnZveGdhdGUudjEuUHJvbXB0V2FudGVkSAASKgoHc3RhbmRieRgFIAEoCzIXLnZveGdhdGUudjEuQ2FsbFN0YW5kYnlIAEIGCgRraW5kIjkKC1Byb21wdENodW5rEg4KBmRpZ2VzdBgBIAEoCRIMCgRkYXRhGAIgASgMEgwKBGxhc3QYAyABKAgimwEKDENhbGxSZXNwb25zZRIRCgdyZXF1ZXN0GAEgASgMSAASFwoNcmVxdWVzdHNfZG9uZRgCIAEoCEgAEi8KDHByb21wdF9jaHVuaxgDIAEoCzIXLnZveGdhdGUudjEuUHJvbXB0Q2h1bmtIABImCgVvZmZlchgEIAEoCzIVLnZveGdhdGUudjEuV29ya09mZmVySABCBgoEa2luZDKVAQoMQWdlbnRTZXJ2aWNlEkYKB0Nvbm5lY3QSGi52b3hnYXRlLnYxLkNvbm5lY3RSZXF1ZXN0Ghsudm94Z2F0ZS52MS5Db25uZWN0UmVzcG9uc2UoATABEj0KBENhbGwSFy52b3hnYXRlLnYxLkNhbGxSZXF1ZXN0Ghgudm94Z2F0ZS52MS5DYWxsUmVzcG9uc2UoATABYgZwcm90bzM", [file_voxgate_v1_capabilities, file_voxgate_v1_gpu_backend]);
+  fileDesc("ChZ2b3hnYXRlL3YxL2FnZW50LnByb3RvEgp2b3hnYXRlLnYxIvMBCgpBZ2VudEhlbGxvEhAKCGFnZW50X2lkGAEgASgJEg8KB3ZlcnNpb24YAiABKAkSLgoMY2FwYWJpbGl0aWVzGAMgASgLMhgudm94Z2F0ZS52MS5DYXBhYmlsaXRpZXMSEAoIcHJpb3JpdHkYBCABKAUSMgoGbGFiZWxzGAUgAygLMiIudm94Z2F0ZS52MS5BZ2VudEhlbGxvLkxhYmVsc0VudHJ5Eh0KFWNhY2hlZF9wcm9tcHRfZGlnZXN0cxgGIAMoCRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIkgKDkFnZW50SGVhcnRiZWF0EiQKBGxvYWQYASABKAsyFi52b3hnYXRlLnYxLkxvYWRSZXBvcnQSEAoIc2VxdWVuY2UYAiABKAQiHwoNQWdlbnREcmFpbmluZxIOCgZyZWFzb24YASABKAkioQEKDkNvbm5lY3RSZXF1ZXN0EicKBWhlbGxvGAEgASgLMhYudm94Z2F0ZS52MS5BZ2VudEhlbGxvSAASLwoJaGVhcnRiZWF0GAIgASgLMhoudm94Z2F0ZS52MS5BZ2VudEhlYXJ0YmVhdEgAEi0KCGRyYWluaW5nGAMgASgLMhkudm94Z2F0ZS52MS5BZ2VudERyYWluaW5nSABCBgoEa2luZCJvCgxBZ2VudFdlbGNvbWUSEgoKc2Vzc2lvbl9pZBgBIAEoCRIdChVoZWFydGJlYXRfaW50ZXJ2YWxfbXMYAiABKAUSEgoKYmFja2VuZF9pZBgDIAEoCRIYChBzaWxlbmNlX2xpbWl0X21zGAQgASgFIlQKCVdvcmtPZmZlchIPCgdjYWxsX2lkGAEgASgJEg4KBm1ldGhvZBgCIAEoCRISCgp0aW1lb3V0X21zGAMgASgDEhIKCnJlcXVlc3RfaWQYBCABKAkiLQoKQ2FuY2VsQ2FsbBIPCgdjYWxsX2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSIcCgpEcmFpbkFnZW50Eg4KBnJlYXNvbhgBIAEoCSIgCg5HYXRld2F5TGVhdmluZxIOCgZyZWFzb24YASABKAki8AEKD0Nvbm5lY3RSZXNwb25zZRIrCgd3ZWxjb21lGAEgASgLMhgudm94Z2F0ZS52MS5BZ2VudFdlbGNvbWVIABImCgVvZmZlchgCIAEoCzIVLnZveGdhdGUudjEuV29ya09mZmVySAASKAoGY2FuY2VsGAMgASgLMhYudm94Z2F0ZS52MS5DYW5jZWxDYWxsSAASJwoFZHJhaW4YBCABKAsyFi52b3hnYXRlLnYxLkRyYWluQWdlbnRIABItCgdsZWF2aW5nGAUgASgLMhoudm94Z2F0ZS52MS5HYXRld2F5TGVhdmluZ0gAQgYKBGtpbmQiHQoKQ2FsbEFjY2VwdBIPCgdjYWxsX2lkGAEgASgJIg0KC0NhbGxTdGFuZGJ5Ih4KDFByb21wdFdhbnRlZBIOCgZkaWdlc3QYASABKAkiKwoKQ2FsbFN0YXR1cxIMCgRjb2RlGAEgASgFEg8KB21lc3NhZ2UYAiABKAki3AEKC0NhbGxSZXF1ZXN0EigKBmFjY2VwdBgBIAEoCzIWLnZveGdhdGUudjEuQ2FsbEFjY2VwdEgAEhIKCHJlc3BvbnNlGAIgASgMSAASKAoGc3RhdHVzGAMgASgLMhYudm94Z2F0ZS52MS5DYWxsU3RhdHVzSAASMQoNcHJvbXB0X3dhbnRlZBgEIAEoCzIYLnZveGdhdGUudjEuUHJvbXB0V2FudGVkSAASKgoHc3RhbmRieRgFIAEoCzIXLnZveGdhdGUudjEuQ2FsbFN0YW5kYnlIAEIGCgRraW5kIjkKC1Byb21wdENodW5rEg4KBmRpZ2VzdBgBIAEoCRIMCgRkYXRhGAIgASgMEgwKBGxhc3QYAyABKAgimwEKDENhbGxSZXNwb25zZRIRCgdyZXF1ZXN0GAEgASgMSAASFwoNcmVxdWVzdHNfZG9uZRgCIAEoCEgAEi8KDHByb21wdF9jaHVuaxgDIAEoCzIXLnZveGdhdGUudjEuUHJvbXB0Q2h1bmtIABImCgVvZmZlchgEIAEoCzIVLnZveGdhdGUudjEuV29ya09mZmVySABCBgoEa2luZDKVAQoMQWdlbnRTZXJ2aWNlEkYKB0Nvbm5lY3QSGi52b3hnYXRlLnYxLkNvbm5lY3RSZXF1ZXN0Ghsudm94Z2F0ZS52MS5Db25uZWN0UmVzcG9uc2UoATABEj0KBENhbGwSFy52b3hnYXRlLnYxLkNhbGxSZXF1ZXN0Ghgudm94Z2F0ZS52MS5DYWxsUmVzcG9uc2UoATABYgZwcm90bzM", [file_voxgate_v1_capabilities, file_voxgate_v1_gpu_backend]);
 
 /**
  * AgentHello is the first message of a control stream.
@@ -303,6 +303,31 @@ export const DrainAgentSchema: GenMessage<DrainAgent> = /*@__PURE__*/
   messageDesc(file_voxgate_v1_agent, 7);
 
 /**
+ * GatewayLeaving tells the agent this gateway is shutting down (a restart or a scale-down): it
+ * takes no new work on this session and ends it. The agent drops this session at once (its running
+ * calls finish on their own streams) and dials again without waiting, so it reaches the next
+ * gateway behind the same address (a restarted replica, another one behind a load balancer) as
+ * soon as that one listens. An agent with sessions to several replicas keeps its others.
+ *
+ * @generated from message voxgate.v1.GatewayLeaving
+ */
+export type GatewayLeaving = Message<"voxgate.v1.GatewayLeaving"> & {
+  /**
+   * reason for logs, e.g. "SIGTERM: draining".
+   *
+   * @generated from field: string reason = 1;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message voxgate.v1.GatewayLeaving.
+ * Use `create(GatewayLeavingSchema)` to create a new message.
+ */
+export const GatewayLeavingSchema: GenMessage<GatewayLeaving> = /*@__PURE__*/
+  messageDesc(file_voxgate_v1_agent, 8);
+
+/**
  * ConnectResponse is a message from gateway to agent on the control stream.
  *
  * @generated from message voxgate.v1.ConnectResponse
@@ -345,6 +370,14 @@ export type ConnectResponse = Message<"voxgate.v1.ConnectResponse"> & {
      */
     value: DrainAgent;
     case: "drain";
+  } | {
+    /**
+     * leaving says this gateway is going away: end this session and dial again at once.
+     *
+     * @generated from field: voxgate.v1.GatewayLeaving leaving = 5;
+     */
+    value: GatewayLeaving;
+    case: "leaving";
   } | { case: undefined; value?: undefined };
 };
 
@@ -353,7 +386,7 @@ export type ConnectResponse = Message<"voxgate.v1.ConnectResponse"> & {
  * Use `create(ConnectResponseSchema)` to create a new message.
  */
 export const ConnectResponseSchema: GenMessage<ConnectResponse> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_agent, 8);
+  messageDesc(file_voxgate_v1_agent, 9);
 
 /**
  * CallAccept opens a Call stream for an offered call.
@@ -374,7 +407,7 @@ export type CallAccept = Message<"voxgate.v1.CallAccept"> & {
  * Use `create(CallAcceptSchema)` to create a new message.
  */
 export const CallAcceptSchema: GenMessage<CallAccept> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_agent, 9);
+  messageDesc(file_voxgate_v1_agent, 10);
 
 /**
  * CallStandby opens a Call stream in advance: it waits, idle, for the gateway to start a call on it.
@@ -389,7 +422,7 @@ export type CallStandby = Message<"voxgate.v1.CallStandby"> & {
  * Use `create(CallStandbySchema)` to create a new message.
  */
 export const CallStandbySchema: GenMessage<CallStandby> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_agent, 10);
+  messageDesc(file_voxgate_v1_agent, 11);
 
 /**
  * PromptWanted asks the gateway for clone prompt bytes the agent's cache lacks.
@@ -410,7 +443,7 @@ export type PromptWanted = Message<"voxgate.v1.PromptWanted"> & {
  * Use `create(PromptWantedSchema)` to create a new message.
  */
 export const PromptWantedSchema: GenMessage<PromptWanted> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_agent, 11);
+  messageDesc(file_voxgate_v1_agent, 12);
 
 /**
  * CallStatus ends a call, like gRPC trailers.
@@ -438,7 +471,7 @@ export type CallStatus = Message<"voxgate.v1.CallStatus"> & {
  * Use `create(CallStatusSchema)` to create a new message.
  */
 export const CallStatusSchema: GenMessage<CallStatus> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_agent, 12);
+  messageDesc(file_voxgate_v1_agent, 13);
 
 /**
  * CallRequest is a message from agent to gateway on a Call stream.
@@ -499,7 +532,7 @@ export type CallRequest = Message<"voxgate.v1.CallRequest"> & {
  * Use `create(CallRequestSchema)` to create a new message.
  */
 export const CallRequestSchema: GenMessage<CallRequest> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_agent, 13);
+  messageDesc(file_voxgate_v1_agent, 14);
 
 /**
  * PromptChunk is a piece of clone prompt bytes sent to an agent.
@@ -534,7 +567,7 @@ export type PromptChunk = Message<"voxgate.v1.PromptChunk"> & {
  * Use `create(PromptChunkSchema)` to create a new message.
  */
 export const PromptChunkSchema: GenMessage<PromptChunk> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_agent, 14);
+  messageDesc(file_voxgate_v1_agent, 15);
 
 /**
  * CallResponse is a message from gateway to agent on a Call stream.
@@ -587,7 +620,7 @@ export type CallResponse = Message<"voxgate.v1.CallResponse"> & {
  * Use `create(CallResponseSchema)` to create a new message.
  */
 export const CallResponseSchema: GenMessage<CallResponse> = /*@__PURE__*/
-  messageDesc(file_voxgate_v1_agent, 15);
+  messageDesc(file_voxgate_v1_agent, 16);
 
 /**
  * AgentService is served on the gateway's agent port only. GPU hosts dial OUT to it, so a host

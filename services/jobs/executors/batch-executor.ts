@@ -79,38 +79,44 @@ export function createBatchExecutor(deps: JobExecutorDeps): JobExecutor {
       }
       let progress = context.reportProgress(sizes.size, total, `synthesizing ${total} items`);
       await progress;
-      await runPool(todo, limits.concurrency, signal, async (index, itemSignal) => {
-        const item = spec.items[index];
-        if (!item) return;
-        let response: { contentType: string; data: Uint8Array };
-        try {
-          response = await deps.tts.synthesize(item, {
-            signal: itemSignal,
-            contextValues: jobCallContext(job, context, `i${index}`),
+      await runPool(
+        todo,
+        limits.concurrency,
+        signal,
+        async (index, itemSignal) => {
+          const item = spec.items[index];
+          if (!item) return;
+          let response: { contentType: string; data: Uint8Array };
+          try {
+            response = await deps.tts.synthesize(item, {
+              signal: itemSignal,
+              contextValues: jobCallContext(job, context, `i${index}`),
+            });
+          } catch (error) {
+            if (!(error instanceof ConnectError) || error.code === Code.Canceled) throw error;
+            const code = error.code === Code.Unimplemented ? Code.FailedPrecondition : error.code;
+            throw new ConnectError(
+              `item ${index + 1} of ${total}: ${error.rawMessage}`,
+              code,
+              undefined,
+              undefined,
+              error,
+            );
+          }
+          await blobs.put(batchItemKey(keyPrefix, index, item.encoding), response.data, {
+            contentType: response.contentType,
+            // The job's own signal: an item that arrived is kept even when a sibling failed.
+            signal,
           });
-        } catch (error) {
-          if (!(error instanceof ConnectError) || error.code === Code.Canceled) throw error;
-          const code = error.code === Code.Unimplemented ? Code.FailedPrecondition : error.code;
-          throw new ConnectError(
-            `item ${index + 1} of ${total}: ${error.rawMessage}`,
-            code,
-            undefined,
-            undefined,
-            error,
+          sizes.set(index, response.data.byteLength);
+          const count = sizes.size;
+          progress = progress.then(() =>
+            context.reportProgress(count, total, `item ${index + 1} of ${total} synthesized`),
           );
-        }
-        await blobs.put(batchItemKey(keyPrefix, index, item.encoding), response.data, {
-          contentType: response.contentType,
-          // The job's own signal: an item that arrived is kept even when a sibling failed.
-          signal,
-        });
-        sizes.set(index, response.data.byteLength);
-        const count = sizes.size;
-        progress = progress.then(() =>
-          context.reportProgress(count, total, `item ${index + 1} of ${total} synthesized`),
-        );
-        await progress;
-      });
+          await progress;
+        },
+        context.windDown,
+      );
       let sizeBytes = 0;
       for (const size of sizes.values()) sizeBytes += size;
       return { output: { itemCount: total, sizeBytes: BigInt(sizeBytes) } };

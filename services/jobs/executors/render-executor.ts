@@ -97,25 +97,35 @@ export function createRenderExecutor(deps: JobExecutorDeps): JobExecutor {
       const todo = plan.segments.filter(
         (segment) => hasSpeech(segment) && !done.has(segment.index),
       );
-      await runPool(todo, limits.concurrency, signal, async (segment, segmentSignal) => {
-        const pcm = await synthesize(segment, segmentSignal);
-        formats.check(segment.index, pcm.layout);
-        const checkpoint = await putSegment(
-          blobs,
-          keyPrefix,
-          segment.index,
-          pcm.data,
-          pcm.layout,
-          // The job's own signal: a segment that arrived is kept even when a sibling failed.
-          signal,
-        );
-        done.set(segment.index, checkpoint);
-        const count = done.size + silent;
-        progress = progress.then(() =>
-          context.reportProgress(count, total, `segment ${segment.index + 1} of ${total} rendered`),
-        );
-        await progress;
-      });
+      await runPool(
+        todo,
+        limits.concurrency,
+        signal,
+        async (segment, segmentSignal) => {
+          const pcm = await synthesize(segment, segmentSignal);
+          formats.check(segment.index, pcm.layout);
+          const checkpoint = await putSegment(
+            blobs,
+            keyPrefix,
+            segment.index,
+            pcm.data,
+            pcm.layout,
+            // The job's own signal: a segment that arrived is kept even when a sibling failed.
+            signal,
+          );
+          done.set(segment.index, checkpoint);
+          const count = done.size + silent;
+          progress = progress.then(() =>
+            context.reportProgress(
+              count,
+              total,
+              `segment ${segment.index + 1} of ${total} rendered`,
+            ),
+          );
+          await progress;
+        },
+        context.windDown,
+      );
 
       // Only a script of pauses has no spoken layout; planRender made it name a rate.
       const layout = formats.layout() ?? { sampleRateHz: plan.sampleRateHz, channels: 1 };
