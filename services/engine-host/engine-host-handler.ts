@@ -127,6 +127,7 @@ export function createEngineHost(options: EngineHostOptions): EngineHost {
           ...(clonePrompt ? { clonePrompt } : {}),
           params: request.params,
           language: request.language,
+          ...(request.wordTimings ? { wordTimings: true } : {}),
         },
         context.signal,
       );
@@ -161,6 +162,22 @@ export function createEngineHost(options: EngineHostOptions): EngineHost {
             const slice = chunk.pcm.subarray(offset, offset + chunkBytes);
             audioBytes += slice.byteLength;
             yield { kind: { case: "audio", value: slice } };
+          }
+          // After the audio they time, so a caller never sees a word before its sound.
+          if (request.wordTimings && chunk.words && chunk.words.length > 0) {
+            yield {
+              kind: {
+                case: "words",
+                value: {
+                  words: chunk.words.map((w) => ({
+                    word: w.word,
+                    startMs: BigInt(w.startMs),
+                    endMs: BigInt(w.endMs),
+                    textOffset: w.textOffset,
+                  })),
+                },
+              },
+            };
           }
         }
       } catch (err) {

@@ -27,6 +27,7 @@ export type {
   EngineSynthesisRequest,
   EngineTextDelta,
   EngineVoice,
+  EngineWordTiming,
   GpuInfo,
   GpuProcessInfo,
   GpuReport,

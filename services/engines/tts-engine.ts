@@ -181,6 +181,23 @@ export interface EngineSynthesisRequest {
   params?: Readonly<Record<string, string>>;
   /** BCP-47 language of the text; empty lets the engine decide. */
   language?: string;
+  /**
+   * Whether to time the words ({@link EngineAudioChunk.words}); engines that cannot ignore it.
+   * @default false
+   */
+  wordTimings?: boolean;
+}
+
+/** When one word of the request's text is heard. */
+export interface EngineWordTiming {
+  /** The word as written, without the punctuation around it. */
+  word: string;
+  /** Start, in ms from the start of the call's audio. */
+  startMs: number;
+  /** End, in ms from the start of the call's audio; never before `startMs`. */
+  endMs: number;
+  /** Where the word starts in the request's text, in UTF-16 code units. */
+  textOffset: number;
 }
 
 /** A piece of synthesized audio. */
@@ -195,6 +212,11 @@ export interface EngineAudioChunk {
    * {@link EngineInfo.format}. Only the first chunk's counts; later chunks must not change it.
    */
   format?: PcmFormat;
+  /**
+   * Timings of the words whose audio ends in this chunk or before, in order (only when the request
+   * asked for `wordTimings` and the engine can time words).
+   */
+  words?: readonly EngineWordTiming[];
 }
 
 /**

@@ -1,4 +1,5 @@
 import { once } from "node:events";
+import { type Any, anyUnpack } from "@bufbuild/protobuf/wkt";
 import {
   Code,
   ConnectError,
@@ -8,6 +9,7 @@ import {
   type Transport,
 } from "@connectrpc/connect";
 import type { Logger } from "pino";
+import { WordTimingsSchema } from "../../gen/voxgate/v1/audio_pb.js";
 import { VoiceGender } from "../../gen/voxgate/v1/capabilities_pb.js";
 import { LlmService } from "../../gen/voxgate/v1/llm_pb.js";
 import { PromptStoreService } from "../../gen/voxgate/v1/prompt_store_pb.js";
@@ -540,7 +542,7 @@ export function createOpenAiFrontend(options: OpenAiFrontendOptions): HttpFronte
 async function sendSpeech(
   res: NodeResponse,
   call: SpeechCall,
-  chunks: AsyncIterable<{ contentType: string; data: Uint8Array }>,
+  chunks: AsyncIterable<{ contentType: string; data: Uint8Array; extensions: Any[] }>,
   responseHeader: () => Headers | undefined,
   signal: AbortSignal,
 ): Promise<void> {
@@ -559,6 +561,21 @@ async function sendSpeech(
         const rate = /;\s*rate=(\d+)/.exec(chunk.contentType)?.[1];
         if (call.responseFormat === "pcm" && rate) headers[kSampleRateHeader] = rate;
         res.writeHead(200, headers);
+      }
+      if (sse) {
+        for (const extension of chunk.extensions) {
+          const timings = anyUnpack(extension, WordTimingsSchema);
+          for (const w of timings?.words ?? []) {
+            const event = {
+              type: "speech.word",
+              word: w.word,
+              start_ms: Number(w.startMs),
+              end_ms: Number(w.endMs),
+              text_offset: w.textOffset,
+            };
+            await write(res, sseEvent(event), signal);
+          }
+        }
       }
       if (chunk.data.byteLength === 0) continue;
       const bytes = sse

@@ -36,6 +36,15 @@ describe("parseSpeechRequest", () => {
     expect(routed("gpt-4o-mini-tts")).not.toHaveProperty("engine");
   });
 
+  it("asks for word timings with SSE", () => {
+    const call = parseSpeechRequest(
+      { input: "x", stream_format: "sse", word_timings: true },
+      catalog,
+    );
+    expect(call.request.wordTimings).toBe(true);
+    expect(parseSpeechRequest({ input: "x" }, catalog).request).not.toHaveProperty("wordTimings");
+  });
+
   it("honours stream: false (one whole file) and Kokoro's download_format and lang_code", () => {
     const whole = parseSpeechRequest(
       { input: "x", stream: false, response_format: "mp3", download_format: "wav", lang_code: "b" },
@@ -126,6 +135,16 @@ describe("parseSpeechRequest", () => {
     [{ input: 5 }, "input", "input must be a string"],
     [{ input: "x", model: 4 }, "model", "model must be a string"],
     [{ input: "x", stream: "no" }, "stream", 'stream must be true or false, got "no"'],
+    [
+      { input: "x", word_timings: true },
+      "word_timings",
+      'word_timings come as events: ask for them with stream_format "sse"',
+    ],
+    [
+      { input: "x", stream_format: "sse", word_timings: "yes" },
+      "word_timings",
+      'word_timings must be true or false, got "yes"',
+    ],
     [
       { input: "x", stream: false, stream_format: "sse" },
       "stream",

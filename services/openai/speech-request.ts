@@ -104,6 +104,7 @@ const OPENAI_ONLY_FORMATS = new Set(["opus", "aac", "flac"]);
  *   refused naming the formats this gateway has;
  * - `speed` 0.25..4, `instructions` (passed to engines that take them), `stream_format` audio
  *   (the default) or sse;
+ * - `word_timings` (with sse): `speech.word` events with each word's time, where the engine can;
  * - extras other servers take: `stream` (false: one whole file; not with sse), Kokoro's
  *   `download_format` (the format of that whole file) and `lang_code` (the language). Unknown
  *   fields are ignored, as OpenAI-compatible tools send extras (README lists the known ones).
@@ -177,6 +178,19 @@ export function parseSpeechRequest(
   if (stream !== "audio" && stream !== "sse") {
     throw invalidRequest(`stream_format "${stream}" is not one of audio, sse`, "stream_format");
   }
+  const wordTimings = fields.word_timings ?? false;
+  if (typeof wordTimings !== "boolean") {
+    throw invalidRequest(
+      `word_timings must be true or false, got ${JSON.stringify(wordTimings)}`,
+      "word_timings",
+    );
+  }
+  if (wordTimings && stream !== "sse") {
+    throw invalidRequest(
+      'word_timings come as events: ask for them with stream_format "sse"',
+      "word_timings",
+    );
+  }
   if (stream === "sse" && whole === false) {
     throw invalidRequest(
       'stream: false asks for one whole file, stream_format "sse" for events; choose one',
@@ -205,6 +219,7 @@ export function parseSpeechRequest(
       instructions,
       encoding: ENCODINGS[responseFormat],
       ...(language ? { language } : {}),
+      ...(wordTimings ? { wordTimings } : {}),
     },
     responseFormat,
     streamFormat: stream,

@@ -88,5 +88,6 @@ export function toBackendRequest(
     encoding: AudioEncoding.PCM,
     sampleRateHz: request.sampleRateHz,
     params: request.params,
+    wordTimings: request.wordTimings,
   });
 }

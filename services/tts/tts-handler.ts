@@ -1,4 +1,6 @@
+import { anyPack } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import { type WordTimings, WordTimingsSchema } from "../../gen/voxgate/v1/audio_pb.js";
 import { Feature } from "../../gen/voxgate/v1/capabilities_pb.js";
 import type { SynthesizeSpeechRequest, TtsService } from "../../gen/voxgate/v1/tts_pb.js";
 import { kRequestIdHeader } from "../agent-link/agent-transport.js";
@@ -50,7 +52,8 @@ export interface TtsHandlerOptions {
 
 type SpeechPiece =
   | { kind: "start"; container: AudioContainer }
-  | { kind: "audio"; pcm: Uint8Array };
+  | { kind: "audio"; pcm: Uint8Array }
+  | { kind: "words"; words: WordTimings };
 
 /** Creates the TtsService implementation. */
 export function createTtsHandler(options: TtsHandlerOptions): ServiceImpl<typeof TtsService> {
@@ -147,6 +150,10 @@ export function createTtsHandler(options: TtsHandlerOptions): ServiceImpl<typeof
               }
               yield { kind: "audio", pcm: piece.kind.value };
               break;
+            case "words":
+              // Only after audio: a word is never announced before its sound has left.
+              if (request.wordTimings && started) yield { kind: "words", words: piece.kind.value };
+              break;
             default:
               break;
           }
@@ -163,11 +170,22 @@ export function createTtsHandler(options: TtsHandlerOptions): ServiceImpl<typeof
       let container: AudioContainer | undefined;
       let encoder: ReturnType<AudioContainer["createStreamEncoder"]> | undefined;
       let sent = false;
+      // Word timings wait for the audio's first chunk, which carries the content type.
+      const heldWords: WordTimings[] = [];
+      const wordsChunk = (words: WordTimings) => ({
+        data: new Uint8Array(0),
+        extensions: [anyPack(WordTimingsSchema, words)],
+      });
       for await (const piece of speak(request, context)) {
         if (piece.kind === "start") {
           // A new start (failover) comes before any byte left: begin again in its format.
           container = piece.container;
           encoder = container.createStreamEncoder();
+          continue;
+        }
+        if (piece.kind === "words") {
+          if (sent) yield wordsChunk(piece.words);
+          else heldWords.push(piece.words);
           continue;
         }
         if (!container || !encoder) continue;
@@ -180,12 +198,13 @@ export function createTtsHandler(options: TtsHandlerOptions): ServiceImpl<typeof
             yield sent ? { data } : { contentType: container.contentType, data };
             sent = true;
           }
-          continue;
+        } else {
+          for await (const data of encoded) {
+            yield sent ? { data } : { contentType: container.contentType, data };
+            sent = true;
+          }
         }
-        for await (const data of encoded) {
-          yield sent ? { data } : { contentType: container.contentType, data };
-          sent = true;
-        }
+        if (sent) for (const words of heldWords.splice(0)) yield wordsChunk(words);
       }
       if (!container || !encoder) return;
       const tail = encoder.end();
@@ -206,6 +225,7 @@ export function createTtsHandler(options: TtsHandlerOptions): ServiceImpl<typeof
           container = piece.container;
           continue;
         }
+        if (piece.kind === "words") continue;
         total += piece.pcm.byteLength;
         if (total > limits.maxClipBytes) {
           throw new ConnectError(

@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file voxgate/v1/audio.proto.
  */
 export const file_voxgate_v1_audio: GenFile = /*@__PURE__*/
-  fileDesc("ChZ2b3hnYXRlL3YxL2F1ZGlvLnByb3RvEgp2b3hnYXRlLnYxInoKC0F1ZGlvRm9ybWF0EisKCGVuY29kaW5nGAEgASgOMhkudm94Z2F0ZS52MS5BdWRpb0VuY29kaW5nEhYKDnNhbXBsZV9yYXRlX2h6GAIgASgFEhAKCGNoYW5uZWxzGAMgASgFEhQKDGNvbnRlbnRfdHlwZRgEIAEoCSqpAQoNQXVkaW9FbmNvZGluZxIeChpBVURJT19FTkNPRElOR19VTlNQRUNJRklFRBAAEhYKEkFVRElPX0VOQ09ESU5HX1dBVhABEhYKEkFVRElPX0VOQ09ESU5HX1BDTRACEhYKEkFVRElPX0VOQ09ESU5HX01QMxADEhcKE0FVRElPX0VOQ09ESU5HX0ZMQUMQBBIXChNBVURJT19FTkNPRElOR19PUFVTEAViBnByb3RvMw");
+  fileDesc("ChZ2b3hnYXRlL3YxL2F1ZGlvLnByb3RvEgp2b3hnYXRlLnYxInoKC0F1ZGlvRm9ybWF0EisKCGVuY29kaW5nGAEgASgOMhkudm94Z2F0ZS52MS5BdWRpb0VuY29kaW5nEhYKDnNhbXBsZV9yYXRlX2h6GAIgASgFEhAKCGNoYW5uZWxzGAMgASgFEhQKDGNvbnRlbnRfdHlwZRgEIAEoCSJRCgpXb3JkVGltaW5nEgwKBHdvcmQYASABKAkSEAoIc3RhcnRfbXMYAiABKAMSDgoGZW5kX21zGAMgASgDEhMKC3RleHRfb2Zmc2V0GAQgASgFIjQKC1dvcmRUaW1pbmdzEiUKBXdvcmRzGAEgAygLMhYudm94Z2F0ZS52MS5Xb3JkVGltaW5nKqkBCg1BdWRpb0VuY29kaW5nEh4KGkFVRElPX0VOQ09ESU5HX1VOU1BFQ0lGSUVEEAASFgoSQVVESU9fRU5DT0RJTkdfV0FWEAESFgoSQVVESU9fRU5DT0RJTkdfUENNEAISFgoSQVVESU9fRU5DT0RJTkdfTVAzEAMSFwoTQVVESU9fRU5DT0RJTkdfRkxBQxAEEhcKE0FVRElPX0VOQ09ESU5HX09QVVMQBWIGcHJvdG8z");
 
 /**
  * AudioFormat describes raw audio produced by a backend.
@@ -53,6 +53,71 @@ export type AudioFormat = Message<"voxgate.v1.AudioFormat"> & {
  */
 export const AudioFormatSchema: GenMessage<AudioFormat> = /*@__PURE__*/
   messageDesc(file_voxgate_v1_audio, 0);
+
+/**
+ * WordTiming is when one word of the spoken text is heard, for captions.
+ *
+ * @generated from message voxgate.v1.WordTiming
+ */
+export type WordTiming = Message<"voxgate.v1.WordTiming"> & {
+  /**
+   * word as written in the text (punctuation around it left out).
+   *
+   * @generated from field: string word = 1;
+   */
+  word: string;
+
+  /**
+   * start_ms is when the word starts, in ms from the start of the call's audio.
+   *
+   * @generated from field: int64 start_ms = 2;
+   */
+  startMs: bigint;
+
+  /**
+   * end_ms is when the word ends, in ms from the start of the call's audio; never before start_ms.
+   *
+   * @generated from field: int64 end_ms = 3;
+   */
+  endMs: bigint;
+
+  /**
+   * text_offset is where the word starts in the request's text, in UTF-16 code units.
+   *
+   * @generated from field: int32 text_offset = 4;
+   */
+  textOffset: number;
+};
+
+/**
+ * Describes the message voxgate.v1.WordTiming.
+ * Use `create(WordTimingSchema)` to create a new message.
+ */
+export const WordTimingSchema: GenMessage<WordTiming> = /*@__PURE__*/
+  messageDesc(file_voxgate_v1_audio, 1);
+
+/**
+ * WordTimings is the timing of some words of a synthesis, in the order they are spoken. A synthesis
+ * asked for word timings sends them beside its audio, a sentence at a time, after that sentence's
+ * audio; engines that cannot time words send none.
+ *
+ * @generated from message voxgate.v1.WordTimings
+ */
+export type WordTimings = Message<"voxgate.v1.WordTimings"> & {
+  /**
+   * words in the order they are spoken.
+   *
+   * @generated from field: repeated voxgate.v1.WordTiming words = 1;
+   */
+  words: WordTiming[];
+};
+
+/**
+ * Describes the message voxgate.v1.WordTimings.
+ * Use `create(WordTimingsSchema)` to create a new message.
+ */
+export const WordTimingsSchema: GenMessage<WordTimings> = /*@__PURE__*/
+  messageDesc(file_voxgate_v1_audio, 2);
 
 /**
  * AudioEncoding is the container or codec of audio bytes.

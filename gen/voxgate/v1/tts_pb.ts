@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file voxgate/v1/tts.proto.
  */
 export const file_voxgate_v1_tts: GenFile = /*@__PURE__*/
-  fileDesc("ChR2b3hnYXRlL3YxL3R0cy5wcm90bxIKdm94Z2F0ZS52MSLpAgoXU3ludGhlc2l6ZVNwZWVjaFJlcXVlc3QSDAoEdGV4dBgBIAEoCRINCgV2b2ljZRgCIAEoCRIOCgZlbmdpbmUYAyABKAkSDQoFbW9kZWwYBCABKAkSEAoIbGFuZ3VhZ2UYBSABKAkSDQoFc3BlZWQYBiABKAISFAoMaW5zdHJ1Y3Rpb25zGAcgASgJEisKCGVuY29kaW5nGAggASgOMhkudm94Z2F0ZS52MS5BdWRpb0VuY29kaW5nEhYKDnNhbXBsZV9yYXRlX2h6GAkgASgFEhEKCXByb21wdF9pZBgKIAEoCRI/CgZwYXJhbXMYCyADKAsyLy52b3hnYXRlLnYxLlN5bnRoZXNpemVTcGVlY2hSZXF1ZXN0LlBhcmFtc0VudHJ5EhMKC3Byb21wdF9uYW1lGAwgASgJGi0KC1BhcmFtc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEygAIKClR0c1NlcnZpY2USggEKClN5bnRoZXNpemUSIy52b3hnYXRlLnYxLlN5bnRoZXNpemVTcGVlY2hSZXF1ZXN0GhQuZ29vZ2xlLmFwaS5IdHRwQm9keSI5gtPkkwIzOgEqWgw6ASoiBy92MS90dHNaCToBKiIEL3R0cyIVL3YxL3NwZWVjaDpzeW50aGVzaXplEm0KEFN0cmVhbVN5bnRoZXNpemUSIy52b3hnYXRlLnYxLlN5bnRoZXNpemVTcGVlY2hSZXF1ZXN0GhQuZ29vZ2xlLmFwaS5IdHRwQm9keSIcgtPkkwIWOgEqIhEvdjEvc3BlZWNoOnN0cmVhbTABYgZwcm90bzM", [file_google_api_annotations, file_google_api_httpbody, file_voxgate_v1_audio]);
+  fileDesc("ChR2b3hnYXRlL3YxL3R0cy5wcm90bxIKdm94Z2F0ZS52MSL/AgoXU3ludGhlc2l6ZVNwZWVjaFJlcXVlc3QSDAoEdGV4dBgBIAEoCRINCgV2b2ljZRgCIAEoCRIOCgZlbmdpbmUYAyABKAkSDQoFbW9kZWwYBCABKAkSEAoIbGFuZ3VhZ2UYBSABKAkSDQoFc3BlZWQYBiABKAISFAoMaW5zdHJ1Y3Rpb25zGAcgASgJEisKCGVuY29kaW5nGAggASgOMhkudm94Z2F0ZS52MS5BdWRpb0VuY29kaW5nEhYKDnNhbXBsZV9yYXRlX2h6GAkgASgFEhEKCXByb21wdF9pZBgKIAEoCRI/CgZwYXJhbXMYCyADKAsyLy52b3hnYXRlLnYxLlN5bnRoZXNpemVTcGVlY2hSZXF1ZXN0LlBhcmFtc0VudHJ5EhMKC3Byb21wdF9uYW1lGAwgASgJEhQKDHdvcmRfdGltaW5ncxgNIAEoCBotCgtQYXJhbXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBMoACCgpUdHNTZXJ2aWNlEoIBCgpTeW50aGVzaXplEiMudm94Z2F0ZS52MS5TeW50aGVzaXplU3BlZWNoUmVxdWVzdBoULmdvb2dsZS5hcGkuSHR0cEJvZHkiOYLT5JMCMzoBKloMOgEqIgcvdjEvdHRzWgk6ASoiBC90dHMiFS92MS9zcGVlY2g6c3ludGhlc2l6ZRJtChBTdHJlYW1TeW50aGVzaXplEiMudm94Z2F0ZS52MS5TeW50aGVzaXplU3BlZWNoUmVxdWVzdBoULmdvb2dsZS5hcGkuSHR0cEJvZHkiHILT5JMCFjoBKiIRL3YxL3NwZWVjaDpzdHJlYW0wAWIGcHJvdG8z", [file_google_api_annotations, file_google_api_httpbody, file_voxgate_v1_audio]);
 
 /**
  * SynthesizeSpeechRequest is a client's synthesis request.
@@ -109,6 +109,15 @@ export type SynthesizeSpeechRequest = Message<"voxgate.v1.SynthesizeSpeechReques
    * @generated from field: string prompt_name = 12;
    */
   promptName: string;
+
+  /**
+   * word_timings asks StreamSynthesize for the time of each word, for captions, where the engine
+   * can give them (espeak-ng can): a voxgate.v1.WordTimings packed in the `extensions` of chunks
+   * after the audio of those words, in chunks with no data. Synthesize ignores it.
+   *
+   * @generated from field: bool word_timings = 13;
+   */
+  wordTimings: boolean;
 };
 
 /**
@@ -137,7 +146,9 @@ export const TtsService: GenService<{
   },
   /**
    * StreamSynthesize streams audio as it is produced: the first chunk carries the content type and
-   * leaves before synthesis of the whole text ends.
+   * leaves before synthesis of the whole text ends. With word_timings, chunks without data carry
+   * voxgate.v1.WordTimings in `extensions` (REST callers get the audio only; the OpenAI-compatible
+   * SSE stream carries them as events).
    *
    * @generated from rpc voxgate.v1.TtsService.StreamSynthesize
    */

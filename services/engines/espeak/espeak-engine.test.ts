@@ -151,6 +151,42 @@ describe("createEspeakEngine", () => {
     expect(unknown.message).toContain("en-us");
   });
 
+  it("times the words when asked: in order, every word, within each sentence's audio", async () => {
+    const text = "Good morning, Dave. The pod bay doors stay closed.";
+    let audioBytes = 0;
+    const timed: { word: string; startMs: number; endMs: number; textOffset: number }[] = [];
+    for await (const chunk of engine.synthesize(
+      request(text, { wordTimings: true }),
+      new AbortController().signal,
+    )) {
+      audioBytes += chunk.pcm.byteLength;
+      // A chunk's words end within the audio sent so far.
+      for (const w of chunk.words ?? []) {
+        expect(w.endMs).toBeLessThanOrEqual(Math.ceil((audioBytes / bytesPerSecond) * 1000));
+        timed.push(w);
+      }
+    }
+    expect(timed.map((w) => w.word)).toEqual([
+      "Good",
+      "morning",
+      "Dave",
+      "The",
+      "pod",
+      "bay",
+      "doors",
+      "stay",
+      "closed",
+    ]);
+    for (const [i, w] of timed.entries()) {
+      expect(text.slice(w.textOffset, w.textOffset + w.word.length)).toBe(w.word);
+      expect(w.endMs).toBeGreaterThan(w.startMs);
+      if (i > 0) expect(w.startMs).toBeGreaterThanOrEqual(timed[i - 1]?.endMs ?? 0);
+    }
+    // Without the flag: no timings, and the same audio.
+    const plain = await collect(engine, request(text));
+    expect(totalBytes(plain)).toBe(audioBytes);
+  });
+
   it("speaks a listed voice with a variant (en-us+f3), refusing unknown variants", async () => {
     const plain = Buffer.concat(await collect(engine, request("Hello.")));
     const female = Buffer.concat(await collect(engine, request("Hello.", { voiceId: "en-us+f3" })));

@@ -45,6 +45,7 @@ import type {
   EspeakWorkerMessage,
 } from "./espeak-protocol.js";
 import { parseEspeakVoiceTable } from "./espeak-voices.js";
+import { sentenceWords } from "./word-alignment.js";
 
 const ENGINE_ID = "espeak-ng";
 // espeak-ng's default rate; `speed` scales it within the range espeak-ng accepts.
@@ -111,9 +112,15 @@ export const ESPEAK_VARIANTS: ReadonlySet<string> = new Set([
 // A sentence on its way through a worker.
 interface Job {
   readonly message: EspeakSynthesizeMessage;
-  readonly promise: Promise<Uint8Array>;
-  resolve(pcm: Uint8Array): void;
+  readonly promise: Promise<SentenceAudio>;
+  resolve(audio: SentenceAudio): void;
   reject(err: Error): void;
+}
+
+// A sentence's PCM, and its word spans when they were asked for (ms from its first sample).
+interface SentenceAudio {
+  pcm: Uint8Array;
+  wordSpansMs: readonly number[] | undefined;
 }
 
 interface WorkerSlot {
@@ -201,7 +208,7 @@ export async function createEspeakEngine(options: EspeakEngineOptions = {}): Pro
     }
     slot.job = undefined;
     if (message.type === "audio") {
-      job.resolve(new Uint8Array(message.pcm));
+      job.resolve({ pcm: new Uint8Array(message.pcm), wordSpansMs: message.wordSpansMs });
     } else {
       job.reject(new SynthesisFailedError(ENGINE_ID, message.message));
     }
@@ -258,10 +265,11 @@ export async function createEspeakEngine(options: EspeakEngineOptions = {}): Pro
     voice: string,
     wordsPerMinute: number,
     prosody: EspeakProsody | undefined,
+    words: string[] | undefined,
   ): Job => {
-    let resolve!: (pcm: Uint8Array) => void;
+    let resolve!: (audio: SentenceAudio) => void;
     let reject!: (err: Error) => void;
-    const promise = new Promise<Uint8Array>((res, rej) => {
+    const promise = new Promise<SentenceAudio>((res, rej) => {
       resolve = res;
       reject = rej;
     });
@@ -277,6 +285,7 @@ export async function createEspeakEngine(options: EspeakEngineOptions = {}): Pro
         voice,
         wordsPerMinute,
         ...(prosody === undefined ? {} : { prosody }),
+        ...(words === undefined ? {} : { words }),
       },
       promise,
       resolve,
@@ -454,6 +463,16 @@ export async function createEspeakEngine(options: EspeakEngineOptions = {}): Pro
       }
       const { voice, wordsPerMinute, prosody } = voiceSettings(request);
       const sentences = splitSentences(request.text);
+      // With word timings, each sentence's words and where they stand in the text.
+      let cursor = 0;
+      const wordsOf = sentences.map((sentence) => {
+        if (!request.wordTimings) return [];
+        const found = sentenceWords(request.text, sentence, cursor);
+        cursor = found.cursor;
+        return found.words;
+      });
+      const bytesPerMs = (first.sampleRateHz * first.channels * 2) / 1000;
+      let audioBytes = 0;
       if (sentences.length > 0 && queue.length >= maxQueue) {
         throw new EngineOverloadedError(ENGINE_ID, maxQueue);
       }
@@ -466,15 +485,34 @@ export async function createEspeakEngine(options: EspeakEngineOptions = {}): Pro
             throw closedError();
           }
           while (inFlight.length < lookahead && next < sentences.length) {
-            inFlight.push(enqueue(sentences[next++] as string, voice, wordsPerMinute, prosody));
+            const words = request.wordTimings ? wordsOf[next]?.map((w) => w.token) : undefined;
+            inFlight.push(
+              enqueue(sentences[next++] as string, voice, wordsPerMinute, prosody, words),
+            );
           }
           const job = inFlight[0];
           if (job === undefined) {
             return;
           }
-          const pcm = await untilSettledOrAborted(job.promise, signal);
+          const { pcm, wordSpansMs } = await untilSettledOrAborted(job.promise, signal);
           inFlight.shift();
-          yield { pcm };
+          const index = next - inFlight.length - 1;
+          const offsetMs = audioBytes / bytesPerMs;
+          audioBytes += pcm.byteLength;
+          const words = wordsOf[index] ?? [];
+          if (wordSpansMs === undefined || words.length === 0) {
+            yield { pcm };
+            continue;
+          }
+          yield {
+            pcm,
+            words: words.map((w, i) => ({
+              word: w.word,
+              startMs: Math.round(offsetMs + (wordSpansMs[2 * i] ?? 0)),
+              endMs: Math.round(offsetMs + (wordSpansMs[2 * i + 1] ?? 0)),
+              textOffset: w.textOffset,
+            })),
+          };
         }
       } finally {
         for (const job of inFlight) {

@@ -26,6 +26,11 @@ export interface EspeakSynthesizeMessage {
   wordsPerMinute: number;
   /** Values passed to `-p` and `-P` (0..99 each) for cloned voices; absent: espeak-ng's 50. */
   prosody?: EspeakProsody;
+  /**
+   * The sentence's words as written (tokens with their punctuation), when the call asked for word
+   * timings: the worker then also times them (`word-alignment.ts`).
+   */
+  words?: string[];
 }
 
 /** Pitch settings of a cloned voice. */
@@ -64,6 +69,11 @@ export interface EspeakAudioMessage {
   pcm: ArrayBuffer;
   /** Time espeak-ng spent on the sentence. */
   synthesisMs: number;
+  /**
+   * When `words` were sent: each word's start and end in ms from the sentence's first sample,
+   * flattened (`[start0, end0, start1, end1, …]`).
+   */
+  wordSpansMs?: number[];
 }
 
 /** espeak-ng failed on one sentence; the worker stays usable. */

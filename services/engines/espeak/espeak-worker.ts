@@ -20,6 +20,7 @@ import type {
   EspeakWorkerData,
   EspeakWorkerMessage,
 } from "./espeak-protocol.js";
+import { alignWords, measuredShares, measuringSsml } from "./word-alignment.js";
 
 // The tsconfig has no DOM lib, so the WebAssembly global is untyped; this is the slice used here.
 interface WasmModule {
@@ -173,12 +174,55 @@ async function handle(program: EspeakProgram, message: EspeakSynthesizeMessage):
     const wav = checkedWav(result);
     const info = parseWav(wav);
     const pcm = wav.slice(info.dataOffset, info.dataOffset + info.dataBytes).buffer;
-    post({ type: "audio", jobId: message.jobId, pcm, synthesisMs: performance.now() - started }, [
-      pcm,
-    ]);
+    const wordSpansMs =
+      message.words === undefined
+        ? undefined
+        : await timeWords(program, message, new Int16Array(pcm), info.sampleRateHz);
+    post(
+      {
+        type: "audio",
+        jobId: message.jobId,
+        pcm,
+        synthesisMs: performance.now() - started,
+        ...(wordSpansMs ? { wordSpansMs } : {}),
+      },
+      [pcm],
+    );
   } catch (err) {
     post({ type: "failed", jobId: message.jobId, message: (err as Error).message });
   }
+}
+
+/**
+ * Times the words of a sentence whose audio is `real`: a second run with breaks between the words
+ * shows their lengths, which are laid onto `real` (see word-alignment.ts).
+ */
+async function timeWords(
+  program: EspeakProgram,
+  message: EspeakSynthesizeMessage,
+  real: Int16Array,
+  sampleRateHz: number,
+): Promise<number[]> {
+  const tokens = message.words ?? [];
+  const words = tokens.map((token) => ({ word: token, token, textOffset: 0 }));
+  let shares = words.map(() => 1);
+  if (tokens.length > 1) {
+    const run = synthesisArgs(
+      measuringSsml(tokens),
+      message.voice,
+      message.wordsPerMinute,
+      message.prosody,
+    );
+    // -m: the text is SSML.
+    const bytes = checkedWav(await program.run({ ...run, args: ["-m", ...run.args] }));
+    const measured = parseWav(bytes);
+    const samples = bytes.slice(measured.dataOffset, measured.dataOffset + measured.dataBytes);
+    shares = measuredShares(new Int16Array(samples.buffer), sampleRateHz, words);
+  }
+  // espeak-ng's pauses inside a clause stay under ~90 ms at 80 wpm; clause pauses are 150 ms and
+  // more at 175 wpm, and scale with the rate.
+  const pauseMs = Math.min(250, Math.max(40, (100 * 175) / message.wordsPerMinute));
+  return alignWords(real, sampleRateHz, shares, pauseMs).flatMap((w) => [w.startMs, w.endMs]);
 }
 
 function synthesisArgs(
