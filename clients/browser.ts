@@ -4,6 +4,13 @@
  * `createVoxgateClient` is the browser factory here, so code shared by Node and pages can import
  * one name.
  */
+
+/** Word timings of `tts.streamSynthesize({ wordTimings: true })`: unpack its chunks' `extensions`. */
+export {
+  type WordTiming,
+  type WordTimings,
+  WordTimingsSchema,
+} from "../gen/voxgate/v1/audio_pb.js";
 export type {
   VoxgateBrowserClient,
   VoxgateBrowserClientOptions,
