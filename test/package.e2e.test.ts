@@ -27,6 +27,7 @@ const PACKED_SOURCES = [
   "gen",
   "services",
   "clients",
+  "openapi",
   "README.md",
   "LICENSE",
 ];
@@ -76,6 +77,12 @@ describe("npm pack: an installable package", () => {
     // The browser client (the `browser` export condition) and the prebuilt web console.
     expect(existsSync(join(installed, "dist/clients/browser.js"))).toBe(true);
     expect(existsSync(join(installed, "dist/console/app.js"))).toBe(true);
+    // /openapi.json and the /docs page's files, copied by the build (swagger-ui-dist is a
+    // development dependency only).
+    expect(existsSync(join(installed, "dist/openapi/openapi.json"))).toBe(true);
+    expect(existsSync(join(installed, "dist/docs-ui/swagger-ui-bundle.js"))).toBe(true);
+    expect(existsSync(join(installed, "dist/docs-ui/LICENSE"))).toBe(true);
+    expect(existsSync(join(app, "node_modules", "swagger-ui-dist"))).toBe(false);
     expect(existsSync(join(installed, "services"))).toBe(false);
     expect(existsSync(join(installed, "test"))).toBe(false);
     const files = await readdir(join(installed, "dist"), { recursive: true });
@@ -159,6 +166,15 @@ console.log(bytes);
       );
       const { stdout } = await run(process.execPath, [script, url, token], { cwd: app });
       expect(Number(stdout.trim())).toBeGreaterThan(44 + 22_050);
+      // The API description and its reference page, from the package's own files.
+      const openapi = await fetch(`${url}/openapi.json`);
+      expect(openapi.status).toBe(200);
+      expect(((await openapi.json()) as { openapi: string }).openapi).toBe("3.1.0");
+      for (const path of ["/docs", "/docs/swagger-ui-bundle.js", "/docs/swagger-ui.css"]) {
+        const res = await fetch(`${url}${path}`);
+        expect(res.status, path).toBe(200);
+        expect((await res.arrayBuffer()).byteLength, path).toBeGreaterThan(300);
+      }
       console.info(
         `[figures] installed package: npx voxgate start → audio spoken: ${Math.round(performance.now() - started)} ms`,
       );

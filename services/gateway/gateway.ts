@@ -44,6 +44,7 @@ import { createLlmHandler } from "../llm/llm-handler.js";
 import { createGatewayMetrics } from "../metrics/gateway-metrics.js";
 import { createMetricsFrontend, createMetricsListener } from "../metrics/metrics-frontend.js";
 import { createOpenAiFrontend, type OpenAiFrontendOptions } from "../openai/openai-frontend.js";
+import { createApiDocsFrontend } from "../openapi/index.js";
 import { createNamedPromptMethods } from "../prompt-store/named-prompt-handler.js";
 import type { PromptStore } from "../prompt-store/prompt-store.js";
 import { createPromptStoreHandler } from "../prompt-store/prompt-store-handler.js";
@@ -85,6 +86,7 @@ import type { HttpFrontend, HttpRoute } from "./http-frontend.js";
 import { createInProcessTransport } from "./in-process-transport.js";
 import { createLoggingInterceptor } from "./logging-interceptor.js";
 import { createPublicServer, type PublicServer, type PublicServerLimits } from "./public-server.js";
+import { REST_SERVICES } from "./public-services.js";
 
 /** Options of {@link createGateway}. */
 export interface GatewayOptions {
@@ -581,6 +583,18 @@ export function createGateway(options: GatewayOptions): Gateway {
   const interceptors = [createLoggingInterceptor(log, metrics), createFaultInterceptor()];
   const inProcess = createInProcessTransport({ services, interceptors });
   selfTransport = inProcess;
+  // REST/JSON from google.api.http. Every annotated service gets its routes, served or not yet
+  // (those answer UNIMPLEMENTED).
+  const restTranscoder = createRestTranscoder({
+    services: REST_SERVICES,
+    transport: inProcess,
+    log,
+    maxRequestBytes: limits.maxRequestBytes,
+    maxJsonDepth,
+    maxTimeoutMs: limits.maxTimeoutMs,
+    unknownQuery: options.rest?.unknownQuery ?? "reject",
+    unmatched: "not-found",
+  });
   // Non-Connect ways in (REST transcoding, OpenAI-compatible API) register here; each calls
   // services through `inProcess`.
   const frontends: HttpFrontend[] = [
@@ -605,6 +619,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       },
       readyNeedsBackend: options.readyNeedsBackend ?? true,
     }),
+    // /openapi.json and the /docs reference page, without a token.
+    createApiDocsFrontend(),
     // Signed read URLs of the filesystem store: the signature is the credential (serverless
     // workers hold no token).
     ...(storage.frontend ? [storage.frontend] : []),
@@ -638,25 +654,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       defaultTimeoutMs: limits.defaultTimeoutMs,
       log,
     }),
-    // REST/JSON from google.api.http. Keep it last: it answers 404 for paths nobody serves. Every
-    // annotated service gets its routes, served or not yet (those answer UNIMPLEMENTED).
-    createRestTranscoder({
-      services: [
-        TtsService,
-        VoiceService,
-        BackendAdminService,
-        JobService,
-        PromptStoreService,
-        LlmService,
-      ],
-      transport: inProcess,
-      log,
-      maxRequestBytes: limits.maxRequestBytes,
-      maxJsonDepth,
-      maxTimeoutMs: limits.maxTimeoutMs,
-      unknownQuery: options.rest?.unknownQuery ?? "reject",
-      unmatched: "not-found",
-    }),
+    // REST/JSON. Keep it last: it answers 404 for paths nobody serves.
+    restTranscoder,
   ];
 
   const rpcHandler = createConnectNodeHandler({

@@ -1,0 +1,276 @@
+import type { ExtraOperation } from "../openapi/openapi-document.js";
+import { securityOf } from "../openapi/openapi-document.js";
+import { type JsonSchema, schemaRef } from "../openapi/proto-json-schema.js";
+
+const TAG = "OpenAI";
+const TTS = "voxgate.v1.TtsService";
+const VOICES = "voxgate.v1.VoiceService";
+const LLM = "voxgate.v1.LlmService";
+
+const errorResponse = {
+  description:
+    "An OpenAI error object, with the HTTP status OpenAI uses (400, 401, 403, 404, 429, 500, 503).",
+  content: { "application/json": { schema: schemaRef("OpenAiError") } },
+};
+const timeout = { $ref: "#/components/parameters/TimeoutMs" };
+const json = (schema: JsonSchema) => ({ "application/json": { schema } });
+
+/** Schemas the OpenAI operations refer to, by component name. */
+export const OPENAI_SCHEMAS: Record<string, JsonSchema> = {
+  OpenAiError: {
+    type: "object",
+    properties: {
+      error: {
+        type: "object",
+        properties: {
+          message: { type: "string" },
+          type: { type: "string" },
+          param: { type: ["string", "null"] },
+          code: { type: ["string", "null"] },
+        },
+        required: ["message", "type"],
+      },
+    },
+    required: ["error"],
+  },
+  OpenAiSpeechRequest: {
+    type: "object",
+    required: ["input"],
+    properties: {
+      input: { type: "string", description: "The text to speak." },
+      model: {
+        type: "string",
+        description:
+          "Empty or an OpenAI model name (tts-1, tts-1-hd, gpt-4o-mini-tts): any engine; an " +
+          "engine id or model family: only backends offering it.",
+      },
+      voice: {
+        description:
+          'A voice id, an OpenAI voice name (the engine\'s default voice), or `{"id": …}`.',
+        oneOf: [
+          { type: "string" },
+          { type: "object", properties: { id: { type: "string" } }, required: ["id"] },
+        ],
+      },
+      response_format: {
+        type: "string",
+        enum: ["mp3", "wav", "pcm", "opus", "aac", "flac"],
+        default: "mp3",
+        description: "opus, aac and flac are refused: no encoder for them is installed.",
+      },
+      speed: { type: "number", minimum: 0.25, maximum: 4 },
+      instructions: { type: "string" },
+      stream_format: { type: "string", enum: ["audio", "sse"], default: "audio" },
+    },
+  },
+  OpenAiModel: {
+    type: "object",
+    properties: {
+      id: { type: "string" },
+      object: { const: "model" },
+      created: { type: "integer" },
+      owned_by: { type: "string" },
+    },
+    required: ["id", "object"],
+  },
+  OpenAiModelList: {
+    type: "object",
+    properties: {
+      object: { const: "list" },
+      data: { type: "array", items: schemaRef("OpenAiModel") },
+    },
+  },
+  OpenAiVoiceList: {
+    type: "object",
+    properties: {
+      object: { const: "list" },
+      data: {
+        type: "array",
+        items: {
+          type: "object",
+          properties: {
+            id: { type: "string" },
+            name: { type: "string" },
+            gender: { type: "string" },
+            language: { type: "string" },
+          },
+          additionalProperties: true,
+        },
+      },
+      has_more: { type: "boolean" },
+      next_page: { type: ["string", "null"] },
+    },
+  },
+  OpenAiChatRequest: {
+    type: "object",
+    required: ["messages"],
+    properties: {
+      model: { type: "string" },
+      messages: {
+        type: "array",
+        minItems: 1,
+        items: {
+          type: "object",
+          required: ["role", "content"],
+          properties: {
+            role: { type: "string", enum: ["system", "developer", "user", "assistant"] },
+            content: {
+              oneOf: [
+                { type: "string" },
+                {
+                  type: "array",
+                  items: {
+                    type: "object",
+                    properties: { type: { const: "text" }, text: { type: "string" } },
+                  },
+                },
+              ],
+            },
+          },
+        },
+      },
+      max_tokens: { type: "integer", minimum: 1, maximum: 1_000_000 },
+      max_completion_tokens: { type: "integer", minimum: 1, maximum: 1_000_000 },
+      temperature: { type: "number", minimum: 0, maximum: 2 },
+      top_p: { type: "number", minimum: 0, maximum: 1 },
+      stop: {
+        oneOf: [{ type: "string" }, { type: "array", items: { type: "string" }, maxItems: 4 }],
+      },
+      stream: { type: "boolean", default: false },
+    },
+  },
+  OpenAiChatCompletion: {
+    type: "object",
+    properties: {
+      id: { type: "string" },
+      object: { const: "chat.completion" },
+      created: { type: "integer" },
+      model: { type: "string" },
+      choices: { type: "array", items: { type: "object", additionalProperties: true } },
+      usage: { type: "object", additionalProperties: true },
+    },
+  },
+};
+
+/**
+ * The OpenAI-compatible routes of {@link createOpenAiFrontend} for the OpenAPI document: their
+ * bodies, answers (raw audio, SSE events, JSON) and the token scope each needs.
+ */
+export function openAiOperations(): ExtraOperation[] {
+  const models = (summary: string): ExtraOperation["operation"] => ({
+    tags: [TAG],
+    summary,
+    parameters: [timeout],
+    responses: {
+      "200": { description: "OK", content: json(schemaRef("OpenAiModelList")) },
+      default: errorResponse,
+    },
+    security: securityOf(TTS),
+  });
+  return [
+    {
+      path: "/v1/audio/speech",
+      method: "post",
+      operation: {
+        operationId: "OpenAI_CreateSpeech",
+        tags: [TAG],
+        summary: "Speaks text (OpenAI's speech API), streamed as it is produced.",
+        description:
+          "Runs TtsService.StreamSynthesize. With `stream_format: audio` the answer is the raw " +
+          "audio, chunked as it is made (a failure midway cuts it); with `sse`, " +
+          "`speech.audio.delta` events carry base64 audio and `speech.audio.done` ends.",
+        parameters: [timeout],
+        requestBody: { required: true, content: json(schemaRef("OpenAiSpeechRequest")) },
+        responses: {
+          "200": {
+            description: "The audio.",
+            content: {
+              "audio/mpeg": { schema: { type: "string", format: "binary" } },
+              "audio/wav": { schema: { type: "string", format: "binary" } },
+              "audio/L16": { schema: { type: "string", format: "binary" } },
+              "text/event-stream": { schema: { type: "string" } },
+            },
+          },
+          default: errorResponse,
+        },
+        security: securityOf(TTS),
+      },
+    },
+    {
+      path: "/v1/audio/voices",
+      method: "get",
+      operation: {
+        operationId: "OpenAI_ListVoices",
+        tags: [TAG],
+        summary: "Lists voices (VoiceService), up to 1000 per answer.",
+        parameters: [
+          { name: "limit", in: "query", schema: { type: "integer", minimum: 1, maximum: 1000 } },
+          { name: "after", in: "query", schema: { type: "string" } },
+          timeout,
+        ],
+        responses: {
+          "200": { description: "OK", content: json(schemaRef("OpenAiVoiceList")) },
+          default: errorResponse,
+        },
+        security: securityOf(VOICES),
+      },
+    },
+    {
+      path: "/v1/audio/models",
+      method: "get",
+      operation: {
+        operationId: "OpenAI_ListSpeechModels",
+        ...models("Lists the speech models backends offer."),
+      },
+    },
+    {
+      path: "/v1/models",
+      method: "get",
+      operation: {
+        operationId: "OpenAI_ListModels",
+        ...models("Lists the speech and language models backends offer."),
+      },
+    },
+    {
+      path: "/v1/models/{id}",
+      method: "get",
+      operation: {
+        operationId: "OpenAI_GetModel",
+        tags: [TAG],
+        summary: "Describes one model.",
+        parameters: [
+          { name: "id", in: "path", required: true, schema: { type: "string" } },
+          timeout,
+        ],
+        responses: {
+          "200": { description: "OK", content: json(schemaRef("OpenAiModel")) },
+          default: errorResponse,
+        },
+        security: securityOf(TTS),
+      },
+    },
+    {
+      path: "/v1/chat/completions",
+      method: "post",
+      operation: {
+        operationId: "OpenAI_CreateChatCompletion",
+        tags: [TAG],
+        summary: "Runs a language model (LlmService), whole or streamed as SSE chunks.",
+        parameters: [timeout],
+        requestBody: { required: true, content: json(schemaRef("OpenAiChatRequest")) },
+        responses: {
+          "200": {
+            description:
+              "A chat completion, or `chat.completion.chunk` events when `stream` is true.",
+            content: {
+              ...json(schemaRef("OpenAiChatCompletion")),
+              "text/event-stream": { schema: { type: "string" } },
+            },
+          },
+          default: errorResponse,
+        },
+        security: securityOf(LLM),
+      },
+    },
+  ];
+}
