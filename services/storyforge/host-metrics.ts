@@ -1,7 +1,8 @@
 /**
  * `GET /v1/metrics` in the shape StoryForge Cloud's UI reads (the Tinybox node's: `cpu_pct`,
  * `ram_used_mb`, `ram_total_mb`, `load`, `gpus[]`, `processes[]`), measured on the gateway host
- * with the `os` module and `/proc/meminfo`, plus what connected backends report in heartbeats.
+ * with the `os` module and `/proc/meminfo`, plus what connected backends report in heartbeats
+ * (their hosts' GPUs and top GPU processes).
  */
 import { readFileSync } from "node:fs";
 import * as os from "node:os";
@@ -113,6 +114,7 @@ export function createHostMetricsReader(): HostMetricsReader {
             args: backend.capabilities.engines.map((e) => e.id).join(","),
           };
         }),
+        ...backends.flatMap(gpuProcessesOf),
       ];
       return {
         ok: true,
@@ -153,36 +155,42 @@ function availableMemoryBytes(): number {
 }
 
 /**
- * GPUs a backend reported in its heartbeats. The heartbeat's GPU list is read by shape (`gpus`
- * entries with name, utilization, memory, power and temperature) so agents that report it show up
- * here, and older agents simply report none.
+ * GPUs a backend reported in its heartbeats (`LoadReport.gpus`, from nvidia-smi or the model
+ * server's own report), in the Tinybox node's field names. nvidia-smi's MiB are what the node
+ * calls `_mb`. The node's `util_mem_pct` (memory controller load) has no counterpart: null.
  */
 function gpusOf(backend: Readonly<RegisteredBackend>): GpuMetrics[] {
-  const list = (backend.load as { gpus?: unknown } | undefined)?.gpus;
-  if (!Array.isArray(list)) return [];
-  return list.map((raw, i): GpuMetrics => {
-    const gpu = raw as Record<string, unknown>;
-    const num = (...keys: string[]): number | null => {
-      for (const key of keys) {
-        const v = gpu[key];
-        if (typeof v === "number" && Number.isFinite(v)) return v;
-        if (typeof v === "bigint") return Number(v);
-      }
-      return null;
-    };
-    const bytesToMb = (v: number | null) => (v === null ? null : Math.round(v / MB));
-    return {
-      index: num("index") ?? i,
-      name: typeof gpu.name === "string" ? gpu.name : `gpu${i}`,
-      util_gpu_pct: num("utilGpuPct", "utilizationPercent", "utilPercent"),
-      util_mem_pct: num("utilMemPct", "memoryUtilizationPercent"),
-      vram_used_mb: num("vramUsedMb") ?? bytesToMb(num("memoryUsedBytes", "vramUsedBytes")),
-      vram_total_mb: num("vramTotalMb") ?? bytesToMb(num("memoryTotalBytes", "vramTotalBytes")),
-      power_w: num("powerW", "powerWatts"),
-      temp_c: num("tempC", "temperatureC"),
+  const round = (v: number | undefined) => (v === undefined ? null : Math.round(v));
+  return (backend.load?.gpus ?? []).map(
+    (gpu): GpuMetrics => ({
+      index: gpu.index,
+      name: gpu.name || `gpu${gpu.index}`,
+      util_gpu_pct: gpu.utilizationPercent ?? null,
+      util_mem_pct: null,
+      vram_used_mb: round(gpu.memoryUsedMib),
+      vram_total_mb: round(gpu.memoryTotalMib),
+      power_w: gpu.powerWatts ?? null,
+      temp_c: gpu.temperatureC ?? null,
       backend: backend.id,
-    };
-  });
+    }),
+  );
+}
+
+/** The top GPU processes a backend's host reported, as process rows (`args` names the backend). */
+function gpuProcessesOf(backend: Readonly<RegisteredBackend>): ProcessMetrics[] {
+  return (backend.load?.gpuProcesses ?? []).map(
+    (p): ProcessMetrics => ({
+      pid: p.pid || null,
+      name: p.name,
+      cpu_pct: round1(p.cpuPercent ?? 0),
+      mem_pct: null,
+      ram_mb: null,
+      gpu_mem_mb: p.gpuMemoryMib === undefined ? null : Math.round(p.gpuMemoryMib),
+      elapsed: "",
+      command: p.name,
+      args: `on backend ${backend.id}`,
+    }),
+  );
 }
 
 /** `ps -o etime` style: `mm:ss`, `hh:mm:ss` or `dd-hh:mm:ss`. */

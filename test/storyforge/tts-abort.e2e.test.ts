@@ -6,6 +6,8 @@
  * Tinybox node (test/model-servers) behind an `--engine tinybox-http` agent, made slow so the
  * calls are still running when the abort comes: every call of that job answers Cloud's soft
  * `aborted` error, the node is told to abort each, and a call of another job keeps running.
+ * The same stack shows Cloud's `/v1/metrics` carrying the GPU host's figures (issue 13: "from the
+ * gateway host plus agents' GPU stats"), as the node's nvidia-smi report reaches the agent.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -47,6 +49,7 @@ beforeAll(async () => {
     VOXGATE_AGENT_ENGINE_URL: node.url,
     VOXGATE_AGENT_ENGINE_API_KEY: NODE_TOKEN,
     VOXGATE_AGENT_SLOTS: "4",
+    VOXGATE_AGENT_GPU_POLL_MS: "200",
     VOXGATE_AGENT_PROMPT_CACHE_DIR: join(dir, "cache"),
     VOXGATE_GATEWAY_KEEPALIVE_TIMEOUT_MS: "120000",
   });
@@ -155,5 +158,51 @@ describe("Cloud's /v1/jobs/abort {job_id}", () => {
     expect(await second.json()).toMatchObject({ ok: true, aborted_calls: 1 });
     expect(String((await answers[2])?.json.error)).toMatch(/^aborted: /);
     node.knobs.ttsDelayMs = 0;
+  });
+
+  it("GET /v1/metrics carries the GPU host's GPUs and GPU processes in the node's field names", {
+    timeout: 60_000,
+  }, async () => {
+    const metrics = await waitFor(
+      async () => {
+        const res = await fetch(`${gateway.url}/storyforge/v1/metrics`, {
+          headers: { authorization: `Bearer ${gateway.clientToken}` },
+        });
+        const body = (await res.json()) as {
+          gpus: Array<Record<string, unknown>>;
+          processes: Array<Record<string, unknown>>;
+        };
+        return body.gpus.length > 0 ? body : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 200, what: "the agent's GPU report in /v1/metrics" },
+    );
+    // The fake node's nvidia-smi figures (test/model-servers/fake-tinybox-node.ts), unchanged.
+    expect(metrics.gpus).toEqual([
+      {
+        index: 0,
+        name: "NVIDIA RTX A6000",
+        util_gpu_pct: 87,
+        util_mem_pct: null,
+        vram_used_mb: 30_100,
+        vram_total_mb: 49_140,
+        power_w: 251.5,
+        temp_c: 71,
+        backend: "tinybox",
+      },
+      {
+        index: 1,
+        name: "NVIDIA RTX A6000",
+        util_gpu_pct: 3,
+        util_mem_pct: null,
+        vram_used_mb: 500,
+        vram_total_mb: 49_140,
+        power_w: 22,
+        temp_c: 35,
+        backend: "tinybox",
+      },
+    ]);
+    expect(metrics.processes).toContainEqual(
+      expect.objectContaining({ name: "python", gpu_mem_mb: 29_000, cpu_pct: 99 }),
+    );
   });
 });
