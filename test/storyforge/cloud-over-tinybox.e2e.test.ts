@@ -1,13 +1,18 @@
 /**
- * Cloud's abort of a TTS sample job, with real processes: StoryForge Cloud's `POST /api/tts_job`
- * sends one `/v1/tts` per chunk, in parallel, all with the same `job_id`, and its
- * `POST /api/jobs/abort` sends `/v1/jobs/abort {job_id}` (STORYFORGE.md §1.1). Issue 13: "`job_id`
- * tags the call so `/v1/jobs/abort {job_id}` cancels every call with it". The GPU side is a fake
- * Tinybox node (test/model-servers) behind an `--engine tinybox-http` agent, made slow so the
- * calls are still running when the abort comes: every call of that job answers Cloud's soft
- * `aborted` error, the node is told to abort each, and a call of another job keeps running.
- * The same stack shows Cloud's `/v1/metrics` carrying the GPU host's figures (issue 13: "from the
- * gateway host plus agents' GPU stats"), as the node's nvidia-smi report reaches the agent.
+ * StoryForge Cloud against voxgate mounted at the root (VOXGATE_STORYFORGE_BASE_PATH=/, so Cloud
+ * keeps its old GATEWAY_BASE path), with a fake Tinybox node (test/model-servers) as the GPU side
+ * behind an `--engine tinybox-http` agent. Real processes.
+ *
+ * - Cloud's abort of a TTS sample job: `POST /api/tts_job` sends one `/v1/tts` per chunk, in
+ *   parallel, all with the same `job_id`, and `POST /api/jobs/abort` sends `/v1/jobs/abort
+ *   {job_id}` (STORYFORGE.md §1.1). Issue 13: "`job_id` tags the call so `/v1/jobs/abort {job_id}`
+ *   cancels every call with it". The node is made slow so the calls are still running when the
+ *   abort comes: every call of that job answers Cloud's soft `aborted` error, the node is told to
+ *   abort each, and a call of another job keeps running.
+ * - `/v1/metrics` carries the GPU host's figures (issue 13: "from the gateway host plus agents'
+ *   GPU stats"), as the node's nvidia-smi report reaches the agent.
+ * - The root mount's documented clash: `/v1/tts` and `/v1/metrics` answer in StoryForge's JSON,
+ *   while `/v1/speech:synthesize` and `/metrics` keep voxgate's own answers.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -38,6 +43,7 @@ beforeAll(async () => {
     readyTimeoutMs: 90_000,
     env: {
       VOXGATE_DATA_DIR: join(dir, "gateway"),
+      VOXGATE_STORYFORGE_BASE_PATH: "/",
       VOXGATE_AGENT_KEEPALIVE_TIMEOUT_MS: "120000",
       VOXGATE_HEARTBEAT_MISS_LIMIT: "100",
       VOXGATE_PROBE_TIMEOUT_MS: "15000",
@@ -66,7 +72,7 @@ afterAll(async () => {
 
 /** What Cloud's `requests.post(GATEWAY_BASE + path, json=body, headers=_h())` sends. */
 const cloudPost = (path: string, body: unknown) =>
-  fetch(`${gateway.url}/storyforge${path}`, {
+  fetch(`${gateway.url}${path}`, {
     method: "POST",
     headers: {
       "user-agent": "python-requests/2.32.3",
@@ -165,7 +171,7 @@ describe("Cloud's /v1/jobs/abort {job_id}", () => {
   }, async () => {
     const metrics = await waitFor(
       async () => {
-        const res = await fetch(`${gateway.url}/storyforge/v1/metrics`, {
+        const res = await fetch(`${gateway.url}/v1/metrics`, {
           headers: { authorization: `Bearer ${gateway.clientToken}` },
         });
         const body = (await res.json()) as {
@@ -204,5 +210,27 @@ describe("Cloud's /v1/jobs/abort {job_id}", () => {
     expect(metrics.processes).toContainEqual(
       expect.objectContaining({ name: "python", gpu_mem_mb: 29_000, cpu_pct: 99 }),
     );
+  });
+
+  it("at the root, voxgate's own REST binding and Prometheus metrics stay on their other paths", {
+    timeout: 60_000,
+  }, async () => {
+    const auth = { authorization: `Bearer ${gateway.clientToken}` };
+    const ping = await fetch(`${gateway.url}/ping`);
+    expect(await ping.json()).toMatchObject({ ok: true });
+    const speech = await fetch(`${gateway.url}/v1/speech:synthesize`, {
+      method: "POST",
+      headers: { ...auth, "content-type": "application/json" },
+      body: JSON.stringify({ text: "Hello.", engine: "tortoise", voice: "tom" }),
+    });
+    expect(speech.status).toBe(200);
+    expect(speech.headers.get("content-type")).toMatch(/^audio\/wav/);
+    const tts = await (
+      await cloudPost("/v1/tts", chunk("Hello.", "tts_1700000002_00000000", 0))
+    ).json();
+    expect(tts).toMatchObject({ ok: true, content_type: "audio/wav" });
+    const prometheus = await fetch(`${gateway.url}/metrics`, { headers: auth });
+    expect(prometheus.status).toBe(200);
+    expect(await prometheus.text()).toMatch(/^# HELP /m);
   });
 });
