@@ -22,32 +22,42 @@ export interface BackendsState {
 
 /** Pause before re-opening a broken watch, in ms. */
 const RETRY_MS = 2000;
+/** How often load and GPU figures are refreshed, in ms. */
+const LOAD_REFRESH_MS = 2000;
 
 /**
- * Keeps a live list of backends: the watch first sends every backend's current state, then each
- * change. A broken stream is re-opened (and so resynchronised) after {@link RETRY_MS}; a token
- * without the `admin` scope stops it for good.
+ * Keeps a live list of backends. WatchBackends sends every backend's current state, then each
+ * state or breaker change as it happens; a broken stream is re-opened (and so resynchronised)
+ * after {@link RETRY_MS}, and a token without the `admin` scope stops it for good. Heartbeats are
+ * not watch events, so while the watch runs, ListBackends refreshes load and GPU figures every
+ * {@link LOAD_REFRESH_MS}.
  */
 export function useBackends(client: VoxgateBrowserClient): BackendsState {
   const [state, setState] = useState<BackendsState>({ list: [], error: "", live: false });
   useEffect(() => {
     const abort = new AbortController();
+    const byId = new Map<string, Backend>();
+    let live = false;
+    const publish = () => {
+      const list = [...byId.values()].sort((a, b) => a.id.localeCompare(b.id));
+      setState({ list, error: "", live });
+    };
     (async () => {
       while (!abort.signal.aborted) {
-        const byId = new Map<string, Backend>();
         try {
           const events = client.backends.watchBackends({}, { signal: abort.signal, timeoutMs: 0 });
-          setState((s) => ({ ...s, live: true, error: "" }));
+          byId.clear();
           for await (const event of events) {
             const backend = event.backend;
             if (!backend) continue;
+            live = true;
             if (backend.state === BackendState.REMOVED) byId.delete(backend.id);
             else byId.set(backend.id, backend);
-            const list = [...byId.values()].sort((a, b) => a.id.localeCompare(b.id));
-            setState({ list, error: "", live: true });
+            publish();
           }
         } catch (err) {
           if (abort.signal.aborted) return;
+          live = false;
           const code = ConnectError.from(err).code;
           setState((s) => ({ ...s, live: false, error: errorText(err) }));
           if (code === Code.PermissionDenied || code === Code.Unauthenticated) return;
@@ -55,7 +65,21 @@ export function useBackends(client: VoxgateBrowserClient): BackendsState {
         await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
       }
     })();
-    return () => abort.abort();
+    const refresh = setInterval(async () => {
+      if (!live || document.visibilityState !== "visible") return;
+      try {
+        const { backends } = await client.backends.listBackends({}, { signal: abort.signal });
+        // Only backends the watch knows: it alone says which exist, so none comes back to life.
+        for (const backend of backends) if (byId.has(backend.id)) byId.set(backend.id, backend);
+        publish();
+      } catch {
+        // The watch reports trouble; a missed refresh only leaves older figures on screen.
+      }
+    }, LOAD_REFRESH_MS);
+    return () => {
+      abort.abort();
+      clearInterval(refresh);
+    };
   }, [client]);
   return state;
 }

@@ -75,6 +75,9 @@ describe("console frontend", () => {
     // The console's own code, bundled with the client it calls (a boolean: the text is big).
     expect(text.includes("watchBackends") && text.includes("voxgate.token")).toBe(true);
     expect(text.length).toBeGreaterThan(10_000);
+    // fetch asks for gzip and decodes it; the bytes on the wire are the gzipped ones.
+    expect(script.headers.get("content-encoding")).toBe("gzip");
+    expect(Number(script.headers.get("content-length"))).toBeLessThan(text.length / 2);
     const etag = script.headers.get("etag") ?? "";
     const again = await fetch(`${url}/console/app.js`, { headers: { "if-none-match": etag } });
     expect(again.status).toBe(304);

@@ -4,9 +4,10 @@
  * engine, so the audio is real):
  * - from a page on ANOTHER origin (allowed by VOXGATE_CORS_ALLOWED_ORIGINS) the browser client
  *   makes a Connect call and a gRPC-Web server stream, and the page makes an OpenAI call;
- * - the web console at `/` signs in with a pasted token, shows the agent READY, plays synthesized
- *   audio to its end, clones a voice from an uploaded WAV and renders a small job to completion,
- *   whose output it downloads, and cancels a long one while it runs.
+ * - the web console at `/` refuses a wrong token, signs in with a pasted one, shows the agent
+ *   READY with its GPU figures (from a fake nvidia-smi), plays synthesized audio to its end,
+ *   clones a voice from an uploaded WAV, renders a small job to completion and downloads its
+ *   output, and cancels a long job while it runs.
  * Screenshots of each step go to test-results/chromium/ (git-ignored) for people to look at.
  *
  * The issue asks for these checks once each; texts are one or two sentences so the file stays
@@ -23,9 +24,10 @@ import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createVoxgateClient } from "../../clients/voxgate-client.js";
 import { AudioEncoding } from "../../gen/voxgate/v1/audio_pb.js";
+import { BackendState } from "../../gen/voxgate/v1/backend_admin_pb.js";
 import { parseWav } from "../../services/audio/wav.js";
 import { generateToken } from "../../services/auth/token-codec.js";
-import { spawnVoxgate, type VoxgateProcess } from "../helpers/voxgate-process.js";
+import { spawnVoxgate, type VoxgateProcess, waitFor } from "../helpers/voxgate-process.js";
 
 const CHROMIUM = process.env.VOXGATE_TEST_CHROMIUM ?? "/usr/bin/chromium";
 const root = fileURLToPath(new URL("../..", import.meta.url));
@@ -33,6 +35,18 @@ const root = fileURLToPath(new URL("../..", import.meta.url));
 const SHOTS = join(root, "test-results", "chromium");
 /** Longest wait for anything the page does; a loaded CI machine is slow, never this slow. */
 const WAIT_MS = 90_000;
+
+/**
+ * A fake `nvidia-smi` on the agent's PATH (an outside tool, faked from its documented CSV
+ * output), so the console has GPU figures to show.
+ */
+const FAKE_NVIDIA_SMI = `#!/bin/sh
+case "$1" in
+  --query-gpu=*) echo "0, NVIDIA GeForce RTX 4090, 42, 8123, 24564, 310.25, 66" ;;
+  --query-compute-apps=*) echo "777, python3, 8000" ;;
+  *) exit 2 ;;
+esac
+`;
 
 /**
  * The browser globals the functions run in the page use: this file compiles for Node, without the
@@ -96,17 +110,37 @@ describe.skipIf(!existsSync(CHROMIUM))(
       mkdirSync(SHOTS, { recursive: true });
       dataDir = await mkdtemp(join(tmpdir(), "voxgate-chromium-"));
       page = await startPageServer();
+      const bin = join(dataDir, "bin");
+      mkdirSync(bin);
+      await writeFile(join(bin, "nvidia-smi"), FAKE_NVIDIA_SMI, { mode: 0o755 });
       stack = spawnVoxgate(["start"], {
         VOXGATE_PORT: "0",
         VOXGATE_AGENT_PORT: "0",
         VOXGATE_TOKEN: token,
         VOXGATE_DATA_DIR: dataDir,
         VOXGATE_CORS_ALLOWED_ORIGINS: page.origin,
+        // The local agent inherits these: it finds the fake nvidia-smi and reads it every second.
+        PATH: `${bin}:${process.env.PATH}`,
+        VOXGATE_AGENT_GPU_POLL_MS: "1000",
       });
       gatewayUrl = String(
         (await stack.waitForLog((l) => l.msg === "voxgate ready", WAIT_MS)).publicUrl,
       );
       await stack.waitForLog((l) => l.msg === "agent ready", WAIT_MS);
+      // "agent ready" means routed to; READY needs a passed health probe too, which a loaded
+      // machine may take a while to run.
+      const admin = createVoxgateClient({ baseUrl: gatewayUrl, token });
+      try {
+        await waitFor(
+          async () =>
+            (await admin.backends.listBackends({})).backends.some(
+              (b) => b.state === BackendState.READY,
+            ),
+          { timeoutMs: WAIT_MS, intervalMs: 200, what: "a READY backend" },
+        );
+      } finally {
+        admin.close();
+      }
       browser = await chromium.launch({
         executablePath: CHROMIUM,
         headless: true,
@@ -242,6 +276,12 @@ describe.skipIf(!existsSync(CHROMIUM))(
         ).toBe(token);
         expect(con.url()).not.toContain(token);
         expect(await con.textContent("[data-testid=backends] h2")).toContain("live");
+        // GPU figures arrive with heartbeats, which the console refreshes while the watch runs.
+        const gpu = await con.waitForSelector(
+          '[data-testid=backends] tr[data-state=READY]:has-text("NVIDIA GeForce RTX 4090")',
+          { timeout: WAIT_MS },
+        );
+        expect(await gpu.textContent()).toMatch(/42 %.*8123\/24564 MiB.*66 °C.*310 W/);
         await con.screenshot({ path: join(SHOTS, "1-signed-in.png"), fullPage: true });
       });
 
