@@ -1,5 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { AudioFormat } from "../../gen/voxgate/v1/audio_pb.js";
+import type { AudioFormat, WordTimings } from "../../gen/voxgate/v1/audio_pb.js";
 
 /** Highest sample rate a backend may announce, in Hz. */
 export const MAX_SAMPLE_RATE_HZ = 768_000;
@@ -40,5 +40,34 @@ export function checkBackendFormat(format: AudioFormat, backendId: string): void
     fail(
       `content_type ${JSON.stringify(format.contentType.slice(0, 64))} is not a printable header value of at most ${MAX_CONTENT_TYPE_CHARS} characters`,
     );
+  }
+}
+
+/**
+ * Checks word timings a backend sent for a text of `textLength` UTF-16 code units: each word must
+ * be a piece of that text (an offset inside it, no longer than it) with `0 <= start_ms <= end_ms`.
+ * Backends are untrusted, and these values reach callers' caption code as they are.
+ * @throws ConnectError INTERNAL naming the backend and the first bad word.
+ */
+export function checkWordTimings(
+  timings: WordTimings,
+  textLength: number,
+  backendId: string,
+): void {
+  for (const [i, w] of timings.words.entries()) {
+    const problem =
+      w.word.length === 0 || w.word.length > textLength
+        ? `word ${i} is ${w.word.length} characters long`
+        : w.textOffset < 0 || w.textOffset + w.word.length > textLength
+          ? `word ${i} lies outside the text (text_offset ${w.textOffset})`
+          : w.startMs < 0n || w.endMs < w.startMs
+            ? `word ${i} has start_ms ${w.startMs} and end_ms ${w.endMs}`
+            : undefined;
+    if (problem) {
+      throw new ConnectError(
+        `backend ${backendId} sent invalid word timings: ${problem}`,
+        Code.Internal,
+      );
+    }
   }
 }

@@ -14,7 +14,7 @@ import {
   type AudioContainerOptions,
   chooseContainer,
 } from "./audio-container.js";
-import { checkBackendFormat } from "./backend-format.js";
+import { checkBackendFormat, checkWordTimings } from "./backend-format.js";
 import {
   checkSynthesisRequest,
   type SynthesisLimits,
@@ -152,7 +152,10 @@ export function createTtsHandler(options: TtsHandlerOptions): ServiceImpl<typeof
               break;
             case "words":
               // Only after audio: a word is never announced before its sound has left.
-              if (request.wordTimings && started) yield { kind: "words", words: piece.kind.value };
+              if (request.wordTimings && started) {
+                checkWordTimings(piece.kind.value, request.text.length, backend.id);
+                yield { kind: "words", words: piece.kind.value };
+              }
               break;
             default:
               break;

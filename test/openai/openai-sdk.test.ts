@@ -138,7 +138,7 @@ describe("openai SDK: audio.speech.create", () => {
     expect(response.status).toBe(200);
     expect(response.headers.get("content-type")).toBe("audio/wav");
     expect(response.headers.get("x-voxgate-backend")).toBe(AGENT_ID);
-    // "alloy" is looked up as a voice id first; that NOT_FOUND is no failed call in the log.
+    // "alloy" is looked up as a prompt name first; that NOT_FOUND is no failed call in the log.
     expect(gatewayLogLines.some((line) => line.msg === "backend added")).toBe(true);
     expect(gatewayLogLines.filter((line) => line.code === "NotFound")).toEqual([]);
     const bytes = new Uint8Array(await response.arrayBuffer());
