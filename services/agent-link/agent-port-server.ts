@@ -1,6 +1,7 @@
 import type * as http2 from "node:http2";
 import * as net from "node:net";
 import type { TLSSocket } from "node:tls";
+import { Code } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
 import type { Logger } from "pino";
@@ -17,6 +18,7 @@ import { defaultAgentHelloLimits } from "./agent-hello-check.js";
 import { AgentSession } from "./agent-session.js";
 import type { CallStream, ControlStream } from "./agent-streams.js";
 import { type CallBroker, createCallBroker } from "./call-broker.js";
+import { type ConnectionLiveness, createConnectionLiveness } from "./connection-liveness.js";
 import type { PromptSource } from "./prompt-source.js";
 
 /** Metadata key an agent puts on call streams to name its session. */
@@ -33,10 +35,21 @@ export interface AgentPortLimits {
    * work offer round trip. More are refused with RESOURCE_EXHAUSTED. @default 64
    */
   maxStandbyStreams: number;
-  /** Interval of HTTP/2 keepalive pings to agents, in ms. @default 1000 */
+  /**
+   * Interval of HTTP/2 PINGs on each agent connection, in ms (see
+   * {@link createConnectionLiveness}). @default 1000
+   */
   keepaliveTimeMs: number;
-  /** Time an agent has to answer a ping before its connection is dropped, in ms. @default 1000 */
+  /**
+   * Silence beyond one ping interval and twice the connection's round trip after which an agent
+   * connection is closed, in ms: a local agent silent for 1000 + 1500 ms is gone. @default 1500
+   */
   keepaliveTimeoutMs: number;
+  /**
+   * Largest round-trip time the liveness limits scale with, in ms; assumed until an agent's first
+   * PING answer, so an agent up to this far away can join. @default 2000
+   */
+  maxRttMs: number;
   /** Shortest interval an agent may ping at, in ms (faster pings get GOAWAY). @default 5000 */
   minAgentPingIntervalMs: number;
   /** HTTP/2 session memory per connection, in MiB. @default 64 */
@@ -49,7 +62,10 @@ export interface AgentPortLimits {
   windowBytes: number;
   /** Interval agents must heartbeat at, in ms. @default 1000 */
   heartbeatIntervalMs: number;
-  /** Missed heartbeat intervals before an agent is dropped. @default 3 */
+  /**
+   * Heartbeat intervals (plus twice the connection's round trip) that may pass with neither a
+   * heartbeat nor any byte on the agent's connection before its session ends. @default 3
+   */
   heartbeatMissLimit: number;
   /** Time an agent has to say hello, in ms. @default 5000 */
   helloTimeoutMs: number;
@@ -85,7 +101,8 @@ export const defaultAgentPortLimits: AgentPortLimits = {
   maxConcurrentStreams: 256,
   maxStandbyStreams: 64,
   keepaliveTimeMs: 1000,
-  keepaliveTimeoutMs: 1000,
+  keepaliveTimeoutMs: 1500,
+  maxRttMs: 2000,
   minAgentPingIntervalMs: 5000,
   maxSessionMemoryMb: 64,
   windowBytes: 8 * 1024 * 1024,
@@ -155,6 +172,12 @@ export interface AgentPortServer {
    */
   drain(reason: string): void;
   /**
+   * Checks every open session's token against the (reloaded) token store: a session whose token
+   * is no longer accepted with the agent scope ends at once with PERMISSION_DENIED, its running
+   * calls cancelled. Returns how many ended.
+   */
+  recheckTokens(): number;
+  /**
    * Closes the port: ends every session (agents reconnect elsewhere or later) and stops the
    * server, forcing it after `graceMs`. Idempotent.
    */
@@ -167,13 +190,18 @@ export function createAgentPortServer(options: AgentPortServerOptions): AgentPor
   const log = options.log.child({ component: "agent-port" });
   const broker: CallBroker = createCallBroker({ acceptTimeoutMs: limits.acceptTimeoutMs });
   const sessions = new Map<string, AgentSession>();
+  const liveness = createConnectionLiveness({
+    pingIntervalMs: limits.keepaliveTimeMs,
+    timeoutMs: limits.keepaliveTimeoutMs,
+    maxRttMs: limits.maxRttMs,
+    log,
+  });
   const server = new grpc.Server({
     "grpc.max_receive_message_length": limits.maxMessageBytes,
     "grpc.max_send_message_length": limits.maxMessageBytes,
     "grpc.max_concurrent_streams": limits.maxConcurrentStreams,
-    "grpc.keepalive_time_ms": limits.keepaliveTimeMs,
-    "grpc.keepalive_timeout_ms": limits.keepaliveTimeoutMs,
-    "grpc.keepalive_permit_without_calls": 1,
+    // Keepalive is ours (connection-liveness.ts): grpc-js's fixed ping timeout dropped agents
+    // behind slow links and on saturated machines.
     "grpc.http2.min_ping_interval_without_data_ms": limits.minAgentPingIntervalMs,
     "grpc-node.max_session_memory": limits.maxSessionMemoryMb,
   });
@@ -188,6 +216,8 @@ export function createAgentPortServer(options: AgentPortServerOptions): AgentPor
    * Checks the client certificate (mTLS) and the bearer token from metadata; ends the call with
    * UNAUTHENTICATED when either fails. Returns the agent token's principal when both pass.
    */
+  /** The token each session's control stream presented, to check again after a reload. */
+  const sessionTokens = new WeakMap<AgentSession, string>();
   const authorize = (call: ControlStream | CallStream): Principal | undefined => {
     if (mutualTls && !call.getAuthContext().sslPeerCertificate) {
       const details =
@@ -233,6 +263,8 @@ export function createAgentPortServer(options: AgentPortServerOptions): AgentPor
         log,
         heartbeatIntervalMs: limits.heartbeatIntervalMs,
         heartbeatMissLimit: limits.heartbeatMissLimit,
+        connectionHealth: () => liveness.health(control.getPeer()),
+        connectionSilenceLimitMs: limits.keepaliveTimeMs + limits.keepaliveTimeoutMs,
         helloTimeoutMs: limits.helloTimeoutMs,
         maxStandbyStreams: limits.maxStandbyStreams,
         helloLimits: {
@@ -248,6 +280,10 @@ export function createAgentPortServer(options: AgentPortServerOptions): AgentPor
           : {}),
       });
       sessions.set(session.id, session);
+      sessionTokens.set(
+        session,
+        parseBearer(String(control.metadata.get("authorization")[0] ?? "")) ?? "",
+      );
       void session.run().finally(() => sessions.delete(session.id));
     },
     call(stream: CallStream) {
@@ -301,6 +337,20 @@ export function createAgentPortServer(options: AgentPortServerOptions): AgentPor
     get sessions() {
       return new Set(sessions.values());
     },
+    recheckTokens() {
+      let ended = 0;
+      for (const session of sessions.values()) {
+        const principal = options.tokens.verify(sessionTokens.get(session));
+        if (principal?.scopes.has("agent")) continue;
+        const reason = principal
+          ? `agent token "${principal.name}" no longer has the agent scope`
+          : "agent token revoked";
+        log.warn({ agent: session.agentId, reason }, "ending agent session");
+        session.shutdown(reason, Code.PermissionDenied, true);
+        ended++;
+      }
+      return ended;
+    },
     listen() {
       return new Promise((resolve, reject) => {
         server.bindAsync(`${options.host}:${options.port}`, credentials, (err, port) => {
@@ -308,6 +358,7 @@ export function createAgentPortServer(options: AgentPortServerOptions): AgentPor
           boundPort = port;
           widenReceiveWindows(server, limits.windowBytes, log);
           guardConnections(server, limits, log);
+          watchConnections(server, liveness, log);
           if (mutualTls) logUntrustedClients(server, log);
           log.info(
             {
@@ -340,6 +391,7 @@ export function createAgentPortServer(options: AgentPortServerOptions): AgentPor
         server.tryShutdown(() => {
           clearTimeout(force);
           if (credentials instanceof ReloadingServerCredentials) credentials.dispose();
+          liveness.close();
           resolve();
         });
       });
@@ -434,6 +486,22 @@ function stopListening(server: grpc.Server, log: Logger): void {
   }
   for (const http2Server of servers.keys() as Iterable<net.Server>) {
     net.Server.prototype.close.call(http2Server);
+  }
+}
+
+/**
+ * Hands every new agent connection to the liveness watch. grpc-js keeps its HTTP/2 servers in a
+ * private map (see {@link widenReceiveWindows}); if an upgrade moves it, agents are watched by
+ * their heartbeats alone, and an error says so.
+ */
+function watchConnections(server: grpc.Server, liveness: ConnectionLiveness, log: Logger): void {
+  const servers = (server as unknown as { http2Servers?: unknown }).http2Servers;
+  if (!(servers instanceof Map)) {
+    log.error("grpc-js internals changed: agent connections are not pinged (heartbeats only)");
+    return;
+  }
+  for (const http2Server of servers.keys() as Iterable<http2.Http2Server>) {
+    http2Server.on("session", (session: http2.ServerHttp2Session) => liveness.watch(session));
   }
 }
 

@@ -20,6 +20,7 @@ import {
 import type { AcceptedCall, CallStream, ControlStream } from "./agent-streams.js";
 import { createAgentTransport } from "./agent-transport.js";
 import type { CallBroker } from "./call-broker.js";
+import type { ConnectionHealth, createConnectionLiveness } from "./connection-liveness.js";
 import type { PromptSource } from "./prompt-source.js";
 
 /**
@@ -46,8 +47,23 @@ export interface AgentSessionOptions {
   log: Logger;
   /** Interval the agent must send heartbeats at, in ms. */
   heartbeatIntervalMs: number;
-  /** Heartbeat intervals that may pass silently before the agent is dropped. */
+  /**
+   * Heartbeat intervals (plus twice the connection's round trip) that may pass with neither a
+   * heartbeat nor a byte on the agent's connection before the agent is dropped.
+   */
   heartbeatMissLimit: number;
+  /**
+   * The liveness of the agent's connection (see {@link createConnectionLiveness}): bytes on it
+   * count as signs of life (a busy agent whose control stream waits behind its audio is alive),
+   * and its round trip widens the silence limit. Absent: heartbeats alone.
+   */
+  connectionHealth?: () => ConnectionHealth | undefined;
+  /**
+   * Least silence after which the agent's connection is closed, before the round trip is added,
+   * in ms; announced in the welcome when lower than the heartbeat limit (the agent skips a beat
+   * that comes later than that, reading the link first).
+   */
+  connectionSilenceLimitMs?: number;
   /** Time the agent has to say hello, in ms. */
   helloTimeoutMs: number;
   /** Where clone prompts the agent asks for are read; absent: such asks fail. */
@@ -83,6 +99,8 @@ export class AgentSession {
   /** When the agent was last heard, on the monotonic clock (a wall-clock step moves nothing). */
   #lastHeardAt = performance.now();
   #heard = false;
+  /** Longest gap between two heartbeats, in ms (logged at the end: the margin of the limit). */
+  #maxHeartbeatGapMs = 0;
   #watchdog: NodeJS.Timeout | undefined;
   #activeCalls = new Set<CallStream>();
   /** Call streams the agent opened in advance, oldest first; a call starts on one with an offer. */
@@ -118,6 +136,7 @@ export class AgentSession {
             session.#open(method, timeoutMs, requestId, signal),
           cancel: (callId, reason) =>
             session.#send({ kind: { case: "cancel", value: { callId, reason } } }),
+          linkDelayMs: () => 2 * (options.connectionHealth?.()?.rttMs ?? 0),
         },
         {
           ...(options.promptSource ? { promptSource: options.promptSource } : {}),
@@ -234,7 +253,10 @@ export class AgentSession {
         control.emit("error", { code: toGrpcCode(code), details: reason });
       }
     }
-    this.#log.info({ agent: this.#agentId, reason }, "agent session closed");
+    this.#log.info(
+      { agent: this.#agentId, reason, maxHeartbeatGapMs: Math.round(this.#maxHeartbeatGapMs) },
+      "agent session closed",
+    );
     this.#resolveClosed();
   }
 
@@ -263,8 +285,12 @@ export class AgentSession {
       return;
     }
     switch (kind.case) {
-      case "heartbeat":
-        this.#lastHeardAt = performance.now();
+      case "heartbeat": {
+        const now = performance.now();
+        if (this.#heard) {
+          this.#maxHeartbeatGapMs = Math.max(this.#maxHeartbeatGapMs, now - this.#lastHeardAt);
+        }
+        this.#lastHeardAt = now;
         // The first heartbeat proves the agent alive: PENDING becomes READY.
         if (this.#isCurrent()) this.#options.registry.heartbeat(this.#agentId, kind.value.load);
         if (!this.#heard) {
@@ -273,6 +299,7 @@ export class AgentSession {
           this.#log.info("agent ready");
         }
         break;
+      }
       case "draining":
         this.#state = "draining";
         this.#closeStandby();
@@ -321,7 +348,9 @@ export class AgentSession {
     }
     this.#state = "ready";
     this.#lastHeardAt = performance.now();
-    const silenceLimitMs = heartbeatIntervalMs * heartbeatMissLimit;
+    const connectionHealth = this.#options.connectionHealth;
+    const silenceLimitMs = () =>
+      heartbeatIntervalMs * heartbeatMissLimit + 2 * (connectionHealth?.()?.rttMs ?? 0);
     this.#send({
       kind: {
         case: "welcome",
@@ -329,7 +358,11 @@ export class AgentSession {
           sessionId: this.id,
           heartbeatIntervalMs,
           backendId: hello.agentId,
-          silenceLimitMs,
+          // The earliest the gateway may give up on the agent (the round trip only adds to it).
+          silenceLimitMs: Math.min(
+            heartbeatIntervalMs * heartbeatMissLimit,
+            this.#options.connectionSilenceLimitMs ?? Number.POSITIVE_INFINITY,
+          ),
         },
       },
     });
@@ -349,23 +382,28 @@ export class AgentSession {
       },
       "agent connected",
     );
+    // Checked several times per interval, so the limit is overshot by a fraction of one at most.
+    const checkEveryMs = Math.max(10, Math.min(250, Math.floor(heartbeatIntervalMs / 4)));
     let lastCheckAt = performance.now();
     this.#watchdog = setInterval(() => {
       const now = performance.now();
       // Time this gateway's own event loop was stalled (a saturated machine, a GC pause) is not
       // the agent's silence: heartbeats that arrived meanwhile are still unread in the socket.
-      const stallMs = now - lastCheckAt - heartbeatIntervalMs;
+      const stallMs = now - lastCheckAt - checkEveryMs;
       lastCheckAt = now;
       if (stallMs > 0) this.#lastHeardAt += stallMs;
-      const silentMs = now - this.#lastHeardAt;
-      if (silentMs > silenceLimitMs) {
+      const connection = connectionHealth?.();
+      const heardAt = Math.max(this.#lastHeardAt, connection?.lastHeardAt ?? 0);
+      const silentMs = now - heardAt;
+      const limitMs = silenceLimitMs();
+      if (silentMs > limitMs) {
         this.shutdown(
-          `no heartbeat for ${silentMs} ms (limit ${silenceLimitMs} ms)`,
+          `no heartbeat for ${Math.round(silentMs)} ms (limit ${Math.round(limitMs)} ms)`,
           Code.Unavailable,
           true,
         );
       }
-    }, heartbeatIntervalMs);
+    }, checkEveryMs);
     this.#watchdog.unref();
     if (checked.adjustments.length > 0) {
       this.#log.warn({ adjustments: checked.adjustments }, "agent hello exceeded limits; clamped");

@@ -37,6 +37,12 @@ export interface AgentCallOpener {
   ): Promise<AcceptedCall & { callId: string }>;
   /** Tells the agent to stop a call. */
   cancel(callId: string, reason: string): void;
+  /**
+   * Time the link itself costs a call, in ms (twice its round trip: the offer or request going
+   * down, the answer coming back), added to the gateway's deadline of the call, so a health probe
+   * with a 1 s deadline does not fail an agent 1.4 s away. Absent: 0.
+   */
+  linkDelayMs?(): number;
 }
 
 /** Header carrying the client's request id down to the agent. */
@@ -78,18 +84,19 @@ export function createAgentTransport(
     input: AsyncIterable<MessageInitShape<I>>,
   ): Promise<StreamResponse<I, O>> {
     const requestId = requestIdOf(header);
+    const deadlineMs = timeoutMs ? timeoutMs + Math.max(0, agent.linkDelayMs?.() ?? 0) : undefined;
     // One controller, one timer and one listener per call: AbortSignal.any/timeout cost several
     // times more, and this runs for every call through an agent.
     const controller = new AbortController();
     const callSignal = controller.signal;
     const onCallerAbort = () => controller.abort(signal?.reason);
-    const timer = timeoutMs
+    const timer = deadlineMs
       ? setTimeout(
           () =>
             controller.abort(
               new ConnectError(`deadline of ${timeoutMs} ms exceeded`, Code.DeadlineExceeded),
             ),
-          timeoutMs,
+          deadlineMs,
         )
       : undefined;
     if (signal?.aborted) onCallerAbort();

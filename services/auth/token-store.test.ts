@@ -81,4 +81,20 @@ describe("createTokenStore", () => {
     scopes.push("admin");
     expect(store.verify(CLIENT)?.scopes.has("admin")).toBe(false);
   });
+
+  it("replace() swaps every token at once; an invalid set changes nothing", () => {
+    const store = createTokenStore([{ name: "old", sha256: hashToken("a"), scopes: ["tts"] }]);
+    store.replace([{ name: "new", sha256: hashToken("b"), scopes: ["jobs"] }]);
+    expect(store.verify("a")).toBeUndefined();
+    expect(store.verify("b")?.name).toBe("new");
+    expect(store.size).toBe(1);
+    expect(() =>
+      store.replace([
+        { name: "twin", sha256: hashToken("c"), scopes: ["tts"] },
+        { name: "twin", sha256: hashToken("d"), scopes: ["tts"] },
+      ]),
+    ).toThrow('token name "twin" is used twice');
+    expect(store.verify("b")?.name).toBe("new");
+    expect(store.verify("c")).toBeUndefined();
+  });
 });

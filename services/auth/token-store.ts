@@ -58,6 +58,13 @@ export interface TokenStore {
   verify(presented: string | undefined): Principal | undefined;
   /** Number of configured tokens. */
   readonly size: number;
+  /**
+   * Replaces every configured token at once (a reload): the next `verify` uses the new set, so a
+   * removed token is refused on its next call.
+   *
+   * @throws Error (keeping the current tokens) when an entry is invalid or names repeat.
+   */
+  replace(entries: readonly TokenEntry[]): void;
 }
 
 /**
@@ -67,8 +74,33 @@ export interface TokenStore {
  * @throws Error when an entry's hash is not 64 lowercase hex characters or names repeat.
  */
 export function createTokenStore(entries: readonly TokenEntry[]): TokenStore {
+  let prepared = prepare(entries);
+  return {
+    get size() {
+      return prepared.length;
+    },
+    replace(next) {
+      prepared = prepare(next);
+    },
+    verify(presented) {
+      if (presented === undefined || presented.length === 0 || presented.length > 512) {
+        return undefined;
+      }
+      const candidate = Buffer.from(hashToken(presented), "hex");
+      let found: Principal | undefined;
+      // Compare against every entry, never stopping early, so timing reveals nothing.
+      for (const entry of prepared) {
+        if (timingSafeEqual(entry.hash, candidate)) found = entry.principal;
+      }
+      return found;
+    },
+  };
+}
+
+/** Checks entries and turns them into hashes and principals. */
+function prepare(entries: readonly TokenEntry[]): { hash: Buffer; principal: Principal }[] {
   const names = new Set<string>();
-  const prepared = entries.map((entry) => {
+  return entries.map((entry) => {
     if (!/^[0-9a-f]{64}$/.test(entry.sha256)) {
       throw new Error(`token "${entry.name}": sha256 must be 64 lowercase hex characters`);
     }
@@ -84,19 +116,4 @@ export function createTokenStore(entries: readonly TokenEntry[]): TokenStore {
       } satisfies Principal,
     };
   });
-  return {
-    size: prepared.length,
-    verify(presented) {
-      if (presented === undefined || presented.length === 0 || presented.length > 512) {
-        return undefined;
-      }
-      const candidate = Buffer.from(hashToken(presented), "hex");
-      let found: Principal | undefined;
-      // Compare against every entry, never stopping early, so timing reveals nothing.
-      for (const entry of prepared) {
-        if (timingSafeEqual(entry.hash, candidate)) found = entry.principal;
-      }
-      return found;
-    },
-  };
 }

@@ -1,7 +1,4 @@
 import type { Logger } from "pino";
-import { CLIENT_SCOPES } from "../auth/scopes.js";
-import { hashToken } from "../auth/token-codec.js";
-import type { TokenEntry } from "../auth/token-store.js";
 import type { ServerlessBackendOptions } from "../backends/serverless/serverless-backend.js";
 import { SettingsError, type SettingValues } from "../config/settings.js";
 import { pickJobSettings } from "../jobs/job-system.js";
@@ -12,33 +9,21 @@ import {
 } from "../storyforge/storyforge-options.js";
 import type { AgentPortTlsOptions, GatewayOptions, PortTlsOptions } from "./gateway.js";
 import type { gatewaySettings } from "./gateway-settings.js";
+import { gatewayTokensFromSettings } from "./gateway-tokens.js";
 
 /**
- * Turns resolved settings into {@link GatewayOptions}; plain env tokens are hashed here, and each
- * static backend's `apiKeyEnv` is looked up in `env`.
+ * Turns resolved settings into {@link GatewayOptions}; tokens come from
+ * {@link gatewayTokensFromSettings}, and each static backend's `apiKeyEnv` is looked up in `env`.
  *
- * @throws SettingsError naming every backend whose API key variable is unset or empty.
+ * @throws SettingsError naming every backend whose API key variable is unset or empty, or a bad
+ *   tokens file.
  */
 export function gatewayOptionsFromSettings(
   settings: SettingValues<typeof gatewaySettings>,
   log: Logger,
   env: Readonly<Record<string, string | undefined>> = process.env,
 ): GatewayOptions {
-  const tokens: TokenEntry[] = [...settings.tokens];
-  if (settings.clientToken) {
-    tokens.push({
-      name: "env:VOXGATE_TOKEN",
-      sha256: hashToken(settings.clientToken),
-      scopes: CLIENT_SCOPES,
-    });
-  }
-  if (settings.agentToken) {
-    tokens.push({
-      name: "env:VOXGATE_AGENT_TOKEN",
-      sha256: hashToken(settings.agentToken),
-      scopes: ["agent"],
-    });
-  }
+  const tokens = gatewayTokensFromSettings(settings);
   const tls = tlsFromSettings(settings);
   return {
     public: {
@@ -70,6 +55,7 @@ export function gatewayOptionsFromSettings(
         maxStandbyStreams: settings.agentMaxStandbyStreams,
         keepaliveTimeMs: settings.agentKeepaliveMs,
         keepaliveTimeoutMs: settings.agentKeepaliveTimeoutMs,
+        maxRttMs: settings.agentMaxRttMs,
         heartbeatIntervalMs: settings.heartbeatIntervalMs,
         heartbeatMissLimit: settings.heartbeatMissLimit,
         helloTimeoutMs: settings.agentHelloTimeoutMs,

@@ -21,7 +21,8 @@ import { checkCorsOrigin } from "./cors-policy.js";
 
 const MiB = 1024 * 1024;
 
-const tokenEntries = z.array(
+/** The token list of the config file, `VOXGATE_TOKENS_JSON` and the tokens file. */
+export const tokenEntriesSchema = z.array(
   z
     .object({
       name: z.string().min(1),
@@ -117,8 +118,26 @@ export const gatewaySettings = {
         context.addIssue({ code: "custom", message: `not valid JSON: ${(err as Error).message}` });
         return z.NEVER;
       }
-    }, tokenEntries),
+    }, tokenEntriesSchema),
     defaultValue: [],
+  }),
+  tokensFile: setting({
+    key: "tokensFile",
+    flag: "tokens-file",
+    env: "VOXGATE_TOKENS_FILE",
+    description:
+      'JSON file of more accepted tokens, same form as tokens ([{"name","sha256","scopes"}]); reloaded when it changes and on SIGHUP ("" = none)',
+    schema: stringSetting,
+    defaultValue: "",
+  }),
+  tokensPollIntervalMs: setting({
+    key: "tokensPollIntervalMs",
+    flag: "tokens-poll-interval-ms",
+    env: "VOXGATE_TOKENS_POLL_INTERVAL_MS",
+    description:
+      "interval the tokens file and the config file are checked for changes at, in ms (0 = on SIGHUP only)",
+    schema: intSetting(0, 3_600_000),
+    defaultValue: 2000,
   }),
   clientToken: setting({
     key: "clientToken",
@@ -363,7 +382,8 @@ export const gatewaySettings = {
     key: "agentKeepaliveMs",
     flag: "agent-keepalive-ms",
     env: "VOXGATE_AGENT_KEEPALIVE_MS",
-    description: "interval of keepalive pings to agents, in ms",
+    description:
+      "interval of HTTP/2 PINGs on each agent connection, in ms (README: Agent liveness)",
     schema: intSetting(100, 3_600_000),
     defaultValue: 1000,
   }),
@@ -371,9 +391,19 @@ export const gatewaySettings = {
     key: "agentKeepaliveTimeoutMs",
     flag: "agent-keepalive-timeout-ms",
     env: "VOXGATE_AGENT_KEEPALIVE_TIMEOUT_MS",
-    description: "time an agent has to answer a ping before it is dropped, in ms",
+    description:
+      "silence on an agent connection (no byte, no PING answer) beyond one ping interval and twice its round trip before it is closed, in ms",
     schema: intSetting(100, 600_000),
-    defaultValue: 1000,
+    defaultValue: 1500,
+  }),
+  agentMaxRttMs: setting({
+    key: "agentMaxRttMs",
+    flag: "agent-max-rtt-ms",
+    env: "VOXGATE_AGENT_MAX_RTT_MS",
+    description:
+      "largest agent round trip the liveness limits scale with (and assumed until an agent's first PING answer), in ms",
+    schema: intSetting(0, 60_000),
+    defaultValue: 2000,
   }),
   heartbeatIntervalMs: setting({
     key: "heartbeatIntervalMs",
@@ -387,7 +417,8 @@ export const gatewaySettings = {
     key: "heartbeatMissLimit",
     flag: "heartbeat-miss-limit",
     env: "VOXGATE_HEARTBEAT_MISS_LIMIT",
-    description: "silent heartbeat intervals before an agent is dropped",
+    description:
+      "heartbeat intervals (plus twice the round trip) with neither a heartbeat nor a byte from an agent before it is dropped",
     schema: intSetting(1, 100),
     defaultValue: 3,
   }),

@@ -279,6 +279,15 @@ export interface Gateway {
    * first one's result).
    */
   drain(reason: string, options?: { signal?: AbortSignal }): Promise<DrainResult>;
+  /**
+   * Replaces the accepted tokens (what SIGHUP and a changed tokens file do): a client token no
+   * longer listed is refused on its next call, and an agent whose token is no longer listed (or
+   * lost the agent scope) has its session ended at once (running calls cancelled) and cannot
+   * rejoin. Per-token limits follow the new entries.
+   *
+   * @throws Error (keeping the current tokens) when an entry is invalid or names repeat.
+   */
+  reloadTokens(tokens: readonly TokenEntry[]): void;
   /** Closes both ports (agents are told by their streams ending). Idempotent. */
   close(graceMs?: number): Promise<void>;
 }
@@ -860,6 +869,12 @@ export function createGateway(options: GatewayOptions): Gateway {
     async reloadCertificates() {
       const changed = await Promise.all([tlsFiles.public?.reload(), tlsFiles.agent?.reload()]);
       return changed.some(Boolean);
+    },
+    reloadTokens(entries) {
+      tokens.replace(entries);
+      meter.setLimits(new Map(entries.map((t) => [t.name, t])));
+      const ended = agentServer.recheckTokens();
+      log.info({ tokens: entries.length, agentSessionsEnded: ended }, "tokens reloaded");
     },
     close(graceMs = 2000) {
       closing ??= (async () => {

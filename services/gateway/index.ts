@@ -15,6 +15,7 @@ export {
   type GatewayStorage,
   type GatewayStorageOptions,
 } from "./gateway-storage.js";
+export { gatewayTokensFromSettings, type TokenSettings } from "./gateway-tokens.js";
 export { createHealthHandler, type HealthHandlerOptions } from "./health-handler.js";
 export type { HttpFrontend, HttpRoute } from "./http-frontend.js";
 export {
@@ -29,3 +30,8 @@ export {
   type PublicServerLimits,
   type PublicServerOptions,
 } from "./public-server.js";
+export {
+  createTokenReloader,
+  type TokenReloader,
+  type TokenReloaderOptions,
+} from "./token-reloader.js";

@@ -38,6 +38,12 @@ export interface UsageMeter {
   chargeChars(token: string, chars: number): void;
   /** Shares the counts now (also runs every `flushIntervalMs` once started). */
   flush(): Promise<void>;
+  /**
+   * Takes new limits (the tokens were reloaded): a token keeps its counts, a token that lost its
+   * limits or was removed is no longer counted, a new one starts from zero here (the shared store
+   * still holds what other replicas counted for it).
+   */
+  setLimits(limits: ReadonlyMap<string, TokenLimits>): void;
   /** Starts the periodic flush (only when some token has limits and a store is given). */
   start(): void;
   /** Stops the periodic flush after a last one. Idempotent. */
@@ -71,19 +77,32 @@ export function createUsageMeter(options: UsageMeterOptions): UsageMeter {
   const now = options.now ?? Date.now;
   const flushIntervalMs = options.flushIntervalMs ?? 2000;
   const states = new Map<string, TokenState>();
-  for (const [token, limits] of options.limits) {
-    if (!hasLimits(limits)) continue;
-    states.set(token, {
-      limits,
-      inFlight: 0,
-      othersInFlight: 0,
-      counters: {
-        "requests-minute": { window: -1, shared: 0, pending: 0 },
-        "chars-day": { window: -1, shared: 0, pending: 0 },
-      },
-      carry: [],
-    });
-  }
+  const setLimits = (all: ReadonlyMap<string, TokenLimits>) => {
+    for (const token of states.keys()) {
+      const limits = all.get(token);
+      if (!limits || !hasLimits(limits)) states.delete(token);
+    }
+    for (const [token, limits] of all) {
+      if (!hasLimits(limits)) continue;
+      const state = states.get(token);
+      if (state) {
+        state.limits = limits;
+        continue;
+      }
+      states.set(token, {
+        limits,
+        inFlight: 0,
+        othersInFlight: 0,
+        counters: {
+          "requests-minute": { window: -1, shared: 0, pending: 0 },
+          "chars-day": { window: -1, shared: 0, pending: 0 },
+        },
+        carry: [],
+      });
+    }
+  };
+  setLimits(options.limits);
+  let started = false;
 
   /** The token's counter of `kind`, rolled over to the current window. */
   const counter = (token: string, state: TokenState, kind: UsageKind): Counter => {
@@ -205,7 +224,12 @@ export function createUsageMeter(options: UsageMeterOptions): UsageMeter {
       c.pending += chars;
     },
     flush,
+    setLimits(limits) {
+      setLimits(limits);
+      if (started) this.start();
+    },
     start() {
+      started = true;
       if (!options.store || states.size === 0 || timer || closed) return;
       timer = setInterval(() => void flush(), flushIntervalMs);
       timer.unref();

@@ -146,6 +146,26 @@ describe("health state machine in the registry", () => {
     expect(registry.get("a")?.state).toBe(BackendState.READY);
   });
 
+  it("counts a timed-out probe against a serverless backend, never against a connected agent", () => {
+    const registry = newRegistry();
+    const ok = create(HealthResponseSchema, { state: ServingState.SERVING });
+    registry.add(registration("agent"), "test");
+    registry.add({ ...registration("runpod"), kind: BackendKind.SERVERLESS }, "test");
+    for (const id of ["agent", "runpod"]) registry.reportProbe(id, { ok: true, response: ok });
+    const timedOut = { ok: false, error: "deadline of 1000 ms exceeded", timedOut: true } as const;
+    for (let i = 0; i < 3; i++) {
+      registry.reportProbe("agent", timedOut);
+      registry.reportProbe("runpod", timedOut);
+    }
+    // A saturated agent answers late: busy, not failing (its session judges its liveness).
+    expect(registry.get("agent")?.state).toBe(BackendState.READY);
+    expect(registry.get("runpod")?.state).toBe(BackendState.UNHEALTHY);
+    // An agent that answers "not serving" or fails otherwise still counts.
+    registry.reportProbe("agent", { ok: false, error: "engine crashed" });
+    registry.reportProbe("agent", { ok: false, error: "engine crashed" });
+    expect(registry.get("agent")?.state).toBe(BackendState.UNHEALTHY);
+  });
+
   it("follows the backend's own serving state and load from probes", () => {
     const registry = newRegistry();
     registry.add(registration("a"), "test");

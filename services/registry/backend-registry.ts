@@ -1,7 +1,7 @@
 import { EventEmitter } from "node:events";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Logger } from "pino";
-import { BackendState, BreakerState } from "../../gen/voxgate/v1/backend_admin_pb.js";
+import { BackendKind, BackendState, BreakerState } from "../../gen/voxgate/v1/backend_admin_pb.js";
 import { Feature } from "../../gen/voxgate/v1/capabilities_pb.js";
 import {
   type HealthResponse,
@@ -55,7 +55,18 @@ export interface BackendLease {
 }
 
 /** The result of one active probe, for {@link BackendRegistry.reportProbe}. */
-export type ProbeResult = { ok: true; response: HealthResponse } | { ok: false; error: string };
+export type ProbeResult =
+  | { ok: true; response: HealthResponse }
+  | {
+      ok: false;
+      error: string;
+      /**
+       * The probe ran out of time (no answer, no error). An agent whose session is still open is
+       * alive by definition (its session watches the link and ends when the agent goes silent),
+       * so for agents this means busy, not failing, and is not counted.
+       */
+      timedOut?: boolean;
+    };
 
 /** One try of a call on one backend, handed to the function {@link BackendRegistry.call} runs. */
 export interface BackendAttempt {
@@ -528,6 +539,11 @@ export function createBackendRegistry(options: BackendRegistryOptions): BackendR
       const entry = entries.get(id);
       if (!entry) return;
       if (!result.ok) {
+        if (result.timedOut && entry.backend.kind === BackendKind.AGENT) {
+          // A saturated agent answers late; dropping it from routing would turn load into an
+          // outage. Its liveness is its session's to judge.
+          return;
+        }
         registry.signal(
           id,
           { kind: "probe-failed", error: `health probe: ${result.error}` },

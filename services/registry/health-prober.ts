@@ -1,4 +1,4 @@
-import { ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import type { BackendRegistry } from "./backend-registry.js";
 
@@ -62,7 +62,11 @@ export function createHealthProber(options: HealthProberOptions): HealthProber {
         if (stopped.signal.aborted || registry.get(id)?.client !== client) return;
         const error = ConnectError.from(err);
         log.debug({ backend: id, err: error.rawMessage }, "health probe failed");
-        registry.reportProbe(id, { ok: false, error: error.rawMessage });
+        registry.reportProbe(id, {
+          ok: false,
+          error: error.rawMessage,
+          timedOut: error.code === Code.DeadlineExceeded,
+        });
       }
     })().finally(() => running.delete(id));
     running.set(id, done);

@@ -77,6 +77,17 @@ describe("agent resume after a freeze", () => {
       const backend = async () =>
         (await client.backends.listBackends({})).backends.find((b) => b.id === "sleeper");
       const ready = async () => (await backend())?.state === BackendState.READY;
+      /**
+       * READY and heard from (a heartbeat) after `sinceMs` (wall clock): a READY seen just after
+       * SIGCONT may still be the frozen session, which the gateway can close a moment later if the
+       * thaw came right at its silence limit.
+       */
+      const readyAndHeardSince = (sinceMs: number) => async () => {
+        const b = await backend();
+        const heard = b?.lastHeartbeatTime;
+        const heardMs = heard ? Number(heard.seconds) * 1000 + heard.nanos / 1e6 : 0;
+        return b?.state === BackendState.READY && heardMs > sinceMs;
+      };
       /** A stream that holds its slot a while: in flight when the freeze starts. */
       const held = (holdMs: number) =>
         (async () => {
@@ -115,7 +126,7 @@ describe("agent resume after a freeze", () => {
           if (wasDropped) dropped++;
           agent.proc.child.kill("SIGCONT");
           const thawedAt = performance.now();
-          await waitFor(ready, {
+          await waitFor(readyAndHeardSince(Date.now()), {
             timeoutMs: BACKOFF_CAP_MS + 1000 + 10_000,
             intervalMs: 20,
             what: `agent READY again after cycle ${cycle} (seed ${seed})`,

@@ -15,7 +15,10 @@ on the agent port. Logs are JSON lines on standard output. SIGTERM/SIGINT drain:
 listeners closed, agents sent on, running calls and job segments finish (--drain-timeout-ms), then
 exit 0; a second signal or the timeout cuts what still runs, logs it and exits 1.
 With certificate files set, either port serves TLS; the files are reloaded when they change and on
-SIGHUP (new connections use them; established streams keep theirs).
+SIGHUP (new connections use them; established streams keep theirs). Tokens (the config file's
+"tokens", --tokens-file) are reloaded the same way: a removed client token is refused on its next
+call, an agent whose token was removed is disconnected at once; an invalid file is logged and the
+previous tokens kept.
 
 Settings: a flag beats its environment variable, which beats the config file (JSON, --config or
 VOXGATE_CONFIG), which beats the default.
@@ -28,9 +31,12 @@ Make tokens with: voxgate token create --scopes tts,voices`,
   async run(argv, io) {
     const settings = loadOrUsageError(() => loadSettings(gatewaySettings, { argv, env: io.env }));
     // Loaded here, not at the top: other commands (and --help) should not pay for the server.
-    const { createGateway, gatewayOptionsFromSettings } = await import(
-      "../../../services/gateway/index.js"
-    );
+    const {
+      createGateway,
+      createTokenReloader,
+      gatewayOptionsFromSettings,
+      gatewayTokensFromSettings,
+    } = await import("../../../services/gateway/index.js");
     const { createLogger } = await import("../../../services/logging/index.js");
     const log = createLogger({
       level: settings.logLevel,
@@ -52,11 +58,21 @@ Make tokens with: voxgate token create --scopes tts,voices`,
       if (isTlsFilesError(err)) throw new CliError(err.message);
       throw err;
     }
-    // SIGHUP reloads certificates (their files are also polled); without a listener it would
-    // end the process.
+    // Tokens are read again from the same sources (flags, environment, config file, tokens file)
+    // with the same precedence; only the tokens change, other settings need a restart.
+    const tokenReloader = createTokenReloader({
+      files: [settings.config, settings.tokensFile].filter(Boolean),
+      pollIntervalMs: settings.tokensPollIntervalMs,
+      load: () => gatewayTokensFromSettings(loadSettings(gatewaySettings, { argv, env: io.env })),
+      apply: (tokens) => gateway.reloadTokens(tokens),
+      log,
+    });
+    // SIGHUP reloads certificates and tokens (their files are also polled); without a listener it
+    // would end the process.
     const onHangup = () => {
-      log.info("SIGHUP: reloading certificates");
+      log.info("SIGHUP: reloading certificates and tokens");
       void gateway.reloadCertificates();
+      tokenReloader.reload("SIGHUP");
     };
     process.on("SIGHUP", onHangup);
     try {
@@ -73,6 +89,7 @@ Make tokens with: voxgate token create --scopes tts,voices`,
       return drain.drained ? 0 : 1;
     } finally {
       process.off("SIGHUP", onHangup);
+      tokenReloader.close();
     }
   },
 };
