@@ -533,10 +533,13 @@ export function createGateway(options: GatewayOptions): Gateway {
         names: storage.promptNames,
         prompts: storage.voicePrompts,
         // A named prompt belongs to its tenant as an uploaded one does (ListPrompts, prompt_id).
-        addOwner: (digest, tenant) => storage.voices.addPromptOwner(digest, tenant),
+        addOwner: (digest, tenant, metadata) =>
+          storage.voices.addPromptOwner(digest, tenant, metadata),
         removeOwner: (digest, tenant) => storage.voices.removePromptOwner(digest, tenant),
-        async describePrompt(digest) {
-          const prompt = await storage.prompts.stat(digest);
+        async describePrompt(digest, principal) {
+          // Naming reaches only the caller's own prompts: naming another tenant's digest would
+          // make the caller an owner of bytes (and a transcript) it never had.
+          const prompt = await promptsFor(principal).stat(digest);
           if (!prompt) return undefined;
           return {
             digest: prompt.digest,

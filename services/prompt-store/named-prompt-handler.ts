@@ -7,6 +7,7 @@ import {
   type PromptStoreService,
 } from "../../gen/voxgate/v1/prompt_store_pb.js";
 import { tenantViewOf } from "../auth/tenant-view.js";
+import type { Principal } from "../auth/token-store.js";
 import { kCallContext } from "../gateway/call-context.js";
 import { pageSizeOf } from "../paging/index.js";
 import type { BackendRegistry } from "../registry/index.js";
@@ -39,10 +40,22 @@ export interface NamedPromptMethodsOptions {
   names: PromptNameRepository;
   /** Prompt bytes (stat, put, delete). */
   prompts: VoicePromptStore;
-  /** What the prompt store knows of a prompt, or undefined when it is not stored. */
-  describePrompt(digest: string): Promise<DescribedPrompt | undefined>;
-  /** Records that `tenant` owns the prompt `digest` (as an upload would). */
-  addOwner(digest: string, tenant: string): Promise<void>;
+  /**
+   * What the prompt store knows of a prompt as `principal` sees it, or undefined when it is not
+   * stored or not the caller's (another tenant's prompt is as good as missing).
+   */
+  describePrompt(
+    digest: string,
+    principal: Principal | undefined,
+  ): Promise<DescribedPrompt | undefined>;
+  /**
+   * Records that `tenant` owns the prompt `digest` (as an upload would), with what it called it.
+   */
+  addOwner(
+    digest: string,
+    tenant: string,
+    metadata: { name: string; referenceText: string; tags: Record<string, string> },
+  ): Promise<unknown>;
   /** Forgets that `tenant` owns `digest`; resolves with how many tenants still own it. */
   removeOwner(digest: string, tenant: string): Promise<number>;
   /** Whether a voice still speaks with a prompt (its bytes then stay when a name goes). */
@@ -72,6 +85,7 @@ export function createNamedPromptMethods(
   const callerOf = (context: HandlerContext) => {
     const call = context.values.get(kCallContext);
     return {
+      principal: call?.principal,
       owner: tenantViewOf(call?.principal).tenant,
       requestId: call?.requestId ?? "",
       log: call?.log,
@@ -104,7 +118,11 @@ export function createNamedPromptMethods(
   ): Promise<NamedPrompt> => {
     const result = await names.put(record, replace);
     if (result.conflict) throw taken(record.name);
-    await options.addOwner(record.digest, record.owner);
+    await options.addOwner(record.digest, record.owner, {
+      name: record.name,
+      referenceText: record.referenceText,
+      tags: { ...record.labels },
+    });
     if (result.previous && result.previous.digest !== record.digest) {
       await collect(result.previous.digest, record.owner);
     }
@@ -198,7 +216,7 @@ export function createNamedPromptMethods(
       if (request.referenceDurationMs < 0n) {
         throw new ConnectError("reference_duration_ms must not be negative", Code.InvalidArgument);
       }
-      const stored = await options.describePrompt(request.digest);
+      const stored = await options.describePrompt(request.digest, callerOf(context).principal);
       if (!stored) throw new ConnectError(`prompt ${request.digest} is not stored`, Code.NotFound);
       const prompt = await give(
         {

@@ -6,7 +6,7 @@ import {
   type PromptRecord,
   type PromptStore,
 } from "../prompt-store/prompt-store.js";
-import type { VoiceRepository, VoiceViewer } from "./voice-repository.js";
+import type { PromptOwnerMetadata, VoiceRepository, VoiceViewer } from "./voice-repository.js";
 
 /** Options of {@link createTenantPromptStore}. */
 export interface TenantPromptStoreOptions {
@@ -15,7 +15,12 @@ export interface TenantPromptStoreOptions {
   /** Voice rows and prompt owners. */
   repository: Pick<
     VoiceRepository,
-    "addPromptOwner" | "removePromptOwner" | "promptAccess" | "ownedPrompts" | "voicesUsingPrompt"
+    | "addPromptOwner"
+    | "promptOwnerMetadata"
+    | "removePromptOwner"
+    | "promptAccess"
+    | "ownedPrompts"
+    | "voicesUsingPrompt"
   >;
   /** The caller's tenant view. */
   viewer: VoiceViewer;
@@ -28,6 +33,10 @@ export interface TenantPromptStoreOptions {
  * the caller's ownership and removes the bytes only when no tenant and no voice still holds them.
  * Admin views (`viewer.all`) see every prompt, including ones stored before tenants (which have no
  * owner). Malformed digests are refused before any ownership lookup, as by the store itself.
+ *
+ * What an owner called the bytes (name, transcript, tags) is its own: a tenant that uploads bytes
+ * another tenant stored first reads back its own metadata, never the first uploader's, and
+ * `created` says whether it is new to this tenant, so an upload reveals nothing of other tenants.
  */
 export function createTenantPromptStore(options: TenantPromptStoreOptions): PromptStore {
   const { store, repository, viewer } = options;
@@ -37,19 +46,34 @@ export function createTenantPromptStore(options: TenantPromptStoreOptions): Prom
   };
   const missing = (digest: string) =>
     new PromptStoreError("not-found", `prompt ${digest} does not exist`);
+  /** `record` with this tenant's own name, transcript and tags when it recorded them. */
+  const asSeen = async (record: PromptRecord): Promise<PromptRecord> => {
+    if (viewer.all) return record;
+    const own = await repository.promptOwnerMetadata(record.digest, viewer.tenant);
+    return own ? { ...record, metadata: { ...record.metadata, ...own } } : record;
+  };
 
   return {
     async put(body, metadata, putOptions) {
       const result = await store.put(body, metadata, putOptions);
-      await repository.addPromptOwner(result.prompt.digest, viewer.tenant);
-      return result;
+      const own: PromptOwnerMetadata = {
+        name: metadata.name,
+        referenceText: metadata.referenceText,
+        tags: { ...metadata.tags },
+      };
+      const added = await repository.addPromptOwner(result.prompt.digest, viewer.tenant, own);
+      if (viewer.all) return result;
+      return { prompt: await asSeen(result.prompt), created: added };
     },
     async get(digest, getOptions) {
       if (!(await owns(digest))) throw missing(digest);
-      return store.get(digest, getOptions);
+      const found = await store.get(digest, getOptions);
+      return { ...found, prompt: await asSeen(found.prompt) };
     },
     async stat(digest) {
-      return (await owns(digest)) ? store.stat(digest) : undefined;
+      if (!(await owns(digest))) return undefined;
+      const record = await store.stat(digest);
+      return record && asSeen(record);
     },
     async list(listOptions) {
       if (viewer.all) return store.list(listOptions);
@@ -66,7 +90,9 @@ export function createTenantPromptStore(options: TenantPromptStoreOptions): Prom
         for (const digest of digests.slice(0, want)) {
           cursor = digest;
           const record = await store.stat(digest);
-          if (record && (!family || record.metadata.modelFamily === family)) prompts.push(record);
+          if (record && (!family || record.metadata.modelFamily === family)) {
+            prompts.push(await asSeen(record));
+          }
         }
       }
       return { prompts, nextPageToken: more ? encodePromptPageToken(cursor) : "" };

@@ -49,4 +49,12 @@ export const voiceMigrations: readonly Migration[] = [
           );
           CREATE INDEX prompt_owners_tenant ON prompt_owners (tenant, digest);`,
   },
+  {
+    // What each tenant called the prompt bytes it uploaded (name, transcript, tags). Prompts are
+    // content-addressed, so a second tenant uploading the same bytes used to get the first one's
+    // metadata; now each owner reads its own. NULL for rows made before this (the stored
+    // object's metadata stands for them).
+    id: "voices/003-prompt-owner-metadata",
+    sql: "ALTER TABLE prompt_owners ADD COLUMN metadata jsonb;",
+  },
 ];

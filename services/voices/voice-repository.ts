@@ -1,4 +1,5 @@
 import type { SqlDatabase } from "../database/sql-database.js";
+import type { PromptMetadata } from "../prompt-store/prompt-store.js";
 
 /** A cloned voice as stored. */
 export interface VoiceRecord {
@@ -59,6 +60,12 @@ export interface VoiceViewer {
   all: boolean;
 }
 
+/**
+ * The parts of a prompt's metadata that belong to the tenant that uploaded it (the rest, such as
+ * the model family, describes the bytes and is the same for everyone).
+ */
+export type PromptOwnerMetadata = Pick<PromptMetadata, "name" | "referenceText" | "tags">;
+
 /** What a tenant may do with a stored prompt. */
 export interface PromptAccess {
   /** The tenant uploaded the bytes or owns a voice speaking with them: it may read and delete. */
@@ -98,8 +105,16 @@ export interface VoiceRepository {
   ): Promise<VoiceRecord[]>;
   /** Marks a voice shared or not; resolves with the updated voice, or undefined when it is gone. */
   setShared(id: string, shared: boolean): Promise<VoiceRecord | undefined>;
-  /** Records that `tenant` stored the prompt `digest` (idempotent). */
-  addPromptOwner(digest: string, tenant: string): Promise<void>;
+  /**
+   * Records that `tenant` stored the prompt `digest`, with what it called it (idempotent: a
+   * tenant's first upload's metadata stays). Resolves with whether `tenant` is a new owner.
+   */
+  addPromptOwner(digest: string, tenant: string, metadata?: PromptOwnerMetadata): Promise<boolean>;
+  /**
+   * What `tenant` called the prompt `digest` when it uploaded it, or undefined (not its upload,
+   * or an upload recorded before owners had metadata).
+   */
+  promptOwnerMetadata(digest: string, tenant: string): Promise<PromptOwnerMetadata | undefined>;
   /**
    * Forgets that `tenant` stored `digest` (every tenant when undefined). Resolves with how many
    * tenants still own it by upload.
@@ -268,12 +283,26 @@ export function createVoiceRepository(database: VoiceDatabase): VoiceRepository 
       );
       return rows[0] ? fromRow(rows[0]) : undefined;
     },
-    async addPromptOwner(digest, tenant) {
+    async addPromptOwner(digest, tenant, metadata) {
       const db = await forWrite();
-      await db.query(
-        "INSERT INTO prompt_owners (digest, tenant) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+      const { rows } = await db.query<{ added: number }>(
+        `INSERT INTO prompt_owners (digest, tenant, metadata) VALUES ($1, $2, $3)
+         ON CONFLICT DO NOTHING RETURNING 1 AS added`,
+        // An object, not JSON text: both adapters serialize objects for jsonb the same way.
+        [digest, tenant, metadata ?? null],
+      );
+      return rows.length > 0;
+    },
+    async promptOwnerMetadata(digest, tenant) {
+      const db = await forRead();
+      if (!db) return undefined;
+      const { rows } = await db.query<{ metadata: PromptOwnerMetadata | string | null }>(
+        "SELECT metadata FROM prompt_owners WHERE digest = $1 AND tenant = $2",
         [digest, tenant],
       );
+      const stored = rows[0]?.metadata;
+      if (stored === null || stored === undefined) return undefined;
+      return typeof stored === "string" ? (JSON.parse(stored) as PromptOwnerMetadata) : stored;
     },
     async removePromptOwner(digest, tenant) {
       const db = await forRead();

@@ -92,7 +92,14 @@ beforeAll(async () => {
   });
   ({ publicUrl } = await gateway.listen());
   // Client streams (PutPrompt) need HTTP/2.
-  client = createVoxgateClient({ baseUrl: publicUrl, token: TOKEN, httpVersion: "2" });
+  // The clone speaks through the RunPod emulator and a CPU engine: seconds on a quiet machine,
+  // past the client's default 30 s deadline at load 30, so the calls get the test's own bound.
+  client = createVoxgateClient({
+    baseUrl: publicUrl,
+    token: TOKEN,
+    httpVersion: "2",
+    timeoutMs: 100_000,
+  });
   await waitFor(() => gateway.registry.get("runpod-e")?.state === BackendState.READY, {
     timeoutMs: 20_000,
     what: "serverless backend READY",

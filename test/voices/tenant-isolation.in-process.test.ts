@@ -315,6 +315,62 @@ describe("cloned voices and prompts belong to the tenant of the token that made 
     expect(await codeOf(drain(alice.prompts.getPrompt({ digest })))).toBe("ok");
   });
 
+  it("a tenant uploading another's bytes reads back its own metadata, never the first upload's", async () => {
+    const bytes = Buffer.from("bytes two tenants happen to upload, each with its own transcript");
+    const upload = async (token: string, name: string, transcript: string) => {
+      const response = await fetch(
+        `${publicUrl}/v1/prompts:upload?name=${name}&reference_text=${encodeURIComponent(transcript)}` +
+          `&model_family=fake-clone&model_size=1&tag.who=${name}`,
+        {
+          method: "POST",
+          headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+          body: bytes,
+        },
+      );
+      expect(response.status).toBe(200);
+      return (await response.json()) as {
+        prompt: { digest: string; metadata: { name: string; referenceText?: string } };
+      };
+    };
+    const first = await upload(ALICE, "alice-take", "alice's private transcript");
+    const second = await upload(BOB, "bob-take", "bob's words");
+    expect(second.prompt.digest).toBe(first.prompt.digest);
+    // Before: bob got alice's name and transcript back, on upload and on every read after it.
+    expect(second.prompt.metadata).toMatchObject({
+      name: "bob-take",
+      referenceText: "bob's words",
+    });
+    const digest = first.prompt.digest;
+    const bob = clientOf(BOB, "grpc");
+    const seenByBob = (await bob.prompts.statPrompt({ digest })).prompt?.metadata;
+    expect(seenByBob?.name).toBe("bob-take");
+    expect(seenByBob?.referenceText).toBe("bob's words");
+    expect(seenByBob?.tags).toEqual({ who: "bob-take" });
+    const listed = await bob.prompts.listPrompts({ pageSize: 500 });
+    const inList = listed.prompts.find((p) => p.digest === digest)?.metadata;
+    expect(inList?.referenceText).toBe("bob's words");
+    for (const prompt of listed.prompts) {
+      expect(prompt.metadata?.referenceText).not.toBe("alice's private transcript");
+    }
+    // Alice still reads her own.
+    const alice = clientOf(ALICE);
+    expect((await alice.prompts.statPrompt({ digest })).prompt?.metadata?.referenceText).toBe(
+      "alice's private transcript",
+    );
+  });
+
+  it("naming a digest reaches only the caller's own prompts", async () => {
+    const bob = clientOf(BOB);
+    // rawDigest is alice's private upload: bob knowing its digest must not make him an owner.
+    expect(await codeOf(bob.prompts.namePrompt({ name: "taken-over", digest: rawDigest }))).toBe(
+      Code.NotFound,
+    );
+    expect(await codeOf(bob.prompts.statPrompt({ digest: rawDigest }))).toBe(Code.NotFound);
+    const alice = clientOf(ALICE);
+    const named = await alice.prompts.namePrompt({ name: "mine", digest: rawDigest });
+    expect(named.prompt?.digest).toBe(rawDigest);
+  });
+
   it("the owner deletes its voice; no other tenant could before", async () => {
     const alice = clientOf(ALICE, "grpc");
     await alice.voices.deleteVoice({ voiceId: privateVoice.id });
