@@ -61,7 +61,24 @@ export const OPENAI_SCHEMAS: Record<string, JsonSchema> = {
       speed: { type: "number", minimum: 0.25, maximum: 4 },
       instructions: { type: "string" },
       stream_format: { type: "string", enum: ["audio", "sse"], default: "audio" },
+      word_timings: {
+        type: "boolean",
+        default: false,
+        description:
+          "With `sse`: `speech.word` events with each word's time, where the engine can.",
+      },
+      stream: {
+        type: "boolean",
+        default: true,
+        description: "false: one whole file with Content-Length (not with `sse`).",
+      },
+      download_format: {
+        type: "string",
+        description: "Kokoro's name for the format of the whole file (`stream: false`).",
+      },
+      lang_code: { type: "string", description: "Kokoro's name for the language." },
     },
+    description: "Unknown fields are ignored, as OpenAI-compatible tools send extras.",
   },
   OpenAiModel: {
     type: "object",
@@ -78,28 +95,37 @@ export const OPENAI_SCHEMAS: Record<string, JsonSchema> = {
     properties: {
       object: { const: "list" },
       data: { type: "array", items: schemaRef("OpenAiModel") },
+      models: {
+        type: "array",
+        items: schemaRef("OpenAiModel"),
+        description: "The same list again, on /v1/audio/models only (for clients that read it).",
+      },
     },
   },
   OpenAiVoiceList: {
     type: "object",
+    description: "The shape Open WebUI reads; the voice aliases come first, on the first page.",
     properties: {
-      object: { const: "list" },
-      data: {
+      voices: {
         type: "array",
         items: {
           type: "object",
           properties: {
             id: { type: "string" },
             name: { type: "string" },
-            gender: { type: "string" },
-            language: { type: "string" },
+            type: { type: "string", enum: ["alias", "preset", "cloned"] },
+            engine: { type: "string" },
+            model: { type: "string" },
+            languages: { type: "array", items: { type: "string" } },
+            gender: { type: "string", enum: ["female", "male", "neutral"] },
           },
-          additionalProperties: true,
+          required: ["id", "name", "type"],
         },
       },
       has_more: { type: "boolean" },
-      next_page: { type: ["string", "null"] },
+      next_page: { type: "string" },
     },
+    required: ["voices", "has_more"],
   },
   OpenAiChatRequest: {
     type: "object",
@@ -178,7 +204,9 @@ export function openAiOperations(): ExtraOperation[] {
         description:
           "Runs TtsService.StreamSynthesize. With `stream_format: audio` the answer is the raw " +
           "audio, chunked as it is made (a failure midway cuts it); with `sse`, " +
-          "`speech.audio.delta` events carry base64 audio and `speech.audio.done` ends.",
+          "`speech.audio.delta` events carry base64 audio, `speech.word` events word times " +
+          "(`word_timings`) and `speech.audio.done` ends; with `stream: false`, one whole file " +
+          "(TtsService.Synthesize). `voice` and `model` may be aliases.",
         parameters: [timeout],
         requestBody: { required: true, content: json(schemaRef("OpenAiSpeechRequest")) },
         responses: {
@@ -202,7 +230,10 @@ export function openAiOperations(): ExtraOperation[] {
       operation: {
         operationId: "OpenAI_ListVoices",
         tags: [TAG],
-        summary: "Lists voices (VoiceService), up to 1000 per answer.",
+        summary: "Lists voice aliases and voices (VoiceService), up to 1000 per answer.",
+        description:
+          "With VOXGATE_OPENAI_PUBLIC_VOICE_LIST a request without a token is served too (presets " +
+          "only).",
         parameters: [
           { name: "limit", in: "query", schema: { type: "integer", minimum: 1, maximum: 1000 } },
           { name: "after", in: "query", schema: { type: "string" } },

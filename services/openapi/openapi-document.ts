@@ -59,6 +59,17 @@ const QUERY_MESSAGES = new Set([
     (t) => `google.protobuf.${t}Value`,
   ),
 ]);
+/** The HTTP methods an OpenAPI path item can describe. */
+const OPENAPI_METHODS = new Set([
+  "get",
+  "put",
+  "post",
+  "delete",
+  "options",
+  "head",
+  "patch",
+  "trace",
+]);
 /** Deepest nesting of query parameter names (`a.b.c`) described. */
 const MAX_QUERY_DEPTH = 3;
 
@@ -92,9 +103,12 @@ export function createOpenApiDocument(options: OpenApiDocumentOptions): Record<s
     const seen = operationIds.get(base) ?? 0;
     operationIds.set(base, seen + 1);
     const operationId = seen === 0 ? base : `${base}_${seen + 1}`;
+    const method = binding.httpMethod.toLowerCase();
     add(
       openApiPath(binding),
-      binding.httpMethod.toLowerCase(),
+      // OpenAPI has no custom HTTP methods: such a binding is kept as an `x-method-<name>`
+      // extension of its path item, which tools ignore.
+      OPENAPI_METHODS.has(method) ? method : `x-method-${method}`,
       restOperation(binding, operationId, tag, schemas, comments),
     );
   }
@@ -207,7 +221,20 @@ function restOperation(
 
   const parameters: unknown[] = binding.template.variables.map((variable) => {
     const field = fieldAt(method.input, variable.fieldPath);
-    const multi = variable.end - variable.start > 1;
+    const segments = binding.template.segments.slice(variable.start, variable.end);
+    const multi = segments.length > 1 || segments[0]?.kind === "multi";
+    // `{name=shelves/*}`: the value is `shelves/<id>`, sent with its slash as it is.
+    const pattern = multi
+      ? `^${segments
+          .map((seg) =>
+            seg.kind === "literal"
+              ? seg.value.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+              : seg.kind === "single"
+                ? "[^/]+"
+                : ".+",
+          )
+          .join("/")}$`
+      : undefined;
     const description = field ? comments(`${field.parent.typeName}.${field.name}`) : undefined;
     return {
       name: variable.fieldPath.join("."),
@@ -215,12 +242,15 @@ function restOperation(
       required: true,
       ...(description || multi
         ? {
-            description: [description, multi ? "Spans several path segments." : ""]
+            description: [description, multi ? `Spans several path segments (${pattern}).` : ""]
               .filter(Boolean)
               .join(" "),
           }
         : {}),
-      schema: field ? schemas.fieldSchema(field) : { type: "string" },
+      schema: {
+        ...(field ? schemas.fieldSchema(field) : { type: "string" }),
+        ...(pattern ? { pattern } : {}),
+      },
     };
   });
   if (binding.body !== "*") {
