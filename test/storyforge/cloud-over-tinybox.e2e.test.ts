@@ -11,6 +11,9 @@
  *   abort each, and a call of another job keeps running.
  * - `/v1/metrics` carries the GPU host's figures (issue 13: "from the gateway host plus agents'
  *   GPU stats"), as the node's nvidia-smi report reaches the agent.
+ * - `/v1/audio/age` and `/v1/audio/gender` answer from the node's classifiers when a backend has
+ *   them (`age_years`; `gender` follows the classifier, not the pitch rule), bytes sent by the
+ *   gateway.
  * - The root mount's documented clash: `/v1/tts` and `/v1/metrics` answer in StoryForge's JSON,
  *   while `/v1/speech:synthesize` and `/metrics` keep voxgate's own answers.
  */
@@ -232,5 +235,40 @@ describe("Cloud's /v1/jobs/abort {job_id}", () => {
     const prometheus = await fetch(`${gateway.url}/metrics`, { headers: auth });
     expect(prometheus.status).toBe(200);
     expect(await prometheus.text()).toMatch(/^# HELP /m);
+  });
+
+  it("POST /v1/audio/age and /v1/audio/gender answer from the node's classifiers", {
+    timeout: 60_000,
+  }, async () => {
+    const speech = await fetch(`${gateway.url}/v1/speech:synthesize`, {
+      method: "POST",
+      headers: {
+        authorization: `Bearer ${gateway.clientToken}`,
+        "content-type": "application/json",
+      },
+      body: JSON.stringify({ text: "A voice sample.", engine: "tortoise", voice: "tom" }),
+    });
+    const audio_b64 = Buffer.from(await speech.arrayBuffer()).toString("base64");
+    const before = node.requests.length;
+    node.knobs.ageYears = 61.5;
+    expect(await (await cloudPost("/v1/audio/age", { audio_b64 })).json()).toEqual(
+      expect.objectContaining({ ok: true, age_years: 61.5 }),
+    );
+    for (const gender of ["female", "male"] as const) {
+      node.knobs.gender = gender;
+      expect(await (await cloudPost("/v1/audio/gender", { audio_b64 })).json()).toEqual(
+        expect.objectContaining({ ok: true, gender }),
+      );
+    }
+    // The node got the clip's bytes from the agent, not a URL to download.
+    const age = node.requests.slice(before).find((r) => r.path === "/v1/audio/age")?.body as
+      | { audio_b64?: string; url?: string }
+      | undefined;
+    expect(
+      Buffer.from(age?.audio_b64 ?? "", "base64")
+        .subarray(0, 4)
+        .toString(),
+    ).toBe("RIFF");
+    expect(age?.url).toBeUndefined();
   });
 });
