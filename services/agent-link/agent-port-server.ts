@@ -15,7 +15,7 @@ import { certificateIdentities } from "../tls/cert-identity.js";
 import { ReloadingServerCredentials } from "../tls/grpc-server-credentials.js";
 import type { TlsFiles } from "../tls/tls-files.js";
 import { defaultAgentHelloLimits } from "./agent-hello-check.js";
-import { AgentSession } from "./agent-session.js";
+import { AgentSession, type AgentSessionOptions } from "./agent-session.js";
 import type { CallStream, ControlStream } from "./agent-streams.js";
 import { type CallBroker, createCallBroker } from "./call-broker.js";
 import { type ConnectionLiveness, createConnectionLiveness } from "./connection-liveness.js";
@@ -139,6 +139,8 @@ export interface AgentPortServerOptions {
    * store). Absent: such calls fail with FAILED_PRECONDITION "this gateway has no prompt store".
    */
   promptSource?: PromptSource;
+  /** Observes clone prompt hits and deliveries of calls to agents (metrics). */
+  onPromptDelivery?: AgentSessionOptions["onPromptDelivery"];
   /**
    * TLS of the agent port; absent: cleartext gRPC. With a client CA in `files` (mTLS) every call
    * must come over a connection whose client certificate that CA signed.
@@ -273,6 +275,7 @@ export function createAgentPortServer(options: AgentPortServerOptions): AgentPor
           maxVoices: limits.maxAgentVoices,
         },
         ...(options.promptSource ? { promptSource: options.promptSource } : {}),
+        ...(options.onPromptDelivery ? { onPromptDelivery: options.onPromptDelivery } : {}),
         // Prompts travel in pieces well under the message limit: 50 MB never needs a bigger one.
         promptChunkBytes: Math.max(1024, Math.min(256 * 1024, limits.maxMessageBytes - 4 * 1024)),
         ...(tls?.requireAgentIdentity

@@ -12,13 +12,14 @@ import {
 import { BackendKind } from "../../gen/voxgate/v1/backend_admin_pb.js";
 import { GPUBackendService } from "../../gen/voxgate/v1/gpu_backend_pb.js";
 import type { BackendRegistry } from "../registry/index.js";
+import { currentTraceCarrier } from "../tracing/spans.js";
 import {
   type AgentHelloLimits,
   checkAgentHello,
   defaultAgentHelloLimits,
 } from "./agent-hello-check.js";
 import type { AcceptedCall, CallStream, ControlStream } from "./agent-streams.js";
-import { createAgentTransport } from "./agent-transport.js";
+import { type AgentTransportOptions, createAgentTransport } from "./agent-transport.js";
 import type { CallBroker } from "./call-broker.js";
 import type { ConnectionHealth, createConnectionLiveness } from "./connection-liveness.js";
 import type { PromptSource } from "./prompt-source.js";
@@ -70,6 +71,8 @@ export interface AgentSessionOptions {
   promptSource?: PromptSource;
   /** Largest prompt_chunk payload, in bytes. */
   promptChunkBytes?: number;
+  /** Observes clone prompt hits and deliveries of this agent's calls (metrics). */
+  onPromptDelivery?: AgentTransportOptions["onPromptDelivery"];
   /** Standby call streams the session holds at most. @default 64 */
   maxStandbyStreams?: number;
   /** What the agent may claim in its hello. @default {@link defaultAgentHelloLimits} */
@@ -145,6 +148,7 @@ export class AgentSession {
             return session.#log;
           },
           onPromptDelivered: (digest) => session.#notePrompt(digest),
+          ...(options.onPromptDelivery ? { onPromptDelivery: options.onPromptDelivery } : {}),
         },
       ),
     );
@@ -448,6 +452,8 @@ export class AgentSession {
       method: `/${method.parent.typeName}/${method.name}`,
       timeoutMs: BigInt(timeoutMs ?? 0),
       requestId,
+      // The routing attempt's span (empty when not tracing): the agent continues the trace.
+      ...currentTraceCarrier(),
     };
     const standby = this.#takeStandby();
     if (standby) {

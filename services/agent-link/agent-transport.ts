@@ -18,6 +18,7 @@ import { status as grpcStatus } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { CallRequest } from "../../gen/voxgate/v1/agent_pb.js";
 import { writeWithBackpressure } from "../grpc/write-with-backpressure.js";
+import { failSpan, tracer } from "../tracing/spans.js";
 import { prepareAgentRequest } from "./agent-request-guard.js";
 import { agentStatusError, sanitizeAgentMessage } from "./agent-status.js";
 import type { AcceptedCall } from "./agent-streams.js";
@@ -61,6 +62,19 @@ export interface AgentTransportOptions {
   log?: Logger;
   /** Called after a prompt was sent whole to the agent (which now caches it). */
   onPromptDelivered?(digest: string): void;
+  /**
+   * Observes the clone prompts of each call to the agent: `hit` when a prompt the call referred
+   * to was never asked for (the agent had it), `miss` with the bytes sent when it was.
+   */
+  onPromptDelivery?(delivery: PromptDelivery): void;
+}
+
+/** One clone prompt a call to an agent referred to: sent (`bytes`) or found in its cache (hit). */
+export interface PromptDelivery {
+  /** Prompt digest. */
+  digest: string;
+  /** Bytes sent; undefined: the agent had the prompt (a cache hit). */
+  bytes?: number;
 }
 
 /**
@@ -187,6 +201,9 @@ export function createAgentTransport(
         return;
       }
       const deliveryStarted = performance.now();
+      const span = tracer.startSpan("voxgate.prompt.deliver", {
+        attributes: { "voxgate.backend": agent.agentId, "voxgate.prompt.digest": digest },
+      });
       deliverPrompt({
         stream: callStream,
         source,
@@ -195,6 +212,9 @@ export function createAgentTransport(
         signal: AbortSignal.any([deliveries.signal, callSignal]),
       }).then(
         (bytes) => {
+          span.setAttribute("voxgate.prompt.bytes", bytes);
+          span.end();
+          options.onPromptDelivery?.({ digest, bytes });
           options.log?.info(
             {
               agent: agent.agentId,
@@ -208,6 +228,8 @@ export function createAgentTransport(
           options.onPromptDelivered?.(digest);
         },
         (err: unknown) => {
+          failSpan(span, err);
+          span.end();
           if (finished || deliveries.signal.aborted || callSignal.aborted) return;
           const error = ConnectError.from(err);
           fail(
@@ -225,6 +247,7 @@ export function createAgentTransport(
       );
     }
 
+    let succeeded = false;
     async function* responses(): AsyncGenerator<MessageShape<O>> {
       try {
         while (true) {
@@ -259,6 +282,7 @@ export function createAgentTransport(
               if (kind.value.code !== 0) {
                 throw agentStatusError(agent.agentId, kind.value.code, kind.value.message);
               }
+              succeeded = true;
               return;
             case "promptWanted":
               onPromptWanted(kind.value.digest);
@@ -273,6 +297,10 @@ export function createAgentTransport(
       } finally {
         finished = true;
         release();
+        // A call that failed may have failed before its agent looked for the prompt.
+        if (succeeded && options.onPromptDelivery) {
+          for (const digest of grant.untaken()) options.onPromptDelivery({ digest });
+        }
         deliveries.abort(new Error("call ended"));
         callSignal.removeEventListener("abort", onAbort);
         if (!callStream.writableEnded && !callStream.destroyed) callStream.end();

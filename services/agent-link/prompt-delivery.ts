@@ -15,6 +15,8 @@ export interface PromptGrant {
    * PERMISSION_DENIED the agent gets and the log).
    */
   take(digest: string): string | undefined;
+  /** Digests allowed but never taken: the agent had them cached. */
+  untaken(): string[];
 }
 
 /** Creates the fetch grant of one call. */
@@ -31,6 +33,7 @@ export function createPromptGrant(): PromptGrant {
       taken.add(digest);
       return undefined;
     },
+    untaken: () => [...allowed].filter((digest) => !taken.has(digest)),
   };
 }
 

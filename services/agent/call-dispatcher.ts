@@ -18,6 +18,7 @@ import {
   type ServiceImpl,
 } from "@connectrpc/connect";
 import type { ClientDuplexStream } from "@grpc/grpc-js";
+import { context, type Span, trace } from "@opentelemetry/api";
 import {
   type CallRequest,
   CallRequestSchema,
@@ -27,6 +28,7 @@ import {
 import { type ClonePromptSource, kClonePromptSource } from "../engine-host/clone-prompt-source.js";
 import { cancelStream } from "../grpc/cancel-stream.js";
 import { writeWithBackpressure } from "../grpc/write-with-backpressure.js";
+import { extractTraceContext, failSpan, inSpan, SpanKind, tracer } from "../tracing/spans.js";
 import { type CallPromptChannel, createCallPromptChannel } from "./call-prompt-channel.js";
 import { type ResponseCoalescer, sendCoalesced } from "./coalescing-sender.js";
 import type { PromptCache } from "./prompt-cache.js";
@@ -87,125 +89,161 @@ export function createCallDispatcher<S extends DescService>(
   }
 
   return {
-    async run(offer, stream, signal, reader) {
-      const methodSpec = byPath.get(offer.method);
-      const controller = new AbortController();
-      // Every wait on the link also ends when the call is cancelled or its stream fails: a write
-      // queued on a connection that died may never be acknowledged (Node drops the callbacks of
-      // writes pending in a destroyed HTTP/2 stream), and a call stuck there held its engine
-      // slot forever (the slot leak).
-      const write = (kind: NonNullable<MessageInitShape<typeof CallRequestSchema>["kind"]>) =>
-        untilAborted(
-          writeWithBackpressure(
-            stream,
-            create(CallRequestSchema, { kind } as MessageInitShape<typeof CallRequestSchema>),
-          ),
-          controller.signal,
-        );
-      const onAbort = () => controller.abort(signal.reason);
-      signal.addEventListener("abort", onAbort, { once: true });
-      const messages = reader ?? (stream as AsyncIterable<CallResponse>)[Symbol.asyncIterator]();
-      // The call is over when the gateway has read it to the end and closed it (status), not when
-      // our last write is queued: a drain that exited earlier would lose buffered audio.
-      const closedByGateway = new Promise<void>((resolve) => {
-        stream.once("status", () => resolve());
-        stream.once("close", () => resolve());
+    run(offer, stream, signal, reader) {
+      // The gateway's routing attempt is the parent: one trace from the caller to the engine.
+      const parent = extractTraceContext({
+        traceparent: offer.traceparent,
+        tracestate: offer.tracestate,
       });
-      let finished = false;
-      let context: ReturnType<typeof createHandlerContext> | undefined;
-      const prompts = createCallPromptChannel({
-        sendWanted: (digest) => write({ case: "promptWanted", value: { digest } }),
-        maxPromptBytes,
-      });
-      const promptSource: ClonePromptSource = {
-        get: (wanted, promptSignal) =>
-          untilAborted(
-            promptCache
-              ? promptCache.getOrLoad(wanted.digest, () => prompts.fetch(wanted, promptSignal))
-              : prompts.fetch(wanted, promptSignal),
-            promptSignal,
-          ),
-      };
-      try {
-        if (!methodSpec) {
-          throw new ConnectError(`method ${offer.method} is not served here`, Code.Unimplemented);
-        }
-        const { method } = methodSpec;
-        const requests = readRequests(method.input, messages, prompts, () => {
-          // After the requests, keep reading so a gateway-side cancel aborts the work at once.
-          void watchForCancel(messages, prompts, controller, () => finished);
-        });
-        const timeoutMs = Number(offer.timeoutMs);
-        context = createHandlerContext({
-          service,
-          method: method as DescMethod,
-          protocolName: "voxgate-agent-link",
-          requestMethod: "POST",
-          url: offer.method,
-          requestSignal: controller.signal,
-          requestHeader: { "x-request-id": offer.requestId },
-          contextValues: createContextValues().set(kClonePromptSource, promptSource),
-          ...(timeoutMs > 0 ? { timeoutMs } : {}),
-        });
-        const respond = (message: unknown) =>
-          write({
-            case: "response",
-            value: toBinary(method.output, create(method.output, message as never)),
-          });
-        const coalescer = options.coalescers?.[offer.method]?.();
-        // With a coalescer, a response counts as sent once it has gone to the HTTP/2 stream, not
-        // merely into grpc-js's queue: what the engine makes meanwhile is merged, so a fast engine
-        // sends fewer, bigger messages while a slow one still sends each chunk at once.
-        const respondFlushed = (message: unknown) =>
-          untilAborted(
-            writeFlushed(stream, {
-              case: "response",
-              value: toBinary(method.output, create(method.output, message as never)),
-            }),
-            controller.signal,
-          );
-        const send = coalescer ? respondFlushed : respond;
-        switch (methodSpec.kind) {
-          case "unary":
-            await respond(await methodSpec.impl(await only(requests), context));
-            break;
-          case "server_streaming":
-            await sendCoalesced(methodSpec.impl(await only(requests), context), send, coalescer);
-            break;
-          case "client_streaming":
-            await respond(await methodSpec.impl(requests, context));
-            break;
-          case "bidi_streaming":
-            await sendCoalesced(methodSpec.impl(requests, context), send, coalescer);
-            break;
-        }
-        finished = true;
-        await write({ case: "status", value: { code: 0, message: "" } });
-      } catch (err) {
-        finished = true;
-        const error = controller.signal.aborted
-          ? ConnectError.from(controller.signal.reason, Code.Canceled)
-          : ConnectError.from(err);
-        // Queued without waiting for the link: a status is small, and a call that failed because
-        // its link is stuck must not wait on that link again.
-        if (!stream.destroyed && !stream.writableEnded) {
-          stream.write(
-            create(CallRequestSchema, {
-              kind: { case: "status", value: { code: error.code, message: error.rawMessage } },
-            }),
-          );
-        }
-      } finally {
-        if (!stream.writableEnded) stream.end();
-        await Promise.race([closedByGateway, aborted(controller.signal)]);
-        if (controller.signal.aborted) cancelStream(stream);
-        signal.removeEventListener("abort", onAbort);
-        // Clears the context's deadline timer; without this every call kept the process alive
-        // until its deadline (a drained agent could not exit).
-        context?.abort();
-      }
+      const span = tracer.startSpan(
+        offer.method.replace(/^\//, ""),
+        {
+          kind: SpanKind.SERVER,
+          attributes: { "rpc.system": "voxgate_agent_link", "voxgate.call_id": offer.callId },
+        },
+        parent,
+      );
+      if (!span.isRecording()) return runCall(offer, stream, signal, reader, span);
+      return context.with(trace.setSpan(parent, span), () =>
+        runCall(offer, stream, signal, reader, span).finally(() => span.end()),
+      );
     },
   };
+
+  async function runCall(
+    offer: WorkOffer,
+    stream: AgentCallStream,
+    signal: AbortSignal,
+    reader: AsyncIterator<CallResponse> | undefined,
+    span: Span,
+  ): Promise<void> {
+    const methodSpec = byPath.get(offer.method);
+    const controller = new AbortController();
+    // Every wait on the link also ends when the call is cancelled or its stream fails: a write
+    // queued on a connection that died may never be acknowledged (Node drops the callbacks of
+    // writes pending in a destroyed HTTP/2 stream), and a call stuck there held its engine
+    // slot forever (the slot leak).
+    const write = (kind: NonNullable<MessageInitShape<typeof CallRequestSchema>["kind"]>) =>
+      untilAborted(
+        writeWithBackpressure(
+          stream,
+          create(CallRequestSchema, { kind } as MessageInitShape<typeof CallRequestSchema>),
+        ),
+        controller.signal,
+      );
+    const onAbort = () => controller.abort(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    const messages = reader ?? (stream as AsyncIterable<CallResponse>)[Symbol.asyncIterator]();
+    // The call is over when the gateway has read it to the end and closed it (status), not when
+    // our last write is queued: a drain that exited earlier would lose buffered audio.
+    const closedByGateway = new Promise<void>((resolve) => {
+      stream.once("status", () => resolve());
+      stream.once("close", () => resolve());
+    });
+    let finished = false;
+    let handlerContext: ReturnType<typeof createHandlerContext> | undefined;
+    const prompts = createCallPromptChannel({
+      sendWanted: (digest) => write({ case: "promptWanted", value: { digest } }),
+      maxPromptBytes,
+    });
+    const promptSource: ClonePromptSource = {
+      get: (wanted, promptSignal) =>
+        inSpan("voxgate.prompt.fetch", { "voxgate.prompt.digest": wanted.digest }, (span) => {
+          let fetched = false;
+          const load = () => {
+            fetched = true;
+            return prompts.fetch(wanted, promptSignal);
+          };
+          return untilAborted(
+            promptCache ? promptCache.getOrLoad(wanted.digest, load) : load(),
+            promptSignal,
+          ).finally(() => span.setAttribute("voxgate.prompt.cache_hit", !fetched));
+        }),
+    };
+    try {
+      if (!methodSpec) {
+        throw new ConnectError(`method ${offer.method} is not served here`, Code.Unimplemented);
+      }
+      const { method } = methodSpec;
+      const requests = readRequests(method.input, messages, prompts, () => {
+        // After the requests, keep reading so a gateway-side cancel aborts the work at once.
+        void watchForCancel(messages, prompts, controller, () => finished);
+      });
+      const timeoutMs = Number(offer.timeoutMs);
+      handlerContext = createHandlerContext({
+        service,
+        method: method as DescMethod,
+        protocolName: "voxgate-agent-link",
+        requestMethod: "POST",
+        url: offer.method,
+        requestSignal: controller.signal,
+        requestHeader: { "x-request-id": offer.requestId },
+        contextValues: createContextValues().set(kClonePromptSource, promptSource),
+        ...(timeoutMs > 0 ? { timeoutMs } : {}),
+      });
+      const respond = (message: unknown) =>
+        write({
+          case: "response",
+          value: toBinary(method.output, create(method.output, message as never)),
+        });
+      const coalescer = options.coalescers?.[offer.method]?.();
+      // With a coalescer, a response counts as sent once it has gone to the HTTP/2 stream, not
+      // merely into grpc-js's queue: what the engine makes meanwhile is merged, so a fast engine
+      // sends fewer, bigger messages while a slow one still sends each chunk at once.
+      const respondFlushed = (message: unknown) =>
+        untilAborted(
+          writeFlushed(stream, {
+            case: "response",
+            value: toBinary(method.output, create(method.output, message as never)),
+          }),
+          controller.signal,
+        );
+      const send = coalescer ? respondFlushed : respond;
+      switch (methodSpec.kind) {
+        case "unary":
+          await respond(await methodSpec.impl(await only(requests), handlerContext));
+          break;
+        case "server_streaming":
+          await sendCoalesced(
+            methodSpec.impl(await only(requests), handlerContext),
+            send,
+            coalescer,
+          );
+          break;
+        case "client_streaming":
+          await respond(await methodSpec.impl(requests, handlerContext));
+          break;
+        case "bidi_streaming":
+          await sendCoalesced(methodSpec.impl(requests, handlerContext), send, coalescer);
+          break;
+      }
+      finished = true;
+      await write({ case: "status", value: { code: 0, message: "" } });
+    } catch (err) {
+      finished = true;
+      const error = controller.signal.aborted
+        ? ConnectError.from(controller.signal.reason, Code.Canceled)
+        : ConnectError.from(err);
+      failSpan(span, error);
+      // Queued without waiting for the link: a status is small, and a call that failed because
+      // its link is stuck must not wait on that link again.
+      if (!stream.destroyed && !stream.writableEnded) {
+        stream.write(
+          create(CallRequestSchema, {
+            kind: { case: "status", value: { code: error.code, message: error.rawMessage } },
+          }),
+        );
+      }
+    } finally {
+      if (!stream.writableEnded) stream.end();
+      await Promise.race([closedByGateway, aborted(controller.signal)]);
+      if (controller.signal.aborted) cancelStream(stream);
+      signal.removeEventListener("abort", onAbort);
+      // Clears the context's deadline timer; without this every call kept the process alive
+      // until its deadline (a drained agent could not exit).
+      handlerContext?.abort();
+    }
+  }
 }
 
 async function* readRequests<I extends DescMessage>(

@@ -1,5 +1,6 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import { context as otelContext } from "@opentelemetry/api";
 import { AudioEncoding } from "../../gen/voxgate/v1/audio_pb.js";
 import {
   type GPUBackendService,
@@ -10,6 +11,7 @@ import {
   type SynthesizeResponseSchema,
 } from "../../gen/voxgate/v1/gpu_backend_pb.js";
 import type { GpuReport, TtsEngine } from "../engines/tts-engine.js";
+import { iterateInSpan, tracer } from "../tracing/spans.js";
 import { createClonePrompts } from "./clone-prompts.js";
 import { describeEngines } from "./engine-capabilities.js";
 import { toEngineRpcError } from "./engine-error-codes.js";
@@ -118,18 +120,38 @@ export function createEngineHost(options: EngineHostOptions): EngineHost {
     try {
       // Inside the slot: fetching a prompt the cache lacks is part of this call's work.
       const clonePrompt = promptRef ? await clonePrompts.resolve(promptRef, context) : undefined;
-      const chunks = engine.synthesize(
+      let audioBytes = 0;
+      // The engine's own work (and any request it makes to a model server) in one span.
+      const parent = otelContext.active();
+      const span = tracer.startSpan(
+        "voxgate.engine.synthesize",
         {
-          text: request.text,
-          voiceId: request.voice?.kind.case === "presetId" ? request.voice.kind.value : "",
-          speed: request.speed > 0 ? request.speed : 1,
-          instructions: request.instructions,
-          ...(clonePrompt ? { clonePrompt } : {}),
-          params: request.params,
-          language: request.language,
-          ...(request.wordTimings ? { wordTimings: true } : {}),
+          attributes: {
+            "voxgate.engine": engine.info.id,
+            "voxgate.text_chars": request.text.length,
+            ...(clonePrompt ? { "voxgate.clone_prompt": true } : {}),
+          },
         },
-        context.signal,
+        parent,
+      );
+      const chunks = iterateInSpan(
+        span,
+        parent,
+        () =>
+          engine.synthesize(
+            {
+              text: request.text,
+              voiceId: request.voice?.kind.case === "presetId" ? request.voice.kind.value : "",
+              speed: request.speed > 0 ? request.speed : 1,
+              instructions: request.instructions,
+              ...(clonePrompt ? { clonePrompt } : {}),
+              params: request.params,
+              language: request.language,
+              ...(request.wordTimings ? { wordTimings: true } : {}),
+            },
+            context.signal,
+          ),
+        (ended) => ended.setAttribute("voxgate.audio_bytes", audioBytes),
       );
       // The format goes out with the first audio: a model server's answer may name its own rate
       // (a WAV header), which is what the audio really is.
@@ -150,7 +172,6 @@ export function createEngineHost(options: EngineHostOptions): EngineHost {
           },
         };
       };
-      let audioBytes = 0;
       try {
         for await (const chunk of chunks) {
           if (!format) {

@@ -64,6 +64,8 @@ import {
 } from "../storyforge/storyforge-options.js";
 import { createStoryForgeRuntime } from "../storyforge/storyforge-runtime.js";
 import { createTlsFiles, type TlsFiles, TlsFilesError } from "../tls/tls-files.js";
+import { traceHttpRequest } from "../tracing/http-server-span.js";
+import { createTracingInterceptor } from "../tracing/tracing-interceptor.js";
 import { createRestTranscoder, type UnknownQueryPolicy } from "../transcoding/index.js";
 import type { AudioContainerOptions } from "../tts/audio-container.js";
 import { createTtsHandler } from "../tts/tts-handler.js";
@@ -349,6 +351,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     maxTextChars: limits.maxTextChars,
     settings: options.jobs ?? {},
     log,
+    // `metrics` is made below; webhooks are sent only after the gateway started.
+    onWebhookDelivery: (outcome) => metrics.observeWebhookDelivery(outcome),
   });
   const registry = createBackendRegistry({
     log,
@@ -379,6 +383,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   const metrics = createGatewayMetrics({
     registry,
     processMetrics: options.metrics?.processMetrics ?? true,
+    jobs,
   });
   const metricsListener = options.metrics?.listen
     ? createMetricsListener(options.metrics.listen, metrics, log)
@@ -592,7 +597,12 @@ export function createGateway(options: GatewayOptions): Gateway {
     log,
   });
   // The fault interceptor is inside the logging one, so the log shows the translated code.
-  const interceptors = [createLoggingInterceptor(log, metrics), createFaultInterceptor()];
+  // Tracing is outermost, so its span covers what the log line reports.
+  const interceptors = [
+    createTracingInterceptor(),
+    createLoggingInterceptor(log, metrics),
+    createFaultInterceptor(),
+  ];
   const inProcess = createInProcessTransport({ services, interceptors });
   selfTransport = inProcess;
   // REST/JSON from google.api.http. Every annotated service gets its routes, served or not yet
@@ -733,46 +743,52 @@ export function createGateway(options: GatewayOptions): Gateway {
     handler(req, res) {
       // Before the gate: a browser's preflight carries no token.
       if (corsPolicy.handle(req, res)) return;
-      let route: HttpRoute | undefined;
       const url = req.url ?? "";
       const query = url.indexOf("?");
-      if (!rpcPaths.has(query < 0 ? url : url.slice(0, query))) {
-        for (const frontend of frontends) {
-          route = frontend.route(req);
-          if (route) break;
-        }
-      }
-      // During a drain a client that read the GOAWAY notice and still opens streams is sent to
-      // another replica; open routes (health: readiness says 503 by itself) still answer.
-      if (
-        draining.signal.aborted &&
-        !(route && route.service === undefined) &&
-        publicServer.arrivedAfterNotice(req)
-      ) {
-        refuseWhileDraining(req, res, route?.writeError ?? writeRpcError);
-        return;
-      }
-      const result = gate.admit(req, res, route);
-      if (!result) return;
-      if (
-        !streams.admit(req, res, result.principal !== undefined, route?.writeError ?? writeRpcError)
-      ) {
-        return;
-      }
       const path = query < 0 ? url : url.slice(0, query);
-      // Watches follow state and never end by themselves: a drain does not wait for them.
-      if (!/(\/Watch[A-Z][A-Za-z]*|:watch)$/.test(path)) {
-        running.set(res, { requestId: result.requestId, path });
-        res.once("close", () => running.delete(res));
-      }
-      if (route) {
-        route.serve(req, res, result);
-        return;
-      }
-      admitted.set(req, result);
-      rpcHandler(req, res);
+      // Probes and scrapes come every few seconds and would bury the calls in spans.
+      if (UNTRACED_PATHS.has(path)) serve(req, res, path);
+      else traceHttpRequest(req, res, () => serve(req, res, path));
     },
   });
+  /** Routes one public request: frontends, gate, stream budget, then the route or Connect. */
+  function serve(req: NodeRequest, res: NodeResponse, path: string): void {
+    let route: HttpRoute | undefined;
+    if (!rpcPaths.has(path)) {
+      for (const frontend of frontends) {
+        route = frontend.route(req);
+        if (route) break;
+      }
+    }
+    // During a drain a client that read the GOAWAY notice and still opens streams is sent to
+    // another replica; open routes (health: readiness says 503 by itself) still answer.
+    if (
+      draining.signal.aborted &&
+      !(route && route.service === undefined) &&
+      publicServer.arrivedAfterNotice(req)
+    ) {
+      refuseWhileDraining(req, res, route?.writeError ?? writeRpcError);
+      return;
+    }
+    const result = gate.admit(req, res, route);
+    if (!result) return;
+    if (
+      !streams.admit(req, res, result.principal !== undefined, route?.writeError ?? writeRpcError)
+    ) {
+      return;
+    }
+    // Watches follow state and never end by themselves: a drain does not wait for them.
+    if (!/(\/Watch[A-Z][A-Za-z]*|:watch)$/.test(path)) {
+      running.set(res, { requestId: result.requestId, path });
+      res.once("close", () => running.delete(res));
+    }
+    if (route) {
+      route.serve(req, res, result);
+      return;
+    }
+    admitted.set(req, result);
+    rpcHandler(req, res);
+  }
   const agentServer: AgentPortServer = createAgentPortServer({
     host: options.agent.host,
     port: options.agent.port,
@@ -780,6 +796,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     registry,
     log,
     promptSource: storage.promptSource,
+    onPromptDelivery: (delivery) => metrics.observePromptDelivery(delivery),
     ...(options.agent.limits ? { limits: options.agent.limits } : {}),
     ...(tlsFiles.agent
       ? {
@@ -937,6 +954,9 @@ function refuseWhileDraining(
   error.metadata.set("retry-after", "1");
   writeError(req, res, error);
 }
+
+/** Paths served without a span: health probes and metrics scrapes. */
+const UNTRACED_PATHS = new Set(["/healthz", "/readyz", "/metrics", "/v1/metrics"]);
 
 /** A port of the gateway could not be bound (in use, no permission, no such address). */
 export class ListenError extends Error {

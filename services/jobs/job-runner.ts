@@ -2,12 +2,14 @@ import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { create, toJson } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { context as otelContext, ROOT_CONTEXT } from "@opentelemetry/api";
 import type { Logger } from "pino";
 import { JobOutputSchema } from "../../gen/voxgate/v1/job_pb.js";
 import type { Scope } from "../auth/scopes.js";
 import { infrastructureErrorOf } from "../gateway/fault-interceptor.js";
 import type { BlobStore } from "../object-store/blob-store.js";
 import { storageFaultOf } from "../object-store/storage-faults.js";
+import { inSpan } from "../tracing/spans.js";
 import { retryDelayMs } from "./job-backoff.js";
 import { JobCancelledError, LeaseLostError, RunnerStoppingError } from "./job-errors.js";
 import type { JobEvents } from "./job-events.js";
@@ -243,7 +245,18 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
       let result: JobResult;
       try {
         if (!executor) throw new ConnectError(`no executor for ${row.kind}`, Code.Unimplemented);
-        result = await executor.run(jobFromRow(row), context);
+        // A job runs apart from the call that created it: its run is the root of its own trace.
+        result = await otelContext.with(ROOT_CONTEXT, () =>
+          inSpan(
+            "voxgate.job",
+            {
+              "voxgate.job.id": row.id,
+              "voxgate.job.kind": row.kind,
+              "voxgate.job.attempt": lease.attempt,
+            },
+            () => executor.run(jobFromRow(row), context),
+          ),
+        );
       } catch (err) {
         if (signal.aborted) return await settleAborted(lease, signal.reason, jobLog);
         // Wound down by a drain: what it finished is checkpointed, the rest is for the next runner.

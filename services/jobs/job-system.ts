@@ -12,7 +12,11 @@ import { jobSettings } from "./job-settings.js";
 import { createJobStore, type JobStore } from "./job-store.js";
 import type { HostResolver } from "./webhook-allowlist.js";
 import { loadWebhookSecret } from "./webhook-secret.js";
-import { createWebhookSender, type WebhookSender } from "./webhook-sender.js";
+import {
+  createWebhookSender,
+  type WebhookSender,
+  type WebhookSenderOptions,
+} from "./webhook-sender.js";
 import { createWebhookStore } from "./webhook-store.js";
 
 /** Resolved job and webhook settings (see `jobSettings`). */
@@ -43,6 +47,16 @@ export interface JobSystemOptions {
   runnerId?: string;
   /** Host resolver of webhook checks (tests). @default dns.lookup */
   resolveHost?: HostResolver;
+  /** Observes each webhook call's outcome (metrics). */
+  onWebhookDelivery?: WebhookSenderOptions["onDelivery"];
+}
+
+/** Jobs in the database by kind and state, and how long runnable jobs have waited. */
+export interface JobFigures {
+  /** Jobs per kind and state (`QUEUED`, `RUNNING`, …). */
+  counts: Array<{ kind: string; state: string; jobs: number }>;
+  /** Per kind with runnable queued jobs: seconds the oldest has waited since it became due. */
+  oldestQueuedSeconds: Array<{ kind: string; seconds: number }>;
 }
 
 /**
@@ -63,6 +77,11 @@ export interface JobSystem {
    * they start on first use.
    */
   start(): Promise<void>;
+  /**
+   * Jobs by kind and state from the shared table (every replica's), for metrics; undefined while
+   * the database is not open (a scrape never opens it).
+   */
+  figures(): Promise<JobFigures | undefined>;
   /** Stops the runner (giving running jobs back) and the sender; idempotent. Call before the database closes. */
   close(): Promise<void>;
   /**
@@ -135,6 +154,7 @@ export function createJobSystem(options: JobSystemOptions): JobSystem {
         retryBaseMs: settings.webhookRetryBaseMs,
         pollMs: settings.jobPollMs,
         ...(options.resolveHost ? { resolve: options.resolveHost } : {}),
+        ...(options.onWebhookDelivery ? { onDelivery: options.onWebhookDelivery } : {}),
       });
       sender.start();
     }
@@ -179,6 +199,26 @@ export function createJobSystem(options: JobSystemOptions): JobSystem {
     },
     get runningJobIds() {
       return runner?.runningJobIds ?? [];
+    },
+    async figures() {
+      if (options.database.state !== "open") return undefined;
+      const db = await options.database.get();
+      const [counts, waits] = await Promise.all([
+        db.query<{ kind: string; state: string; jobs: number }>(
+          "SELECT kind, state, count(*)::int4 AS jobs FROM jobs GROUP BY kind, state",
+        ),
+        db.query<{ kind: string; seconds: number }>(
+          `SELECT kind, EXTRACT(EPOCH FROM now() - min(run_after))::float8 AS seconds
+             FROM jobs WHERE state = 'QUEUED' AND run_after <= now() GROUP BY kind`,
+        ),
+      ]);
+      return {
+        counts: counts.rows.map((r) => ({ kind: r.kind, state: r.state, jobs: Number(r.jobs) })),
+        oldestQueuedSeconds: waits.rows.map((r) => ({
+          kind: r.kind,
+          seconds: Math.max(0, Number(r.seconds)),
+        })),
+      };
     },
     close() {
       closing ??= (async () => {

@@ -17,6 +17,9 @@ import {
 import { signWebhook, WEBHOOK_SIGNATURE_HEADER } from "./webhook-signature.js";
 import type { WebhookDelivery, WebhookStore } from "./webhook-store.js";
 
+/** Outcome of one webhook call. */
+export type WebhookOutcome = "delivered" | "retry" | "given_up";
+
 /** Options of {@link createWebhookSender}. */
 export interface WebhookSenderOptions {
   /** Pending deliveries. */
@@ -37,6 +40,11 @@ export interface WebhookSenderOptions {
   maxAttempts?: number;
   /** Backoff before the second call, in ms, doubling up to one hour (VOXGATE_WEBHOOK_RETRY_BASE_MS). @default 1000 */
   retryBaseMs?: number;
+  /**
+   * Observes each call's outcome: `delivered` (2xx), `retry` (failed, tried again later) or
+   * `given_up` (failed the last allowed time).
+   */
+  onDelivery?(outcome: WebhookOutcome): void;
   /** Interval of looking for due deliveries, in ms. @default 1000 */
   pollMs?: number;
   /** Deliveries sent at once. @default 4 */
@@ -153,13 +161,16 @@ export function createWebhookSender(options: WebhookSenderOptions): WebhookSende
     const entry = { jobId: delivery.jobId, attempt: delivery.attempt, status: result.status };
     if (!error) {
       await options.deliveries.delivered(delivery, options.senderId, result.status);
+      options.onDelivery?.("delivered");
       log.info(entry, "webhook delivered");
     } else if (delivery.attempt >= maxAttempts) {
       await options.deliveries.giveUp(delivery, options.senderId, result.status, error);
+      options.onDelivery?.("given_up");
       log.warn({ ...entry, error }, "webhook given up (VOXGATE_WEBHOOK_MAX_ATTEMPTS)");
     } else {
       const delayMs = retryDelayMs(delivery.attempt, { baseMs: retryBaseMs, maxMs: MAX_RETRY_MS });
       await options.deliveries.retry(delivery, options.senderId, delayMs, result.status, error);
+      options.onDelivery?.("retry");
       log.info({ ...entry, error, delayMs }, "webhook failed; retrying after backoff");
     }
   };

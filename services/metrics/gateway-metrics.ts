@@ -1,6 +1,7 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import { BackendKind, BackendState, BreakerState } from "../../gen/voxgate/v1/backend_admin_pb.js";
 import type { GpuStats } from "../../gen/voxgate/v1/gpu_backend_pb.js";
+import type { JobFigures } from "../jobs/job-system.js";
 import type { BackendRegistry } from "../registry/index.js";
 
 /** One finished public call, as the access log sees it. */
@@ -27,6 +28,10 @@ export interface CallObservation {
 export interface GatewayMetrics {
   /** Records a finished public call. */
   observeCall(call: CallObservation): void;
+  /** Records a clone prompt a call to an agent referred to: a cache hit, or bytes sent. */
+  observePromptDelivery(delivery: { bytes?: number }): void;
+  /** Records one webhook call's outcome. */
+  observeWebhookDelivery(outcome: "delivered" | "retry" | "given_up"): void;
   /** The metrics in the Prometheus text exposition format. */
   render(): Promise<string>;
   /** Content type of {@link render}'s text. */
@@ -45,6 +50,14 @@ export interface GatewayMetricsOptions {
    * @default true
    */
   processMetrics?: boolean;
+  /** Jobs by kind and state, read at every scrape; absent: no job metrics. */
+  jobs?: { figures(): Promise<JobFigures | undefined> };
+  /**
+   * Longest a scrape waits for the job figures, in ms; a database slower than this leaves them
+   * out of that scrape rather than holding the scraper.
+   * @default 2000
+   */
+  jobFiguresTimeoutMs?: number;
 }
 
 // Seconds: from a fast first byte (a few ms) to long syntheses (minutes).
@@ -236,8 +249,75 @@ export function createGatewayMetrics(options: GatewayMetricsOptions): GatewayMet
     "counter",
   );
 
+  const promptDeliveries = new Counter({
+    name: "voxgate_prompt_deliveries_total",
+    help: "Clone prompts calls to agents referred to, by outcome: hit (the agent had it cached) or miss (the gateway sent it).",
+    labelNames: ["outcome"] as const,
+    registers: [prom],
+  });
+  const promptBytes = new Counter({
+    name: "voxgate_prompt_delivered_bytes_total",
+    help: "Clone prompt bytes the gateway sent to agents (cache misses).",
+    registers: [prom],
+  });
+  const webhookDeliveries = new Counter({
+    name: "voxgate_webhook_deliveries_total",
+    help: "Webhook calls by outcome: delivered, retry (failed, tried again later) or given_up.",
+    labelNames: ["outcome"] as const,
+    registers: [prom],
+  });
+  const jobs = options.jobs;
+  if (jobs) {
+    // One read of the database per scrape serves both job gauges.
+    const timeoutMs = options.jobFiguresTimeoutMs ?? 2000;
+    let pending: Promise<JobFigures | undefined> | undefined;
+    const figures = () => {
+      pending ??= withTimeout(jobs.figures(), timeoutMs)
+        .catch(() => undefined)
+        .finally(() => {
+          pending = undefined;
+        });
+      return pending;
+    };
+    new Gauge({
+      name: "voxgate_jobs",
+      help: "Jobs in the database (all replicas) by kind and state.",
+      labelNames: ["kind", "state"] as const,
+      registers: [prom],
+      async collect() {
+        const now = await figures();
+        this.reset();
+        for (const row of now?.counts ?? []) {
+          this.set({ kind: row.kind, state: row.state.toLowerCase() }, row.jobs);
+        }
+      },
+    });
+    new Gauge({
+      name: "voxgate_job_queue_age_seconds",
+      help: "How long the oldest runnable queued job of a kind has waited since it became due.",
+      labelNames: ["kind"] as const,
+      registers: [prom],
+      async collect() {
+        const now = await figures();
+        this.reset();
+        for (const row of now?.oldestQueuedSeconds ?? []) this.set({ kind: row.kind }, row.seconds);
+      },
+    });
+  }
+
   return {
     contentType: prom.contentType,
+    observePromptDelivery(delivery) {
+      if (delivery.bytes === undefined) {
+        promptDeliveries.inc({ outcome: "hit" });
+        return;
+      }
+      promptDeliveries.inc({ outcome: "miss" });
+      promptBytes.inc(delivery.bytes);
+    },
+    observeWebhookDelivery(outcome) {
+      webhookDeliveries.inc({ outcome });
+    },
     observeCall(call) {
       const backend = call.backend ?? "";
       calls.inc({
@@ -255,6 +335,16 @@ export function createGatewayMetrics(options: GatewayMetricsOptions): GatewayMet
     render: () => prom.metrics(),
     close: unwatch,
   };
+}
+
+/** `promise`, or undefined after `ms` (the timer never holds the process). */
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+    timer.unref();
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 /** MiB as bytes; undefined stays undefined (a figure the host does not report). */

@@ -1,5 +1,6 @@
 import { EventEmitter } from "node:events";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { context, trace } from "@opentelemetry/api";
 import type { Logger } from "pino";
 import { BackendKind, BackendState, BreakerState } from "../../gen/voxgate/v1/backend_admin_pb.js";
 import { Feature } from "../../gen/voxgate/v1/capabilities_pb.js";
@@ -9,6 +10,7 @@ import {
   ServingState,
 } from "../../gen/voxgate/v1/gpu_backend_pb.js";
 import type { AdmissionQueue, AdmissionStats } from "../admission/admission-queue.js";
+import { failSpan, iterateInContext, SpanKind, tracer } from "../tracing/spans.js";
 import type { BackendCriteria, BackendRegistration, RegisteredBackend } from "./backend.js";
 import { isBackendFault } from "./backend-fault.js";
 import {
@@ -592,6 +594,8 @@ export function createBackendRegistry(options: BackendRegistryOptions): BackendR
       // Backends that were full after all (their slots serve other gateways too) are tried again
       // once free and cost no attempt; this bounds how often one call bounces.
       let busyBounces = 0;
+      // Attempts and queue waits are children of the call's span, whoever reads this generator.
+      const parentContext = context.active();
       for (let attempt = 1; ; attempt++) {
         if (signal.aborted) throw ConnectError.from(signal.reason, Code.Canceled);
         let leased: BackendLease;
@@ -604,20 +608,33 @@ export function createBackendRegistry(options: BackendRegistryOptions): BackendR
           } else if (picked.busy && admission) {
             // Nothing was sent yet: waiting for a slot changes no failover rule.
             const queuedAt = performance.now();
-            leased = await admission.wait({
-              key: callOptions.queueKey ?? "",
-              group: groupOf(wanted),
-              tryAcquire() {
-                const again = pick(wanted);
-                return "lease" in again ? again.lease : undefined;
-              },
-              capacity: () => capacityFor(wanted),
-              // A call whose slot was taken after all keeps its turn.
-              resume: busyBounces > 0,
-              signal,
-              timeoutMs:
-                deadline !== undefined ? Math.max(0, deadline - performance.now()) : undefined,
-            });
+            const queueSpan = tracer.startSpan(
+              "voxgate.queue",
+              { attributes: { "voxgate.attempt": attempt } },
+              parentContext,
+            );
+            leased = await admission
+              .wait({
+                key: callOptions.queueKey ?? "",
+                group: groupOf(wanted),
+                tryAcquire() {
+                  const again = pick(wanted);
+                  return "lease" in again ? again.lease : undefined;
+                },
+                capacity: () => capacityFor(wanted),
+                // A call whose slot was taken after all keeps its turn.
+                resume: busyBounces > 0,
+                signal,
+                timeoutMs:
+                  deadline !== undefined ? Math.max(0, deadline - performance.now()) : undefined,
+              })
+              .catch((err: unknown) => {
+                failSpan(queueSpan, err);
+                queueSpan.end();
+                throw err;
+              });
+            queueSpan.setAttribute("voxgate.backend", leased.backend.id);
+            queueSpan.end();
             callOptions.onAdmitted?.(performance.now() - queuedAt);
           } else {
             throw picked.error();
@@ -639,8 +656,26 @@ export function createBackendRegistry(options: BackendRegistryOptions): BackendR
         let yielded = false;
         let outcome: CallOutcome = "caller-gone";
         let failure: string | undefined;
+        // The attempt's span is active while the backend is called, so the agent offer carries it.
+        const attemptSpan = tracer.startSpan(
+          "voxgate.attempt",
+          {
+            kind: SpanKind.CLIENT,
+            attributes: {
+              "voxgate.backend": backend.id,
+              "voxgate.backend.kind": BackendKind[backend.kind].toLowerCase(),
+              "voxgate.attempt": attempt,
+            },
+          },
+          parentContext,
+        );
+        const items = attemptSpan.isRecording()
+          ? iterateInContext(trace.setSpan(parentContext, attemptSpan), () =>
+              run({ backend, attempt, signal, timeoutMs }),
+            )
+          : run({ backend, attempt, signal, timeoutMs });
         try {
-          for await (const item of run({ backend, attempt, signal, timeoutMs })) {
+          for await (const item of items) {
             if (!yielded) {
               yielded = true;
               callOptions.onFirstItem?.(backend, attempt);
@@ -704,7 +739,11 @@ export function createBackendRegistry(options: BackendRegistryOptions): BackendR
           );
         } finally {
           // Also reached when the caller stops reading early (the generator is returned).
-          leased.release(signal.aborted && outcome !== "ok" ? "caller-gone" : outcome, failure);
+          const released = signal.aborted && outcome !== "ok" ? "caller-gone" : outcome;
+          attemptSpan.setAttribute("voxgate.outcome", released);
+          if (failure !== undefined) failSpan(attemptSpan, failure);
+          attemptSpan.end();
+          leased.release(released, failure);
         }
       }
     },

@@ -11,7 +11,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createVoxgateClient } from "../../clients/voxgate-client.js";
 import { parseWav, wavDurationMs } from "../../services/audio/wav.js";
 import { generateToken } from "../../services/auth/token-codec.js";
-import { CLI_ENTRY, spawnVoxgate, type VoxgateProcess } from "../helpers/voxgate-process.js";
+import {
+  CLI_ENTRY,
+  spawnVoxgate,
+  type VoxgateProcess,
+  waitFor,
+} from "../helpers/voxgate-process.js";
 
 const run = promisify(execFile);
 const TEN_SENTENCES = Array.from(
@@ -26,6 +31,7 @@ describe("npm start: gateway and a local CPU agent with zero config", () => {
   let dir = "";
   let startedAt = 0;
   let readyAfterMs = 0;
+  let bannerReadyz: { checks?: Record<string, string> } = {};
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "voxgate-e2e-"));
@@ -36,10 +42,33 @@ describe("npm start: gateway and a local CPU agent with zero config", () => {
       VOXGATE_TOKEN: token,
       VOXGATE_DATA_DIR: dir,
     });
+    // The banner waits for the local agent (espeak-ng warming up), hence the long wait.
+    await waitFor(() => stack.stderr().includes("voxgate is running"), {
+      timeoutMs: 90_000,
+      what: "the start banner",
+    });
+    // Asked the moment the banner is out: the agent it invites calls to is already routable.
+    bannerReadyz = (await (await fetch(`${bannerUrl()}/readyz`)).json()) as typeof bannerReadyz;
     url = String((await stack.waitForLog((l) => l.msg === "voxgate ready")).publicUrl);
     await stack.waitForLog((l) => l.msg === "agent ready", 60_000);
     readyAfterMs = performance.now() - startedAt;
-  }, 90_000);
+  }, 150_000);
+
+  /** The API URL as the banner prints it. */
+  function bannerUrl(): string {
+    const match = /API\s+(http:\/\/\S+)/.exec(stack.stderr());
+    if (!match?.[1]) throw new Error(`no API URL in the banner: ${stack.stderr()}`);
+    return match[1];
+  }
+
+  it("prints its banner only once the local agent is ready, with the VOXGATE_URL to export", () => {
+    // /readyz's backend check passes only with a READY backend that synthesizes: the local agent.
+    // (Its database check may still say "opening" on a loaded machine.)
+    expect(bannerReadyz.checks?.backends).toBe("ok");
+    expect(bannerUrl()).toBe(url);
+    // Not the client commands' default port: the banner says which URL they need.
+    expect(stack.stderr()).toContain(`export VOXGATE_URL=${url}`);
+  });
 
   afterAll(async () => {
     const code = await stack?.stop("SIGTERM");
@@ -140,7 +169,9 @@ describe("npm start: gateway and a local CPU agent with zero config", () => {
     });
     const began = performance.now();
     try {
-      const freshUrl = String((await fresh.waitForLog((l) => l.msg === "voxgate ready")).publicUrl);
+      const freshUrl = String(
+        (await fresh.waitForLog((l) => l.msg === "voxgate ready", 60_000)).publicUrl,
+      );
       await fresh.waitForLog((l) => l.msg === "agent ready", 60_000);
       const client = createVoxgateClient({ baseUrl: freshUrl, token });
       try {

@@ -8,7 +8,7 @@ import type { ClientTlsOptions } from "../../../services/tls/grpc-channel-creden
 import { VOXGATE_VERSION } from "../../../services/version.js";
 import type { CliCommand } from "../cli-command.js";
 import { CliError, CliUsageError } from "../cli-errors.js";
-import { loadOrUsageError } from "./server-command-support.js";
+import { loadOrUsageError, startTracingFromEnv } from "./server-command-support.js";
 
 /** `voxgate agent`: dials a gateway and serves its engines until drained. */
 export const agentCommand: CliCommand = {
@@ -49,6 +49,8 @@ ${describeSettings(agentSettings)}`,
       format: settings.logFormat,
       service: "agent",
     });
+    const tracing = await startTracingFromEnv(io.env, "voxgate-agent");
+    if (tracing.enabled) log.info("tracing: exporting spans (OTEL_* variables)");
     const engineReady = createEngines({
       log,
       kind: settings.engine,
@@ -131,6 +133,7 @@ ${describeSettings(agentSettings)}`,
       io.signal?.removeEventListener("abort", onStop);
       gpus.stop();
       await Promise.all(engines.map((engine) => engine.close()));
+      await tracing.shutdown();
     }
     return 0;
   },

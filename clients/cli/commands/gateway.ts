@@ -2,7 +2,12 @@ import { describeSettings, loadSettings } from "../../../services/config/setting
 import { gatewaySettings } from "../../../services/gateway/gateway-settings.js";
 import type { CliCommand } from "../cli-command.js";
 import { CliError } from "../cli-errors.js";
-import { listenOrFail, loadOrUsageError, untilAborted } from "./server-command-support.js";
+import {
+  listenOrFail,
+  loadOrUsageError,
+  startTracingFromEnv,
+  untilAborted,
+} from "./server-command-support.js";
 
 /** `voxgate gateway`: runs the public API port and the agent port until stopped. */
 export const gatewayCommand: CliCommand = {
@@ -44,6 +49,8 @@ Make tokens with: voxgate token create --scopes tts,voices`,
       service: "gateway",
     });
     const options = loadOrUsageError(() => gatewayOptionsFromSettings(settings, log, io.env));
+    const tracing = await startTracingFromEnv(io.env, "voxgate-gateway");
+    if (tracing.enabled) log.info("tracing: exporting spans (OTEL_* variables)");
     if (!options.tokens.some((t) => !t.scopes.includes("agent"))) {
       log.warn("no client tokens configured: every call except health will be refused");
     }
@@ -90,6 +97,8 @@ Make tokens with: voxgate token create --scopes tts,voices`,
     } finally {
       process.off("SIGHUP", onHangup);
       tokenReloader.close();
+      // Last: the spans of the final calls leave before the process does.
+      await tracing.shutdown();
     }
   },
 };

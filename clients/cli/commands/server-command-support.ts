@@ -39,3 +39,23 @@ export async function listenOrFail<T>(listen: () => Promise<T>): Promise<T> {
     throw err;
   }
 }
+
+/**
+ * Starts OpenTelemetry tracing when the standard `OTEL_*` variables ask for it (off by default;
+ * README: Tracing): a bad value is a usage error. Off, the SDK is not even loaded.
+ */
+export async function startTracingFromEnv(
+  env: Readonly<Record<string, string | undefined>>,
+  defaultServiceName: string,
+): Promise<{ enabled: boolean; shutdown(): Promise<void> }> {
+  const { tracingOptionsFromEnv } = await import("../../../services/tracing/tracing-settings.js");
+  let options: ReturnType<typeof tracingOptionsFromEnv>;
+  try {
+    options = tracingOptionsFromEnv(env, defaultServiceName);
+  } catch (err) {
+    throw new CliUsageError((err as Error).message);
+  }
+  if (!options) return { enabled: false, shutdown: async () => {} };
+  const { startTracing } = await import("../../../services/tracing/start-tracing.js");
+  return startTracing(options);
+}

@@ -1,10 +1,19 @@
 import { resolve } from "node:path";
+import type { Logger } from "pino";
+import type { BackendState } from "../../../gen/voxgate/v1/backend_admin_pb.js";
 import { CLIENT_SCOPES } from "../../../services/auth/scopes.js";
 import { generateToken, hashToken } from "../../../services/auth/token-codec.js";
 import { loadSettings } from "../../../services/config/settings.js";
 import { gatewaySettings } from "../../../services/gateway/gateway-settings.js";
+import type { Gateway } from "../../../services/gateway/index.js";
 import type { CliCommand } from "../cli-command.js";
-import { listenOrFail, loadOrUsageError, untilAborted } from "./server-command-support.js";
+import { DEFAULT_GATEWAY_URL } from "../gateway-flags.js";
+import {
+  listenOrFail,
+  loadOrUsageError,
+  startTracingFromEnv,
+  untilAborted,
+} from "./server-command-support.js";
 
 /** `voxgate start` (`npm start`): gateway plus one local CPU agent, zero config. */
 export const startCommand: CliCommand = {
@@ -21,10 +30,12 @@ the token (default: a new one per run); every "voxgate gateway" setting applies 
       { createGateway, gatewayOptionsFromSettings },
       { superviseAgentProcess },
       { createLogger },
+      { BackendState },
     ] = await Promise.all([
       import("../../../services/gateway/index.js"),
       import("../../../services/launcher/index.js"),
       import("../../../services/logging/index.js"),
+      import("../../../gen/voxgate/v1/backend_admin_pb.js"),
     ]);
     const log = createLogger({
       level: settings.logLevel,
@@ -41,6 +52,7 @@ the token (default: a new one per run); every "voxgate gateway" setting applies 
       { name: "local-client", sha256: hashToken(clientToken), scopes: CLIENT_SCOPES },
       { name: "local-agent", sha256: hashToken(agentToken), scopes: ["agent"] },
     ];
+    const tracing = await startTracingFromEnv(io.env, "voxgate-gateway");
     const gateway = createGateway(options);
     const addresses = await listenOrFail(() => gateway.listen());
     const agent = superviseAgentProcess({
@@ -48,7 +60,7 @@ the token (default: a new one per run); every "voxgate gateway" setting applies 
       // (VOXGATE_GATEWAY_CA_FILE, NODE_EXTRA_CA_CERTS), so the certificate must name 127.0.0.1.
       gatewayAddress: `${settings.agentTlsCertFile ? "https://" : ""}127.0.0.1:${addresses.agentPort}`,
       token: agentToken,
-      agentId: "local-cpu",
+      agentId: LOCAL_AGENT_ID,
       env: {
         ...io.env,
         VOXGATE_LOG_LEVEL: settings.logLevel,
@@ -60,34 +72,93 @@ the token (default: a new one per run); every "voxgate gateway" setting applies 
       },
       log,
     });
-    log.info(
-      { ...addresses, tokenSource: settings.clientToken ? "VOXGATE_TOKEN" : "generated" },
-      "voxgate ready",
+    // The banner invites a first call: it waits until the local agent can take one.
+    const ready = await localAgentReady(
+      gateway.registry,
+      LOCAL_AGENT_ID,
+      BackendState.READY,
+      io.signal,
+      log,
     );
-    io.stderr.write(
-      banner(
-        addresses.publicUrl,
-        `${settings.agentTlsCertFile ? "https://" : ""}HOST:${addresses.agentPort}`,
-        addresses.agentPort,
-        clientToken,
-        !settings.clientToken,
-      ),
-    );
-    await untilAborted(io.signal);
+    if (ready) {
+      log.info(
+        { ...addresses, tokenSource: settings.clientToken ? "VOXGATE_TOKEN" : "generated" },
+        "voxgate ready",
+      );
+      io.stderr.write(
+        banner({
+          url: addresses.publicUrl,
+          agentAddress: `${settings.agentTlsCertFile ? "https://" : ""}HOST:${addresses.agentPort}`,
+          agentPort: addresses.agentPort,
+          token: clientToken,
+          generated: !settings.clientToken,
+        }),
+      );
+      await untilAborted(io.signal);
+    }
     log.info("stopping: draining the local agent");
     await agent.stop();
     await gateway.close();
+    await tracing.shutdown();
     return 0;
   },
 };
 
-function banner(
-  url: string,
-  agentAddress: string,
-  agentPort: number,
-  token: string,
-  generated: boolean,
-): string {
+/** Backend id of the agent `voxgate start` runs. */
+const LOCAL_AGENT_ID = "local-cpu";
+
+/**
+ * Resolves true once backend `id` is READY in `registry` (its session said hello and its first
+ * heartbeat or probe came), false if `signal` aborts first. Logs a line every 30 s while waiting,
+ * so a stuck start is visible.
+ */
+function localAgentReady(
+  registry: Gateway["registry"],
+  id: string,
+  readyState: BackendState,
+  signal: AbortSignal | undefined,
+  log: Logger,
+): Promise<boolean> {
+  const isReady = () => registry.get(id)?.state === readyState;
+  if (isReady()) return Promise.resolve(true);
+  const waitingSince = performance.now();
+  return new Promise((resolve) => {
+    const timer = setInterval(() => {
+      log.warn(
+        { agent: id, waitedMs: Math.round(performance.now() - waitingSince) },
+        "still waiting for the local agent to be ready",
+      );
+    }, 30_000);
+    const finish = (ready: boolean) => {
+      clearInterval(timer);
+      unwatch();
+      signal?.removeEventListener("abort", onAbort);
+      resolve(ready);
+    };
+    const onAbort = () => finish(false);
+    const unwatch = registry.watch(() => {
+      if (isReady()) finish(true);
+    });
+    signal?.addEventListener("abort", onAbort, { once: true });
+    if (signal?.aborted) finish(false);
+  });
+}
+
+/** What the banner shows. */
+interface BannerFacts {
+  url: string;
+  agentAddress: string;
+  agentPort: number;
+  token: string;
+  generated: boolean;
+}
+
+/**
+ * The start banner. The client commands reach `http://127.0.0.1:8080` by default; on any other
+ * port the banner says which `VOXGATE_URL` to export, so its `speak` line works as printed.
+ */
+function banner({ url, agentAddress, agentPort, token, generated }: BannerFacts): string {
+  const urlLine = url === DEFAULT_GATEWAY_URL ? "" : `\n    export VOXGATE_URL=${url}`;
   return `
   voxgate is running
     API         ${url}   (Connect, gRPC, gRPC-Web; HTTP/1.1 and h2c)
@@ -95,7 +166,7 @@ function banner(
     token       ${token}${generated ? "   (new each run; set VOXGATE_TOKEN to fix it)" : ""}
 
   Try it (another terminal):
-    export VOXGATE_TOKEN=${token}
+    export VOXGATE_TOKEN=${token}${urlLine}
     node bin/voxgate.mjs speak "Hello from voxgate" -o hello.wav
     curl -sS ${url}/voxgate.v1.TtsService/Synthesize \\
       -H "Authorization: Bearer $VOXGATE_TOKEN" -H "Content-Type: application/json" \\

@@ -3,6 +3,7 @@
  * with an inactivity timeout, a cap on answer size, redirects kept on the configured origin, and
  * the API key only ever in the `Authorization` header.
  */
+import { injectTraceHeaders } from "../../tracing/spans.js";
 import { EngineUnavailableError, SynthesisFailedError } from "../engine-errors.js";
 import {
   MAX_SERVER_MESSAGE_CHARS,
@@ -161,11 +162,12 @@ export function createModelServerClient(options: ModelServerClientOptions): Mode
           method: req.method,
           signal: controller.signal,
           redirect: "manual",
-          headers: {
+          // traceparent: the model server may join the caller's trace (nothing when not tracing).
+          headers: injectTraceHeaders({
             accept: req.accept ?? "*/*",
             ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}),
             ...(body === undefined ? {} : { "content-type": "application/json" }),
-          },
+          }),
           ...(body === undefined ? {} : { body }),
         });
         if (response.status < 300 || response.status >= 400) break;

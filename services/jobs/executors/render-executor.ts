@@ -1,6 +1,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { AudioEncoding } from "../../../gen/voxgate/v1/audio_pb.js";
 import type { Job, RenderJobSpec } from "../../../gen/voxgate/v1/job_pb.js";
+import { inSpan } from "../../tracing/spans.js";
 import type { JobExecutor, JobResult } from "../job-executor.js";
 import { type JobExecutorDeps, jobCallContext, resolveRenderLimits } from "./executor-deps.js";
 import { describeStoredOutput, type JoinPart, writeJoinedOutput } from "./render-output.js";
@@ -102,7 +103,11 @@ export function createRenderExecutor(deps: JobExecutorDeps): JobExecutor {
         limits.concurrency,
         signal,
         async (segment, segmentSignal) => {
-          const pcm = await synthesize(segment, segmentSignal);
+          const pcm = await inSpan(
+            "voxgate.job.segment",
+            { "voxgate.job.segment": segment.index, "voxgate.text_chars": segment.text.length },
+            () => synthesize(segment, segmentSignal),
+          );
           formats.check(segment.index, pcm.layout);
           const checkpoint = await putSegment(
             blobs,
