@@ -12,8 +12,9 @@ import { join } from "node:path";
 import { create, fromBinary, type MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
+import { InMemorySpanExporter } from "@opentelemetry/sdk-trace-base";
 import { type Logger, pino } from "pino";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
   AgentService,
   type CallRequest,
@@ -45,7 +46,9 @@ import type {
   TtsEngine,
 } from "../services/engines/tts-engine.js";
 import { createGrpcServiceDefinition } from "../services/grpc/service-definition.js";
+import { createGatewayMetrics, type GatewayMetrics } from "../services/metrics/gateway-metrics.js";
 import { type BackendRegistry, createBackendRegistry } from "../services/registry/index.js";
+import { startTracing, type Tracing } from "../services/tracing/index.js";
 
 const AGENT_TOKEN = "vxg_prompt-delivery-agent-token";
 const MODEL = { family: "fake-clone", size: "1b" };
@@ -179,6 +182,14 @@ function createRecorder() {
 
 const cleanups: Array<() => Promise<void>> = [];
 
+// Spans of this file's gateway and agents (one process), kept in memory.
+const spans = new InMemorySpanExporter();
+let tracing: Tracing | undefined;
+beforeAll(async () => {
+  tracing = await startTracing(undefined, { exporter: spans, simpleProcessor: true });
+});
+afterAll(() => tracing?.shutdown());
+
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
   servedBy.length = 0;
@@ -207,8 +218,12 @@ interface Gateway {
 async function startGateway(
   source: PromptSource | undefined,
   log: Logger = silent,
+  observe?: (metrics: GatewayMetrics) => void,
 ): Promise<Gateway> {
   const registry = createBackendRegistry({ log: silent, maxAttempts: 1 });
+  const metrics = createGatewayMetrics({ registry, processMetrics: false });
+  observe?.(metrics);
+  cleanups.push(async () => metrics.close());
   const server = createAgentPortServer({
     host: "127.0.0.1",
     port: 0,
@@ -216,6 +231,7 @@ async function startGateway(
     registry,
     log,
     ...(source ? { promptSource: source } : {}),
+    onPromptDelivery: (delivery) => metrics.observePromptDelivery(delivery),
   });
   const port = await server.listen();
   cleanups.push(() => server.close(500));
@@ -350,11 +366,15 @@ describe("clone prompt delivery over the agent link", () => {
       { level: "info" },
       { write: (line: string) => logLines.push(JSON.parse(line)) },
     );
-    const gateway = await startGateway(source, log);
+    let metrics: GatewayMetrics | undefined;
+    const gateway = await startGateway(source, log, (m) => {
+      metrics = m;
+    });
     const dir = await tempDir();
     const { engine, synthesized } = createCloningEngine();
     const cache = await openCache(dir);
     await startAgent(gateway, { id: "gpu-a", cache, engine });
+    spans.reset();
 
     const first = await speakWith(gateway, synthesizeRequest(prompt));
     expect(first.equals(audioFor(prompt))).toBe(true);
@@ -375,6 +395,30 @@ describe("clone prompt delivery over the agent link", () => {
     // A hit: the agent asked for nothing.
     expect(opens).toHaveLength(1);
     expect(Buffer.from(synthesized[1]?.clonePrompt?.bytes ?? []).equals(prompt.bytes)).toBe(true);
+
+    // Metrics: one miss with its bytes, one hit.
+    const text = (await metrics?.render()) ?? "";
+    expect(text).toContain('voxgate_prompt_deliveries_total{outcome="miss"} 1');
+    expect(text).toContain('voxgate_prompt_deliveries_total{outcome="hit"} 1');
+    expect(text).toContain(`voxgate_prompt_delivered_bytes_total ${prompt.bytes.length}`);
+    // Spans (in-memory exporter): the gateway's delivery and the agent's two fetches, one per
+    // call, the first from the gateway and the second from the cache, each in its call's trace.
+    const finished = spans.getFinishedSpans();
+    const deliver = finished.filter((span) => span.name === "voxgate.prompt.deliver");
+    const fetches = finished.filter((span) => span.name === "voxgate.prompt.fetch");
+    expect(deliver.map((span) => span.attributes["voxgate.prompt.bytes"])).toEqual([
+      prompt.bytes.length,
+    ]);
+    expect(fetches.map((span) => span.attributes["voxgate.prompt.cache_hit"])).toEqual([
+      false,
+      true,
+    ]);
+    const attempts = finished.filter((span) => span.name === "voxgate.attempt");
+    expect(attempts).toHaveLength(2);
+    expect(deliver[0]?.parentSpanContext?.spanId).toBe(attempts[0]?.spanContext().spanId);
+    expect(fetches.map((span) => span.spanContext().traceId)).toEqual(
+      attempts.map((span) => span.spanContext().traceId),
+    );
   });
 
   it("fetches a prompt once for two concurrent calls that need it", async () => {

