@@ -511,9 +511,9 @@ describe("agent link lifecycle", () => {
     ["empty text", { text: "  " }, Code.InvalidArgument, "text is empty"],
     [
       "an encoding without an encoder",
-      { text: "Hi.", encoding: AudioEncoding.FLAC },
+      { text: "Hi.", encoding: 42 as AudioEncoding },
       Code.Unimplemented,
-      "FLAC",
+      "encoding 42 is not available",
     ],
     [
       "an engine nobody hosts",
@@ -535,17 +535,20 @@ describe("agent link lifecycle", () => {
     },
   );
 
-  it("refuses a sample rate the backend does not speak with UNIMPLEMENTED and frees the slot", async () => {
+  it("converts a sample rate the backend does not speak on the gateway, to the exact length", async () => {
     const stack = await startStack();
     const voxgate = client(stack.publicUrl, "connect", "1.1");
-    const error = await failureOf(() =>
-      voxgate.tts.synthesize({ text: SHORT_TEXT, sampleRateHz: 22_050 }),
-    );
-    expect(error.code).toBe(Code.Unimplemented);
-    expect(error.rawMessage).toContain("sample_rate_hz 22050 needs resampling");
-    expect(error.rawMessage).toContain(`backend ${AGENT_ID} speaks at 16000 Hz`);
+    const clip = await voxgate.tts.synthesize({
+      text: SHORT_TEXT,
+      encoding: AudioEncoding.PCM,
+      sampleRateHz: 22_050,
+    });
+    expect(clip.contentType).toBe("audio/L16; rate=22050; channels=1");
+    // The engine speaks at 16000 Hz; the agent was asked for 22050 and sent its own rate.
+    expect(stack.engine.calls).toHaveLength(1);
+    const frames = stack.engine.expectedPcm(SHORT_TEXT).byteLength / 2;
+    expect(clip.data.byteLength).toBe(Math.round((frames * 22_050) / 16_000) * 2);
     await waitFor(() => stack.gateway.registry.get(AGENT_ID)?.inFlight === 0, "the slot to free");
-    await waitFor(() => stack.host.inFlight === 0, "the engine host slot to free");
     expect(stack.gateway.registry.get(AGENT_ID)?.failuresTotal).toBe(0);
   });
 

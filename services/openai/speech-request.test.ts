@@ -105,12 +105,26 @@ describe("parseSpeechRequest", () => {
   });
 
   it.each([
-    ["pcm", AudioEncoding.PCM],
-    ["wav", AudioEncoding.WAV],
-    ["mp3", AudioEncoding.MP3],
-  ])("maps response_format %s", (format, encoding) => {
-    const call = parseSpeechRequest({ input: "x", response_format: format }, catalog);
-    expect(call.request.encoding).toBe(encoding);
+    ["pcm", AudioEncoding.PCM, 24000],
+    ["wav", AudioEncoding.WAV, 0],
+    ["mp3", AudioEncoding.MP3, 0],
+    ["opus", AudioEncoding.OPUS, 0],
+    ["aac", AudioEncoding.AAC, 0],
+    ["flac", AudioEncoding.FLAC, 0],
+  ])(
+    "maps response_format %s (pcm at OpenAI's 24 kHz, the others at the engine's rate)",
+    (format, encoding, rate) => {
+      const call = parseSpeechRequest({ input: "x", response_format: format }, catalog);
+      expect(call.request.encoding).toBe(encoding);
+      expect(call.request.sampleRateHz ?? 0).toBe(rate);
+    },
+  );
+
+  it("takes sample_rate_hz, or sample_rate, for any format", () => {
+    const body = { input: "x", response_format: "flac", sample_rate_hz: 16000 };
+    expect(parseSpeechRequest(body, catalog).request.sampleRateHz).toBe(16000);
+    const pcm = { input: "x", response_format: "pcm", sample_rate: 48000 };
+    expect(parseSpeechRequest(pcm, catalog).request.sampleRateHz).toBe(48000);
   });
 
   it("takes a voice object's id", () => {
@@ -153,7 +167,7 @@ describe("parseSpeechRequest", () => {
     [
       { input: "x", stream: false, download_format: "ogg" },
       "download_format",
-      'download_format "ogg" is not one of mp3, wav, pcm',
+      'download_format "ogg" is not one of mp3, opus, aac, flac, wav, pcm',
     ],
     [
       { input: "x", lang_code: "q" },
@@ -171,19 +185,24 @@ describe("parseSpeechRequest", () => {
       'voice must be a voice name or an object { "id": "<voice id>" }',
     ],
     [
-      { input: "x", response_format: "opus" },
-      "response_format",
-      'response_format "opus" is not supported by this gateway (it has no opus encoder); use mp3, wav or pcm',
-    ],
-    [
-      { input: "x", response_format: "aac" },
-      "response_format",
-      'response_format "aac" is not supported by this gateway (it has no aac encoder); use mp3, wav or pcm',
-    ],
-    [
       { input: "x", response_format: "ogg" },
       "response_format",
-      'response_format "ogg" is not one of mp3, wav, pcm',
+      'response_format "ogg" is not one of mp3, opus, aac, flac, wav, pcm',
+    ],
+    [
+      { input: "x", response_format: "toString" },
+      "response_format",
+      'response_format "toString" is not one of mp3, opus, aac, flac, wav, pcm',
+    ],
+    [
+      { input: "x", sample_rate_hz: 7999 },
+      "sample_rate_hz",
+      "sample_rate_hz must be an integer from 8000 to 192000, got 7999",
+    ],
+    [
+      { input: "x", sample_rate: "24k" },
+      "sample_rate",
+      'sample_rate_hz must be an integer from 8000 to 192000, got "24k"',
     ],
     [{ input: "x", speed: 0.2 }, "speed", "speed must be a number from 0.25 to 4, got 0.2"],
     [{ input: "x", speed: 4.01 }, "speed", "speed must be a number from 0.25 to 4, got 4.01"],

@@ -5,7 +5,7 @@ import type { ModelAliases, ModelAliasTarget } from "./openai-aliases.js";
 import { invalidRequest, OpenAiError } from "./openai-error.js";
 
 /** Audio formats `POST /v1/audio/speech` returns. */
-export type SpeechResponseFormat = "mp3" | "wav" | "pcm";
+export type SpeechResponseFormat = "mp3" | "opus" | "aac" | "flac" | "wav" | "pcm";
 /** How `POST /v1/audio/speech` sends the audio: raw bytes as produced, or SSE events. */
 export type SpeechStreamFormat = "audio" | "sse";
 
@@ -87,10 +87,14 @@ const KOKORO_LANG_CODES: Readonly<Record<string, string>> = {
 
 const ENCODINGS: Record<SpeechResponseFormat, AudioEncoding> = {
   mp3: AudioEncoding.MP3,
+  opus: AudioEncoding.OPUS,
+  aac: AudioEncoding.AAC,
+  flac: AudioEncoding.FLAC,
   wav: AudioEncoding.WAV,
   pcm: AudioEncoding.PCM,
 };
-const OPENAI_ONLY_FORMATS = new Set(["opus", "aac", "flac"]);
+/** Sample rate of `pcm` when the body names none, in Hz: what OpenAI sends and clients assume. */
+export const OPENAI_PCM_SAMPLE_RATE_HZ = 24_000;
 
 /**
  * Checks a `POST /v1/audio/speech` body and maps it onto a TtsService request:
@@ -100,8 +104,9 @@ const OPENAI_ONLY_FORMATS = new Set(["opus", "aac", "flac"]);
  *   first) to the engine/family it names; anything else is 404 `model_not_found`;
  * - `voice`: a voice id string or `{ "id" }` (voice aliases are resolved by the frontend, which
  *   knows the fleet);
- * - `response_format`: mp3 (the default, as at OpenAI), wav or pcm; opus, aac and flac are
- *   refused naming the formats this gateway has;
+ * - `response_format`: mp3 (the default, as at OpenAI), opus (Ogg), aac (ADTS), flac, wav or pcm
+ *   (24 kHz mono s16le, as at OpenAI, converted on the gateway when the engine speaks at another
+ *   rate); `sample_rate_hz` (or `sample_rate`), 8000..192000, asks for another rate in any format;
  * - `speed` 0.25..4, `instructions` (passed to engines that take them), `stream_format` audio
  *   (the default) or sse;
  * - `word_timings` (with sse): `speech.word` events with each word's time, where the engine can;
@@ -155,15 +160,26 @@ export function parseSpeechRequest(
   const downloadFormat = whole === false ? optionalString(fields, "download_format") : undefined;
   const formatField = downloadFormat !== undefined ? "download_format" : "response_format";
   const format = downloadFormat ?? optionalString(fields, "response_format") ?? "mp3";
-  if (!(format in ENCODINGS)) {
+  if (!Object.hasOwn(ENCODINGS, format)) {
     throw invalidRequest(
-      OPENAI_ONLY_FORMATS.has(format)
-        ? `response_format "${format}" is not supported by this gateway (it has no ${format} encoder); use mp3, wav or pcm`
-        : `${formatField} "${format}" is not one of mp3, wav, pcm`,
+      `${formatField} "${format}" is not one of ${Object.keys(ENCODINGS).join(", ")}`,
       formatField,
     );
   }
   const responseFormat = format as SpeechResponseFormat;
+  // Not in OpenAI's API: a rate for any format (`sample_rate` as Kokoro-FastAPI spells it).
+  const rate = fields.sample_rate_hz ?? fields.sample_rate ?? undefined;
+  if (
+    rate !== undefined &&
+    (typeof rate !== "number" || !Number.isInteger(rate) || rate < 8000 || rate > 192_000)
+  ) {
+    throw invalidRequest(
+      `sample_rate_hz must be an integer from 8000 to 192000, got ${JSON.stringify(rate)}`,
+      fields.sample_rate_hz !== undefined ? "sample_rate_hz" : "sample_rate",
+    );
+  }
+  const sampleRateHz =
+    (rate as number | undefined) ?? (responseFormat === "pcm" ? OPENAI_PCM_SAMPLE_RATE_HZ : 0);
 
   const speed = fields.speed ?? undefined;
   if (speed !== undefined && (typeof speed !== "number" || !(speed >= 0.25 && speed <= 4))) {
@@ -220,6 +236,7 @@ export function parseSpeechRequest(
       encoding: ENCODINGS[responseFormat],
       ...(language ? { language } : {}),
       ...(wordTimings ? { wordTimings } : {}),
+      ...(sampleRateHz ? { sampleRateHz } : {}),
     },
     responseFormat,
     streamFormat: stream,

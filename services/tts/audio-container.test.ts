@@ -83,16 +83,16 @@ describe("chooseContainer", () => {
       expect(u32(first, 24)).toBe(22050);
       expect([...first.subarray(WAV_HEADER_BYTES)]).toEqual([1, 2, 3, 4]);
       expect([...(await encodeAll(encoder.encode(new Uint8Array([5, 6]))))]).toEqual([5, 6]);
-      expect(encoder.end().byteLength).toBe(0);
+      expect((await encoder.end()).byteLength).toBe(0);
     },
   );
 
-  it("ends a WAV stream that had no audio with the header alone", () => {
+  it("ends a WAV stream that had no audio with the header alone", async () => {
     const encoder = chooseContainer(AudioEncoding.WAV, pcm22k).createStreamEncoder();
-    const tail = encoder.end();
+    const tail = await encoder.end();
     expect(tail.byteLength).toBe(WAV_HEADER_BYTES);
     expect(u32(tail, 40)).toBe(0xffff_ffff);
-    expect(encoder.end().byteLength).toBe(0);
+    expect((await encoder.end()).byteLength).toBe(0);
   });
 
   it("gives each stream its own header", async () => {
@@ -126,7 +126,7 @@ describe("chooseContainer", () => {
     expect(container.contentType).toBe("audio/L16; rate=22050; channels=1");
     const encoder = container.createStreamEncoder();
     expect([...(await encodeAll(encoder.encode(new Uint8Array([7, 8]))))]).toEqual([7, 8]);
-    expect(encoder.end().byteLength).toBe(0);
+    expect((await encoder.end()).byteLength).toBe(0);
     expect([
       ...(await container.encodeClip([new Uint8Array([1, 2]), new Uint8Array([3, 4])], 4)),
     ]).toEqual([1, 2, 3, 4]);
@@ -158,11 +158,11 @@ describe("chooseContainer", () => {
     }).createStreamEncoder();
     const perChunk: Uint8Array[][] = [];
     for (const chunk of tone(48000, 2, 1, 10)) perChunk.push(await pieces(encoder.encode(chunk)));
-    const tail = encoder.end();
+    const tail = await encoder.end();
     expect(perChunk.filter((p) => p.length > 0).length).toBeGreaterThanOrEqual(8);
     expect(perChunk.flat().every((p) => p.byteLength > 0)).toBe(true);
     expect(tail.byteLength).toBeGreaterThan(0);
-    expect(encoder.end().byteLength).toBe(0);
+    expect((await encoder.end()).byteLength).toBe(0);
     const info = readMp3Frames(join([...perChunk.flat(), tail]));
     expect(info).toMatchObject({ sampleRateHz: 48000, channels: 2, bitrateKbps: 128 });
     expect(info.durationMs).toBeGreaterThanOrEqual(1000);
@@ -191,14 +191,35 @@ describe("chooseContainer", () => {
     expect(error.rawMessage).toContain("22050");
   });
 
-  it.each([[AudioEncoding.FLAC], [AudioEncoding.OPUS]])(
-    "refuses encoding %d with UNIMPLEMENTED",
-    (encoding) => {
-      const error = errorOf(() => chooseContainer(encoding, pcm22k));
-      expect(error.code).toBe(Code.Unimplemented);
-      expect(error.rawMessage).toContain("the gateway has no encoder for it; use WAV, PCM or MP3");
-    },
-  );
+  it.each([
+    [AudioEncoding.OPUS, "audio/ogg; codecs=opus", "OggS"],
+    [AudioEncoding.FLAC, "audio/flac", "fLaC"],
+  ])("streams encoding %d with its container signature first", async (encoding, type, magic) => {
+    const container = chooseContainer(encoding, pcm22k);
+    expect(container.contentType).toBe(type);
+    const encoder = container.createStreamEncoder();
+    const out: Uint8Array[] = [];
+    for (const chunk of tone(22050, 1, 3, 30)) out.push(...(await pieces(encoder.encode(chunk))));
+    out.push(await encoder.end());
+    expect(Buffer.from(join(out).subarray(0, 4)).toString("latin1")).toBe(magic);
+  });
+
+  it("refuses Opus for more than two channels with UNIMPLEMENTED", () => {
+    const six = create(AudioFormatSchema, {
+      encoding: AudioEncoding.PCM,
+      sampleRateHz: 48000,
+      channels: 6,
+    });
+    const error = errorOf(() => chooseContainer(AudioEncoding.OPUS, six));
+    expect(error.code).toBe(Code.Unimplemented);
+    expect(error.rawMessage).toContain("opus is encoded here for 1 to 2 channels");
+  });
+
+  it("refuses an encoding it does not know with UNIMPLEMENTED", () => {
+    const error = errorOf(() => chooseContainer(99 as AudioEncoding, pcm22k));
+    expect(error.code).toBe(Code.Unimplemented);
+    expect(error.rawMessage).toContain("use WAV, PCM, MP3, OPUS, FLAC or AAC");
+  });
 
   it("refuses a backend format that is not PCM with INTERNAL", () => {
     const wav = create(AudioFormatSchema, {
@@ -213,12 +234,18 @@ describe("chooseContainer", () => {
 });
 
 describe("isSupportedEncoding", () => {
-  it("accepts WAV, PCM, MP3 and unspecified only", () => {
-    expect(isSupportedEncoding(AudioEncoding.UNSPECIFIED)).toBe(true);
-    expect(isSupportedEncoding(AudioEncoding.WAV)).toBe(true);
-    expect(isSupportedEncoding(AudioEncoding.PCM)).toBe(true);
-    expect(isSupportedEncoding(AudioEncoding.MP3)).toBe(true);
-    expect(isSupportedEncoding(AudioEncoding.FLAC)).toBe(false);
-    expect(isSupportedEncoding(AudioEncoding.OPUS)).toBe(false);
+  it("accepts every encoding of the enum", () => {
+    for (const encoding of [
+      AudioEncoding.UNSPECIFIED,
+      AudioEncoding.WAV,
+      AudioEncoding.PCM,
+      AudioEncoding.MP3,
+      AudioEncoding.FLAC,
+      AudioEncoding.OPUS,
+      AudioEncoding.AAC,
+    ]) {
+      expect(isSupportedEncoding(encoding)).toBe(true);
+    }
+    expect(isSupportedEncoding(99 as AudioEncoding)).toBe(false);
   });
 });

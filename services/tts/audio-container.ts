@@ -1,6 +1,11 @@
 import { setImmediate } from "node:timers/promises";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { AudioEncoding, type AudioFormat } from "../../gen/voxgate/v1/audio_pb.js";
+import type {
+  CompressedEncoderOptions,
+  CompressedStreamEncoder,
+} from "../audio/compressed-encoder.js";
+import { COMPRESSED_CONTENT_TYPES, type CompressedFormat } from "../audio/compressed-formats.js";
 import { createMp3Encoder, MP3_SAMPLE_RATES_HZ } from "../audio/mp3-encoder.js";
 import { encodeWavHeader } from "../audio/wav.js";
 
@@ -32,9 +37,14 @@ export interface AudioStreamEncoder {
   encode(pcm: Uint8Array): readonly Uint8Array[] | AsyncIterable<Uint8Array>;
   /**
    * Ends the stream and returns its last bytes (buffered MP3 frames; the WAV header of a stream
-   * that had no audio). Later calls return nothing.
+   * that had no audio; the last Ogg page, FLAC or ADTS frames). Later calls return nothing.
    */
-  end(): Uint8Array;
+  end(): Uint8Array | Promise<Uint8Array>;
+  /**
+   * Abandons the stream (the caller went away, or a failover restarts it): frees the codec's
+   * worker thread where there is one. Idempotent; a no-op after {@link end}.
+   */
+  cancel(): Promise<void>;
 }
 
 /**
@@ -47,21 +57,31 @@ export const MP3_SLICE_MS = 250;
 export interface AudioContainerOptions {
   /** Constant MP3 bit rate, in kbit/s. @default 64 per channel (64 mono, 128 stereo) */
   mp3BitrateKbps?: number;
+  /**
+   * SpeexDSP quality (0..10) of the resampler that converts a backend's rate to `sample_rate_hz`.
+   * @default 7
+   */
+  resamplerQuality?: number;
+  /** Opus bit rate, in kbit/s. @default 32 per channel */
+  opusBitrateKbps?: number;
+  /** AAC bit rate, in kbit/s. @default 64 per channel */
+  aacBitrateKbps?: number;
 }
 
 const EMPTY = new Uint8Array(0);
 
 /**
- * Chooses the container for `encoding` given the backend's PCM `format`: WAV (a streaming header
- * first, or the exact header for a whole clip), raw PCM as it came, or MP3 encoded on the gateway.
+ * Chooses the container for `encoding` given the PCM `format` (the backend's, at the rate asked
+ * for): WAV (a streaming header first, or the exact header for a whole clip), raw PCM as it came,
+ * or MP3, Ogg Opus, FLAC or AAC encoded on the gateway.
  *
- * @throws ConnectError UNIMPLEMENTED for encodings without an encoder (FLAC, Opus) and for MP3 at
- *   a sample rate or channel count MP3 cannot carry; INTERNAL when the backend did not send
- *   16-bit PCM (a backend bug, not the caller's).
+ * @throws ConnectError UNIMPLEMENTED for encodings without an encoder, for MP3 at a sample rate
+ *   or channel count MP3 cannot carry, and for Opus or AAC with more than 2 channels (FLAC: 8);
+ *   INTERNAL when the backend did not send 16-bit PCM (a backend bug, not the caller's).
  */
 export function chooseContainer(
   encoding: AudioEncoding,
-  format: AudioFormat,
+  format: Pick<AudioFormat, "encoding" | "sampleRateHz" | "channels">,
   options: AudioContainerOptions = {},
 ): AudioContainer {
   if (format.encoding !== AudioEncoding.PCM) {
@@ -87,6 +107,7 @@ export function chooseContainer(
             // Plain arrays: WAV and PCM pass chunks through, with no async step per chunk.
             encode: (pcm) => [header ? concat([takeHeader(), pcm]) : pcm],
             end: takeHeader,
+            cancel: async () => {},
           };
         },
         encodeClip: async (pcm, pcmBytes) =>
@@ -98,6 +119,7 @@ export function chooseContainer(
         createStreamEncoder: () => ({
           encode: (pcm) => [pcm],
           end: () => EMPTY,
+          cancel: async () => {},
         }),
         encodeClip: async (pcm) => concat(pcm),
       };
@@ -126,6 +148,7 @@ export function chooseContainer(
             }
           },
           end: () => mp3.flush(),
+          cancel: async () => {},
         };
       };
       return {
@@ -138,14 +161,104 @@ export function chooseContainer(
             for await (const frames of encoder.encode(chunk)) parts.push(frames);
             await setImmediate();
           }
-          parts.push(encoder.end());
+          parts.push(await encoder.end());
           return concat(parts);
         },
       };
     }
+    case AudioEncoding.OPUS:
+    case AudioEncoding.FLAC:
+    case AudioEncoding.AAC:
+      return compressedContainer(COMPRESSED_FORMATS.get(encoding) ?? "flac", format, options);
     default:
       throw new ConnectError(unsupportedMessage(encoding), Code.Unimplemented);
   }
+}
+
+/**
+ * Starts a compressed encoder, loading the codecs on first use: mediabunny and the WASM builds
+ * of libFLAC and FFmpeg's AAC encoder are megabytes of JavaScript that a gateway serving WAV, PCM
+ * and MP3 never needs to parse.
+ */
+async function loadCompressedEncoder(
+  options: CompressedEncoderOptions,
+): Promise<CompressedStreamEncoder> {
+  const { createCompressedEncoder } = await import("../audio/compressed-encoder.js");
+  return createCompressedEncoder(options);
+}
+
+const COMPRESSED_FORMATS = new Map<AudioEncoding, CompressedFormat>([
+  [AudioEncoding.OPUS, "opus"],
+  [AudioEncoding.FLAC, "flac"],
+  [AudioEncoding.AAC, "aac"],
+]);
+
+/**
+ * Ogg Opus, FLAC or AAC: each stream gets its own encoder (the codec's state, and for FLAC and AAC
+ * a worker thread), started at once so its set-up overlaps the wait for the first audio.
+ */
+function compressedContainer(
+  codec: CompressedFormat,
+  format: Pick<AudioFormat, "sampleRateHz" | "channels">,
+  options: AudioContainerOptions,
+): AudioContainer {
+  const { sampleRateHz, channels } = format;
+  const maxChannels = codec === "flac" ? 8 : 2;
+  if (channels > maxChannels) {
+    throw new ConnectError(
+      `${codec} is encoded here for 1 to ${maxChannels} channels; this backend sends ${channels}: use WAV or PCM`,
+      Code.Unimplemented,
+    );
+  }
+  const bitrateKbps =
+    codec === "opus"
+      ? options.opusBitrateKbps
+      : codec === "aac"
+        ? options.aacBitrateKbps
+        : undefined;
+  const start = (whole: boolean) =>
+    loadCompressedEncoder({
+      format: codec,
+      sampleRateHz,
+      channels,
+      whole,
+      bitrateKbps,
+      resamplerQuality: options.resamplerQuality,
+    });
+  return {
+    contentType: COMPRESSED_CONTENT_TYPES[codec],
+    createStreamEncoder(): AudioStreamEncoder {
+      const ready = start(false);
+      // A stream cancelled before its first chunk still frees the encoder, and a failed start
+      // is reported by the first call that awaits it, never as an unhandled rejection.
+      ready.catch(() => {});
+      let done = false;
+      return {
+        async *encode(pcm) {
+          const bytes = await (await ready).encode(pcm);
+          if (bytes.byteLength > 0) yield bytes;
+        },
+        async end() {
+          done = true;
+          return (await ready).end();
+        },
+        async cancel() {
+          if (done) return;
+          done = true;
+          await (await ready.catch(() => undefined))?.cancel();
+        },
+      };
+    },
+    async encodeClip(pcm) {
+      const encoder = await start(true);
+      try {
+        for (const chunk of pcm) await encoder.encode(chunk);
+        return await encoder.end();
+      } finally {
+        await encoder.cancel();
+      }
+    },
+  };
 }
 
 /** Whether the gateway can produce `encoding` at all (checked before routing). */
@@ -154,7 +267,8 @@ export function isSupportedEncoding(encoding: AudioEncoding): boolean {
     encoding === AudioEncoding.UNSPECIFIED ||
     encoding === AudioEncoding.WAV ||
     encoding === AudioEncoding.PCM ||
-    encoding === AudioEncoding.MP3
+    encoding === AudioEncoding.MP3 ||
+    COMPRESSED_FORMATS.has(encoding)
   );
 }
 
@@ -162,7 +276,7 @@ export function isSupportedEncoding(encoding: AudioEncoding): boolean {
 export function unsupportedMessage(encoding: AudioEncoding): string {
   return (
     `encoding ${AudioEncoding[encoding] ?? encoding} is not available: the gateway has no ` +
-    "encoder for it; use WAV, PCM or MP3"
+    "encoder for it; use WAV, PCM, MP3, OPUS, FLAC or AAC"
   );
 }
 

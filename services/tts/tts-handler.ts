@@ -4,6 +4,7 @@ import { type WordTimings, WordTimingsSchema } from "../../gen/voxgate/v1/audio_
 import { Feature } from "../../gen/voxgate/v1/capabilities_pb.js";
 import type { SynthesizeSpeechRequest, TtsService } from "../../gen/voxgate/v1/tts_pb.js";
 import { kRequestIdHeader } from "../agent-link/agent-transport.js";
+import { loadResamplerFactory, type PcmResampler } from "../audio/resampler.js";
 import { tenantViewOf } from "../auth/tenant-view.js";
 import { kCallContext } from "../gateway/call-context.js";
 import type { UsageMeter } from "../limits/usage-meter.js";
@@ -124,46 +125,69 @@ export function createTtsHandler(options: TtsHandlerOptions): ServiceImpl<typeof
           headers: { [kRequestIdHeader]: requestId },
         });
         let container: AudioContainer | undefined;
+        let resampler: PcmResampler | undefined;
         let started = false;
-        for await (const piece of pieces) {
-          switch (piece.kind.case) {
-            case "format": {
-              const format = piece.kind.value;
-              checkBackendFormat(format, backend.id);
-              if (request.sampleRateHz !== 0 && request.sampleRateHz !== format.sampleRateHz) {
-                throw new ConnectError(
-                  `sample_rate_hz ${request.sampleRateHz} needs resampling, which is not available yet; ` +
-                    `backend ${backend.id} speaks at ${format.sampleRateHz} Hz`,
-                  Code.Unimplemented,
+        try {
+          for await (const piece of pieces) {
+            switch (piece.kind.case) {
+              case "format": {
+                const format = piece.kind.value;
+                checkBackendFormat(format, backend.id);
+                // The backend's rate, converted on the gateway when the caller asked for another.
+                const rate = request.sampleRateHz || format.sampleRateHz;
+                resampler?.dispose();
+                resampler =
+                  rate === format.sampleRateHz
+                    ? undefined
+                    : (await loadResamplerFactory()).create({
+                        fromHz: format.sampleRateHz,
+                        toHz: rate,
+                        channels: format.channels,
+                        ...(options.audio?.resamplerQuality !== undefined
+                          ? { quality: options.audio.resamplerQuality }
+                          : {}),
+                      });
+                container = chooseContainer(
+                  request.encoding,
+                  { ...format, sampleRateHz: rate },
+                  options.audio,
                 );
+                break;
               }
-              container = chooseContainer(request.encoding, format, options.audio);
-              break;
+              case "audio": {
+                if (!container) {
+                  throw new ConnectError("backend sent audio before its format", Code.Internal);
+                }
+                const pcm = resampler ? resampler.push(piece.kind.value) : piece.kind.value;
+                // A short chunk may leave the resampler with no whole output frame yet.
+                if (pcm.byteLength === 0) break;
+                if (!started) {
+                  started = true;
+                  yield { kind: "start", container };
+                }
+                yield { kind: "audio", pcm };
+                break;
+              }
+              case "words":
+                // Only after audio: a word is never announced before its sound has left.
+                // (The resampler adds no delay, so word times hold at any rate.)
+                if (request.wordTimings && started) {
+                  checkWordTimings(piece.kind.value, request.text.length, backend.id);
+                  yield { kind: "words", words: piece.kind.value };
+                }
+                break;
+              default:
+                break;
             }
-            case "audio":
-              if (!container) {
-                throw new ConnectError("backend sent audio before its format", Code.Internal);
-              }
-              if (!started) {
-                started = true;
-                yield { kind: "start", container };
-              }
-              yield { kind: "audio", pcm: piece.kind.value };
-              break;
-            case "words":
-              // Only after audio: a word is never announced before its sound has left.
-              if (request.wordTimings && started) {
-                checkWordTimings(piece.kind.value, request.text.length, backend.id);
-                yield { kind: "words", words: piece.kind.value };
-              }
-              break;
-            default:
-              break;
           }
+          if (!container)
+            throw new ConnectError("backend ended without sending audio", Code.Internal);
+          const tail = resampler?.end();
+          if (!started) yield { kind: "start", container };
+          if (tail && tail.byteLength > 0) yield { kind: "audio", pcm: tail };
+        } finally {
+          resampler?.dispose();
         }
-        if (!container)
-          throw new ConnectError("backend ended without sending audio", Code.Internal);
-        if (!started) yield { kind: "start", container };
       },
     );
   }
@@ -179,43 +203,49 @@ export function createTtsHandler(options: TtsHandlerOptions): ServiceImpl<typeof
         data: new Uint8Array(0),
         extensions: [anyPack(WordTimingsSchema, words)],
       });
-      for await (const piece of speak(request, context)) {
-        if (piece.kind === "start") {
-          // A new start (failover) comes before any byte left: begin again in its format.
-          container = piece.container;
-          encoder = container.createStreamEncoder();
-          continue;
-        }
-        if (piece.kind === "words") {
-          if (sent) yield wordsChunk(piece.words);
-          else heldWords.push(piece.words);
-          continue;
-        }
-        if (!container || !encoder) continue;
-        // MP3 comes in slices and holds samples back until a frame is full: one PCM chunk gives
-        // zero or more pieces.
-        const encoded = encoder.encode(piece.pcm);
-        if (Array.isArray(encoded)) {
-          for (const data of encoded as readonly Uint8Array[]) {
-            // The first chunk carries the content type and the container header with real audio.
-            yield sent ? { data } : { contentType: container.contentType, data };
-            sent = true;
+      try {
+        for await (const piece of speak(request, context)) {
+          if (piece.kind === "start") {
+            // A new start (failover) comes before any byte left: begin again in its format.
+            await encoder?.cancel();
+            container = piece.container;
+            encoder = container.createStreamEncoder();
+            continue;
           }
-        } else {
-          for await (const data of encoded) {
-            yield sent ? { data } : { contentType: container.contentType, data };
-            sent = true;
+          if (piece.kind === "words") {
+            if (sent) yield wordsChunk(piece.words);
+            else heldWords.push(piece.words);
+            continue;
           }
+          if (!container || !encoder) continue;
+          // MP3, Opus, FLAC and AAC hold samples back until a frame is full: one PCM chunk gives
+          // zero or more pieces.
+          const encoded = encoder.encode(piece.pcm);
+          if (Array.isArray(encoded)) {
+            for (const data of encoded as readonly Uint8Array[]) {
+              // The first chunk carries the content type and the container header with real audio.
+              yield sent ? { data } : { contentType: container.contentType, data };
+              sent = true;
+            }
+          } else {
+            for await (const data of encoded) {
+              yield sent ? { data } : { contentType: container.contentType, data };
+              sent = true;
+            }
+          }
+          if (sent) for (const words of heldWords.splice(0)) yield wordsChunk(words);
         }
-        if (sent) for (const words of heldWords.splice(0)) yield wordsChunk(words);
-      }
-      if (!container || !encoder) return;
-      const tail = encoder.end();
-      if (!sent) {
-        // No audio at all: still answer with a well-formed (empty) stream.
-        yield { contentType: container.contentType, data: tail };
-      } else if (tail.byteLength > 0) {
-        yield { data: tail };
+        if (!container || !encoder) return;
+        const tail = await encoder.end();
+        if (!sent) {
+          // No audio at all: still answer with a well-formed (empty) stream.
+          yield { contentType: container.contentType, data: tail };
+        } else if (tail.byteLength > 0) {
+          yield { data: tail };
+        }
+      } finally {
+        // A caller that went away, or a failed backend, leaves no codec worker behind.
+        await encoder?.cancel();
       }
     },
 

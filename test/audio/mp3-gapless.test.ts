@@ -119,7 +119,7 @@ describe("the render output and whole clips carry the Info frame", () => {
     const encoded = stream.encode(pcm);
     if (Symbol.asyncIterator in encoded) for await (const p of encoded) pieces.push(p);
     else pieces.push(...encoded);
-    pieces.push(stream.end());
+    pieces.push(await stream.end());
     const streamed = await decodeWithFfmpeg(Buffer.concat(pieces), 1);
     // No Info frame: LAME's 576-sample delay and 576 to 1151 samples of padding (576-sample
     // frames at 24 kHz) are played too, 48 to 72 ms here; the README states it.

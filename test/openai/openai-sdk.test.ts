@@ -248,7 +248,7 @@ describe("openai SDK: audio.speech.create", () => {
     expect(info.durationMs).toBeGreaterThan(6000);
   });
 
-  it("returns raw PCM at the engine's rate, saying the rate in two headers", async () => {
+  it("returns raw PCM at OpenAI's 24 kHz (espeak-ng speaks at 22.05), saying the rate in two headers", async () => {
     const response = await sdk().audio.speech.create({
       model: "espeak-ng",
       voice: "en-us",
@@ -256,11 +256,11 @@ describe("openai SDK: audio.speech.create", () => {
       response_format: "pcm",
       speed: 2,
     });
-    expect(response.headers.get("content-type")).toBe("audio/L16; rate=22050; channels=1");
-    expect(response.headers.get("x-voxgate-sample-rate")).toBe("22050");
+    expect(response.headers.get("content-type")).toBe("audio/L16; rate=24000; channels=1");
+    expect(response.headers.get("x-voxgate-sample-rate")).toBe("24000");
     const pcm = new Uint8Array(await response.arrayBuffer());
     expect(pcm.byteLength % 2).toBe(0);
-    expect(pcm.byteLength).toBeGreaterThan(22050); // over half a second
+    expect(pcm.byteLength).toBeGreaterThan(24000); // over half a second
   });
 
   it("refuses a wrong key with the SDK's AuthenticationError", async () => {
@@ -291,9 +291,9 @@ describe("openai SDK: audio.speech.create", () => {
       `400 text is ${MAX_TEXT_CHARS + 1} characters; the limit is ${MAX_TEXT_CHARS}`,
     ],
     [
-      { input: HELLO, response_format: "flac" as const },
+      { input: HELLO, response_format: "ogg" as "opus" },
       "response_format",
-      '400 response_format "flac" is not supported by this gateway (it has no flac encoder); use mp3, wav or pcm',
+      '400 response_format "ogg" is not one of mp3, opus, aac, flac, wav, pcm',
     ],
     [{ input: HELLO, speed: 9 }, "speed", "400 speed must be a number from 0.25 to 4, got 9"],
   ])("refuses %j with BadRequestError naming the field", async (params, param, message) => {

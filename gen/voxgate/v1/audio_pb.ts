@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file voxgate/v1/audio.proto.
  */
 export const file_voxgate_v1_audio: GenFile = /*@__PURE__*/
-  fileDesc("ChZ2b3hnYXRlL3YxL2F1ZGlvLnByb3RvEgp2b3hnYXRlLnYxInoKC0F1ZGlvRm9ybWF0EisKCGVuY29kaW5nGAEgASgOMhkudm94Z2F0ZS52MS5BdWRpb0VuY29kaW5nEhYKDnNhbXBsZV9yYXRlX2h6GAIgASgFEhAKCGNoYW5uZWxzGAMgASgFEhQKDGNvbnRlbnRfdHlwZRgEIAEoCSJRCgpXb3JkVGltaW5nEgwKBHdvcmQYASABKAkSEAoIc3RhcnRfbXMYAiABKAMSDgoGZW5kX21zGAMgASgDEhMKC3RleHRfb2Zmc2V0GAQgASgFIjQKC1dvcmRUaW1pbmdzEiUKBXdvcmRzGAEgAygLMhYudm94Z2F0ZS52MS5Xb3JkVGltaW5nKqkBCg1BdWRpb0VuY29kaW5nEh4KGkFVRElPX0VOQ09ESU5HX1VOU1BFQ0lGSUVEEAASFgoSQVVESU9fRU5DT0RJTkdfV0FWEAESFgoSQVVESU9fRU5DT0RJTkdfUENNEAISFgoSQVVESU9fRU5DT0RJTkdfTVAzEAMSFwoTQVVESU9fRU5DT0RJTkdfRkxBQxAEEhcKE0FVRElPX0VOQ09ESU5HX09QVVMQBWIGcHJvdG8z");
+  fileDesc("ChZ2b3hnYXRlL3YxL2F1ZGlvLnByb3RvEgp2b3hnYXRlLnYxInoKC0F1ZGlvRm9ybWF0EisKCGVuY29kaW5nGAEgASgOMhkudm94Z2F0ZS52MS5BdWRpb0VuY29kaW5nEhYKDnNhbXBsZV9yYXRlX2h6GAIgASgFEhAKCGNoYW5uZWxzGAMgASgFEhQKDGNvbnRlbnRfdHlwZRgEIAEoCSJRCgpXb3JkVGltaW5nEgwKBHdvcmQYASABKAkSEAoIc3RhcnRfbXMYAiABKAMSDgoGZW5kX21zGAMgASgDEhMKC3RleHRfb2Zmc2V0GAQgASgFIjQKC1dvcmRUaW1pbmdzEiUKBXdvcmRzGAEgAygLMhYudm94Z2F0ZS52MS5Xb3JkVGltaW5nKsEBCg1BdWRpb0VuY29kaW5nEh4KGkFVRElPX0VOQ09ESU5HX1VOU1BFQ0lGSUVEEAASFgoSQVVESU9fRU5DT0RJTkdfV0FWEAESFgoSQVVESU9fRU5DT0RJTkdfUENNEAISFgoSQVVESU9fRU5DT0RJTkdfTVAzEAMSFwoTQVVESU9fRU5DT0RJTkdfRkxBQxAEEhcKE0FVRElPX0VOQ09ESU5HX09QVVMQBRIWChJBVURJT19FTkNPRElOR19BQUMQBmIGcHJvdG8z");
 
 /**
  * AudioFormat describes raw audio produced by a backend.
@@ -155,18 +155,26 @@ export enum AudioEncoding {
   MP3 = 3,
 
   /**
-   * AUDIO_ENCODING_FLAC is free lossless audio codec.
+   * AUDIO_ENCODING_FLAC is FLAC, the free lossless audio codec, in its native container.
    *
    * @generated from enum value: AUDIO_ENCODING_FLAC = 4;
    */
   FLAC = 4,
 
   /**
-   * AUDIO_ENCODING_OPUS is Opus in an Ogg container.
+   * AUDIO_ENCODING_OPUS is Opus in an Ogg container (audio/ogg; codecs=opus). Opus takes 8, 12,
+   * 16, 24 or 48 kHz; other rates are converted to the next of these.
    *
    * @generated from enum value: AUDIO_ENCODING_OPUS = 5;
    */
   OPUS = 5,
+
+  /**
+   * AUDIO_ENCODING_AAC is AAC-LC in ADTS frames (audio/aac), playable as it arrives.
+   *
+   * @generated from enum value: AUDIO_ENCODING_AAC = 6;
+   */
+  AAC = 6,
 }
 
 /**
