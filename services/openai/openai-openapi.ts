@@ -56,7 +56,15 @@ export const OPENAI_SCHEMAS: Record<string, JsonSchema> = {
         type: "string",
         enum: ["mp3", "wav", "pcm", "opus", "aac", "flac"],
         default: "mp3",
-        description: "opus, aac and flac are refused: no encoder for them is installed.",
+        description:
+          "opus: Ogg Opus; aac: AAC-LC in ADTS; pcm: 16-bit mono at 24 kHz unless sample_rate_hz says otherwise.",
+      },
+      sample_rate_hz: {
+        type: "integer",
+        minimum: 8000,
+        maximum: 192000,
+        description:
+          "Not in OpenAI's API: the sample rate of any format (`sample_rate` is read too); the gateway converts the engine's rate.",
       },
       speed: { type: "number", minimum: 0.25, maximum: 4 },
       instructions: { type: "string" },
