@@ -41,12 +41,14 @@ export const OPENAI_SCHEMAS: Record<string, JsonSchema> = {
       model: {
         type: "string",
         description:
-          "Empty or an OpenAI model name (tts-1, tts-1-hd, gpt-4o-mini-tts): any engine; an " +
-          "engine id or model family: only backends offering it.",
+          "A model alias (VOXGATE_OPENAI_MODEL_ALIASES_JSON, e.g. tts-1 → an engine): its " +
+          "criteria; else empty or an OpenAI model name (tts-1, tts-1-hd, gpt-4o-mini-tts): any " +
+          "engine; an engine id or model family: only backends offering it.",
       },
       voice: {
         description:
-          'A voice id, an OpenAI voice name (the engine\'s default voice), or `{"id": …}`.',
+          "A voice id, a voice alias (OpenAI's names have a built-in espeak-ng table; " +
+          'VOXGATE_OPENAI_VOICE_ALIASES_JSON adds more), or `{"id": …}`.',
         oneOf: [
           { type: "string" },
           { type: "object", properties: { id: { type: "string" } }, required: ["id"] },
@@ -240,8 +242,8 @@ export function openAiOperations(): ExtraOperation[] {
         tags: [TAG],
         summary: "Lists voice aliases and voices (VoiceService), up to 1000 per answer.",
         description:
-          "With VOXGATE_OPENAI_PUBLIC_VOICE_LIST a request without a token is served too (presets " +
-          "only).",
+          "With VOXGATE_OPENAI_PUBLIC_VOICE_LIST=true a request without Authorization is " +
+          "answered too (preset voices and aliases only), as is GET /v1/audio/models.",
         parameters: [
           { name: "limit", in: "query", schema: { type: "integer", minimum: 1, maximum: 1000 } },
           { name: "after", in: "query", schema: { type: "string" } },
