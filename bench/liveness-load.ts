@@ -6,6 +6,7 @@
  * the frozen agent removed ≤ 3 s after SIGSTOP (read from the gateway's log line time).
  *
  *   node --import tsx bench/liveness-load.ts [--streams N] [--agents N] [--bytes N] [--quick]
+ *     [--keepalive-timeout-ms N] [--heartbeat-miss-limit N]   (the gateway's defaults otherwise)
  *
  * Also prints the longest silence the gateway saw on each live agent connection and the longest
  * heartbeat gap: the margin the liveness limits have on this machine. Prints a table and one JSON
@@ -32,6 +33,10 @@ const { values } = parseArgs({
     streams: { type: "string" },
     agents: { type: "string" },
     bytes: { type: "string" },
+    "keepalive-timeout-ms": { type: "string" },
+    "heartbeat-miss-limit": { type: "string" },
+    // Accepted from the suite runner; this benchmark makes one run.
+    reps: { type: "string" },
   },
 });
 const quick = values.quick ?? false;
@@ -39,7 +44,7 @@ const STREAMS = Number(values.streams ?? (quick ? 200 : 1000));
 const AGENTS = Number(values.agents ?? 4);
 const SLOTS = Math.ceil(STREAMS / AGENTS);
 /** Bytes each stream carries after every stream is open (the saturated phase). */
-const BYTES = Number(values.bytes ?? 2 * 1024 * 1024);
+const BYTES = Number(values.bytes ?? 256 * 1024);
 const CONNECTIONS = Math.ceil(STREAMS / 200);
 const OPENING = 64;
 /** Streams hold after their first chunk until this long after the first opened. */
@@ -105,7 +110,16 @@ try {
     clientToken,
     agentToken,
     // Only what 250 calls on one connection need; every liveness setting keeps its default.
-    env: { VOXGATE_AGENT_MAX_STREAMS: "1024", VOXGATE_AGENT_MAX_SLOTS: "1000" },
+    env: {
+      VOXGATE_AGENT_MAX_STREAMS: "1024",
+      VOXGATE_AGENT_MAX_SLOTS: "1000",
+      ...(values["keepalive-timeout-ms"]
+        ? { VOXGATE_AGENT_KEEPALIVE_TIMEOUT_MS: values["keepalive-timeout-ms"] }
+        : {}),
+      ...(values["heartbeat-miss-limit"]
+        ? { VOXGATE_HEARTBEAT_MISS_LIMIT: values["heartbeat-miss-limit"] }
+        : {}),
+    },
   });
   started.push(gateway);
   const events = watchGateway(gateway);
@@ -225,7 +239,7 @@ try {
     liveMaxHeartbeatGapMs: maxHeartbeatGapMs,
   };
   printTable(
-    `${STREAMS} streams on ${AGENTS} echo agents × ${SLOTS} slots, default liveness settings`,
+    `${STREAMS} streams on ${AGENTS} echo agents × ${SLOTS} slots, ${BYTES} bytes each; agent keepalive timeout ${values["keepalive-timeout-ms"] ?? "default"}, heartbeat miss limit ${values["heartbeat-miss-limit"] ?? "default"}`,
     [
       ["figure", "value"],
       ["time until all streams were open, ms", String(figures.allOpenMs)],

@@ -4,7 +4,7 @@
  *
  *   npm run bench                   # all: relay, held-streams, first-audio, rest-vs-connect,
  *                                   # prompt-delivery, audio-analysis, job-queue,
- *                                   # tls-first-byte, scale-out
+ *                                   # tls-first-byte, scale-out, liveness-load
  *   npm run bench -- --quick        # relay and held-streams only, under 2 minutes on 2 idle cores
  *   npm run bench -- --only relay   # one benchmark; other flags are passed on (--reps N)
  */
@@ -32,6 +32,7 @@ const BENCHMARKS = [
   { name: "job-queue", quick: false, forward: false },
   { name: "tls-first-byte", quick: false, forward: true },
   { name: "scale-out", quick: false, forward: true },
+  { name: "liveness-load", quick: false, forward: true },
 ] as const;
 
 const selected = BENCHMARKS.filter((b) =>
