@@ -43,6 +43,7 @@ export function gatewayOptionsFromSettings(
         maxUnauthenticatedStreams: settings.maxUnauthenticatedStreams,
       },
       tls: tls.public,
+      openAfterBackendMs: settings.openAfterBackendMs,
     },
     tlsPollIntervalMs: settings.tlsPollIntervalMs,
     agent: {

@@ -547,6 +547,15 @@ export const gatewaySettings = {
     schema: intSetting(1, 20),
     defaultValue: 3,
   }),
+  openAfterBackendMs: setting({
+    key: "openAfterBackendMs",
+    flag: "open-after-backend-ms",
+    env: "VOXGATE_OPEN_AFTER_BACKEND_MS",
+    description:
+      "on start, open the public port only once a backend is READY, waiting at most this long, in ms (0 = at once; behind a load balancer that does not read /readyz, a restarted replica then takes calls once its agents are back)",
+    schema: intSetting(0, 600_000),
+    defaultValue: 0,
+  }),
   drainTimeoutMs: setting({
     key: "drainTimeoutMs",
     flag: "drain-timeout-ms",

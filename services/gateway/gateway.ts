@@ -12,7 +12,7 @@ import {
 } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import { Health } from "../../gen/health/v1/health_pb.js";
-import { BackendAdminService } from "../../gen/voxgate/v1/backend_admin_pb.js";
+import { BackendAdminService, BackendState } from "../../gen/voxgate/v1/backend_admin_pb.js";
 import { JobService } from "../../gen/voxgate/v1/job_pb.js";
 import { LlmService } from "../../gen/voxgate/v1/llm_pb.js";
 import { PromptStoreService } from "../../gen/voxgate/v1/prompt_store_pb.js";
@@ -100,6 +100,11 @@ export interface GatewayOptions {
     /** Caps on requests in flight; missing keys take their defaults (4096 in all, 128 without a token). */
     streams?: Partial<StreamBudgetOptions>;
     tls?: PortTlsOptions | undefined;
+    /**
+     * On start, open this port only once a backend is READY, waiting at most this long, in ms
+     * (0 = at once). @default 0
+     */
+    openAfterBackendMs?: number;
   };
   /** Agent port interface and port (0 = any free); with `tls`, gRPC over TLS only. */
   agent: {
@@ -425,6 +430,8 @@ export function createGateway(options: GatewayOptions): Gateway {
   const notServing = AbortSignal.any([shutdown.signal, draining.signal]);
   /** Public requests running now, by response: what a drain waits for and a cut names. */
   const running = new Map<NodeResponse, { requestId: string; path: string }>();
+  /** When the last public request came in (monotonic ms): a drain ends after a quiet spell. */
+  let lastRequestAt = 0;
   const usageFlushMs = options.usageFlushMs ?? 2000;
   const meter = createUsageMeter({
     limits: new Map(options.tokens.map((t) => [t.name, t])),
@@ -777,6 +784,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     ) {
       return;
     }
+    // Health probes keep coming while a replica drains: only work counts.
+    if (!(route && route.service === undefined)) lastRequestAt = performance.now();
     // Watches follow state and never end by themselves: a drain does not wait for them.
     if (!/(\/Watch[A-Z][A-Za-z]*|:watch)$/.test(path)) {
       running.set(res, { requestId: result.requestId, path });
@@ -826,10 +835,24 @@ export function createGateway(options: GatewayOptions): Gateway {
         void jobs.drain().then(() => {
           jobsIdle = true;
         });
-        // Calls waiting in the admission queue were accepted: they still need the agents.
-        await waitUntil(() => (registry.admissionStats()?.queued ?? 0) === 0, deadline, stop);
+        // Calls still arriving on kept-alive connections and calls waiting in the admission queue
+        // were accepted: they still need the agents, which go once both have stopped.
+        const quiet = () => performance.now() - Math.max(lastRequestAt, started) >= kDrainQuietMs;
+        await waitUntil(
+          () => (registry.admissionStats()?.queued ?? 0) === 0 && quiet(),
+          deadline,
+          stop,
+        );
         agentServer.drain(reason);
-        await waitUntil(() => running.size === 0 && jobsIdle, deadline, stop);
+        // A load balancer still holding kept-alive connections here sends requests on them until
+        // it has used each once (their answers close them) and a refused connect marks this
+        // replica down: the drain ends only after a quiet spell, so the last idle connections
+        // are closed when nobody is about to use them.
+        await waitUntil(
+          () => running.size === 0 && jobsIdle && quiet(),
+          deadline,
+          stop,
+        );
         const cutCalls = [...running.values()];
         const cutJobs = jobs.runningJobIds;
         const ms = Math.round(performance.now() - started);
@@ -861,15 +884,29 @@ export function createGateway(options: GatewayOptions): Gateway {
         // Both settle before anything is closed: a port still binding when the other failed
         // would start listening after the close and keep the process alive.
         const bound = await Promise.allSettled([
-          listenOn("public", options.public.host, options.public.port, () => publicServer.listen()),
           listenOn("agent", options.agent.host, options.agent.port, () => agentServer.listen()),
           ...(metricsListener ? [metricsListener.listen()] : []),
         ]);
         for (const result of bound) if (result.status === "rejected") throw result.reason;
-        [publicPort, agentPort] = bound.map((r) => (r.status === "fulfilled" ? r.value : 0)) as [
-          number,
-          number,
-        ];
+        agentPort = bound[0]?.status === "fulfilled" ? bound[0].value : 0;
+        // The agent port opens first: a replacement behind a load balancer that cannot read
+        // /readyz takes calls only once its agents are back (or the wait is over).
+        const waitMs = options.public.openAfterBackendMs ?? 0;
+        if (waitMs > 0) {
+          const waitStarted = performance.now();
+          await waitUntil(
+            () => registry.list().some((b) => b.state === BackendState.READY),
+            waitStarted + waitMs,
+            undefined,
+          );
+          log.info(
+            { waitedMs: Math.round(performance.now() - waitStarted), limitMs: waitMs },
+            "opening the public port",
+          );
+        }
+        publicPort = await listenOn("public", options.public.host, options.public.port, () =>
+          publicServer.listen(),
+        );
       } catch (err) {
         // Half a gateway must not stay up (a supervisor would take it for a running one): what
         // did start is closed before the error goes to the caller.
@@ -923,6 +960,12 @@ export function createGateway(options: GatewayOptions): Gateway {
     },
   };
 }
+
+/**
+ * Time without a new public request that ends a drain once nothing runs, in ms: long enough for a
+ * load balancer to have stopped routing here (see {@link Gateway.drain}).
+ */
+export const kDrainQuietMs = 1000;
 
 /**
  * Resolves once `done()` holds (checked every 20 ms), `deadline` (on the monotonic clock) passed
