@@ -848,11 +848,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         // it has used each once (their answers close them) and a refused connect marks this
         // replica down: the drain ends only after a quiet spell, so the last idle connections
         // are closed when nobody is about to use them.
-        await waitUntil(
-          () => running.size === 0 && jobsIdle && quiet(),
-          deadline,
-          stop,
-        );
+        await waitUntil(() => running.size === 0 && jobsIdle && quiet(), deadline, stop);
         const cutCalls = [...running.values()];
         const cutJobs = jobs.runningJobIds;
         const ms = Math.round(performance.now() - started);
