@@ -4,9 +4,12 @@
  * text, which a Prometheus text parser reads, with the call histograms labelled by method and
  * backend, the call counter by protocol and code, backends by state and Node process figures.
  */
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createVoxgateClient } from "../../clients/voxgate-client.js";
+import { waitFor } from "../helpers/voxgate-process.js";
 import {
   type GatewayProcess,
   startAgentProcess,
@@ -17,9 +20,27 @@ describe("metrics of a gateway that served calls", () => {
   let gateway: GatewayProcess;
   let agent: ReturnType<typeof startAgentProcess>;
   let listenUrl = "";
+  let hooks: Server;
+  let hookCalls = 0;
 
   beforeAll(async () => {
-    gateway = await startGatewayProcess({ env: { VOXGATE_METRICS_LISTEN: "127.0.0.1:0" } });
+    // A webhook receiver on loopback, allowed by name and as a private address.
+    hooks = createServer((req, res) => {
+      req.resume();
+      req.on("end", () => {
+        hookCalls++;
+        res.writeHead(200).end();
+      });
+    });
+    await new Promise<void>((resolve) => hooks.listen(0, "127.0.0.1", resolve));
+    gateway = await startGatewayProcess({
+      env: {
+        VOXGATE_METRICS_LISTEN: "127.0.0.1:0",
+        VOXGATE_WEBHOOK_ALLOWED_HOSTS: "127.0.0.1",
+        VOXGATE_WEBHOOK_ALLOW_PRIVATE: "true",
+      },
+      readyTimeoutMs: 60_000,
+    });
     const ready = await gateway.proc.waitForLog((l) => l.msg === "metrics listener ready");
     listenUrl = `http://${String(ready.address)}/metrics`;
     agent = startAgentProcess(gateway, "metrics-agent", { VOXGATE_AGENT_ENGINE: "echo" });
@@ -50,6 +71,8 @@ describe("metrics of a gateway that served calls", () => {
   afterAll(async () => {
     await agent?.proc.stop();
     await gateway?.proc.stop();
+    hooks?.closeAllConnections();
+    await new Promise((resolve) => hooks?.close(resolve));
   });
 
   async function scrape(url: string, token?: string) {
@@ -105,5 +128,44 @@ describe("metrics of a gateway that served calls", () => {
     expect(parsePrometheusTextFormat(open.text).some((f) => f.name === "voxgate_calls_total")).toBe(
       true,
     );
+  });
+
+  it("counts jobs by kind and state and webhook deliveries, and names the prompt and queue-age metrics", async () => {
+    const client = createVoxgateClient({ baseUrl: gateway.url, token: gateway.clientToken });
+    try {
+      const { port } = hooks.address() as AddressInfo;
+      const { job } = await client.jobs.createJob({
+        spec: {
+          kind: {
+            case: "render",
+            value: { segments: [{ text: "hello", params: { "echo.bytes": "4000" } }] },
+          },
+        },
+        webhookUrl: `http://127.0.0.1:${port}/hook`,
+      });
+      expect(job?.id).toBeTruthy();
+      await waitFor(() => hookCalls > 0, { timeoutMs: 60_000, what: "the job's webhook" });
+    } finally {
+      client.close();
+    }
+    // The webhook's outcome is counted after the receiver answered: poll the scrape.
+    const text = await waitFor(
+      async () => {
+        const { text } = await scrape(`${gateway.url}/metrics`, gateway.clientToken);
+        return text.includes('voxgate_webhook_deliveries_total{outcome="delivered"} 1') && text;
+      },
+      { timeoutMs: 30_000, what: "the webhook delivery metric" },
+    );
+    const families = new Map(parsePrometheusTextFormat(text).map((f) => [f.name, f]));
+    expect(families.get("voxgate_jobs")?.metrics).toContainEqual({
+      labels: { kind: "render", state: "succeeded" },
+      value: "1",
+    });
+    // No job waits now: the gauge is declared with no series.
+    expect(text).toContain("# TYPE voxgate_job_queue_age_seconds gauge");
+    expect(families.get("voxgate_job_queue_age_seconds")?.metrics ?? []).toEqual([]);
+    // Echo voices need no clone prompt: declared, nothing counted (the prompt delivery test counts them).
+    expect(text).toContain("# TYPE voxgate_prompt_deliveries_total counter");
+    expect(text).toContain("# TYPE voxgate_prompt_delivered_bytes_total counter");
   });
 });

@@ -128,8 +128,14 @@ describe("tracing across the gateway and agent processes", () => {
     const body = await res.text();
     expect(res.status, body).toBe(200);
     const spans = await traceOf(caller.traceId);
-    const { http } = expectChain(spans, caller.spanId, "voxgate.v1.TtsService/Synthesize");
-    expect(http.attributes["url.path"]).toBe("/voxgate.v1.TtsService/Synthesize");
+    const chain = expectChain(spans, caller.spanId, "voxgate.v1.TtsService/Synthesize");
+    expect(chain.http.attributes["url.path"]).toBe("/voxgate.v1.TtsService/Synthesize");
+    const ms = (span: ReceivedSpan) => (Number(span.endNs - span.startNs) / 1e6).toFixed(1);
+    console.info(
+      `[figures] one Connect call's trace: ${Object.values(chain)
+        .map((span) => `${span.service}/${span.name} ${ms(span)} ms`)
+        .join(" > ")}`,
+    );
     // The gateway exported protobuf and the agent JSON: both reached the receiver.
     expect(receiver.contentTypes).toContain("application/x-protobuf");
     expect(receiver.contentTypes.some((t) => t.startsWith("application/json"))).toBe(true);
