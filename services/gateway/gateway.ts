@@ -767,7 +767,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         if (route) break;
       }
     }
-    // During a drain a client that read the GOAWAY notice and still opens streams is sent to
+    // During a drain a client that read the GOAWAY and still opens streams is sent to
     // another replica; open routes (health: readiness says 503 by itself) still answer.
     if (
       draining.signal.aborted &&

@@ -86,13 +86,13 @@ export interface PublicServer {
   /**
    * Starts a drain: closes the listener (new connections are refused, so a load balancer moves
    * them to another replica without having sent anything, and the port is free for the next
-   * gateway), sends every HTTP/2 connection a GOAWAY notice (no new streams, running ones go on)
+   * gateway), sends every HTTP/2 connection a GOAWAY (no new streams, running ones go on)
    * and makes HTTP/1.1 answers close their connection. Idempotent.
    */
   drain(): void;
   /**
    * Whether `req` came on an HTTP/2 connection more than {@link kGoawayNoticeMs} after the drain's
-   * GOAWAY notice: a client that opens streams then ignores it, and is refused. Requests the peer
+   * GOAWAY: a client that opens streams then ignores it, and is refused. Requests the peer
    * sent before it could know are served.
    */
   arrivedAfterNotice(req: NodeRequest): boolean;
@@ -101,7 +101,7 @@ export interface PublicServer {
 }
 
 /**
- * Time after a drain's GOAWAY notice when a new stream on that connection is refused (503) rather
+ * Time after a drain's GOAWAY when a new stream on that connection is refused (503) rather
  * than served, in ms: streams sent before the peer read the notice are served. RFC 9113 6.8 asks
  * for at least one round trip; this allows a busy peer (a load balancer) many.
  */
@@ -233,15 +233,15 @@ export function createPublicServer(options: PublicServerOptions): PublicServer {
     });
   }
   const h2Sessions = new Set<http2.ServerHttp2Session>();
-  /** When each HTTP/2 session was sent the drain's GOAWAY notice (monotonic ms). */
+  /** When each HTTP/2 session was sent the drain's GOAWAY (monotonic ms). */
   const noticedAt = new WeakMap<http2.ServerHttp2Session, number>();
   let draining = false;
   const notice = (session: http2.ServerHttp2Session) => {
     if (session.closed || session.destroyed) return;
     try {
-      // RFC 9113 6.8: a GOAWAY with the highest stream id announces the shutdown without
-      // refusing streams already on their way (a peer that answers with its own GOAWAY, as
-      // Node's does, has the session closed at once).
+      // RFC 9113 6.8 asks for the highest stream id here, announcing the shutdown without
+      // refusing streams already on their way; nghttp2 lowers it to the last stream received,
+      // so those are refused (REFUSED_STREAM, safe to retry). Running streams go on.
       session.goaway(http2.constants.NGHTTP2_NO_ERROR, 2 ** 31 - 1);
       noticedAt.set(session, performance.now());
     } catch {
