@@ -3,7 +3,7 @@
  * other, so none measures another's leftovers. Each prints its tables and one JSON line.
  *
  *   npm run bench                   # all: relay, held-streams, first-audio, rest-vs-connect,
- *                                   # prompt-delivery, audio-analysis, job-queue,
+ *                                   # prompt-delivery, audio-analysis, audio-codecs, job-queue,
  *                                   # tls-first-byte, scale-out, liveness-load
  *   npm run bench -- --quick        # relay and held-streams only, under 2 minutes on 2 idle cores
  *   npm run bench -- --only relay   # one benchmark; other flags are passed on (--reps N)
@@ -29,6 +29,7 @@ const BENCHMARKS = [
   { name: "rest-vs-connect", quick: false, forward: true },
   { name: "prompt-delivery", quick: false, forward: false },
   { name: "audio-analysis", quick: false, forward: false },
+  { name: "audio-codecs", quick: false, forward: false },
   { name: "job-queue", quick: false, forward: false },
   { name: "tls-first-byte", quick: false, forward: true },
   { name: "scale-out", quick: false, forward: true },

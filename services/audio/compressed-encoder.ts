@@ -208,15 +208,19 @@ export async function createCompressedEncoder(
     const frames = pcm.byteLength / frameBytes;
     const data = new Int16Array(frames * channels);
     new Uint8Array(data.buffer).set(pcm);
-    await source.add(
-      new AudioSample({
-        data,
-        format: "s16",
-        numberOfChannels: channels,
-        sampleRate: rate,
-        timestamp: framesEncoded / rate,
-      }),
-    );
+    const sample = new AudioSample({
+      data,
+      format: "s16",
+      numberOfChannels: channels,
+      sampleRate: rate,
+      timestamp: framesEncoded / rate,
+    });
+    try {
+      await source.add(sample);
+    } finally {
+      // The encoder has copied what it needs; closing frees the sample at once.
+      sample.close();
+    }
     framesEncoded += frames;
   };
 
