@@ -1,28 +1,29 @@
 import { create } from "@bufbuild/protobuf";
 import type { AgentHello } from "../../gen/voxgate/v1/agent_pb.js";
 import { type Capabilities, CapabilitiesSchema } from "../../gen/voxgate/v1/capabilities_pb.js";
+import { gatewaySettings } from "../gateway/gateway-settings.js";
 
 /** What the gateway lets an agent claim about itself in its hello. */
 export interface AgentHelloLimits {
-  /** Most slots (concurrent calls) an agent may claim; more are cut to it. @default 256 */
+  /** Most slots (concurrent calls) an agent may claim; more are cut to it. @default setting agentMaxSlots */
   maxSlots: number;
   /**
    * Least routing priority an agent may claim (lower is preferred, so this bounds how strongly
-   * one agent can pull work to itself); lower claims are raised to it. @default 0
+   * one agent can pull work to itself); lower claims are raised to it. @default setting agentMinPriority
    */
   minPriority: number;
-  /** Greatest routing priority; higher claims are lowered to it. @default 1000 */
+  /** Greatest routing priority; higher claims are lowered to it. @default setting agentMaxPriority */
   maxPriority: number;
-  /** Most preset voices one agent may list, over all its engines; the rest are dropped. @default 1000 */
+  /** Most preset voices one agent may list, over all its engines; the rest are dropped. @default setting agentMaxVoices */
   maxVoices: number;
 }
 
 /** Defaults of {@link AgentHelloLimits}. */
 export const defaultAgentHelloLimits: AgentHelloLimits = {
-  maxSlots: 256,
-  minPriority: 0,
-  maxPriority: 1000,
-  maxVoices: 1000,
+  maxSlots: gatewaySettings.agentMaxSlots.defaultValue,
+  minPriority: gatewaySettings.agentMinPriority.defaultValue,
+  maxPriority: gatewaySettings.agentMaxPriority.defaultValue,
+  maxVoices: gatewaySettings.agentMaxVoices.defaultValue,
 };
 
 /** Most engines one agent may list. */

@@ -9,12 +9,12 @@ import { AgentService, type CallRequest } from "../../gen/voxgate/v1/agent_pb.js
 import { parseBearer } from "../auth/bearer.js";
 import type { Principal, TokenStore } from "../auth/token-store.js";
 import { attachConnectionBudget, attachH2SessionGuard } from "../connection-limits/index.js";
+import { gatewaySettings } from "../gateway/gateway-settings.js";
 import { createGrpcServiceDefinition } from "../grpc/service-definition.js";
 import type { BackendRegistry } from "../registry/index.js";
 import { certificateIdentities } from "../tls/cert-identity.js";
 import { ReloadingServerCredentials } from "../tls/grpc-server-credentials.js";
 import type { TlsFiles } from "../tls/tls-files.js";
-import { defaultAgentHelloLimits } from "./agent-hello-check.js";
 import { AgentSession, type AgentSessionOptions } from "./agent-session.js";
 import type { CallStream, ControlStream } from "./agent-streams.js";
 import { type CallBroker, createCallBroker } from "./call-broker.js";
@@ -26,28 +26,28 @@ export const kSessionMetadata = "x-voxgate-session";
 
 /** Limits and timings of the agent port. Every one has a default; none is unlimited. */
 export interface AgentPortLimits {
-  /** Largest message either way, in bytes. @default 4 MiB */
+  /** Largest message either way, in bytes. @default setting agentMaxMessageBytes */
   maxMessageBytes: number;
-  /** Concurrent streams per agent connection (control + calls). @default 256 */
+  /** Concurrent streams per agent connection (control + calls). @default setting agentMaxStreams */
   maxConcurrentStreams: number;
   /**
    * Idle call streams one agent session may hold open in advance; calls start on them without a
-   * work offer round trip. More are refused with RESOURCE_EXHAUSTED. @default 64
+   * work offer round trip. More are refused with RESOURCE_EXHAUSTED. @default setting agentMaxStandbyStreams
    */
   maxStandbyStreams: number;
   /**
    * Interval of HTTP/2 PINGs on each agent connection, in ms (see
-   * {@link createConnectionLiveness}). @default 1000
+   * {@link createConnectionLiveness}). @default setting agentKeepaliveMs
    */
   keepaliveTimeMs: number;
   /**
    * Silence beyond one ping interval and twice the connection's round trip after which an agent
-   * connection is closed, in ms: a local agent silent for 1000 + 1500 ms is gone. @default 1500
+   * connection is closed, in ms: a local agent silent for 1000 + 1500 ms is gone. @default setting agentKeepaliveTimeoutMs
    */
   keepaliveTimeoutMs: number;
   /**
    * Largest round-trip time the liveness limits scale with, in ms; assumed until an agent's first
-   * PING answer, so an agent up to this far away can join. @default 2000
+   * PING answer, so an agent up to this far away can join. @default setting agentMaxRttMs
    */
   maxRttMs: number;
   /** Shortest interval an agent may ping at, in ms (faster pings get GOAWAY). @default 5000 */
@@ -60,64 +60,64 @@ export interface AgentPortLimits {
    * each agent's audio throughput. @default 8 MiB
    */
   windowBytes: number;
-  /** Interval agents must heartbeat at, in ms. @default 1000 */
+  /** Interval agents must heartbeat at, in ms. @default setting heartbeatIntervalMs */
   heartbeatIntervalMs: number;
   /**
    * Heartbeat intervals (plus twice the connection's round trip) that may pass with neither a
-   * heartbeat nor any byte on the agent's connection before its session ends. @default 3
+   * heartbeat nor any byte on the agent's connection before its session ends. @default setting heartbeatMissLimit
    */
   heartbeatMissLimit: number;
-  /** Time an agent has to say hello, in ms. @default 5000 */
+  /** Time an agent has to say hello, in ms. @default setting agentHelloTimeoutMs */
   helloTimeoutMs: number;
-  /** Time an agent has to open the stream for an offered call, in ms. @default 5000 */
+  /** Time an agent has to open the stream for an offered call, in ms. @default setting agentAcceptTimeoutMs */
   acceptTimeoutMs: number;
-  /** Most slots an agent may claim. @default 256 */
+  /** Most slots an agent may claim. @default setting agentMaxSlots */
   maxAgentSlots: number;
-  /** Least routing priority an agent may claim (lower is preferred). @default 0 */
+  /** Least routing priority an agent may claim (lower is preferred). @default setting agentMinPriority */
   minAgentPriority: number;
-  /** Greatest routing priority an agent may claim. @default 1000 */
+  /** Greatest routing priority an agent may claim. @default setting agentMaxPriority */
   maxAgentPriority: number;
-  /** Most preset voices one agent may list. @default 1000 */
+  /** Most preset voices one agent may list. @default setting agentMaxVoices */
   maxAgentVoices: number;
-  /** Open connections on the agent port in all. @default 1024 */
+  /** Open connections on the agent port in all. @default setting agentMaxConnections */
   maxConnections: number;
   /**
    * Open connections from one address (agents behind one NAT share it, so this is generous).
-   * @default 256
+   * @default setting agentMaxConnectionsPerClient
    */
   maxConnectionsPerClient: number;
   /**
    * Time a new connection has to open its first stream (TLS, HTTP/2 preface and the control
-   * stream's headers), in ms; a connection without one is closed. @default 10_000
+   * stream's headers), in ms; a connection without one is closed. @default setting agentFirstStreamTimeoutMs
    */
   firstStreamTimeoutMs: number;
-  /** Time a connection may stay without an open stream before GOAWAY, in ms. @default 300_000 */
+  /** Time a connection may stay without an open stream before GOAWAY, in ms. @default setting agentIdleTimeoutMs */
   idleTimeoutMs: number;
 }
 
 /** Defaults of {@link AgentPortLimits}. */
 export const defaultAgentPortLimits: AgentPortLimits = {
-  maxMessageBytes: 4 * 1024 * 1024,
-  maxConcurrentStreams: 256,
-  maxStandbyStreams: 64,
-  keepaliveTimeMs: 1000,
-  keepaliveTimeoutMs: 1500,
-  maxRttMs: 2000,
+  maxMessageBytes: gatewaySettings.agentMaxMessageBytes.defaultValue,
+  maxConcurrentStreams: gatewaySettings.agentMaxStreams.defaultValue,
+  maxStandbyStreams: gatewaySettings.agentMaxStandbyStreams.defaultValue,
+  keepaliveTimeMs: gatewaySettings.agentKeepaliveMs.defaultValue,
+  keepaliveTimeoutMs: gatewaySettings.agentKeepaliveTimeoutMs.defaultValue,
+  maxRttMs: gatewaySettings.agentMaxRttMs.defaultValue,
   minAgentPingIntervalMs: 5000,
   maxSessionMemoryMb: 64,
   windowBytes: 8 * 1024 * 1024,
-  heartbeatIntervalMs: 1000,
-  heartbeatMissLimit: 3,
-  helloTimeoutMs: 5000,
-  acceptTimeoutMs: 5000,
-  maxAgentSlots: defaultAgentHelloLimits.maxSlots,
-  minAgentPriority: defaultAgentHelloLimits.minPriority,
-  maxAgentPriority: defaultAgentHelloLimits.maxPriority,
-  maxAgentVoices: defaultAgentHelloLimits.maxVoices,
-  maxConnections: 1024,
-  maxConnectionsPerClient: 256,
-  firstStreamTimeoutMs: 10_000,
-  idleTimeoutMs: 300_000,
+  heartbeatIntervalMs: gatewaySettings.heartbeatIntervalMs.defaultValue,
+  heartbeatMissLimit: gatewaySettings.heartbeatMissLimit.defaultValue,
+  helloTimeoutMs: gatewaySettings.agentHelloTimeoutMs.defaultValue,
+  acceptTimeoutMs: gatewaySettings.agentAcceptTimeoutMs.defaultValue,
+  maxAgentSlots: gatewaySettings.agentMaxSlots.defaultValue,
+  minAgentPriority: gatewaySettings.agentMinPriority.defaultValue,
+  maxAgentPriority: gatewaySettings.agentMaxPriority.defaultValue,
+  maxAgentVoices: gatewaySettings.agentMaxVoices.defaultValue,
+  maxConnections: gatewaySettings.agentMaxConnections.defaultValue,
+  maxConnectionsPerClient: gatewaySettings.agentMaxConnectionsPerClient.defaultValue,
+  firstStreamTimeoutMs: gatewaySettings.agentFirstStreamTimeoutMs.defaultValue,
+  idleTimeoutMs: gatewaySettings.agentIdleTimeoutMs.defaultValue,
 };
 
 /** Options of {@link createAgentPortServer}. */

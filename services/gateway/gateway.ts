@@ -77,6 +77,7 @@ import { kCallContext } from "./call-context.js";
 import { createConnectNodeHandler } from "./connect-node-handler.js";
 import { type CorsPolicyOptions, createCorsPolicy } from "./cors-policy.js";
 import { createFaultInterceptor } from "./fault-interceptor.js";
+import { gatewaySettings } from "./gateway-settings.js";
 import {
   createGatewayStorage,
   type GatewayStorage,
@@ -115,7 +116,7 @@ export interface GatewayOptions {
   };
   /**
    * Interval at which certificate, key and CA files are checked for changes, in ms; 0 = reload
-   * only on {@link Gateway.reloadCertificates} (SIGHUP). @default 2000
+   * only on {@link Gateway.reloadCertificates} (SIGHUP). @default setting tlsPollIntervalMs
    */
   tlsPollIntervalMs?: number;
   /** Prometheus metrics. */
@@ -149,13 +150,13 @@ export interface GatewayOptions {
     defaultTimeoutMs: number;
     /** Longest deadline a caller may ask for, in ms. */
     maxTimeoutMs: number;
-    /** Largest reference recording (or audio to analyze), in bytes. @default 20 MiB */
+    /** Largest reference recording (or audio to analyze), in bytes. @default setting maxReferenceBytes */
     maxReferenceBytes?: number;
-    /** Longest reference recording (or audio to analyze), in seconds. @default 60 */
+    /** Longest reference recording (or audio to analyze), in seconds. @default setting maxReferenceSeconds */
     maxReferenceSeconds?: number;
     /** Deepest JSON nesting of a request body, on every JSON way in. @default 64 */
     maxJsonDepth?: number;
-    /** Longest conversation of one text generation call, in characters. @default 200_000 */
+    /** Longest conversation of one text generation call, in characters. @default setting maxLlmPromptChars */
     maxLlmPromptChars?: number;
   };
   /**
@@ -178,7 +179,7 @@ export interface GatewayOptions {
   admission?: { maxQueued?: number; maxWaitMs?: number };
   /**
    * How often per-token usage is shared with other replicas through the database, in ms.
-   * @default 2000
+   * @default setting usageFlushMs
    */
   usageFlushMs?: number;
   /** Audio encoding on the gateway (MP3 bit rate). */
@@ -196,7 +197,7 @@ export interface GatewayOptions {
   openai?: Pick<OpenAiFrontendOptions, "voiceAliases" | "modelAliases" | "publicVoiceList">;
   /**
    * Longest a drain (SIGTERM) waits for running calls and jobs before they are cut, in ms.
-   * @default 30_000
+   * @default setting drainTimeoutMs
    */
   drainTimeoutMs?: number;
   /** Root logger. */
@@ -432,7 +433,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   const running = new Map<NodeResponse, { requestId: string; path: string }>();
   /** When the last public request came in (monotonic ms): a drain ends after a quiet spell. */
   let lastRequestAt = 0;
-  const usageFlushMs = options.usageFlushMs ?? 2000;
+  const usageFlushMs = options.usageFlushMs ?? gatewaySettings.usageFlushMs.defaultValue;
   const meter = createUsageMeter({
     limits: new Map(options.tokens.map((t) => [t.name, t])),
     // Only a PostgreSQL server is shared by replicas; an embedded database has nobody to tell.
@@ -451,13 +452,16 @@ export function createGateway(options: GatewayOptions): Gateway {
   // The gate runs before Connect reads a byte of the body; what it learns rides on the request.
   const admitted = new WeakMap<NodeRequest, GateResult>();
   const referenceLimits = {
-    maxReferenceBytes: limits.maxReferenceBytes ?? 20 * 1024 * 1024,
-    maxReferenceSeconds: limits.maxReferenceSeconds ?? 60,
+    maxReferenceBytes: limits.maxReferenceBytes ?? gatewaySettings.maxReferenceBytes.defaultValue,
+    maxReferenceSeconds:
+      limits.maxReferenceSeconds ?? gatewaySettings.maxReferenceSeconds.defaultValue,
   };
   const voiceAudio = createVoiceAudioTools({ ...referenceLimits, registry });
   const streams = createStreamBudget({
-    maxStreams: options.public.streams?.maxStreams ?? 4096,
-    maxUnauthenticatedStreams: options.public.streams?.maxUnauthenticatedStreams ?? 128,
+    maxStreams: options.public.streams?.maxStreams ?? gatewaySettings.maxStreams.defaultValue,
+    maxUnauthenticatedStreams:
+      options.public.streams?.maxUnauthenticatedStreams ??
+      gatewaySettings.maxUnauthenticatedStreams.defaultValue,
   });
 
   // A named prompt's bytes stay until its last name is deleted (DeleteNamedPrompt).
@@ -574,7 +578,10 @@ export function createGateway(options: GatewayOptions): Gateway {
       LlmService,
       createLlmHandler({
         registry,
-        limits: { maxLlmPromptChars: limits.maxLlmPromptChars ?? 200_000 },
+        limits: {
+          maxLlmPromptChars:
+            limits.maxLlmPromptChars ?? gatewaySettings.maxLlmPromptChars.defaultValue,
+        },
         defaultTimeoutMs: limits.defaultTimeoutMs,
       }),
     ),
@@ -819,7 +826,7 @@ export function createGateway(options: GatewayOptions): Gateway {
 
   let closing: Promise<void> | undefined;
   let drainDone: Promise<DrainResult> | undefined;
-  const drainTimeoutMs = options.drainTimeoutMs ?? 30_000;
+  const drainTimeoutMs = options.drainTimeoutMs ?? gatewaySettings.drainTimeoutMs.defaultValue;
   return {
     registry,
     usage: meter,
@@ -1037,7 +1044,8 @@ async function listenOn(
 
 /** Loads (and starts watching) the TLS files of each port that has some. */
 function createPortTlsFiles(options: GatewayOptions): { public?: TlsFiles; agent?: TlsFiles } {
-  const pollIntervalMs = options.tlsPollIntervalMs ?? 2000;
+  const pollIntervalMs =
+    options.tlsPollIntervalMs ?? gatewaySettings.tlsPollIntervalMs.defaultValue;
   const publicTls = options.public.tls;
   const agentTls = options.agent.tls;
   if (agentTls?.requireAgentIdentity && !agentTls.clientCaFile) {

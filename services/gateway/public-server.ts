@@ -10,16 +10,17 @@ import {
   attachH2SessionGuard,
 } from "../connection-limits/index.js";
 import type { TlsFiles } from "../tls/tls-files.js";
+import { gatewaySettings } from "./gateway-settings.js";
 
 /** Limits of the public port. */
 export interface PublicServerLimits {
-  /** Concurrent HTTP/2 streams per connection. @default 256 */
+  /** Concurrent HTTP/2 streams per connection. @default setting maxStreamsPerConnection */
   maxStreamsPerConnection: number;
-  /** Time a client has to send its request headers, in ms. @default 10_000 */
+  /** Time a client has to send its request headers, in ms. @default setting headersTimeoutMs */
   headersTimeoutMs: number;
   /** Idle time before an HTTP/1.1 keep-alive connection closes, in ms. @default 5000 */
   keepAliveTimeoutMs: number;
-  /** Largest request headers, in bytes. @default 16 KiB */
+  /** Largest request headers, in bytes. @default setting maxHeaderBytes */
   maxHeaderBytes: number;
   /** HTTP/2 session memory per connection, in MiB. @default 64 */
   maxSessionMemoryMb: number;
@@ -28,31 +29,31 @@ export interface PublicServerLimits {
    * round trip never limits audio throughput. @default 4 MiB
    */
   windowBytes: number;
-  /** Open connections in all. @default 4096 */
+  /** Open connections in all. @default setting maxConnections */
   maxConnections: number;
-  /** Open connections from one client address. @default 256 */
+  /** Open connections from one client address. @default setting maxConnectionsPerClient */
   maxConnectionsPerClient: number;
-  /** Time an HTTP/2 connection may stay without an open stream, in ms. @default 120_000 */
+  /** Time an HTTP/2 connection may stay without an open stream, in ms. @default setting idleTimeoutMs */
   idleTimeoutMs: number;
   /**
    * Least rate a request body must arrive at, on average over each headers-timeout window, in
-   * bytes per second. @default 1024
+   * bytes per second. @default setting minBodyBytesPerSecond
    */
   minBodyBytesPerSecond: number;
 }
 
 /** Defaults of {@link PublicServerLimits}. */
 export const defaultPublicServerLimits: PublicServerLimits = {
-  maxStreamsPerConnection: 256,
-  headersTimeoutMs: 10_000,
+  maxStreamsPerConnection: gatewaySettings.maxStreamsPerConnection.defaultValue,
+  headersTimeoutMs: gatewaySettings.headersTimeoutMs.defaultValue,
   keepAliveTimeoutMs: 5000,
-  maxHeaderBytes: 16 * 1024,
+  maxHeaderBytes: gatewaySettings.maxHeaderBytes.defaultValue,
   maxSessionMemoryMb: 64,
   windowBytes: 4 * 1024 * 1024,
-  maxConnections: 4096,
-  maxConnectionsPerClient: 256,
-  idleTimeoutMs: 120_000,
-  minBodyBytesPerSecond: 1024,
+  maxConnections: gatewaySettings.maxConnections.defaultValue,
+  maxConnectionsPerClient: gatewaySettings.maxConnectionsPerClient.defaultValue,
+  idleTimeoutMs: gatewaySettings.idleTimeoutMs.defaultValue,
+  minBodyBytesPerSecond: gatewaySettings.minBodyBytesPerSecond.defaultValue,
 };
 
 /** Options of {@link createPublicServer}. */
