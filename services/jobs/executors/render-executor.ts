@@ -27,8 +27,9 @@ import {
  * finds the output already stored (a crash after the put) just describes it. The checkpoints are
  * deleted once the output is stored, leaving exactly one object per finished render.
  *
- * All segments must share one sample rate and channel count: there is no resampler, so a mix of
- * engines fails the job with FAILED_PRECONDITION naming both formats.
+ * All segments must share one sample rate and channel count. With the script's `sample_rate_hz`
+ * set, TtsService converts every segment to it; without, a mix of engines of different rates fails
+ * the job with FAILED_PRECONDITION naming both formats.
  */
 export function createRenderExecutor(deps: JobExecutorDeps): JobExecutor {
   const limits = resolveRenderLimits(deps.limits);
@@ -212,7 +213,7 @@ function createFormatCheck(sampleRateHz: number) {
       if (sampleRateHz !== 0 && layout.sampleRateHz !== sampleRateHz) {
         throw new ConnectError(
           `segment ${index + 1} came at ${layout.sampleRateHz} Hz but the script asks for ` +
-            `sample_rate_hz ${sampleRateHz}; resampling is not available`,
+            `sample_rate_hz ${sampleRateHz}; the backend did not convert it`,
           Code.FailedPrecondition,
         );
       }
@@ -230,7 +231,7 @@ function createFormatCheck(sampleRateHz: number) {
         throw new ConnectError(
           `segment ${index + 1} came as ${describe(layout)} audio but segment ` +
             `${reference.index + 1} as ${describe(reference.layout)}; segments must share one ` +
-            "format because resampling is not available: use voices of engines with the same rate",
+            "format: set the script's sample_rate_hz to have every segment converted to it",
           Code.FailedPrecondition,
         );
       }
