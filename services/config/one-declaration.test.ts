@@ -1,0 +1,161 @@
+import { readdirSync, readFileSync } from "node:fs";
+import { join, relative } from "node:path";
+import { describe, expect, it } from "vitest";
+import { agentSettings } from "../agent/agent-settings.js";
+import { gatewaySettings } from "../gateway/gateway-settings.js";
+
+// Issue 17 item 8: a setting's default lives in its settings table only. This scans component
+// sources for a second, literal default of an option a setting controls: `name ?? 123`, a
+// `name: 123` line inside an exported `default…` object, or `@default 123` on a `name` field.
+
+const root = join(import.meta.dirname, "..");
+
+/** Setting keys plus the option names gateway-options.ts maps them to. */
+function controlledNames(): Set<string> {
+  const names = new Set([...Object.keys(gatewaySettings), ...Object.keys(agentSettings)]);
+  const mapping = readFileSync(join(root, "gateway/gateway-options.ts"), "utf8");
+  for (const m of mapping.matchAll(/(\w+): settings\.(\w+),/g)) names.add(m[1] as string);
+  return names;
+}
+
+const NUMBER = String.raw`-?\d[\d_]*(?:\s*\*\s*\d[\d_]*)*`;
+
+/**
+ * Lines of `source` that re-declare a literal default of one of `names`, as `line: text`.
+ */
+function findRedeclaredDefaults(source: string, names: ReadonlySet<string>): string[] {
+  const found: string[] = [];
+  const lines = source.split("\n");
+  let inDefaults = false;
+  let pendingDefault = false;
+  for (const [i, line] of lines.entries()) {
+    const hit = (name: string) => {
+      if (names.has(name)) found.push(`${i + 1}: ${name}: ${line.trim()}`);
+    };
+    for (const m of line.matchAll(new RegExp(String.raw`\b(\w+)\s*\?\?\s*${NUMBER}\b`, "g"))) {
+      hit(m[1] as string);
+    }
+    if (/^export const default\w+\b.*=\s*\{\s*$/.test(line)) inDefaults = true;
+    else if (inDefaults && /^\};?\s*$/.test(line)) inDefaults = false;
+    else if (inDefaults) {
+      const m = line.match(new RegExp(String.raw`^\s+(\w+):\s*${NUMBER},`));
+      if (m) hit(m[1] as string);
+    }
+    if (new RegExp(String.raw`@default\s+${NUMBER}\b`).test(line)) pendingDefault = true;
+    const field = line.match(/^\s+(?:readonly\s+)?(\w+)\??:\s/);
+    if (field && !line.includes("/*") && !line.trimStart().startsWith("*")) {
+      if (pendingDefault) hit(field[1] as string);
+      pendingDefault = false;
+    }
+  }
+  return found;
+}
+
+/** Component sources: every .ts under services/ except settings tables and tests. */
+function componentFiles(dir = root): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const path = join(dir, e.name);
+    if (e.isDirectory()) return componentFiles(path);
+    return e.name.endsWith(".ts") &&
+      !e.name.endsWith(".test.ts") &&
+      !e.name.endsWith("-settings.ts")
+      ? [path]
+      : [];
+  });
+}
+
+describe("one declaration per setting", () => {
+  it("no component re-declares a gateway or agent setting's default", () => {
+    const names = controlledNames();
+    const found = componentFiles().flatMap((file) =>
+      findRedeclaredDefaults(readFileSync(file, "utf8"), names).map(
+        (hit) => `services/${relative(root, file)}:${hit}`,
+      ),
+    );
+    // Keyed by file and name (not line) so unrelated edits keep the key.
+    const fresh = found.filter((hit) => {
+      const [file, , name] = hit.split(":");
+      return !KNOWN.has(`${file} ${name?.trim()}`);
+    });
+    expect(fresh).toEqual([]);
+  });
+
+  it("finds each form of a re-declared default in a synthetic source", () => {
+    const source = [
+      "export interface Limits {",
+      "  /** Open connections. @default 4096 */",
+      "  maxConnections: number;",
+      "  /** Open connections. @default setting maxConnections */",
+      "  maxStreams: number;",
+      "}",
+      "export const defaultLimits: Limits = {",
+      "  maxConnections: 4 * 1024,",
+      "  maxStreams: gatewaySettings.maxStreams.defaultValue,",
+      "};",
+      "const drain = options.drainTimeoutMs ?? 30_000;",
+      "const other = options.notASetting ?? 5;",
+    ].join("\n");
+    expect(
+      findRedeclaredDefaults(source, new Set(["maxConnections", "maxStreams", "drainTimeoutMs"])),
+    ).toEqual([
+      "3: maxConnections: maxConnections: number;",
+      "8: maxConnections: maxConnections: 4 * 1024,",
+      "11: drainTimeoutMs: const drain = options.drainTimeoutMs ?? 30_000;",
+    ]);
+  });
+});
+
+/**
+ * Re-declared defaults still on main when this test landed (`file option`), left for later: some
+ * are a different limit sharing a name (the database pool's maxConnections, the engine host's
+ * maxTextChars). New ones fail the test; remove an entry when its default goes.
+ */
+const KNOWN = new Set<string>([
+  "services/admission/admission-queue.ts maxQueued",
+  "services/agent-link/agent-session.ts maxStandbyStreams",
+  "services/agent-link/call-broker.ts acceptTimeoutMs",
+  "services/agent/agent.ts drainTimeoutMs",
+  "services/agent/agent.ts keepaliveTimeMs",
+  "services/agent/agent.ts keepaliveTimeoutMs",
+  "services/agent/agent.ts maxMessageBytes",
+  "services/agent/agent.ts priority",
+  "services/agent/agent.ts standbyStreams",
+  "services/backends/serverless/serverless-backend.ts priority",
+  "services/backends/serverless/serverless-backend.ts slots",
+  "services/connection-limits/connection-budget.ts maxConnections",
+  "services/connection-limits/connection-budget.ts maxConnectionsPerClient",
+  "services/connection-limits/h2-session-guard.ts firstStreamTimeoutMs",
+  "services/connection-limits/h2-session-guard.ts idleTimeoutMs",
+  "services/connection-limits/stream-budget.ts maxStreams",
+  "services/connection-limits/stream-budget.ts maxUnauthenticatedStreams",
+  "services/database/database-provider.ts maxConnections",
+  "services/database/postgres-database.ts maxConnections",
+  "services/engine-host/engine-host-handler.ts maxReferenceBytes",
+  "services/engine-host/engine-host-handler.ts maxTextChars",
+  "services/gateway/gateway-storage.ts databaseConnectTimeoutMs",
+  "services/gateway/gateway-storage.ts databaseStatementTimeoutMs",
+  "services/gateway/gateway-storage.ts maxPromptBytes",
+  "services/gateway/gateway-storage.ts maxPromptMetadataBytes",
+  "services/gateway/gateway-storage.ts signedUrlTtlMs",
+  "services/gateway/gateway.ts breakerCooldownMs",
+  "services/gateway/gateway.ts breakerFailurePercent",
+  "services/gateway/gateway.ts breakerFailureThreshold",
+  "services/gateway/gateway.ts breakerHalfOpenSuccesses",
+  "services/gateway/gateway.ts breakerWindowCalls",
+  "services/gateway/gateway.ts maxAttempts",
+  "services/gateway/gateway.ts maxJsonDepth",
+  "services/gateway/gateway.ts openAfterBackendMs",
+  "services/gateway/gateway.ts probeFailureThreshold",
+  "services/gateway/gateway.ts probeIntervalMs",
+  "services/gateway/gateway.ts probeTimeoutMs",
+  "services/jobs/executors/executor-deps.ts maxBatchItems",
+  "services/jobs/executors/executor-deps.ts maxTextChars",
+  "services/jobs/executors/executor-deps.ts mp3BitrateKbps",
+  "services/jobs/executors/render-output.ts mp3BitrateKbps",
+  "services/jobs/webhook-sender.ts maxAttempts",
+  "services/openai/openai-frontend.ts maxJsonDepth",
+  "services/registry/backend-health.ts probeFailureThreshold",
+  "services/registry/backend-registry.ts maxAttempts",
+  "services/transcoding/rest-transcoder.ts maxJsonDepth",
+  "services/tts/audio-container.ts mp3BitrateKbps",
+]);
