@@ -11,6 +11,7 @@ import {
 } from "../../gen/voxgate/v1/agent_pb.js";
 import { BackendKind } from "../../gen/voxgate/v1/backend_admin_pb.js";
 import { GPUBackendService } from "../../gen/voxgate/v1/gpu_backend_pb.js";
+import { gatewaySettings } from "../gateway/gateway-settings.js";
 import type { BackendRegistry } from "../registry/index.js";
 import { currentTraceCarrier } from "../tracing/spans.js";
 import {
@@ -73,7 +74,7 @@ export interface AgentSessionOptions {
   promptChunkBytes?: number;
   /** Observes clone prompt hits and deliveries of this agent's calls (metrics). */
   onPromptDelivery?: AgentTransportOptions["onPromptDelivery"];
-  /** Standby call streams the session holds at most. @default 64 */
+  /** Standby call streams the session holds at most. @default setting agentMaxStandbyStreams */
   maxStandbyStreams?: number;
   /** What the agent may claim in its hello. @default {@link defaultAgentHelloLimits} */
   helloLimits?: AgentHelloLimits;
@@ -210,7 +211,11 @@ export class AgentSession {
    */
   addStandby(call: AcceptedCall): boolean {
     if (this.#state !== "ready") return false;
-    if (this.#standby.size >= (this.#options.maxStandbyStreams ?? 64)) return false;
+    if (
+      this.#standby.size >=
+      (this.#options.maxStandbyStreams ?? gatewaySettings.agentMaxStandbyStreams.defaultValue)
+    )
+      return false;
     this.#standby.add(call);
     // A stream the agent cancels (it is draining or leaving) must not be handed a call.
     const forget = () => this.#standby.delete(call);

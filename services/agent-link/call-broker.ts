@@ -1,4 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
+import { gatewaySettings } from "../gateway/gateway-settings.js";
 import type { AcceptedCall } from "./agent-streams.js";
 
 interface PendingCall {
@@ -11,7 +12,7 @@ interface PendingCall {
 export interface CallBrokerOptions {
   /**
    * How long an agent may take to open the call stream for an offer.
-   * @default 5000
+   * @default setting agentAcceptTimeoutMs
    */
   acceptTimeoutMs?: number;
 }
@@ -31,7 +32,8 @@ export interface CallBroker {
 
 /** Creates a call broker. */
 export function createCallBroker(options: CallBrokerOptions = {}): CallBroker {
-  const acceptTimeoutMs = options.acceptTimeoutMs ?? 5000;
+  const acceptTimeoutMs =
+    options.acceptTimeoutMs ?? gatewaySettings.agentAcceptTimeoutMs.defaultValue;
   const pending = new Map<string, PendingCall>();
   return {
     expect(sessionId, callId, signal) {

@@ -112,8 +112,6 @@ describe("one declaration per setting", () => {
  */
 const KNOWN = new Set<string>([
   "services/admission/admission-queue.ts maxQueued",
-  "services/agent-link/agent-session.ts maxStandbyStreams",
-  "services/agent-link/call-broker.ts acceptTimeoutMs",
   "services/agent/agent.ts drainTimeoutMs",
   "services/agent/agent.ts keepaliveTimeMs",
   "services/agent/agent.ts keepaliveTimeoutMs",
@@ -134,9 +132,6 @@ const KNOWN = new Set<string>([
   "services/engine-host/engine-host-handler.ts maxTextChars",
   "services/gateway/gateway-storage.ts databaseConnectTimeoutMs",
   "services/gateway/gateway-storage.ts databaseStatementTimeoutMs",
-  "services/gateway/gateway-storage.ts maxPromptBytes",
-  "services/gateway/gateway-storage.ts maxPromptMetadataBytes",
-  "services/gateway/gateway-storage.ts signedUrlTtlMs",
   "services/gateway/gateway.ts breakerCooldownMs",
   "services/gateway/gateway.ts breakerFailurePercent",
   "services/gateway/gateway.ts breakerFailureThreshold",

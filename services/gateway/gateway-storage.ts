@@ -27,6 +27,7 @@ import {
 import { createVoiceRepository, type VoiceRepository } from "../voices/voice-repository.js";
 import type { VoicePromptStore } from "../voices/voice-storage.js";
 import { gatewayMigrations } from "./gateway-migrations.js";
+import { gatewaySettings } from "./gateway-settings.js";
 import type { HttpFrontend } from "./http-frontend.js";
 
 /** The `storage` block of the gateway options. Every key has a default. */
@@ -55,11 +56,11 @@ export interface GatewayStorageOptions {
    * @default the public port's own address
    */
   publicUrl?: string;
-  /** Largest clone prompt, in bytes. @default 64 MiB */
+  /** Largest clone prompt, in bytes. @default setting maxPromptBytes */
   maxPromptBytes?: number;
-  /** Largest prompt metadata JSON, in bytes. @default 64 KiB */
+  /** Largest prompt metadata JSON, in bytes. @default setting maxPromptMetadataBytes */
   maxPromptMetadataBytes?: number;
-  /** Lifetime of signed prompt URLs for serverless backends, in ms (one hour at most). @default 900_000 */
+  /** Lifetime of signed prompt URLs for serverless backends, in ms (one hour at most). @default setting signedUrlTtlMs */
   signedUrlTtlMs?: number;
 }
 
@@ -95,8 +96,6 @@ export interface GatewayStorage {
   close(): Promise<void>;
 }
 
-const MiB = 1024 * 1024;
-
 /** Creates the gateway's storage from its options; `publicUrl` is read when a URL is signed. */
 export function createGatewayStorage(
   options: GatewayStorageOptions,
@@ -130,14 +129,18 @@ export function createGatewayStorage(
           { publicBaseUrl: () => options.publicUrl || publicUrl(), log },
         );
   const blobs = runtime.store;
-  const maxPromptBytes = options.maxPromptBytes ?? 64 * MiB;
+  const maxPromptBytes = options.maxPromptBytes ?? gatewaySettings.maxPromptBytes.defaultValue;
   const prompts = createPromptStore({
     blobs,
     maxPromptBytes,
-    maxMetadataBytes: options.maxPromptMetadataBytes ?? 64 * 1024,
+    maxMetadataBytes:
+      options.maxPromptMetadataBytes ?? gatewaySettings.maxPromptMetadataBytes.defaultValue,
   });
   // Never longer than an hour, whatever the options say.
-  const ttlMs = Math.min(3_600_000, Math.max(1000, options.signedUrlTtlMs ?? 900_000));
+  const ttlMs = Math.min(
+    3_600_000,
+    Math.max(1000, options.signedUrlTtlMs ?? gatewaySettings.signedUrlTtlMs.defaultValue),
+  );
 
   const voicePrompts: VoicePromptStore = {
     async put(bytes, metadata, signal) {
