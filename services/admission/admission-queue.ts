@@ -1,4 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
+import { gatewaySettings } from "../gateway/gateway-settings.js";
 
 /** Response header (Connect, REST, OpenAI) and gRPC trailer telling a refused caller when to retry. */
 export const kRetryAfterHeader = "retry-after";
@@ -7,7 +8,7 @@ export const kRetryAfterHeader = "retry-after";
 export interface AdmissionQueueOptions {
   /**
    * Most calls waiting at once, over every token; 0 refuses at once when every slot is busy.
-   * @default 1000
+   * @default setting queueMax
    */
   maxQueued?: number;
   /** Longest time a call waits for a slot, in ms (its own deadline may end the wait sooner). @default 30_000 */
@@ -98,7 +99,7 @@ const SERVICE_EWMA_WEIGHT = 0.2;
 
 /** Creates an empty admission queue. */
 export function createAdmissionQueue(options: AdmissionQueueOptions = {}): AdmissionQueue {
-  const maxQueued = options.maxQueued ?? 1000;
+  const maxQueued = options.maxQueued ?? gatewaySettings.queueMax.defaultValue;
   const maxWaitMs = options.maxWaitMs ?? 30_000;
   const now = options.now ?? (() => performance.now());
   let serviceMs = options.initialServiceMs ?? 1000;
