@@ -104,9 +104,15 @@ describe("agent liveness", () => {
       // Local link: 1 s ping interval + 1.5 s timeout + 2 × the measured round trip (a loaded
       // machine makes even loopback pings take a while; the assumed 2 s is used only before the
       // first answer).
-      expect(Number(silent?.rttMs)).toBeLessThan(2000);
-      const limitMs = Number(silent?.limitMs);
-      expect(Math.abs(limitMs - (2500 + 2 * Number(silent?.rttMs)))).toBeLessThanOrEqual(2);
+      // On a starved machine the heartbeat watchdog can get there first; then there is no
+      // connection reading to check, only the bound below.
+      if (silent) {
+        // The round trip is capped at VOXGATE_AGENT_MAX_RTT_MS (2000), which is also what is
+        // assumed until the first ping is answered.
+        expect(Number(silent.rttMs)).toBeLessThanOrEqual(2000);
+        const limitMs = Number(silent.limitMs);
+        expect(Math.abs(limitMs - (2500 + 2 * Number(silent.rttMs)))).toBeLessThanOrEqual(2);
+      }
       expect(goneMs).toBeLessThan(20_000);
     } finally {
       agent.proc.child.kill("SIGKILL");
@@ -154,7 +160,13 @@ describe("agent liveness", () => {
       const connections = () =>
         agent.proc.logs.filter((l) => l.msg === "connected to gateway").length;
       expect(await first.proc.stop()).toBe(0);
-      await agent.proc.waitForLog((l) => l.msg === "lost the gateway", 10_000);
+      // A gateway stopped with SIGTERM tells its agents it is leaving (zero-cut restart); one
+      // that vanished is noticed as lost. Either way the agent dials again by itself.
+      await agent.proc.waitForLog(
+        (l) =>
+          l.msg === "lost the gateway" || l.msg === "gateway is leaving; dialling again at once",
+        10_000,
+      );
       const restartedAt = performance.now();
       const second = await startGatewayProcess({
         publicPort: first.publicPort,
