@@ -318,18 +318,38 @@ export function createOpenAiFrontend(options: OpenAiFrontendOptions): HttpFronte
     const all: Voice[] = [];
     let pageToken = query.get("after") ?? "";
     const firstPage = pageToken === "";
+    // The aliases come first, on the first page: what OpenAI-minded tools offer in their lists.
+    // Only those a connected engine can speak (a table entry for espeak-ng means nothing to a
+    // model server), and never one a preset of the same name hides (the preset speaks).
+    const engines = speakingEngines(registry.list());
+    const speakable = firstPage
+      ? Object.entries(voiceAliases)
+          .filter(
+            ([, target]) =>
+              typeof target === "string" ||
+              [...engines].some(
+                ([engine, family]) =>
+                  Object.hasOwn(target, engine) || (family !== "" && Object.hasOwn(target, family)),
+              ),
+          )
+          .map(([name]) => name)
+          // At least one place stays for the voices, so paging goes on.
+          .slice(0, limit - 1)
+      : [];
     // Without a token (publicVoiceList) only presets are listed: no tenant's cloned voices.
     const type = gate.principal ? VoiceType.UNSPECIFIED : VoiceType.PRESET;
+    // The aliases share the answer's limit with the voices.
+    const voiceLimit = limit - speakable.length;
     do {
-      const pageSize = Math.min(LIST_PAGE_SIZE, limit - all.length);
+      const pageSize = Math.min(LIST_PAGE_SIZE, voiceLimit - all.length);
       const page = await voices.listVoices({ pageSize, pageToken, type }, callOptions);
       all.push(...page.voices);
       pageToken = page.nextPageToken;
-    } while (pageToken && all.length < limit);
-    // The aliases come first, on the first page: what OpenAI-minded tools offer in their lists.
-    const aliases = firstPage
-      ? Object.keys(voiceAliases).map((name) => ({ id: name, name, type: "alias" }))
-      : [];
+    } while (pageToken && all.length < voiceLimit);
+    const listedIds = new Set(all.map((voice) => voice.id));
+    const aliases = speakable
+      .filter((name) => !listedIds.has(name))
+      .map((name) => ({ id: name, name, type: "alias" }));
     writeJson(res, {
       voices: [
         ...aliases,
