@@ -197,12 +197,15 @@ describe("admission queue", () => {
     const sdk = new OpenAI({ baseURL: `${s.publicUrl}/v1`, apiKey: CLIENT_TOKEN, timeout: 30_000 });
     const bodies = await Promise.all(
       Array.from({ length: 8 }, async (_, i) => {
+        // OpenAI's pcm is 24 kHz; the fake engine speaks 16 kHz, asked for as is (the
+        // `sample_rate` extra) so the bytes compare one to one with the engine's.
         const response = await sdk.audio.speech.create({
           model: "tts-1",
           voice: "fake-voice",
           input: textOf(`sdk${i}`),
           response_format: "pcm",
-        });
+          sample_rate: 16_000,
+        } as OpenAI.Audio.SpeechCreateParams);
         return new Uint8Array(await response.arrayBuffer());
       }),
     );
