@@ -137,8 +137,9 @@ describe("npm pack: an installable package", () => {
           for (const line of text.split("\n")) {
             if (!line.startsWith("{")) continue;
             const entry = JSON.parse(line) as { msg?: string; publicUrl?: string };
-            if (entry.msg === "voxgate ready") publicUrl = String(entry.publicUrl);
-            if (entry.msg === "agent ready" && publicUrl) {
+            // "voxgate ready" comes once the local agent is READY (after its "agent ready").
+            if (entry.msg === "voxgate ready") {
+              publicUrl = String(entry.publicUrl);
               clearTimeout(timer);
               resolve(publicUrl);
             }
