@@ -55,7 +55,9 @@ esac
 interface PageGlobals {
   voxgate: typeof import("../../clients/browser.js");
   sessionStorage: { getItem(key: string): string | null };
-  document: { querySelector(selector: string): PageAudio | null };
+  document: {
+    querySelector(selector: string): (PageAudio & { textContent: string | null }) | null;
+  };
 }
 
 /** The part of an HTMLAudioElement the tests read. */
@@ -386,10 +388,23 @@ describe.skipIf(!existsSync(CHROMIUM))(
         // Long enough (80 segments, several seconds of engine work even on a fast machine) that
         // the click lands while it runs; the click follows the row's appearance at once.
         const script = Array.from({ length: 80 }, (_, i) => `Line ${i + 1} of a long script.`);
+        // The status line still names the previous test's job: wait for it to name a new one
+        // (reading it at once raced the create call and clicked on a finished job's row).
+        const before = (await con.textContent("[data-testid=jobs-status]").catch(() => "")) ?? "";
         await con.fill("[data-testid=render-form] textarea[name=script]", script.join("\n"));
         await con.click("[data-testid=render-form] button[type=submit]");
-        const status = await con.waitForSelector("[data-testid=jobs-status]", { timeout: WAIT_MS });
-        const jobId = /Job (job_\w+) created/.exec((await status.textContent()) ?? "")?.[1] ?? "";
+        const status = await con.waitForFunction(
+          (previous) => {
+            const text =
+              (globalThis as unknown as PageGlobals).document.querySelector(
+                "[data-testid=jobs-status]",
+              )?.textContent ?? "";
+            return /Job job_\w+ created/.test(text) && text !== previous ? text : false;
+          },
+          before,
+          { timeout: WAIT_MS },
+        );
+        const jobId = /Job (job_\w+) created/.exec(String(await status.jsonValue()))?.[1] ?? "";
         expect(jobId).not.toBe("");
         await con.click(`[data-testid=jobs] tr[data-job="${jobId}"] button:text("Cancel")`, {
           timeout: WAIT_MS,
