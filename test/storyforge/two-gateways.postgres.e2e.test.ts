@@ -20,7 +20,12 @@ import { readMp3Frames } from "../../services/audio/index.js";
 import { generateToken } from "../../services/auth/token-codec.js";
 import { type PostgresServer, startPostgresServer } from "../helpers/postgres-server.js";
 import { type S3rverServer, startS3rverServer } from "../helpers/s3rver-server.js";
-import { type LogLine, spawnVoxgate, type VoxgateProcess } from "../helpers/voxgate-process.js";
+import {
+  type LogLine,
+  spawnVoxgate,
+  type VoxgateProcess,
+  waitFor,
+} from "../helpers/voxgate-process.js";
 import { type GatewayProcess, startGatewayProcess } from "../helpers/voxgate-stack.js";
 import { type FakeStoryForgeCloud, startFakeStoryForgeCloud } from "./fake-storyforge-cloud.js";
 
@@ -177,6 +182,15 @@ describe("the StoryForge worker on two gateways sharing PostgreSQL", () => {
     const allLogs = () => [...first.proc.logs, ...second.proc.logs];
     const claimedBy = (id: string) =>
       [first, second].filter((g) => logsOf("StoryForge job claimed", g.proc.logs).includes(id));
+    // Cloud hears "completed" before the gateway's log line about it has been read from its
+    // stdout (a pipe): wait for the lines, then count them.
+    await waitFor(
+      () =>
+        shortIds.every((id) =>
+          logsOf("StoryForge output uploaded", allLogs()).some((j) => j === id),
+        ),
+      { timeoutMs: 30_000, what: "the upload log lines of the short jobs" },
+    );
     for (const id of shortIds) {
       expect(cloud.claimCount(id), id).toBe(1);
       expect(claimedBy(id), id).toHaveLength(1);
@@ -228,6 +242,10 @@ describe("the StoryForge worker on two gateways sharing PostgreSQL", () => {
     expect(Number(completed.body.total_segments)).toBe(8);
     expect(killedAt).toBeLessThan(8);
     expect(logsOf("StoryForge output uploaded", victim.proc.logs)).not.toContain(longId);
+    await waitFor(() => logsOf("StoryForge job completed", survivor.proc.logs).includes(longId), {
+      timeoutMs: 30_000,
+      what: "the survivor's completion log line",
+    });
     expect(
       logsOf("StoryForge output uploaded", survivor.proc.logs).filter((j) => j === longId),
     ).toHaveLength(1);
