@@ -527,6 +527,20 @@ describe("the backend's own load reports", () => {
   });
 });
 
+describe("busy refusals from an agent shared by several gateways", () => {
+  it("are load, not a fault, while its reports show calls in flight: the breaker stays closed", () => {
+    const registry = newRegistry({ breaker: { failureThreshold: 1 } });
+    addReady(registry, registration("a", { slots: 2 }));
+    for (let i = 0; i < 5; i++) {
+      // A free slot in the report that another replica takes first.
+      registry.heartbeat("a", create(LoadReportSchema, { inFlight: 1, slots: 2 }));
+      registry.lease(synth).release("backend-busy", "all 2 slots are busy");
+    }
+    expect(registry.get("a")?.breaker).toBe(BreakerState.CLOSED);
+    expect(registry.get("a")?.failuresTotal).toBe(0);
+  });
+});
+
 describe("BackendLease.release", () => {
   it("frees the slot once, however often it is called", () => {
     const registry = newRegistry();

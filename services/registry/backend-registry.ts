@@ -203,13 +203,13 @@ interface Entry {
    */
   fullByReport: number;
   /**
-   * "Busy" refusals in a row while its latest report showed free slots. One can be a race
-   * (another gateway took the slot after the report); several in a row are a fault.
+   * "Busy" refusals in a row while its latest report showed it idle. One can be a race (another
+   * gateway took the slot after the report); several in a row are a fault.
    */
   busyContradictions: number;
 }
 
-/** "Busy" refusals in a row, each against a report of free slots, that count as a failure. */
+/** "Busy" refusals in a row, each against a report of no call in flight, that count as a failure. */
 const kBusyContradictionLimit = 3;
 
 /** Creates an empty registry. */
@@ -393,12 +393,15 @@ export function createBackendRegistry(options: BackendRegistryOptions): BackendR
         } else if (current) {
           current.fullUntil = 0;
         }
-        // "Busy" again and again from a backend whose own latest report shows free slots is not
+        // "Busy" again and again from a backend whose own latest report shows it idle is not
         // load, it is a fault (slots it never freed): counted as a failure, so its breaker opens
-        // and routing moves on, and the admin view says why.
+        // and routing moves on, and the admin view says why. Only an idle report counts: an agent
+        // shared by several gateway replicas reports calls in flight and a free slot that another
+        // replica may take first, and under overload such races came three in a row and opened
+        // every agent's breaker (the deploy test's 4x overload on a loaded machine).
         const load = target.load;
         const contradicts =
-          outcome === "backend-busy" && load !== undefined && load.inFlight < load.slots;
+          outcome === "backend-busy" && load !== undefined && load.inFlight === 0 && load.slots > 0;
         if (current) current.busyContradictions = contradicts ? current.busyContradictions + 1 : 0;
         const contradicted =
           contradicts && (current?.busyContradictions ?? 0) >= kBusyContradictionLimit;
