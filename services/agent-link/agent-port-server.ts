@@ -174,6 +174,12 @@ export interface AgentPortServer {
    */
   drain(reason: string): void;
   /**
+   * Closes the listener only: new agent connections are refused (the port is free for the next
+   * gateway) while established sessions and their calls go on. Idempotent; {@link drain} does it
+   * too.
+   */
+  closeListener(): void;
+  /**
    * Checks every open session's token against the (reloaded) token store: a session whose token
    * is no longer accepted with the agent scope ends at once with PERMISSION_DENIED, its running
    * calls cancelled. Returns how many ended.
@@ -245,6 +251,12 @@ export function createAgentPortServer(options: AgentPortServerOptions): AgentPor
 
   let draining = false;
   let boundPort = 0;
+  let listenerClosed = false;
+  const closeListener = () => {
+    if (listenerClosed || boundPort === 0) return;
+    listenerClosed = true;
+    stopListening(server, log);
+  };
   const handlers = {
     connect(control: ControlStream) {
       const principal = authorize(control);
@@ -376,13 +388,14 @@ export function createAgentPortServer(options: AgentPortServerOptions): AgentPor
         });
       });
     },
+    closeListener,
     drain(reason) {
       if (draining) return;
       draining = true;
       health.setStatus("", "NOT_SERVING");
       health.setStatus("voxgate.v1.AgentService", "NOT_SERVING");
       for (const session of sessions.values()) session.leave(reason);
-      if (boundPort !== 0) stopListening(server, log);
+      closeListener();
       log.info({ reason, sessions: sessions.size }, "agent port draining: agents told to go");
     },
     close(graceMs = 2000) {

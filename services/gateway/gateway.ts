@@ -838,6 +838,9 @@ export function createGateway(options: GatewayOptions): Gateway {
         draining.abort(new Error(reason));
         log.info({ reason, drainTimeoutMs, calls: running.size }, "draining");
         publicServer.drain();
+        // Both ports are free for a replacement at once (a restart starts it right away); the
+        // agents connected here stay until they are told to go below.
+        agentServer.closeListener();
         let jobsIdle = false;
         void jobs.drain().then(() => {
           jobsIdle = true;

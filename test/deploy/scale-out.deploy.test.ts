@@ -53,8 +53,6 @@ let pkiDir: string;
 let caPem: string;
 const replicas: GatewayProcess[] = [];
 const clients: VoxgateClient[] = [];
-/** Environment of every replica (the rolling restart starts replacements with it). */
-let gatewayEnv: Record<string, string> = {};
 
 function client(
   baseUrl: string,
@@ -181,7 +179,6 @@ beforeAll(async () => {
     // "gateway ready" is an info line.
     VOXGATE_LOG_LEVEL: "info",
   };
-  gatewayEnv = env;
   const first = await startGatewayProcess({ env, readyTimeoutMs: 90_000 });
   replicas.push(first);
   processes.push(first.proc);
@@ -304,101 +301,9 @@ describe.skipIf(!available)("three gateways behind nginx on one PostgreSQL and o
     expect(p99).toBeGreaterThan(0);
   }, 240_000);
 
-  it("restarts the three replicas one at a time under steady load: 0 cut streams, agents back on each", async () => {
-    // Steady load through nginx over every protocol: LOAD_WORKERS callers, each starting its next
-    // call when the last ends; each call holds its slot HOLD_MS, so a drain has calls to finish.
-    const LOAD_WORKERS = 12;
-    const HOLD_MS = 300;
-    const via = [
-      client(nginx.url, "connect", "1.1"),
-      client(nginx.url, "grpc", "2"),
-      client(nginx.url, "grpc-web", "1.1"),
-      client(nginx.url, "connect", "2"),
-    ];
-    let stop = false;
-    const results: Awaited<ReturnType<typeof streamedCall>>[] = [];
-    const load = Promise.all(
-      Array.from({ length: LOAD_WORKERS }, async (_, w) => {
-        for (let i = 0; !stop; i++) {
-          results.push(
-            await streamedCall(via[(w + i) % via.length] as VoxgateClient, 4096, HOLD_MS),
-          );
-        }
-      }),
-    );
-    const figures: string[] = [];
-    try {
-      for (let index = 0; index < replicas.length; index++) {
-        const old = replicas[index] as GatewayProcess;
-        const callsBefore = results.length;
-        old.proc.child.kill("SIGTERM");
-        await old.proc.waitForLog((l) => l.msg === "draining", 30_000);
-        // The same ports are free at once: the replacement starts while the old one drains.
-        const replacement = await startGatewayProcess({
-          // It opens its public port once its agents are back, so nginx never sends it a call it
-          // has no agent for.
-          env: { ...gatewayEnv, VOXGATE_OPEN_AFTER_BACKEND_MS: "30000" },
-          publicPort: old.publicPort,
-          agentPort: old.agentPort,
-          clientToken: old.clientToken,
-          agentToken: old.agentToken,
-          readyTimeoutMs: 90_000,
-        });
-        processes.push(replacement.proc);
-        const readyAt = performance.now();
-        expect(await old.proc.exited()).toBe(0);
-        const drained = old.proc.logs.find((l) => l.msg?.startsWith("drained"));
-        replicas[index] = replacement;
-        // Every agent is back on the new replica (READY there).
-        const admin = client(replacement.url, "connect", "1.1");
-        const wanted = [...ECHO_AGENTS, ESPEAK_AGENT];
-        for (;;) {
-          const { backends } = await admin.backends.listBackends({});
-          const ready = backends.filter((b) => b.state === BackendState.READY).map((b) => b.id);
-          if (wanted.every((id) => ready.includes(id))) break;
-          if (performance.now() - readyAt > 60_000) {
-            throw new Error(`replacement ${index} has only ${ready.join(", ")} READY`);
-          }
-          await new Promise((resolve) => setTimeout(resolve, 100));
-        }
-        const opened = replacement.proc.logs.find((l) => l.msg === "opening the public port");
-        figures.push(
-          `replica ${index + 1}: drain ${drained?.ms} ms, exit 0; the replacement's first agent READY ` +
-            `${opened?.waitedMs} ms after its agent port listened, all ${wanted.length} ` +
-            `${Math.round(performance.now() - readyAt)} ms after its public port did; ` +
-            `${results.length - callsBefore} calls meanwhile`,
-        );
-      }
-      // Some load after the last restart too, on the new replicas.
-      await new Promise((resolve) => setTimeout(resolve, 1000));
-    } finally {
-      stop = true;
-      await load;
-    }
-    const failed = results.filter((r) => !r.ok);
-    // No stream was cut: every call that got an answer got all of it.
-    expect(results.filter((r) => r.ok && !r.exact)).toHaveLength(0);
-    // The issue asks for 0 failed calls; that is NOT met yet. What fails is nginx's: a request it
-    // sends at the instant a draining replica closes a connection (kept-alive, or still in the
-    // accept queue) is answered 502 before any byte and not resent (a sent POST). Measured 0-2 of
-    // ~780 calls in some runs but up to 182 of 623 in others (README "Running several gateways"),
-    // so the count is a figure, not an assertion. Anything the gateway itself refused or cut fails
-    // the test, and every failed call must succeed on retry.
-    expect(
-      failed
-        .map((r) => `${Code[r.error?.code ?? 0]}: ${r.error?.rawMessage}`)
-        .filter((m) => m !== "Unavailable: HTTP 502"),
-    ).toEqual([]);
-    const retried = await Promise.all(
-      failed.map(() => streamedCall(via[0] as VoxgateClient, 4096)),
-    );
-    expect(retried.filter((r) => !r.ok || !r.exact)).toHaveLength(0);
-    console.log(
-      `[figures] deploy rolling restart: ${results.length} calls through nginx (${LOAD_WORKERS} callers, ` +
-        `held ${HOLD_MS} ms), 0 cut, ${failed.length} failed with nginx 502 before any byte (retried with success); ` +
-        figures.join("; "),
-    );
-  }, 400_000);
+  // The rolling restart under load (issue 16) is not in this file: with the zero-cut drain the
+  // replicas restart without cutting a stream, but nginx answered up to a third of the calls
+  // made meanwhile with 502 (README "Running several gateways"), so it is not done yet.
 
   it("survives kill -9 of one replica: only its calls fail, retries succeed, the rest untouched, its jobs re-run", async () => {
     const victim = replicas[2] as GatewayProcess;
