@@ -29,9 +29,15 @@ import { createAgentPortServer } from "../services/agent-link/index.js";
 import type { PromptSource } from "../services/agent-link/prompt-source.js";
 import { hashToken } from "../services/auth/token-codec.js";
 import { createTokenStore } from "../services/auth/token-store.js";
+import { settingDefaults } from "../services/config/settings.js";
 import { createEngineHost, describeEngines } from "../services/engine-host/index.js";
 import type { EngineAudioChunk, TtsEngine } from "../services/engines/tts-engine.js";
+import { gatewaySettings } from "../services/gateway/gateway-settings.js";
+import { routingOptionsFromSettings } from "../services/registry/backend-registry.js";
 import { createBackendRegistry } from "../services/registry/index.js";
+
+/** Routing options a started gateway has by default (its settings' defaults). */
+const routing = routingOptionsFromSettings(settingDefaults(gatewaySettings));
 
 const { values } = parseArgs({
   options: {
@@ -124,7 +130,7 @@ async function runGateway(): Promise<void> {
       };
     },
   };
-  const registry = createBackendRegistry({ log, maxAttempts: 1 });
+  const registry = createBackendRegistry({ log, ...routing, maxAttempts: 1 });
   const server = createAgentPortServer({
     host: "127.0.0.1",
     port: 0,

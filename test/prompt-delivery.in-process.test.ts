@@ -37,6 +37,7 @@ import { type AgentPortServer, createAgentPortServer } from "../services/agent-l
 import type { PromptSource } from "../services/agent-link/prompt-source.js";
 import { hashToken } from "../services/auth/token-codec.js";
 import { createTokenStore } from "../services/auth/token-store.js";
+import { settingDefaults } from "../services/config/settings.js";
 import { createEngineHost, describeEngines } from "../services/engine-host/index.js";
 import { EngineInputError } from "../services/engines/engine-errors.js";
 import type {
@@ -45,10 +46,15 @@ import type {
   EngineSynthesisRequest,
   TtsEngine,
 } from "../services/engines/tts-engine.js";
+import { gatewaySettings } from "../services/gateway/gateway-settings.js";
 import { createGrpcServiceDefinition } from "../services/grpc/service-definition.js";
 import { createGatewayMetrics, type GatewayMetrics } from "../services/metrics/gateway-metrics.js";
+import { routingOptionsFromSettings } from "../services/registry/backend-registry.js";
 import { type BackendRegistry, createBackendRegistry } from "../services/registry/index.js";
 import { startTracing, type Tracing } from "../services/tracing/index.js";
+
+/** Routing options a started gateway has by default (its settings' defaults). */
+const routing = routingOptionsFromSettings(settingDefaults(gatewaySettings));
 
 const AGENT_TOKEN = "vxg_prompt-delivery-agent-token";
 const MODEL = { family: "fake-clone", size: "1b" };
@@ -220,7 +226,7 @@ async function startGateway(
   log: Logger = silent,
   observe?: (metrics: GatewayMetrics) => void,
 ): Promise<Gateway> {
-  const registry = createBackendRegistry({ log: silent, maxAttempts: 1 });
+  const registry = createBackendRegistry({ log: silent, ...routing, maxAttempts: 1 });
   const metrics = createGatewayMetrics({ registry, processMetrics: false });
   observe?.(metrics);
   cleanups.push(async () => metrics.close());

@@ -10,12 +10,18 @@ import {
   type WatchBackendsResponse,
 } from "../../gen/voxgate/v1/backend_admin_pb.js";
 import { CapabilitiesSchema, Feature } from "../../gen/voxgate/v1/capabilities_pb.js";
+import { settingDefaults } from "../../services/config/settings.js";
+import { gatewaySettings } from "../../services/gateway/gateway-settings.js";
+import { routingOptionsFromSettings } from "../../services/registry/backend-registry.js";
 import {
   type BackendRegistration,
   createBackendRegistry,
   type GpuBackendClient,
 } from "../registry/index.js";
 import { createBackendAdminHandler } from "./backend-admin-handler.js";
+
+/** Routing options a started gateway has by default (its settings' defaults). */
+const routing = routingOptionsFromSettings(settingDefaults(gatewaySettings));
 
 const log = pino({ level: "silent" });
 const synth = { feature: Feature.SYNTHESIZE } as const;
@@ -40,8 +46,9 @@ function setup() {
   let now = 0;
   const registry = createBackendRegistry({
     log,
+    ...routing,
     now: () => now,
-    breaker: { failureThreshold: 2, cooldownMs: 1000, halfOpenSuccesses: 1 },
+    breaker: { ...routing.breaker, failureThreshold: 2, cooldownMs: 1000, halfOpenSuccesses: 1 },
   });
   const transport = createRouterTransport(({ service }) => {
     service(BackendAdminService, createBackendAdminHandler({ registry }));

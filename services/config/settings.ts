@@ -31,6 +31,18 @@ export type SettingValues<Table extends Record<string, SettingSpec<unknown>>> = 
   [K in keyof Table]: Table[K] extends SettingSpec<infer T> ? T : never;
 };
 
+/**
+ * The default of every setting of `table`, keyed like the table: for code that builds a component
+ * by hand (tests, benches) and needs the values a started process would have, without copying them.
+ */
+export function settingDefaults<Table extends Record<string, SettingSpec<unknown>>>(
+  table: Table,
+): SettingValues<Table> {
+  return Object.fromEntries(
+    Object.entries(table).map(([name, spec]) => [name, spec.defaultValue]),
+  ) as SettingValues<Table>;
+}
+
 /** Raised when a setting is invalid; the message names the setting, its source and the rule. */
 export class SettingsError extends Error {
   override readonly name = "SettingsError";

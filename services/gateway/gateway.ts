@@ -33,9 +33,9 @@ import {
   createServerlessBackend,
   type ServerlessBackendOptions,
 } from "../backends/serverless/serverless-backend.js";
+import { settingDefaults } from "../config/settings.js";
 import { createStreamBudget, type StreamBudgetOptions } from "../connection-limits/index.js";
 import { createConsoleFrontend } from "../console/console-frontend.js";
-import { DEFAULT_MAX_JSON_DEPTH } from "../input-limits/json-limits.js";
 import { createJobExecutors } from "../jobs/executors/index.js";
 import { createJobSystem, type JobSettingValues } from "../jobs/job-system.js";
 import { createSqlUsageStore } from "../limits/sql-usage-store.js";
@@ -54,6 +54,8 @@ import {
   type BackendRegistry,
   createBackendRegistry,
   createHealthProber,
+  type RoutingSettings,
+  routingOptionsFromSettings,
 } from "../registry/index.js";
 import { createRelayDebugLog } from "../relay/relay-debug-log.js";
 import { createRelayDebugSocket } from "../relay/relay-debug-socket.js";
@@ -98,12 +100,12 @@ export interface GatewayOptions {
     host: string;
     port: number;
     limits?: Partial<PublicServerLimits>;
-    /** Caps on requests in flight; missing keys take their defaults (4096 in all, 128 without a token). */
+    /** Caps on requests in flight; missing keys take the settings' defaults. */
     streams?: Partial<StreamBudgetOptions>;
     tls?: PortTlsOptions | undefined;
     /**
      * On start, open this port only once a backend is READY, waiting at most this long, in ms
-     * (0 = at once). @default 0
+     * (0 = at once). @default setting openAfterBackendMs
      */
     openAfterBackendMs?: number;
   };
@@ -154,7 +156,7 @@ export interface GatewayOptions {
     maxReferenceBytes?: number;
     /** Longest reference recording (or audio to analyze), in seconds. @default setting maxReferenceSeconds */
     maxReferenceSeconds?: number;
-    /** Deepest JSON nesting of a request body, on every JSON way in. @default 64 */
+    /** Deepest JSON nesting of a request body, on every JSON way in. @default setting maxJsonDepth */
     maxJsonDepth?: number;
     /** Longest conversation of one text generation call, in characters. @default setting maxLlmPromptChars */
     maxLlmPromptChars?: number;
@@ -232,26 +234,15 @@ export interface AgentPortTlsOptions extends PortTlsOptions {
   requireAgentIdentity?: boolean | undefined;
 }
 
-/** How the gateway judges backend health. */
-export interface GatewayHealthOptions {
-  /** Interval of `GPUBackendService.Health` probes of each backend, in ms. @default 2000 */
+/**
+ * How the gateway judges backend health: the settings of the same names (README: Settings), which
+ * hold their defaults.
+ */
+export interface GatewayHealthOptions extends RoutingSettings {
+  /** Interval of `GPUBackendService.Health` probes of each backend, in ms. */
   probeIntervalMs: number;
-  /** Deadline of one probe, in ms. @default 1000 */
+  /** Deadline of one probe, in ms. */
   probeTimeoutMs: number;
-  /** Consecutive failed calls that open a backend's breaker. @default 5 */
-  breakerFailureThreshold: number;
-  /** Time an open breaker refuses calls before a trial call, in ms. @default 10_000 */
-  breakerCooldownMs: number;
-  /** Successful trial calls that close a half-open breaker. @default 2 */
-  breakerHalfOpenSuccesses: number;
-  /** Share of failed calls among the last `breakerWindowCalls` that opens a breaker, in %. @default 50 */
-  breakerFailurePercent: number;
-  /** Recent calls per backend the failure share is taken over. @default 10 */
-  breakerWindowCalls: number;
-  /** Failed probes in a row that make a backend unhealthy. @default 2 */
-  probeFailureThreshold: number;
-  /** Most backends one call tries. @default 3 */
-  maxAttempts: number;
 }
 
 /** Where a started gateway listens. */
@@ -323,7 +314,9 @@ export function createGateway(options: GatewayOptions): Gateway {
   const { log, limits } = options;
   // Read first: bad certificate files stop the gateway before anything else starts.
   const tlsFiles = createPortTlsFiles(options);
-  const health = options.health ?? {};
+  const defaults = settingDefaults(gatewaySettings);
+  // Missing health keys (hand-built options) take the settings' defaults.
+  const health: GatewayHealthOptions = { ...defaults, ...options.health };
   // Known once the public port listens; signed URLs of the filesystem store point at it.
   let publicUrl = "";
   const storage = createGatewayStorage(options.storage ?? {}, () => publicUrl, log);
@@ -362,21 +355,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   });
   const registry = createBackendRegistry({
     log,
-    breaker: {
-      ...(health.breakerFailureThreshold
-        ? { failureThreshold: health.breakerFailureThreshold }
-        : {}),
-      ...(health.breakerCooldownMs !== undefined ? { cooldownMs: health.breakerCooldownMs } : {}),
-      ...(health.breakerHalfOpenSuccesses
-        ? { halfOpenSuccesses: health.breakerHalfOpenSuccesses }
-        : {}),
-      ...(health.breakerFailurePercent ? { failureRatio: health.breakerFailurePercent / 100 } : {}),
-      ...(health.breakerWindowCalls ? { windowCalls: health.breakerWindowCalls } : {}),
-    },
-    ...(health.probeFailureThreshold
-      ? { health: { probeFailureThreshold: health.probeFailureThreshold } }
-      : {}),
-    ...(health.maxAttempts ? { maxAttempts: health.maxAttempts } : {}),
+    ...routingOptionsFromSettings(health),
     admission: createAdmissionQueue({
       ...(options.admission?.maxQueued !== undefined
         ? { maxQueued: options.admission.maxQueued }
@@ -399,8 +378,8 @@ export function createGateway(options: GatewayOptions): Gateway {
   const prober = createHealthProber({
     registry,
     log,
-    ...(health.probeIntervalMs ? { intervalMs: health.probeIntervalMs } : {}),
-    ...(health.probeTimeoutMs ? { timeoutMs: health.probeTimeoutMs } : {}),
+    intervalMs: health.probeIntervalMs,
+    timeoutMs: health.probeTimeoutMs,
   });
   for (const backend of options.backends ?? []) {
     registry.add(
@@ -423,7 +402,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       "configured static backend",
     );
   }
-  const maxJsonDepth = limits.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH;
+  const maxJsonDepth = limits.maxJsonDepth ?? defaults.maxJsonDepth;
   const tokens = createTokenStore(options.tokens);
   const shutdown = new AbortController();
   // Aborted when a drain starts: readiness and gRPC health report NOT_SERVING from then on.
@@ -897,7 +876,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         agentPort = bound[0]?.status === "fulfilled" ? bound[0].value : 0;
         // The agent port opens first: a replacement behind a load balancer that cannot read
         // /readyz takes calls only once its agents are back (or the wait is over).
-        const waitMs = options.public.openAfterBackendMs ?? 0;
+        const waitMs = options.public.openAfterBackendMs ?? defaults.openAfterBackendMs;
         if (waitMs > 0) {
           const waitStarted = performance.now();
           await waitUntil(

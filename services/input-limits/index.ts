@@ -1,7 +1,6 @@
 export {
   checkJsonText,
   createJsonLimitScanner,
-  DEFAULT_MAX_JSON_DEPTH,
   isJsonLimitError,
   JsonLimitError,
   type JsonLimitScanner,

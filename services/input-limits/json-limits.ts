@@ -2,14 +2,11 @@ import type { Readable } from "node:stream";
 
 /** Limits every JSON body is held to while it is read, before `JSON.parse` sees it. */
 export interface JsonLimits {
-  /** Deepest nesting of `[` and `{`. @default 64 */
+  /** Deepest nesting of `[` and `{` (setting maxJsonDepth). */
   maxDepth: number;
   /** Largest body, in bytes. */
   maxBytes: number;
 }
-
-/** Default deepest JSON nesting: deep enough for every voxgate message, far from costly. */
-export const DEFAULT_MAX_JSON_DEPTH = 64;
 
 /** Setting that sets {@link JsonLimits.maxDepth}, named in refusals. */
 export const kJsonDepthSetting = "VOXGATE_MAX_JSON_DEPTH";

@@ -19,12 +19,7 @@ import type { GateResult } from "../auth/request-gate.js";
 import type { NodeRequest, NodeResponse } from "../auth/rpc-error-response.js";
 import { kCallContext, kExpectedCodes } from "../gateway/call-context.js";
 import type { HttpFrontend, HttpRoute } from "../gateway/http-frontend.js";
-import {
-  DEFAULT_MAX_JSON_DEPTH,
-  isJsonLimitError,
-  type JsonLimits,
-  readJsonText,
-} from "../input-limits/json-limits.js";
+import { isJsonLimitError, type JsonLimits, readJsonText } from "../input-limits/json-limits.js";
 import type { BackendRegistry } from "../registry/index.js";
 import { isClonedVoiceId } from "../voices/voice-id.js";
 import {
@@ -65,8 +60,8 @@ export interface OpenAiFrontendOptions {
   registry: BackendRegistry;
   /** Largest JSON request body, in bytes. */
   maxRequestBytes: number;
-  /** Deepest JSON nesting of a request body. @default 64 */
-  maxJsonDepth?: number;
+  /** Deepest JSON nesting of a request body (setting maxJsonDepth). */
+  maxJsonDepth: number;
   /** Deadline of calls that set none with {@link kTimeoutHeader}, in ms. */
   defaultTimeoutMs: number;
   /** Longest deadline a caller may set with {@link kTimeoutHeader}, in ms; longer ones are cut. */
@@ -180,7 +175,7 @@ export function createOpenAiFrontend(options: OpenAiFrontendOptions): HttpFronte
   async function speech(req: NodeRequest, res: NodeResponse, gate: GateResult): Promise<void> {
     const body = await readJsonBody(req, res, {
       maxBytes: options.maxRequestBytes,
-      maxDepth: options.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH,
+      maxDepth: options.maxJsonDepth,
     });
     const backends = registry.list();
     const call = parseSpeechRequest(body, speechModelCatalog(backends), { modelAliases });
@@ -372,7 +367,7 @@ export function createOpenAiFrontend(options: OpenAiFrontendOptions): HttpFronte
   async function chat(req: NodeRequest, res: NodeResponse, gate: GateResult): Promise<void> {
     const body = await readJsonBody(req, res, {
       maxBytes: options.maxRequestBytes,
-      maxDepth: options.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH,
+      maxDepth: options.maxJsonDepth,
     });
     const call = parseChatRequest(body);
     const model = call.request.model ?? "";

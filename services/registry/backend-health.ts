@@ -23,10 +23,10 @@ export type HealthSignal =
 /** Options of {@link createHealthMachine}. */
 export interface HealthMachineOptions {
   /**
-   * Consecutive failed probes that make a `ready` or `pending` backend `unhealthy`.
-   * @default 2
+   * Consecutive failed probes that make a `ready` or `pending` backend `unhealthy` (setting
+   * probeFailureThreshold).
    */
-  probeFailureThreshold?: number;
+  probeFailureThreshold: number;
 }
 
 /** One backend's health state machine. */
@@ -38,8 +38,8 @@ export interface HealthMachine {
 }
 
 /** Creates a machine in `pending`. */
-export function createHealthMachine(options: HealthMachineOptions = {}): HealthMachine {
-  const threshold = Math.max(1, options.probeFailureThreshold ?? 2);
+export function createHealthMachine(options: HealthMachineOptions): HealthMachine {
+  const threshold = Math.max(1, options.probeFailureThreshold);
   let health: BackendHealth = "pending";
   let probeFailures = 0;
   const move = (next: BackendHealth) => {

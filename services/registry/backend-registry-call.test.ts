@@ -8,13 +8,19 @@ import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { BackendKind, BreakerState } from "../../gen/voxgate/v1/backend_admin_pb.js";
 import { CapabilitiesSchema, Feature } from "../../gen/voxgate/v1/capabilities_pb.js";
+import { settingDefaults } from "../../services/config/settings.js";
+import { gatewaySettings } from "../../services/gateway/gateway-settings.js";
 import type { BackendRegistration, GpuBackendClient } from "./backend.js";
 import {
   type BackendAttempt,
   type BackendRegistry,
   type BackendRegistryOptions,
   createBackendRegistry,
+  routingOptionsFromSettings,
 } from "./backend-registry.js";
+
+/** Routing options a started gateway has by default (its settings' defaults). */
+const routing = routingOptionsFromSettings(settingDefaults(gatewaySettings));
 
 const log = pino({ level: "silent" });
 const synth = { feature: Feature.SYNTHESIZE } as const;
@@ -37,7 +43,7 @@ function registration(id: string, priority: number): BackendRegistration {
 
 /** A registry with READY backends a (priority 0), b (1), c (2). */
 function registryOf(ids = ["a", "b", "c"], options: Partial<BackendRegistryOptions> = {}) {
-  const registry = createBackendRegistry({ log, ...options });
+  const registry = createBackendRegistry({ log, ...routing, ...options });
   ids.forEach((id, priority) => {
     registry.add(registration(id, priority), "test");
     registry.heartbeat(id);
@@ -273,7 +279,7 @@ describe("BackendRegistry.call", () => {
     let now = 0;
     const registry = registryOf(["a", "b"], {
       now: () => now,
-      breaker: { failureThreshold: 2, cooldownMs: 1000 },
+      breaker: { ...routing.breaker, failureThreshold: 2, cooldownMs: 1000 },
     });
     const script = { a: fails(Code.Unavailable, "down"), b: speaks("ok") };
     expect((await runCall(registry, script)).served).toEqual({ backend: "b", attempts: 2 });

@@ -9,13 +9,19 @@ import {
   LoadReportSchema,
   ServingState,
 } from "../../gen/voxgate/v1/gpu_backend_pb.js";
+import { settingDefaults } from "../../services/config/settings.js";
+import { gatewaySettings } from "../../services/gateway/gateway-settings.js";
 import type { BackendCriteria, BackendRegistration, GpuBackendClient } from "./backend.js";
 import {
   type BackendEvent,
   type BackendRegistry,
   type BackendRegistryOptions,
   createBackendRegistry,
+  routingOptionsFromSettings,
 } from "./backend-registry.js";
+
+/** Routing options a started gateway has by default (its settings' defaults). */
+const routing = routingOptionsFromSettings(settingDefaults(gatewaySettings));
 
 const log = pino({ level: "silent" });
 
@@ -66,7 +72,7 @@ function addReady(registry: BackendRegistry, backend: BackendRegistration): void
 }
 
 function newRegistry(options: Partial<BackendRegistryOptions> = {}) {
-  return createBackendRegistry({ log, ...options });
+  return createBackendRegistry({ log, ...routing, ...options });
 }
 
 function leaseError(registry: BackendRegistry, criteria: BackendCriteria): ConnectError {
@@ -372,7 +378,9 @@ describe("BackendRegistry.lease", () => {
     });
 
     it("names why each capable backend cannot take the call", () => {
-      const registry = newRegistry({ breaker: { failureThreshold: 1, cooldownMs: 60_000 } });
+      const registry = newRegistry({
+        breaker: { ...routing.breaker, failureThreshold: 1, cooldownMs: 60_000 },
+      });
       addReady(registry, registration("a"));
       addReady(registry, registration("b"));
       addReady(registry, registration("c"));
@@ -409,7 +417,13 @@ describe("circuit breaker in the registry", () => {
     let now = 1_000_000;
     const registry = newRegistry({
       now: () => now,
-      breaker: { failureThreshold: 5, failureRatio: 0.5, windowCalls: 6, cooldownMs: 5_000 },
+      breaker: {
+        ...routing.breaker,
+        failureThreshold: 5,
+        failureRatio: 0.5,
+        windowCalls: 6,
+        cooldownMs: 5_000,
+      },
     });
     addReady(registry, registration("flaky", { priority: 0, slots: 4 }));
     addReady(registry, registration("steady", { priority: 1, slots: 4 }));
@@ -454,7 +468,10 @@ describe("circuit breaker in the registry", () => {
   });
 
   it("does not count busy backends or callers who left against the breaker", () => {
-    const registry = newRegistry({ breaker: { failureThreshold: 1 }, busyHoldMs: 0 });
+    const registry = newRegistry({
+      breaker: { ...routing.breaker, failureThreshold: 1 },
+      busyHoldMs: 0,
+    });
     addReady(registry, registration("a", { slots: 4 }));
     registry.lease(synth).release("backend-busy", "all 4 slots are busy");
     registry.lease(synth).release("caller-gone", "client went away");
@@ -509,7 +526,7 @@ describe("the backend's own load reports", () => {
   });
 
   it("counts busy refusals, three in a row, from a backend that reports free slots as a failure: the breaker opens and says why", () => {
-    const registry = newRegistry({ breaker: { failureThreshold: 1 } });
+    const registry = newRegistry({ breaker: { ...routing.breaker, failureThreshold: 1 } });
     addReady(registry, registration("a", { slots: 2 }));
     for (let i = 0; i < 3; i++) {
       // Each report shows free slots (and ends the busy hold), yet the next call is refused.
@@ -529,7 +546,7 @@ describe("the backend's own load reports", () => {
 
 describe("busy refusals from an agent shared by several gateways", () => {
   it("are load, not a fault, while its reports show calls in flight: the breaker stays closed", () => {
-    const registry = newRegistry({ breaker: { failureThreshold: 1 } });
+    const registry = newRegistry({ breaker: { ...routing.breaker, failureThreshold: 1 } });
     addReady(registry, registration("a", { slots: 2 }));
     for (let i = 0; i < 5; i++) {
       // A free slot in the report that another replica takes first.
@@ -637,7 +654,7 @@ describe("BackendRegistry.watch", () => {
 
 describe("re-adding an id (agent reconnect)", () => {
   it("keeps the counters and comes back PENDING with the new registration and a closed breaker", () => {
-    const registry = newRegistry({ breaker: { failureThreshold: 1 } });
+    const registry = newRegistry({ breaker: { ...routing.breaker, failureThreshold: 1 } });
     addReady(registry, registration("a", { slots: 4 }));
     registry.lease(synth).release("ok");
     registry.lease(synth); // still running
@@ -661,7 +678,7 @@ describe("re-adding an id (agent reconnect)", () => {
   });
 
   it("frees the slot of a call that was running across the reconnect", () => {
-    const registry = newRegistry({ breaker: { failureThreshold: 1 } });
+    const registry = newRegistry({ breaker: { ...routing.breaker, failureThreshold: 1 } });
     addReady(registry, registration("a", { slots: 1 }));
     const running = registry.lease(synth);
     addReady(registry, registration("a", { slots: 1 }));

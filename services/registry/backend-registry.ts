@@ -99,19 +99,53 @@ export interface BackendCallOptions {
   onAdmitted?(waitedMs: number): void;
 }
 
+/**
+ * The gateway settings that shape routing and backend health, by setting name (README: Settings).
+ */
+export interface RoutingSettings {
+  /** Consecutive failed calls that open a backend's breaker. */
+  breakerFailureThreshold: number;
+  /** Time an open breaker refuses calls before a trial call, in ms. */
+  breakerCooldownMs: number;
+  /** Successful trial calls that close a half-open breaker. */
+  breakerHalfOpenSuccesses: number;
+  /** Share of failed calls among the last `breakerWindowCalls` that opens a breaker, in %. */
+  breakerFailurePercent: number;
+  /** Recent calls per backend the failure share is taken over. */
+  breakerWindowCalls: number;
+  /** Failed probes in a row that make a backend unhealthy. */
+  probeFailureThreshold: number;
+  /** Most backends one call tries. */
+  maxAttempts: number;
+}
+
+/** The breaker, health and retry options of {@link createBackendRegistry} from the settings. */
+export function routingOptionsFromSettings(
+  settings: RoutingSettings,
+): Pick<BackendRegistryOptions, "breaker" | "health" | "maxAttempts"> {
+  return {
+    breaker: {
+      failureThreshold: settings.breakerFailureThreshold,
+      cooldownMs: settings.breakerCooldownMs,
+      halfOpenSuccesses: settings.breakerHalfOpenSuccesses,
+      failureRatio: settings.breakerFailurePercent / 100,
+      windowCalls: settings.breakerWindowCalls,
+    },
+    health: { probeFailureThreshold: settings.probeFailureThreshold },
+    maxAttempts: settings.maxAttempts,
+  };
+}
+
 /** Options of {@link createBackendRegistry}. */
 export interface BackendRegistryOptions {
   /** Logger for registry changes. */
   log: Logger;
   /** Circuit breaker of each backend. */
-  breaker?: Omit<CircuitBreakerOptions, "now">;
+  breaker: Omit<CircuitBreakerOptions, "now">;
   /** Health state machine of each backend. */
-  health?: HealthMachineOptions;
-  /**
-   * Most backends one call tries before it gives up.
-   * @default 3
-   */
-  maxAttempts?: number;
+  health: HealthMachineOptions;
+  /** Most backends one call tries before it gives up (setting maxAttempts). */
+  maxAttempts: number;
   /** Clock, in ms (breaker cooldowns). @default Date.now */
   now?: () => number;
   /**
@@ -229,7 +263,7 @@ export function createBackendRegistry(options: BackendRegistryOptions): BackendR
   };
   const now = options.now ?? Date.now;
   const busyHoldMs = options.busyHoldMs ?? 250;
-  const maxAttempts = Math.max(1, options.maxAttempts ?? 3);
+  const maxAttempts = Math.max(1, options.maxAttempts);
   const entries = new Map<string, Entry>();
   const events = new EventEmitter();
   // Each watcher is one listener; admin streams can be many.

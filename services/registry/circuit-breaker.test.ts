@@ -1,6 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { BreakerState } from "../../gen/voxgate/v1/backend_admin_pb.js";
+import { settingDefaults } from "../../services/config/settings.js";
+import { gatewaySettings } from "../../services/gateway/gateway-settings.js";
+import { routingOptionsFromSettings } from "./backend-registry.js";
 import { createCircuitBreaker } from "./circuit-breaker.js";
+
+/** Routing options a started gateway has by default (its settings' defaults). */
+const routing = routingOptionsFromSettings(settingDefaults(gatewaySettings));
 
 function clock(start = 0) {
   let now = start;
@@ -19,7 +25,12 @@ function call(
 describe("createCircuitBreaker", () => {
   it("opens after the consecutive-failure threshold; a success in between resets the count", () => {
     const t = clock();
-    const breaker = createCircuitBreaker({ failureThreshold: 3, windowCalls: 100, now: t.now });
+    const breaker = createCircuitBreaker({
+      ...routing.breaker,
+      failureThreshold: 3,
+      windowCalls: 100,
+      now: t.now,
+    });
     call(breaker, "failure");
     call(breaker, "failure");
     call(breaker, "success");
@@ -36,6 +47,7 @@ describe("createCircuitBreaker", () => {
   it("opens on the failure ratio once the window is full (a backend failing every other call)", () => {
     const t = clock();
     const breaker = createCircuitBreaker({
+      ...routing.breaker,
       failureThreshold: 5,
       failureRatio: 0.5,
       windowCalls: 4,
@@ -49,7 +61,11 @@ describe("createCircuitBreaker", () => {
   });
 
   it("ignores neutral outcomes (caller gone, backend busy)", () => {
-    const breaker = createCircuitBreaker({ failureThreshold: 1, windowCalls: 1 });
+    const breaker = createCircuitBreaker({
+      ...routing.breaker,
+      failureThreshold: 1,
+      windowCalls: 1,
+    });
     for (let i = 0; i < 10; i++) call(breaker, "neutral");
     expect(breaker.state).toBe(BreakerState.CLOSED);
   });
@@ -57,6 +73,7 @@ describe("createCircuitBreaker", () => {
   it("goes half-open after the cooldown, one trial at a time, and closes after enough successes", () => {
     const t = clock(1000);
     const breaker = createCircuitBreaker({
+      ...routing.breaker,
       failureThreshold: 1,
       cooldownMs: 500,
       halfOpenSuccesses: 2,
@@ -82,7 +99,12 @@ describe("createCircuitBreaker", () => {
 
   it("reopens when a trial fails, for another full cooldown", () => {
     const t = clock();
-    const breaker = createCircuitBreaker({ failureThreshold: 1, cooldownMs: 100, now: t.now });
+    const breaker = createCircuitBreaker({
+      ...routing.breaker,
+      failureThreshold: 1,
+      cooldownMs: 100,
+      now: t.now,
+    });
     call(breaker, "failure");
     t.advance(100);
     expect(call(breaker, "failure")?.reason).toBe(
@@ -96,7 +118,12 @@ describe("createCircuitBreaker", () => {
 
   it("lets a call that entered while closed settle without deciding a half-open breaker", () => {
     const t = clock();
-    const breaker = createCircuitBreaker({ failureThreshold: 1, cooldownMs: 10, now: t.now });
+    const breaker = createCircuitBreaker({
+      ...routing.breaker,
+      failureThreshold: 1,
+      cooldownMs: 10,
+      now: t.now,
+    });
     const slow = breaker.enter();
     call(breaker, "failure");
     t.advance(10);
@@ -106,7 +133,7 @@ describe("createCircuitBreaker", () => {
   });
 
   it("resets to closed", () => {
-    const breaker = createCircuitBreaker({ failureThreshold: 1 });
+    const breaker = createCircuitBreaker({ ...routing.breaker, failureThreshold: 1 });
     call(breaker, "failure");
     breaker.reset();
     expect(breaker.state).toBe(BreakerState.CLOSED);

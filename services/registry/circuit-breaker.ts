@@ -1,33 +1,27 @@
 import { BreakerState } from "../../gen/voxgate/v1/backend_admin_pb.js";
 
-/** Options of {@link createCircuitBreaker}. */
+/**
+ * Options of {@link createCircuitBreaker}. The numbers are gateway settings (the `breaker…` rows of
+ * README: Settings); they have no default here.
+ */
 export interface CircuitBreakerOptions {
-  /**
-   * Consecutive failed calls that open the breaker.
-   * @default 5
-   */
-  failureThreshold?: number;
+  /** Consecutive failed calls that open the breaker (setting breakerFailureThreshold). */
+  failureThreshold: number;
   /**
    * Share of failed calls among the last `windowCalls` that opens the breaker (0-1]; it applies once
-   * the window is full, so a backend failing every other call is ejected too.
-   * @default 0.5
+   * the window is full, so a backend failing every other call is ejected too (setting
+   * breakerFailurePercent / 100).
    */
-  failureRatio?: number;
+  failureRatio: number;
+  /** Calls the failure ratio is measured over (setting breakerWindowCalls). */
+  windowCalls: number;
   /**
-   * Calls the failure ratio is measured over.
-   * @default 10
+   * Time an open breaker refuses calls before it lets a trial call through, in ms (setting
+   * breakerCooldownMs).
    */
-  windowCalls?: number;
-  /**
-   * Time an open breaker refuses calls before it lets a trial call through, in ms.
-   * @default 10_000
-   */
-  cooldownMs?: number;
-  /**
-   * Successful trial calls in a row that close a half-open breaker.
-   * @default 2
-   */
-  halfOpenSuccesses?: number;
+  cooldownMs: number;
+  /** Successful trial calls in a row that close a half-open breaker (setting breakerHalfOpenSuccesses). */
+  halfOpenSuccesses: number;
   /** Clock, in ms. @default Date.now */
   now?: () => number;
 }
@@ -73,12 +67,11 @@ export interface CircuitBreaker {
 }
 
 /** Creates a closed circuit breaker. */
-export function createCircuitBreaker(options: CircuitBreakerOptions = {}): CircuitBreaker {
-  const failureThreshold = Math.max(1, options.failureThreshold ?? 5);
-  const failureRatio = options.failureRatio ?? 0.5;
-  const windowCalls = Math.max(1, options.windowCalls ?? 10);
-  const cooldownMs = options.cooldownMs ?? 10_000;
-  const halfOpenSuccesses = Math.max(1, options.halfOpenSuccesses ?? 2);
+export function createCircuitBreaker(options: CircuitBreakerOptions): CircuitBreaker {
+  const failureThreshold = Math.max(1, options.failureThreshold);
+  const { failureRatio, cooldownMs } = options;
+  const windowCalls = Math.max(1, options.windowCalls);
+  const halfOpenSuccesses = Math.max(1, options.halfOpenSuccesses);
   const now = options.now ?? Date.now;
 
   let state: BreakerState = BreakerState.CLOSED;

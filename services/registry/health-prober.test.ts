@@ -5,9 +5,18 @@ import { afterEach, describe, expect, it } from "vitest";
 import { BackendKind, BackendState } from "../../gen/voxgate/v1/backend_admin_pb.js";
 import { CapabilitiesSchema, Feature } from "../../gen/voxgate/v1/capabilities_pb.js";
 import { GPUBackendService, ServingState } from "../../gen/voxgate/v1/gpu_backend_pb.js";
+import { settingDefaults } from "../../services/config/settings.js";
+import { gatewaySettings } from "../../services/gateway/gateway-settings.js";
 import type { BackendRegistration } from "./backend.js";
-import { type BackendEvent, createBackendRegistry } from "./backend-registry.js";
+import {
+  type BackendEvent,
+  createBackendRegistry,
+  routingOptionsFromSettings,
+} from "./backend-registry.js";
 import { createHealthProber, type HealthProber } from "./health-prober.js";
+
+/** Routing options a started gateway has by default (its settings' defaults). */
+const routing = routingOptionsFromSettings(settingDefaults(gatewaySettings));
 
 const log = pino({ level: "silent" });
 
@@ -67,7 +76,7 @@ afterEach(async () => {
 
 describe("createHealthProber", () => {
   it("probes a new backend at once and makes it READY, recording its load", async () => {
-    const registry = createBackendRegistry({ log });
+    const registry = createBackendRegistry({ log, ...routing });
     const prober = createHealthProber({ registry, log, intervalMs: 60_000, timeoutMs: 500 });
     probers.push(prober);
     prober.start();
@@ -80,7 +89,7 @@ describe("createHealthProber", () => {
   });
 
   it("marks a backend UNHEALTHY after two failed or timed-out probes and READY after it recovers", async () => {
-    const registry = createBackendRegistry({ log });
+    const registry = createBackendRegistry({ log, ...routing });
     const prober = createHealthProber({ registry, log, intervalMs: 60_000, timeoutMs: 100 });
     probers.push(prober);
     const health: FakeHealth = { mode: "serving", calls: 0 };
@@ -108,7 +117,7 @@ describe("createHealthProber", () => {
   });
 
   it("probes on its interval, reports a backend's own drain, and skips a backend still being probed", async () => {
-    const registry = createBackendRegistry({ log });
+    const registry = createBackendRegistry({ log, ...routing });
     const prober = createHealthProber({ registry, log, intervalMs: 50, timeoutMs: 1000 });
     probers.push(prober);
     const events: BackendEvent[] = [];
@@ -129,7 +138,7 @@ describe("createHealthProber", () => {
   });
 
   it("stops: no more probes, running ones are cut", async () => {
-    const registry = createBackendRegistry({ log });
+    const registry = createBackendRegistry({ log, ...routing });
     const prober = createHealthProber({ registry, log, intervalMs: 20, timeoutMs: 10_000 });
     const health: FakeHealth = { mode: "hang", calls: 0 };
     registry.add(fakeBackend("a", health), "test");

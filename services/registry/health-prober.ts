@@ -8,16 +8,10 @@ export interface HealthProberOptions {
   registry: BackendRegistry;
   /** Logger. */
   log: Logger;
-  /**
-   * Interval between probes of one backend, in ms.
-   * @default 2000
-   */
-  intervalMs?: number;
-  /**
-   * Deadline of one probe, in ms; a probe that takes longer failed.
-   * @default 1000
-   */
-  timeoutMs?: number;
+  /** Interval between probes of one backend, in ms (setting probeIntervalMs). */
+  intervalMs: number;
+  /** Deadline of one probe, in ms; a probe that takes longer failed (setting probeTimeoutMs). */
+  timeoutMs: number;
 }
 
 /** Probes every backend's `GPUBackendService.Health` on an interval. */
@@ -37,9 +31,7 @@ export interface HealthProber {
  * skipped, so a frozen backend never piles up probes.
  */
 export function createHealthProber(options: HealthProberOptions): HealthProber {
-  const { registry } = options;
-  const intervalMs = options.intervalMs ?? 2000;
-  const timeoutMs = options.timeoutMs ?? 1000;
+  const { registry, intervalMs, timeoutMs } = options;
   const log = options.log.child({ component: "health-prober" });
   const running = new Map<string, Promise<void>>();
   const stopped = new AbortController();

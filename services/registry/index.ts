@@ -24,6 +24,8 @@ export {
   type CallOutcome,
   createBackendRegistry,
   type ProbeResult,
+  type RoutingSettings,
+  routingOptionsFromSettings,
 } from "./backend-registry.js";
 export {
   type BreakerTicket,

@@ -10,7 +10,6 @@ export {
 } from "./path-template.js";
 export {
   buildRequestMessage,
-  MAX_JSON_DEPTH,
   type RestRequestParts,
   type UnknownQueryPolicy,
 } from "./request-mapping.js";

@@ -11,19 +11,12 @@ import {
 } from "@bufbuild/protobuf";
 import { reflect } from "@bufbuild/protobuf/reflect";
 import { Code, ConnectError } from "@connectrpc/connect";
-import {
-  createJsonLimitScanner,
-  DEFAULT_MAX_JSON_DEPTH,
-  isJsonLimitError,
-} from "../input-limits/json-limits.js";
+import { createJsonLimitScanner, isJsonLimitError } from "../input-limits/json-limits.js";
 import type { PathBindings } from "./path-template.js";
 import { isHttpBody, type RestBinding, resolveFieldPath } from "./route-table.js";
 
 /** What to do with a query parameter that names no field the query may set. */
 export type UnknownQueryPolicy = "reject" | "ignore";
-
-/** Deepest nesting of `[` and `{` a JSON body may have by default. */
-export const MAX_JSON_DEPTH = DEFAULT_MAX_JSON_DEPTH;
 
 /** Well-known types whose proto3 JSON form is one string, so a query parameter can carry them. */
 const STRING_WKTS = new Set([
@@ -49,8 +42,8 @@ export interface RestRequestParts {
   contentType: string;
   /** What to do with unknown query parameters. */
   unknownQuery: UnknownQueryPolicy;
-  /** Deepest JSON nesting of the body. @default {@link MAX_JSON_DEPTH} */
-  maxJsonDepth?: number;
+  /** Deepest JSON nesting of the body (setting maxJsonDepth). */
+  maxJsonDepth: number;
 }
 
 const invalid = (message: string) => new ConnectError(message, Code.InvalidArgument);
@@ -72,7 +65,7 @@ export function buildRequestMessage(binding: RestBinding, parts: RestRequestPart
     if (isHttpBody(input)) {
       raw = { field: undefined, contentType: parts.contentType, data: parts.body };
     } else {
-      const value = parseJsonBody(parts.body, parts.maxJsonDepth ?? MAX_JSON_DEPTH);
+      const value = parseJsonBody(parts.body, parts.maxJsonDepth);
       if (value !== undefined) {
         if (!isObject(value)) throw invalid("the request body must be a JSON object");
         json = value;
@@ -83,7 +76,7 @@ export function buildRequestMessage(binding: RestBinding, parts: RestRequestPart
     if (field.fieldKind === "message" && isHttpBody(field.message)) {
       raw = { field, contentType: parts.contentType, data: parts.body };
     } else {
-      const value = parseJsonBody(parts.body, parts.maxJsonDepth ?? MAX_JSON_DEPTH);
+      const value = parseJsonBody(parts.body, parts.maxJsonDepth);
       if (value !== undefined) json[field.name] = value;
     }
   } else if (parts.body.byteLength > 0) {

@@ -40,8 +40,8 @@ export interface RestTranscoderOptions {
   maxTimeoutMs: number;
   /** What to do with query parameters that name no field. @default "reject" (400) */
   unknownQuery?: UnknownQueryPolicy;
-  /** Deepest JSON nesting of a body. @default 64 */
-  maxJsonDepth?: number;
+  /** Deepest JSON nesting of a body (setting maxJsonDepth). */
+  maxJsonDepth: number;
   /**
    * What to do with a request no annotation matches: `"not-found"` answers a JSON 404 (except for
    * Connect/gRPC paths `/package.Service/Method`, left to the RPC router); `"pass"` leaves it to
@@ -156,7 +156,7 @@ export function createRestTranscoder(options: RestTranscoderOptions): RestTransc
         body,
         contentType: String(req.headers["content-type"] ?? ""),
         unknownQuery,
-        ...(options.maxJsonDepth ? { maxJsonDepth: options.maxJsonDepth } : {}),
+        maxJsonDepth: options.maxJsonDepth,
       });
       const contextValues = createContextValues().set(kCallContext, {
         requestId: gate.requestId,

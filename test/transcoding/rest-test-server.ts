@@ -6,6 +6,8 @@
 import * as http from "node:http";
 import { createServiceImplSpec } from "@connectrpc/connect";
 import { pino } from "pino";
+import { settingDefaults } from "../../services/config/settings.js";
+import { gatewaySettings } from "../../services/gateway/gateway-settings.js";
 import { createInProcessTransport } from "../../services/gateway/in-process-transport.js";
 import { createPublicServer } from "../../services/gateway/public-server.js";
 import {
@@ -59,6 +61,7 @@ export async function startRestTestServer(
     maxRequestBytes: options.maxRequestBytes ?? 64 * 1024,
     maxTimeoutMs: options.maxTimeoutMs ?? 60_000,
     unknownQuery: options.unknownQuery ?? "reject",
+    maxJsonDepth: settingDefaults(gatewaySettings).maxJsonDepth,
     unmatched: "not-found",
   });
   const passed: string[] = [];
