@@ -58,6 +58,13 @@ export interface CompressedEncoderOptions {
    * @default false
    */
   whole?: boolean;
+  /**
+   * Length of the input, in frames, when it is known before the first byte (a render): a FLAC
+   * stream's STREAMINFO then names its total samples, so players and `ffprobe` know its duration
+   * without reading it all (a stream of unknown length says 0, "unknown"). Ignored by Opus and
+   * AAC, whose containers carry the length as they go.
+   */
+  totalPcmFrames?: number | undefined;
   /** Quality of the resampler used when the codec cannot take the input rate. @default 7 */
   resamplerQuality?: number | undefined;
 }
@@ -143,6 +150,11 @@ export async function createCompressedEncoder(
     });
   }
   const whole = options.whole ?? false;
+  // STREAMINFO's total is counted at the codec's rate (FLAC converts only above 655350 Hz).
+  const flacTotalFrames =
+    format === "flac" && !whole && options.totalPcmFrames !== undefined
+      ? Math.round((options.totalPcmFrames * rate) / sampleRateHz)
+      : undefined;
 
   // What the muxer wrote: appended in stream mode, placed by position in whole-file mode.
   const writes: StreamTargetChunk[] = [];
@@ -187,6 +199,7 @@ export async function createCompressedEncoder(
         // A muxer that seeks back cannot stream; this is a bug here, not the caller's.
         throw new Error(`the ${format} muxer wrote at byte ${part.position} after ${streamed}`);
       }
+      if (flacTotalFrames !== undefined) writeFlacTotalSamples(part, flacTotalFrames);
       streamed += part.data.byteLength;
     }
     let bytes: Uint8Array =
@@ -259,6 +272,26 @@ export async function createCompressedEncoder(
       if (wasOpen) await output.cancel();
     },
   };
+}
+
+/**
+ * Byte offset of the low 32 bits of STREAMINFO's 36-bit total samples: after "fLaC", the block
+ * header and 14 bytes of block sizes, frame sizes and format.
+ */
+const FLAC_TOTAL_SAMPLES_OFFSET = 22;
+
+/**
+ * Fills in STREAMINFO's total samples (RFC 9639 section 8.2) when `part` holds the whole field.
+ * The muxer writes the field as 0 ("unknown") in stream mode and this patches the copy before it
+ * leaves; a part that holds only some of its bytes is left as it is (still valid).
+ */
+function writeFlacTotalSamples(part: StreamTargetChunk, totalFrames: number): void {
+  const start = FLAC_TOTAL_SAMPLES_OFFSET - 1 - part.position;
+  if (start < 0 || start + 5 > part.data.byteLength || totalFrames >= 2 ** 32) return;
+  const view = new DataView(part.data.buffer, part.data.byteOffset, part.data.byteLength);
+  // The byte before holds bits-per-sample (high nibble) and the total's top 4 bits (0 here).
+  view.setUint8(start, view.getUint8(start) & 0xf0);
+  view.setUint32(start + 1, totalFrames);
 }
 
 /** Length of the ADTS frame at the start of `bytes` (header included), if its header is there. */

@@ -345,7 +345,7 @@ export function createGateway(options: GatewayOptions): Gateway {
           ? { maxPauseMs: options.jobs.maxJobPauseMs }
           : {}),
       },
-      mp3BitrateKbps: options.audio?.mp3BitrateKbps,
+      audio: options.audio,
     }),
     maxTextChars: limits.maxTextChars,
     settings: options.jobs ?? {},

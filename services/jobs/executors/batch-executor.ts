@@ -11,9 +11,12 @@ const EXTENSIONS = new Map<AudioEncoding, string>([
   [AudioEncoding.WAV, "wav"],
   [AudioEncoding.MP3, "mp3"],
   [AudioEncoding.PCM, "pcm"],
+  [AudioEncoding.OPUS, "opus"],
+  [AudioEncoding.FLAC, "flac"],
+  [AudioEncoding.AAC, "aac"],
 ]);
 
-/** Key of batch item `index`'s audio: `<keyPrefix>items/<index>.<wav|mp3|pcm>`. */
+/** Key of batch item `index`'s audio: `<keyPrefix>items/<index>.<wav|mp3|pcm|opus|flac|aac>`. */
 export function batchItemKey(keyPrefix: string, index: number, encoding: AudioEncoding): string {
   return `${keyPrefix}items/${String(index).padStart(6, "0")}.${EXTENSIONS.get(encoding) ?? "bin"}`;
 }
@@ -45,7 +48,7 @@ export function createBatchExecutor(deps: JobExecutorDeps): JobExecutor {
       }
       if (!EXTENSIONS.has(item.encoding)) {
         throw invalid(
-          `items[${index}].encoding ${AudioEncoding[item.encoding] ?? item.encoding} is not available; use WAV, MP3 or PCM`,
+          `items[${index}].encoding ${AudioEncoding[item.encoding] ?? item.encoding} is not available; use WAV, MP3, PCM, OPUS, FLAC or AAC`,
         );
       }
     });

@@ -3,6 +3,7 @@ import type { Job } from "../../../gen/voxgate/v1/job_pb.js";
 import type { TtsService } from "../../../gen/voxgate/v1/tts_pb.js";
 import type { VoiceService } from "../../../gen/voxgate/v1/voice_pb.js";
 import { kCallContext } from "../../gateway/call-context.js";
+import type { AudioContainerOptions } from "../../tts/audio-container.js";
 import type { JobContext } from "../job-executor.js";
 
 /** Limits of render and batch jobs (gateway settings). */
@@ -52,8 +53,11 @@ export interface JobExecutorDeps {
   voices: Client<typeof VoiceService>;
   /** Render and batch limits; missing keys take {@link DEFAULT_RENDER_LIMITS}. */
   limits?: Partial<RenderLimits> | undefined;
-  /** Constant MP3 bit rate of MP3 outputs, in kbit/s. @default 64 per channel */
-  mp3BitrateKbps?: number | undefined;
+  /**
+   * Bit rates and resampler quality of render outputs: the gateway's `audio` options, the same
+   * that streamed calls get. @default the encoders' own (see `AudioContainerOptions`)
+   */
+  audio?: AudioContainerOptions | undefined;
 }
 
 /**

@@ -59,6 +59,8 @@ function createFakeTts() {
     failOn: new Map<string, ConnectError>(),
     /** Calls with these texts never answer until their signal aborts. */
     hangOn: new Set<string>(),
+    /** Calls with these texts answer stereo (each frame twice). */
+    stereo: new Set<string>(),
   };
   const impl: Pick<ServiceImpl<typeof TtsService>, "synthesize"> = {
     async synthesize(request, context) {
@@ -80,9 +82,10 @@ function createFakeTts() {
       }
       const [spec = "", value = "1"] = request.text.split("#");
       const { frames, rate } = parseText(spec);
-      const pcm = new Int16Array(frames).fill(Number(value));
+      const channels = state.stereo.has(request.text) ? 2 : 1;
+      const pcm = new Int16Array(frames * channels).fill(Number(value));
       return {
-        contentType: `audio/L16; rate=${rate}; channels=1`,
+        contentType: `audio/L16; rate=${rate}; channels=${channels}`,
         data: new Uint8Array(pcm.buffer),
       };
     },
@@ -314,18 +317,54 @@ describe("render executor", () => {
     expect(await keysUnder("jobs/test1/")).toEqual([]);
   });
 
-  it("fails with FAILED_PRECONDITION naming both formats when segments differ in rate", async () => {
+  it("converts segments of other rates to the first spoken segment's rate, whatever finished first", async () => {
     const tts = createFakeTts();
+    // Segment 2 (24 kHz) is short, so with two at once it is stored before segment 1 (22.05 kHz):
+    // the rule takes script order, not arrival order.
+    const job = renderJob({
+      segments: [
+        { text: "", pauseAfterMs: 100 },
+        { text: `${RATE}#1000` },
+        { text: "12000@24000#2000" },
+        { text: "8000@16000#3000" },
+      ],
+    });
     const { context } = contextFor();
-    const job = renderJob({ segments: [{ text: "100" }, { text: "100@24000" }] });
+    const result = await executorWith(tts, { concurrency: 2 }).run(job, context);
+    const bytes = await readObject("jobs/test1/output.wav");
+    const info = parseWav(bytes);
+    expect(info.sampleRateHz).toBe(RATE);
+    // 100 ms of pause, 1 s at 22050, 0.5 s from 24 kHz and 0.5 s from 16 kHz, each converted to
+    // round(frames × 22050 / rate) frames.
+    const pause = 2205;
+    const converted = [RATE, Math.round((12000 * RATE) / 24000), Math.round((8000 * RATE) / 16000)];
+    expect(info.dataBytes / 2).toBe(pause + converted.reduce((a, b) => a + b, 0));
+    expect(result.output.durationMs).toBe(2100n);
+    // The converted runs keep their level (a constant stays a constant, away from the edges).
+    const samples = new Int16Array(
+      bytes.buffer.slice(bytes.byteOffset + info.dataOffset, bytes.byteOffset + bytes.byteLength),
+    );
+    let offset = pause;
+    for (const [i, frames] of converted.entries()) {
+      const middle = samples.subarray(offset + 200, offset + frames - 200);
+      const level = (i + 1) * 1000;
+      expect(middle.every((sample) => Math.abs(sample - level) <= level * 0.01)).toBe(true);
+      offset += frames;
+    }
+    expect(await keysUnder("jobs/test1/")).toEqual(["jobs/test1/output.wav"]);
+  });
+
+  it("fails with FAILED_PRECONDITION naming both when segments differ in channels", async () => {
+    const tts = createFakeTts();
+    tts.state.stereo.add("100");
+    const { context } = contextFor();
+    const job = renderJob({ segments: [{ text: "50" }, { text: "100" }] });
     const error = await executorWith(tts, { concurrency: 1 })
       .run(job, context)
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ConnectError);
     expect((error as ConnectError).code).toBe(Code.FailedPrecondition);
-    expect((error as ConnectError).rawMessage).toMatch(
-      /segment 2 .*24000 Hz.*segment 1 .*22050 Hz/,
-    );
+    expect((error as ConnectError).rawMessage).toMatch(/segment 2 .*2-channel.*segment 1 .*mono/);
     expect(await keysUnder("jobs/test1/output")).toEqual([]);
   });
 
@@ -388,8 +427,8 @@ describe("render executor", () => {
     ],
     [
       "an encoding without an encoder",
-      { segments: [{ text: "1" }], encoding: AudioEncoding.FLAC },
-      /FLAC .*use WAV or MP3/,
+      { segments: [{ text: "1" }], encoding: AudioEncoding.PCM },
+      /PCM .*use WAV, MP3, OPUS, FLAC or AAC/,
     ],
   ])("refuses %s with INVALID_ARGUMENT, calling and storing nothing", async (_, spec, message) => {
     const tts = createFakeTts();

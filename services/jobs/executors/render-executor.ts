@@ -4,7 +4,12 @@ import type { Job, RenderJobSpec } from "../../../gen/voxgate/v1/job_pb.js";
 import { inSpan } from "../../tracing/spans.js";
 import type { JobExecutor, JobResult } from "../job-executor.js";
 import { type JobExecutorDeps, jobCallContext, resolveRenderLimits } from "./executor-deps.js";
-import { describeStoredOutput, type JoinPart, writeJoinedOutput } from "./render-output.js";
+import {
+  describeStoredOutput,
+  type JoinPart,
+  renderOutputRate,
+  writeJoinedOutput,
+} from "./render-output.js";
 import { hasSpeech, type PlannedSegment, planRender, silenceFrames } from "./render-plan.js";
 import { runPool } from "./run-pool.js";
 import {
@@ -18,18 +23,21 @@ import {
 /**
  * Creates the `render` executor: it synthesizes a script's segments through TtsService (up to
  * `limits.concurrency` at once, on any capable backends), joins them in order with exact silences
- * (`round(ms × rate / 1000)` frames) into one WAV or MP3 object, and describes it (size, sha256,
- * duration, segment count).
+ * (`round(ms × rate / 1000)` frames) into one WAV, MP3, Ogg Opus, FLAC or AAC object, and
+ * describes it (size, sha256, duration, segment count).
  *
  * Restart-safe: each finished segment's PCM is stored at `<keyPrefix>segments/<index>.pcm` before
  * progress counts it, and a re-run synthesizes only the segments without one. The output goes to
- * the fixed key `<keyPrefix>output.wav|mp3`, so re-runs overwrite rather than add; a re-run that
+ * the fixed key `<keyPrefix>output.<wav|mp3|opus|flac|aac>`, so re-runs overwrite rather than add; a re-run that
  * finds the output already stored (a crash after the put) just describes it. The checkpoints are
  * deleted once the output is stored, leaving exactly one object per finished render.
  *
- * All segments must share one sample rate and channel count. With the script's `sample_rate_hz`
- * set, TtsService converts every segment to it; without, a mix of engines of different rates fails
- * the job with FAILED_PRECONDITION naming both formats.
+ * The output's sample rate is the script's `sample_rate_hz` (TtsService converts every segment to
+ * it), else the rate of the first spoken segment in script order: segments that came at other
+ * rates (a mix of engines) are converted to it while joining. Segments are stored at the rate
+ * they came at, so a resumed render picks the same rate. Opus and AAC then take the next rate
+ * their codec carries (see {@link renderOutputRate}). All segments must share one channel count
+ * (FAILED_PRECONDITION naming both otherwise).
  */
 export function createRenderExecutor(deps: JobExecutorDeps): JobExecutor {
   const limits = resolveRenderLimits(deps.limits);
@@ -134,7 +142,11 @@ export function createRenderExecutor(deps: JobExecutorDeps): JobExecutor {
       );
 
       // Only a script of pauses has no spoken layout; planRender made it name a rate.
-      const layout = formats.layout() ?? { sampleRateHz: plan.sampleRateHz, channels: 1 };
+      const first = formats.layout() ?? { sampleRateHz: plan.sampleRateHz, channels: 1 };
+      const layout = {
+        sampleRateHz: await renderOutputRate(plan.format, first.sampleRateHz),
+        channels: first.channels,
+      };
       const parts: JoinPart[] = plan.segments.map((segment) => {
         const checkpoint = done.get(segment.index);
         if (hasSpeech(segment) && !checkpoint) {
@@ -143,16 +155,26 @@ export function createRenderExecutor(deps: JobExecutorDeps): JobExecutor {
         return {
           key: checkpoint?.key,
           sizeBytes: checkpoint?.sizeBytes ?? 0,
+          sampleRateHz: checkpoint?.sampleRateHz,
           silenceFrames: silenceFrames(segment.pauseAfterMs, layout.sampleRateHz),
         };
       });
+      const converted = parts.filter(
+        (part) => part.sampleRateHz !== undefined && part.sampleRateHz !== layout.sampleRateHz,
+      ).length;
+      if (converted > 0) {
+        log.info(
+          { sampleRateHz: layout.sampleRateHz, converted },
+          "render converts segments of other rates to the output's",
+        );
+      }
       const output = await writeJoinedOutput({
         blobs,
         key: outputKey,
         parts,
         layout,
         format: plan.format,
-        mp3BitrateKbps: deps.mp3BitrateKbps,
+        audio: deps.audio,
         signal,
       });
       const deleted = await deleteSegments(blobs, keyPrefix);
@@ -201,13 +223,14 @@ export function createRenderExecutor(deps: JobExecutorDeps): JobExecutor {
 }
 
 /**
- * Tracks the one PCM layout all segments must share: the one asked for (`sampleRateHz`), else
- * the first one seen.
+ * Checks each segment's PCM layout as it arrives and keeps the job's: with `sampleRateHz` set,
+ * every segment must come at it; without, rates may differ (converted while joining) and the job
+ * takes the rate of the spoken segment earliest in the script. Channels must always match.
  */
 function createFormatCheck(sampleRateHz: number) {
   let reference: { index: number; layout: PcmLayout } | undefined;
-  const describe = (layout: PcmLayout) =>
-    `${layout.sampleRateHz} Hz ${layout.channels === 1 ? "mono" : `${layout.channels}-channel`}`;
+  let firstSpoken: { index: number; layout: PcmLayout } | undefined;
+  const describe = (channels: number) => (channels === 1 ? "mono" : `${channels}-channel`);
   return {
     check(index: number, layout: PcmLayout): void {
       if (sampleRateHz !== 0 && layout.sampleRateHz !== sampleRateHz) {
@@ -217,26 +240,26 @@ function createFormatCheck(sampleRateHz: number) {
           Code.FailedPrecondition,
         );
       }
+      const seen = {
+        index,
+        layout: { sampleRateHz: layout.sampleRateHz, channels: layout.channels },
+      };
+      if (!firstSpoken || index < firstSpoken.index) firstSpoken = seen;
       if (!reference) {
-        reference = {
-          index,
-          layout: { sampleRateHz: layout.sampleRateHz, channels: layout.channels },
-        };
+        reference = seen;
         return;
       }
-      const same =
-        reference.layout.sampleRateHz === layout.sampleRateHz &&
-        reference.layout.channels === layout.channels;
-      if (!same) {
+      if (reference.layout.channels !== layout.channels) {
         throw new ConnectError(
-          `segment ${index + 1} came as ${describe(layout)} audio but segment ` +
-            `${reference.index + 1} as ${describe(reference.layout)}; segments must share one ` +
-            "format: set the script's sample_rate_hz to have every segment converted to it",
+          `segment ${index + 1} came as ${describe(layout.channels)} audio but segment ` +
+            `${reference.index + 1} as ${describe(reference.layout.channels)}; segments must ` +
+            "share one channel count: route them to engines that agree",
           Code.FailedPrecondition,
         );
       }
     },
-    layout: (): PcmLayout | undefined => reference?.layout,
+    /** The job's PCM layout: `sampleRateHz`, else the earliest spoken segment's rate. */
+    layout: (): PcmLayout | undefined => firstSpoken?.layout,
   };
 }
 

@@ -23,8 +23,20 @@ export interface PlannedSegment {
   params: Record<string, string>;
 }
 
-/** Output formats a render can produce. */
-export type RenderFormat = "wav" | "mp3";
+/**
+ * Output formats a render can produce; each is also the output object's file extension
+ * (`output.opus` is Ogg Opus, RFC 7845's extension).
+ */
+export type RenderFormat = "wav" | "mp3" | "opus" | "flac" | "aac";
+
+const RENDER_FORMATS = new Map<AudioEncoding, RenderFormat>([
+  [AudioEncoding.UNSPECIFIED, "wav"],
+  [AudioEncoding.WAV, "wav"],
+  [AudioEncoding.MP3, "mp3"],
+  [AudioEncoding.OPUS, "opus"],
+  [AudioEncoding.FLAC, "flac"],
+  [AudioEncoding.AAC, "aac"],
+]);
 
 /** A checked script. */
 export interface RenderPlan {
@@ -32,7 +44,10 @@ export interface RenderPlan {
   segments: PlannedSegment[];
   /** Output container. */
   format: RenderFormat;
-  /** Sample rate every segment must have, in Hz; 0 = whatever the first segment has. */
+  /**
+   * Sample rate every segment must have, in Hz (TtsService converts them); 0 = the first spoken
+   * segment's rate, the others converted to it while joining.
+   */
   sampleRateHz: number;
 }
 
@@ -66,19 +81,12 @@ export function planRender(spec: RenderJobSpec, limits: RenderLimits): RenderPla
   if (spec.sampleRateHz !== 0 && !(spec.sampleRateHz >= 8000 && spec.sampleRateHz <= 192_000)) {
     throw invalid(`sample_rate_hz ${spec.sampleRateHz} is outside 8000..192000`);
   }
-  let format: RenderFormat;
-  switch (spec.encoding) {
-    case AudioEncoding.UNSPECIFIED:
-    case AudioEncoding.WAV:
-      format = "wav";
-      break;
-    case AudioEncoding.MP3:
-      format = "mp3";
-      break;
-    default:
-      throw invalid(
-        `encoding ${AudioEncoding[spec.encoding] ?? spec.encoding} is not available for renders; use WAV or MP3`,
-      );
+  const format = RENDER_FORMATS.get(spec.encoding);
+  if (!format) {
+    throw invalid(
+      `encoding ${AudioEncoding[spec.encoding] ?? spec.encoding} is not available for renders; ` +
+        "use WAV, MP3, OPUS, FLAC or AAC",
+    );
   }
   const segments = spec.segments.map((segment, index): PlannedSegment => {
     const field = `segments[${index}]`;
