@@ -3,9 +3,12 @@ import type { Logger } from "pino";
 
 /** Caps on the connections one listener holds. */
 export interface ConnectionBudgetOptions {
-  /** Open connections in all. @default 4096 */
+  /** Open connections in all (setting maxConnections, or agentMaxConnections on the agent port). */
   maxConnections: number;
-  /** Open connections from one client address. @default 256 */
+  /**
+   * Open connections from one client address (setting maxConnectionsPerClient, or
+   * agentMaxConnectionsPerClient).
+   */
   maxConnectionsPerClient: number;
   /** Logger: a refused connection can carry no message, so the refusal is logged. */
   log: Logger;

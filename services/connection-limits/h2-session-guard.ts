@@ -5,10 +5,14 @@ import type { Logger } from "pino";
 export interface H2SessionGuardOptions {
   /**
    * Time a new session has to open its first stream (preface, SETTINGS and a complete HEADERS
-   * frame), in ms; the same time the HTTP/1.1 side gives request headers. @default 10_000
+   * frame), in ms; the same time the HTTP/1.1 side gives request headers (setting
+   * headersTimeoutMs, or agentFirstStreamTimeoutMs on the agent port).
    */
   firstStreamTimeoutMs: number;
-  /** Time a session may stay without an open stream before it is closed, in ms. @default 120_000 */
+  /**
+   * Time a session may stay without an open stream before it is closed, in ms (setting
+   * idleTimeoutMs, or agentIdleTimeoutMs).
+   */
   idleTimeoutMs: number;
   /** Logger. */
   log: Logger;

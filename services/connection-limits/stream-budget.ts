@@ -3,11 +3,11 @@ import type { NodeRequest, NodeResponse } from "../auth/rpc-error-response.js";
 
 /** Caps on requests in flight (HTTP/1.1 requests and HTTP/2 streams) on a port. */
 export interface StreamBudgetOptions {
-  /** Requests in flight in all. @default 4096 */
+  /** Requests in flight in all (setting maxStreams). */
   maxStreams: number;
   /**
    * Requests in flight that carry no token (open services: health checks and `Health/Watch`,
-   * 404s). @default 128
+   * 404s) (setting maxUnauthenticatedStreams).
    */
   maxUnauthenticatedStreams: number;
 }

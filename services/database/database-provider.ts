@@ -4,6 +4,7 @@ import type { Logger } from "pino";
 import { isDatabaseUnavailableError } from "./database-errors.js";
 import { migrate } from "./migrate.js";
 import { openPgliteDatabase } from "./pglite-database.js";
+import type { PostgresPoolSettings } from "./postgres-database.js";
 import type { Migration, SqlDatabase } from "./sql-database.js";
 
 /** Options of {@link createDatabaseProvider}. */
@@ -15,12 +16,8 @@ export interface DatabaseProviderOptions {
   url: string;
   /** Gateway data directory; embedded PGlite lives in `<dataDir>/db`. */
   dataDir: string;
-  /** Most pooled connections to a PostgreSQL server. @default 10 */
-  maxConnections?: number;
-  /** Longest wait for a PostgreSQL connection, in ms. @default 5000 */
-  connectTimeoutMs?: number;
-  /** Longest PostgreSQL statement, in ms. @default 15_000 */
-  statementTimeoutMs?: number;
+  /** Pool size and timeouts of a PostgreSQL server (unused for PGlite). */
+  pool: PostgresPoolSettings;
   /** How often an unavailable database is probed until it answers again, in ms. @default 1000 */
   recoveryProbeMs?: number;
   /** Schema of every concern that stores rows, applied on open. */
@@ -145,9 +142,7 @@ export function createDatabaseProvider(options: DatabaseProviderOptions): Databa
     const db = isServer
       ? await (await import("./postgres-database.js")).openPostgresDatabase({
           url: options.url,
-          ...(options.maxConnections ? { maxConnections: options.maxConnections } : {}),
-          ...(options.connectTimeoutMs ? { connectTimeoutMs: options.connectTimeoutMs } : {}),
-          ...(options.statementTimeoutMs ? { statementTimeoutMs: options.statementTimeoutMs } : {}),
+          pool: options.pool,
         })
       : await openPgliteDatabase({
           ...(isMemory ? {} : { dataDir: embeddedDir }),

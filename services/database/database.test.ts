@@ -5,6 +5,8 @@ import { join } from "node:path";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type PostgresServer, startPostgresServer } from "../../test/helpers/postgres-server.js";
+import { settingDefaults } from "../config/settings.js";
+import { gatewaySettings } from "../gateway/gateway-settings.js";
 import { createDatabaseProvider } from "./database-provider.js";
 import { migrate } from "./migrate.js";
 import { openPgliteDatabase } from "./pglite-database.js";
@@ -32,7 +34,11 @@ const backends: Array<[string, () => Promise<SqlDatabase>]> = [
   ["pglite", () => openPgliteDatabase()],
   [
     "postgres",
-    async () => openPostgresDatabase({ url: await server.createDatabase(`t${Date.now()}`) }),
+    async () =>
+      openPostgresDatabase({
+        url: await server.createDatabase(`t${Date.now()}`),
+        pool: settingDefaults(gatewaySettings),
+      }),
   ],
 ];
 
@@ -99,7 +105,13 @@ describe("embedded database provider", () => {
   it("stops a first open at close and leaves no half-made database; the next start creates it", async () => {
     const dataDir = await mkdtemp(join(tmpdir(), "voxgate-db-"));
     try {
-      const first = createDatabaseProvider({ url: "", dataDir, migrations: [], log });
+      const first = createDatabaseProvider({
+        url: "",
+        dataDir,
+        migrations: [],
+        log,
+        pool: settingDefaults(gatewaySettings),
+      });
       const opening = first.get();
       expect(first.state).toBe("opening");
       await first.close();
@@ -107,7 +119,13 @@ describe("embedded database provider", () => {
       // Nothing that the next start would take for an existing database.
       expect(existsSync(join(dataDir, "db"))).toBe(false);
 
-      const second = createDatabaseProvider({ url: "", dataDir, migrations: [], log });
+      const second = createDatabaseProvider({
+        url: "",
+        dataDir,
+        migrations: [],
+        log,
+        pool: settingDefaults(gatewaySettings),
+      });
       expect(second.existing).toBe(false);
       const db = await second.get();
       expect(second.state).toBe("open");
@@ -115,7 +133,13 @@ describe("embedded database provider", () => {
       await second.close();
       expect(existsSync(join(dataDir, "db"))).toBe(true);
       expect(existsSync(join(dataDir, "db.partial"))).toBe(false);
-      const third = createDatabaseProvider({ url: "", dataDir, migrations: [], log });
+      const third = createDatabaseProvider({
+        url: "",
+        dataDir,
+        migrations: [],
+        log,
+        pool: settingDefaults(gatewaySettings),
+      });
       expect(third.existing).toBe(true);
     } finally {
       await rm(dataDir, { recursive: true, force: true });

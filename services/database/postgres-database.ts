@@ -2,19 +2,25 @@ import pg from "pg";
 import { DatabaseUnavailableError, unavailableReason } from "./database-errors.js";
 import type { SqlDatabase, SqlExecutor, SqlResult } from "./sql-database.js";
 
+/** The gateway settings of a PostgreSQL server's pool, by setting name (README: Settings). */
+export interface PostgresPoolSettings {
+  /** Most pooled connections. */
+  databaseMaxConnections: number;
+  /** Time to wait for a connection (pooled or new), in ms. */
+  databaseConnectTimeoutMs: number;
+  /**
+   * Longest statement, in ms: the server cancels it (`statement_timeout`) and the client stops
+   * waiting (`query_timeout`, for a server that hangs and cancels nothing).
+   */
+  databaseStatementTimeoutMs: number;
+}
+
 /** Options of {@link openPostgresDatabase}. */
 export interface PostgresDatabaseOptions {
   /** Connection URL, e.g. `postgres://voxgate:secret@db.internal:5432/voxgate`. */
   url: string;
-  /** Most pooled connections. @default 10 */
-  maxConnections?: number;
-  /** Time to wait for a connection (pooled or new), in ms. @default 5000 */
-  connectTimeoutMs?: number;
-  /**
-   * Longest statement, in ms: the server cancels it (`statement_timeout`) and the client stops
-   * waiting (`query_timeout`, for a server that hangs and cancels nothing). @default 15_000
-   */
-  statementTimeoutMs?: number;
+  /** Pool size and timeouts. */
+  pool: PostgresPoolSettings;
 }
 
 const INT8_OID = 20;
@@ -37,12 +43,12 @@ const typeParsers = {
  */
 export async function openPostgresDatabase(options: PostgresDatabaseOptions): Promise<SqlDatabase> {
   const timeouts = {
-    statementMs: options.statementTimeoutMs ?? 15_000,
-    connectMs: options.connectTimeoutMs ?? 5000,
+    statementMs: options.pool.databaseStatementTimeoutMs,
+    connectMs: options.pool.databaseConnectTimeoutMs,
   };
   const pool = new pg.Pool({
     connectionString: options.url,
-    max: options.maxConnections ?? 10,
+    max: options.pool.databaseMaxConnections,
     connectionTimeoutMillis: timeouts.connectMs,
     statement_timeout: timeouts.statementMs,
     // The server cannot cancel anything while it hangs (SIGSTOP, a dead host): stop waiting a

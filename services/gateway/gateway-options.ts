@@ -175,6 +175,7 @@ function storageFromSettings(
     databaseUrl: settings.databaseUrl,
     databaseStatementTimeoutMs: settings.databaseStatementTimeoutMs,
     databaseConnectTimeoutMs: settings.databaseConnectTimeoutMs,
+    databaseMaxConnections: settings.databaseMaxConnections,
     blobStore,
     ...(settings.publicUrl ? { publicUrl: settings.publicUrl } : {}),
     signedUrlTtlMs: settings.signedUrlTtlMs,

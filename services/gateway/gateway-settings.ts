@@ -634,6 +634,14 @@ export const gatewaySettings = {
     schema: intSetting(100, 600_000),
     defaultValue: 5000,
   }),
+  databaseMaxConnections: setting({
+    key: "databaseMaxConnections",
+    flag: "database-max-connections",
+    env: "VOXGATE_DATABASE_MAX_CONNECTIONS",
+    description: "most pooled connections to the PostgreSQL server, per gateway",
+    schema: intSetting(1, 1000),
+    defaultValue: 10,
+  }),
   store: setting({
     key: "store",
     flag: "store",

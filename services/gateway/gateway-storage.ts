@@ -42,10 +42,15 @@ export interface GatewayStorageOptions {
    * for PGlite in memory. @default "" with a data dir given, else "memory:"
    */
   databaseUrl?: string;
-  /** Longest PostgreSQL statement, in ms (then UNAVAILABLE). @default 15_000 */
+  /** Longest PostgreSQL statement, in ms (then UNAVAILABLE). @default setting databaseStatementTimeoutMs */
   databaseStatementTimeoutMs?: number;
-  /** Longest wait for a PostgreSQL connection, in ms (then UNAVAILABLE). @default 5000 */
+  /**
+   * Longest wait for a PostgreSQL connection, in ms (then UNAVAILABLE).
+   * @default setting databaseConnectTimeoutMs
+   */
   databaseConnectTimeoutMs?: number;
+  /** Most pooled connections to a PostgreSQL server. @default setting databaseMaxConnections */
+  databaseMaxConnections?: number;
   /**
    * Object store: a configuration, or a store already made (tests; closed with the gateway).
    * @default the filesystem store under `<dataDir>/blobs`, URL secret in `<dataDir>`
@@ -108,12 +113,15 @@ export function createGatewayStorage(
     url: options.databaseUrl ?? (temporary ? "memory:" : ""),
     dataDir,
     migrations: gatewayMigrations,
-    ...(options.databaseStatementTimeoutMs
-      ? { statementTimeoutMs: options.databaseStatementTimeoutMs }
-      : {}),
-    ...(options.databaseConnectTimeoutMs
-      ? { connectTimeoutMs: options.databaseConnectTimeoutMs }
-      : {}),
+    pool: {
+      databaseMaxConnections:
+        options.databaseMaxConnections ?? gatewaySettings.databaseMaxConnections.defaultValue,
+      databaseConnectTimeoutMs:
+        options.databaseConnectTimeoutMs ?? gatewaySettings.databaseConnectTimeoutMs.defaultValue,
+      databaseStatementTimeoutMs:
+        options.databaseStatementTimeoutMs ??
+        gatewaySettings.databaseStatementTimeoutMs.defaultValue,
+    },
     log,
   });
   const runtime =

@@ -15,9 +15,11 @@ import pino from "pino";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { JobKind, JobService, JobState } from "../../gen/voxgate/v1/job_pb.js";
 import type { Scope } from "../auth/scopes.js";
+import { settingDefaults } from "../config/settings.js";
 import { createDatabaseProvider, type DatabaseProvider } from "../database/database-provider.js";
 import type { SqlDatabase } from "../database/sql-database.js";
 import { kCallContext } from "../gateway/call-context.js";
+import { gatewaySettings } from "../gateway/gateway-settings.js";
 import { createInProcessTransport } from "../gateway/in-process-transport.js";
 import type { BlobStore } from "../object-store/blob-store.js";
 import { createFsBlobStore } from "../object-store/fs-blob-store.js";
@@ -114,6 +116,7 @@ async function drain<T>(stream: AsyncIterable<T>): Promise<T[]> {
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "voxgate-job-handler-"));
   database = createDatabaseProvider({
+    pool: settingDefaults(gatewaySettings),
     url: "memory:",
     dataDir: dir,
     migrations: jobMigrations,

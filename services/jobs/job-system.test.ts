@@ -14,8 +14,10 @@ import {
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { JobService, JobState } from "../../gen/voxgate/v1/job_pb.js";
+import { settingDefaults } from "../config/settings.js";
 import { createDatabaseProvider, type DatabaseProvider } from "../database/database-provider.js";
 import { kCallContext } from "../gateway/call-context.js";
+import { gatewaySettings } from "../gateway/gateway-settings.js";
 import { createInProcessTransport } from "../gateway/in-process-transport.js";
 import type { BlobStore } from "../object-store/blob-store.js";
 import { createFsBlobStore } from "../object-store/fs-blob-store.js";
@@ -61,6 +63,7 @@ beforeAll(async () => {
   port = (server.address() as AddressInfo).port;
   dir = mkdtempSync(join(tmpdir(), "voxgate-job-system-"));
   database = createDatabaseProvider({
+    pool: settingDefaults(gatewaySettings),
     url: "memory:",
     dataDir: dir,
     migrations: jobMigrations,

@@ -1,6 +1,8 @@
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { settingDefaults } from "../config/settings.js";
 import { createDatabaseProvider, type DatabaseProvider } from "../database/database-provider.js";
+import { gatewaySettings } from "../gateway/gateway-settings.js";
 import { createWorkerStore, storyforgeMigrations, type WorkerStore } from "./worker-store.js";
 
 const LONG_MS = 60_000;
@@ -10,6 +12,7 @@ let store: WorkerStore;
 
 beforeAll(async () => {
   database = createDatabaseProvider({
+    pool: settingDefaults(gatewaySettings),
     url: "memory:",
     dataDir: "",
     migrations: storyforgeMigrations,

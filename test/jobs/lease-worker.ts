@@ -11,7 +11,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import pino from "pino";
+import { settingDefaults } from "../../services/config/settings.js";
 import { openPostgresDatabase } from "../../services/database/postgres-database.js";
+import { gatewaySettings } from "../../services/gateway/gateway-settings.js";
 import type { JobExecutor } from "../../services/jobs/job-executor.js";
 import { createJobRunner } from "../../services/jobs/job-runner.js";
 import { createJobStore } from "../../services/jobs/job-store.js";
@@ -29,7 +31,10 @@ const sleepMs = Number(env("SLEEP_MS"));
 const LEASE_VALID = `(SELECT lease_owner = $2 AND attempts = $3 AND state = 'RUNNING'
   AND lease_expires_at > clock_timestamp() FROM jobs WHERE id = $1)`;
 
-const db = await openPostgresDatabase({ url: env("DATABASE_URL"), maxConnections: 16 });
+const db = await openPostgresDatabase({
+  url: env("DATABASE_URL"),
+  pool: { ...settingDefaults(gatewaySettings), databaseMaxConnections: 16 },
+});
 const blobDir = mkdtempSync(join(tmpdir(), "voxgate-lease-worker-"));
 const blobs = createFsBlobStore({ rootDir: blobDir });
 const executor: JobExecutor = {

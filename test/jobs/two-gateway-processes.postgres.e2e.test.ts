@@ -7,7 +7,9 @@
  */
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { createVoxgateClient } from "../../clients/voxgate-client.js";
+import { settingDefaults } from "../../services/config/settings.js";
 import { openPostgresDatabase } from "../../services/database/postgres-database.js";
+import { gatewaySettings } from "../../services/gateway/gateway-settings.js";
 import { type PostgresServer, startPostgresServer } from "../helpers/postgres-server.js";
 import type { LogLine, VoxgateProcess } from "../helpers/voxgate-process.js";
 import {
@@ -93,7 +95,7 @@ it(`drains ${JOBS} jobs across two gateway processes, each job once`, async () =
     }
     expect(new Set(created).size).toBe(JOBS);
 
-    const db = await openPostgresDatabase({ url });
+    const db = await openPostgresDatabase({ url, pool: settingDefaults(gatewaySettings) });
     try {
       const deadline = Date.now() + 240_000;
       for (;;) {

@@ -8,9 +8,11 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { settingDefaults } from "../../services/config/settings.js";
 import { migrate } from "../../services/database/migrate.js";
 import { openPostgresDatabase } from "../../services/database/postgres-database.js";
 import type { SqlDatabase } from "../../services/database/sql-database.js";
+import { gatewaySettings } from "../../services/gateway/gateway-settings.js";
 import { newJobId } from "../../services/jobs/job-ids.js";
 import { jobMigrations } from "../../services/jobs/job-migrations.js";
 import { createJobStore } from "../../services/jobs/job-store.js";
@@ -100,7 +102,7 @@ async function stopWorker(child: ChildProcess): Promise<void> {
 
 async function openDatabase(name: string): Promise<{ url: string; db: SqlDatabase }> {
   const url = await server.createDatabase(name);
-  const db = await openPostgresDatabase({ url });
+  const db = await openPostgresDatabase({ url, pool: settingDefaults(gatewaySettings) });
   databases.push(db);
   await migrate(db, [...jobMigrations, EXECUTIONS]);
   return { url, db };

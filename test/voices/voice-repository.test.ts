@@ -4,10 +4,12 @@
  * deletion reporting whether the prompt is still used, and no database created by reads.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { settingDefaults } from "../../services/config/settings.js";
 import { migrate } from "../../services/database/migrate.js";
 import { openPgliteDatabase } from "../../services/database/pglite-database.js";
 import { openPostgresDatabase } from "../../services/database/postgres-database.js";
 import type { SqlDatabase } from "../../services/database/sql-database.js";
+import { gatewaySettings } from "../../services/gateway/gateway-settings.js";
 import { newVoiceId } from "../../services/voices/voice-id.js";
 import { voiceMigrations } from "../../services/voices/voice-migrations.js";
 import { createVoiceRepository, type VoiceRecord } from "../../services/voices/voice-repository.js";
@@ -49,7 +51,11 @@ const backends: Array<[string, () => Promise<SqlDatabase>]> = [
   ["pglite", () => openPgliteDatabase()],
   [
     "postgres",
-    async () => openPostgresDatabase({ url: await server.createDatabase(`voices${Date.now()}`) }),
+    async () =>
+      openPostgresDatabase({
+        url: await server.createDatabase(`voices${Date.now()}`),
+        pool: settingDefaults(gatewaySettings),
+      }),
   ],
 ];
 
