@@ -212,6 +212,11 @@ describe("voxgate render", () => {
     [["--format", "mp3"], "x.wav", AudioEncoding.MP3],
     [[], "x.mp3", AudioEncoding.MP3],
     [["--format", "wav"], "x.mp3", AudioEncoding.WAV],
+    [["--format", "opus"], "x.wav", AudioEncoding.OPUS],
+    [[], "x.ogg", AudioEncoding.OPUS],
+    [[], "x.FLAC", AudioEncoding.FLAC],
+    [[], "x.aac", AudioEncoding.AAC],
+    [[], "x.m4a", AudioEncoding.UNSPECIFIED],
   ])("with %j and -o %s asks for encoding %i", async (flags, file, encoding) => {
     const recorded: Recorded = { creates: [], watches: 0, outputs: 0 };
     const t = createTestIo({ env: await start(fakeJobs(recorded)) });
@@ -269,7 +274,7 @@ describe("voxgate render", () => {
   it.each([
     [["render"], /give the script file/],
     [["render", "story.json"], /pass -o FILE/],
-    [["render", "story.json", "-o", "x.wav", "--format", "flac"], /--format/],
+    [["render", "story.json", "-o", "x.wav", "--format", "m4a"], /--format/],
     [["render", "a.json", "b.json", "-o", "x.wav"], /unexpected argument "b.json"/],
   ])("%j is a usage error (exit 2) that calls nothing", async (args, message) => {
     const recorded: Recorded = { creates: [], watches: 0, outputs: 0 };

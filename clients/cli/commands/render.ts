@@ -1,6 +1,7 @@
 /** `voxgate render`: renders a script to one audio file through a durable render job. */
 import { randomUUID } from "node:crypto";
 import { readFile, stat } from "node:fs/promises";
+import { extname } from "node:path";
 import { create, fromJson, type JsonValue } from "@bufbuild/protobuf";
 import { AudioEncoding } from "../../../gen/voxgate/v1/audio_pb.js";
 import { type RenderJobSpec, RenderJobSpecSchema } from "../../../gen/voxgate/v1/job_pb.js";
@@ -23,10 +24,19 @@ import {
   watchJobToEnd,
 } from "./jobs-support.js";
 
+/** `--format` names (also output file extensions) and the encodings they ask for. */
+const RENDER_ENCODINGS: Readonly<Record<string, AudioEncoding>> = {
+  wav: AudioEncoding.WAV,
+  mp3: AudioEncoding.MP3,
+  opus: AudioEncoding.OPUS,
+  flac: AudioEncoding.FLAC,
+  aac: AudioEncoding.AAC,
+};
+
 /** Largest script file the CLI reads, in bytes (the gateway's default request limit). */
 export const MAX_SCRIPT_BYTES = 16 * 1024 * 1024;
 
-const usage = `Usage: voxgate render SCRIPT.json -o FILE [--format wav|mp3] [--no-wait] [gateway flags]
+const usage = `Usage: voxgate render SCRIPT.json -o FILE [--format wav|mp3|opus|flac|aac] [--no-wait] [gateway flags]
        voxgate render STORY.sfml --cast CAST.json -o FILE [...]
 
 Renders a script of segments into one audio file. The gateway runs it as a durable job: segments
@@ -53,8 +63,9 @@ CAST.json maps each speaker (or its SFML voice id) to a voice: {"Narrator": {"vo
 Flags:
   --cast FILE        the cast map of an SFML script (required for .sfml scripts)
   -o, --output FILE  file to write the audio to; "-" for stdout (required unless --no-wait)
-  --format NAME      wav or mp3 (default: the script's "encoding", else mp3 for a .mp3 file,
-                     else wav)
+  --format NAME      wav, mp3, opus (Ogg Opus), flac or aac (ADTS) (default: the script's
+                     "encoding", else the output file's extension: .mp3, .opus or .ogg, .flac,
+                     .aac; else wav)
   --no-wait          print the job id and return at once; follow it with "voxgate jobs watch ID"
                      and fetch it with "voxgate jobs output ID -o FILE"
 
@@ -65,6 +76,7 @@ ${GATEWAY_FLAGS_HELP}
 Examples:
   voxgate render story.json -o story.wav
   voxgate render story.json -o story.mp3
+  voxgate render story.json -o story.opus
   voxgate render story.json --no-wait
 `;
 
@@ -102,19 +114,20 @@ export const renderCommand: CliCommand = {
     const format =
       values.format === undefined
         ? undefined
-        : parseChoiceFlag("format", values.format, ["wav", "mp3"]);
+        : parseChoiceFlag("format", values.format, Object.keys(RENDER_ENCODINGS));
     const sfml = scriptPath.toLowerCase().endsWith(".sfml") || values.cast !== undefined;
     const spec = sfml
       ? await readSfmlScript(scriptPath, values.cast)
       : await readScript(scriptPath);
     const pieces = sfml ? "an SFML script" : `${spec.segments.length} segments`;
     if (format !== undefined) {
-      spec.encoding = format === "mp3" ? AudioEncoding.MP3 : AudioEncoding.WAV;
-    } else if (
-      spec.encoding === AudioEncoding.UNSPECIFIED &&
-      output?.toLowerCase().endsWith(".mp3")
-    ) {
-      spec.encoding = AudioEncoding.MP3;
+      spec.encoding = RENDER_ENCODINGS[format] ?? AudioEncoding.WAV;
+    } else if (spec.encoding === AudioEncoding.UNSPECIFIED && output !== undefined) {
+      // A .wav file leaves the encoding unspecified, which renders WAV.
+      const extension = extname(output).slice(1).toLowerCase();
+      if (extension !== "wav") {
+        spec.encoding = RENDER_ENCODINGS[extension === "ogg" ? "opus" : extension] ?? spec.encoding;
+      }
     }
     // Refuse an unwritable destination before the gateway does any work.
     if (output !== undefined) await checkWritable(output);

@@ -135,14 +135,16 @@ export type RenderJobSpec = Message<"voxgate.v1.RenderJobSpec"> & {
   defaultVoice: string;
 
   /**
-   * encoding of the output; unspecified means WAV.
+   * encoding of the output: WAV (unspecified), MP3, OPUS (Ogg), FLAC or AAC (ADTS).
    *
    * @generated from field: voxgate.v1.AudioEncoding encoding = 3;
    */
   encoding: AudioEncoding;
 
   /**
-   * sample_rate_hz of the output; 0 means the first segment's rate.
+   * sample_rate_hz of the output; 0 means the rate of the first spoken segment, and segments that
+   * come at other rates (engines of different rates) are converted to it. OPUS and AAC outputs
+   * take the next rate their codec carries (OPUS: 8, 12, 16, 24 or 48 kHz).
    *
    * @generated from field: int32 sample_rate_hz = 4;
    */
