@@ -121,10 +121,4 @@ const KNOWN = new Set<string>([
   "services/backends/serverless/serverless-backend.ts slots",
   "services/engine-host/engine-host-handler.ts maxReferenceBytes",
   "services/engine-host/engine-host-handler.ts maxTextChars",
-  "services/jobs/executors/executor-deps.ts maxBatchItems",
-  "services/jobs/executors/executor-deps.ts maxTextChars",
-  "services/jobs/executors/executor-deps.ts mp3BitrateKbps",
-  "services/jobs/executors/render-output.ts mp3BitrateKbps",
-  "services/jobs/webhook-sender.ts maxAttempts",
-  "services/tts/audio-container.ts mp3BitrateKbps",
 ]);

@@ -36,7 +36,7 @@ import {
 import { settingDefaults } from "../config/settings.js";
 import { createStreamBudget, type StreamBudgetOptions } from "../connection-limits/index.js";
 import { createConsoleFrontend } from "../console/console-frontend.js";
-import { createJobExecutors } from "../jobs/executors/index.js";
+import { createJobExecutors, renderLimitsFromSettings } from "../jobs/executors/index.js";
 import { createJobSystem, type JobSettingValues } from "../jobs/job-system.js";
 import { createSqlUsageStore } from "../limits/sql-usage-store.js";
 import { createUsageMeter, type UsageMeter } from "../limits/usage-meter.js";
@@ -336,15 +336,11 @@ export function createGateway(options: GatewayOptions): Gateway {
     executors: createJobExecutors({
       tts: createClient(TtsService, toSelf),
       voices: createClient(VoiceService, toSelf),
-      limits: {
+      limits: renderLimitsFromSettings({
+        ...defaults,
+        ...options.jobs,
         maxTextChars: limits.maxTextChars,
-        ...(options.jobs?.renderConcurrency ? { concurrency: options.jobs.renderConcurrency } : {}),
-        ...(options.jobs?.maxRenderSegments ? { maxSegments: options.jobs.maxRenderSegments } : {}),
-        ...(options.jobs?.maxBatchItems ? { maxBatchItems: options.jobs.maxBatchItems } : {}),
-        ...(options.jobs?.maxJobPauseMs !== undefined
-          ? { maxPauseMs: options.jobs.maxJobPauseMs }
-          : {}),
-      },
+      }),
       audio: options.audio,
     }),
     maxTextChars: limits.maxTextChars,

@@ -1,7 +1,7 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import type { JobService } from "../../gen/voxgate/v1/job_pb.js";
-import type { SettingValues } from "../config/settings.js";
+import { type SettingValues, settingDefaults } from "../config/settings.js";
 import type { DatabaseProvider } from "../database/database-provider.js";
 import type { BlobStore } from "../object-store/blob-store.js";
 import { createJobEvents, type JobEvents } from "./job-events.js";
@@ -23,9 +23,7 @@ import { createWebhookStore } from "./webhook-store.js";
 export type JobSettingValues = SettingValues<typeof jobSettings>;
 
 /** Defaults of every job setting, from the settings table. */
-export const defaultJobSettings: JobSettingValues = Object.fromEntries(
-  Object.entries(jobSettings).map(([name, spec]) => [name, spec.defaultValue]),
-) as JobSettingValues;
+export const defaultJobSettings: JobSettingValues = settingDefaults(jobSettings);
 
 /** Options of {@link createJobSystem}. */
 export interface JobSystemOptions {

@@ -6,11 +6,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pino from "pino";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { settingDefaults } from "../config/settings.js";
 import { migrate } from "../database/migrate.js";
 import { openPgliteDatabase } from "../database/pglite-database.js";
 import type { SqlDatabase } from "../database/sql-database.js";
 import { newJobId } from "./job-ids.js";
 import { jobMigrations } from "./job-migrations.js";
+import { jobSettings } from "./job-settings.js";
 import { createJobStore, type JobStore } from "./job-store.js";
 import {
   checkWebhookUrl,
@@ -105,6 +107,7 @@ function sender(policy: WebhookPolicy = loopbackPolicy, maxAttempts = 3) {
     maxAttempts,
     retryBaseMs: 0,
     timeoutMs: 5000,
+    pollMs: settingDefaults(jobSettings).jobPollMs,
   });
 }
 

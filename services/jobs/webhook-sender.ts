@@ -34,19 +34,19 @@ export interface WebhookSenderOptions {
   log: Logger;
   /** Sender id written into delivery leases (the runner id does). */
   senderId: string;
-  /** Time a receiver has to answer, in ms (VOXGATE_WEBHOOK_TIMEOUT_MS). @default 10_000 */
-  timeoutMs?: number;
-  /** Calls before a delivery is given up (VOXGATE_WEBHOOK_MAX_ATTEMPTS). @default 8 */
-  maxAttempts?: number;
-  /** Backoff before the second call, in ms, doubling up to one hour (VOXGATE_WEBHOOK_RETRY_BASE_MS). @default 1000 */
-  retryBaseMs?: number;
+  /** Time a receiver has to answer, in ms (setting webhookTimeoutMs). */
+  timeoutMs: number;
+  /** Calls before a delivery is given up (setting webhookMaxAttempts). */
+  maxAttempts: number;
+  /** Backoff before the second call, in ms, doubling up to one hour (setting webhookRetryBaseMs). */
+  retryBaseMs: number;
   /**
    * Observes each call's outcome: `delivered` (2xx), `retry` (failed, tried again later) or
    * `given_up` (failed the last allowed time).
    */
   onDelivery?(outcome: WebhookOutcome): void;
-  /** Interval of looking for due deliveries, in ms. @default 1000 */
-  pollMs?: number;
+  /** Interval of looking for due deliveries, in ms (setting jobPollMs). */
+  pollMs: number;
   /** Deliveries sent at once. @default 4 */
   concurrency?: number;
   /** Host resolver (tests). @default dns.lookup */
@@ -80,10 +80,7 @@ const MAX_RETRY_MS = 3_600_000;
 /** Creates a sender; nothing is sent until {@link WebhookSender.start} or `sendDue`. */
 export function createWebhookSender(options: WebhookSenderOptions): WebhookSender {
   const log = options.log.child({ component: "webhooks" });
-  const timeoutMs = options.timeoutMs ?? 10_000;
-  const maxAttempts = options.maxAttempts ?? 8;
-  const retryBaseMs = options.retryBaseMs ?? 1000;
-  const pollMs = options.pollMs ?? 1000;
+  const { timeoutMs, maxAttempts, retryBaseMs, pollMs } = options;
   const concurrency = options.concurrency ?? 4;
   const stop = new AbortController();
   let timer: NodeJS.Timeout | undefined;

@@ -55,7 +55,10 @@ export const MP3_SLICE_MS = 250;
 
 /** Options of {@link chooseContainer}. */
 export interface AudioContainerOptions {
-  /** Constant MP3 bit rate, in kbit/s. @default 64 per channel (64 mono, 128 stereo) */
+  /**
+   * Constant MP3 bit rate, in kbit/s (setting mp3BitrateKbps); missing or 0: the encoder's own rate
+   * per channel.
+   */
   mp3BitrateKbps?: number;
   /**
    * SpeexDSP quality (0..10) of the resampler that converts a backend's rate to `sample_rate_hz`.

@@ -17,12 +17,14 @@ import { AudioEncoding } from "../../../gen/voxgate/v1/audio_pb.js";
 import { type Job, JobSchema, type JobSpec } from "../../../gen/voxgate/v1/job_pb.js";
 import { TtsService } from "../../../gen/voxgate/v1/tts_pb.js";
 import { VoiceService } from "../../../gen/voxgate/v1/voice_pb.js";
+import { settingDefaults } from "../../config/settings.js";
 import { kCallContext } from "../../gateway/call-context.js";
+import { gatewaySettings } from "../../gateway/gateway-settings.js";
 import { createInProcessTransport } from "../../gateway/in-process-transport.js";
 import type { BlobStore } from "../../object-store/blob-store.js";
 import { createFsBlobStore } from "../../object-store/fs-blob-store.js";
 import type { JobContext } from "../job-executor.js";
-import { createJobExecutors } from "./index.js";
+import { createJobExecutors, renderLimitsFromSettings } from "./index.js";
 
 let root: string;
 let blobs: BlobStore;
@@ -42,7 +44,7 @@ function setup(services: ServiceImplSpec[]) {
   const executors = createJobExecutors({
     tts: createClient(TtsService, transport),
     voices: createClient(VoiceService, transport),
-    limits: { maxBatchItems: 3 },
+    limits: { ...renderLimitsFromSettings(settingDefaults(gatewaySettings)), maxBatchItems: 3 },
   });
   const byKind = (kind: string) => {
     const executor = executors.find((e) => e.kind === kind);

@@ -2,7 +2,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { AudioEncoding } from "../../../gen/voxgate/v1/audio_pb.js";
 import type { BatchSynthesizeJobSpec, Job } from "../../../gen/voxgate/v1/job_pb.js";
 import type { JobExecutor } from "../job-executor.js";
-import { type JobExecutorDeps, jobCallContext, resolveRenderLimits } from "./executor-deps.js";
+import { type JobExecutorDeps, jobCallContext } from "./executor-deps.js";
 import { runPool } from "./run-pool.js";
 
 /** File extension of a batch item's object, by the encoding it asked for. */
@@ -28,7 +28,7 @@ export function batchItemKey(keyPrefix: string, index: number, encoding: AudioEn
  * items stay in the store under the job's prefix (there is no single output to download).
  */
 export function createBatchExecutor(deps: JobExecutorDeps): JobExecutor {
-  const limits = resolveRenderLimits(deps.limits);
+  const limits = deps.limits;
   const checkSpec = (spec: BatchSynthesizeJobSpec): void => {
     const invalid = (message: string) => new ConnectError(message, Code.InvalidArgument);
     if (spec.items.length === 0) throw invalid("batch has no items");

@@ -6,39 +6,46 @@ import { kCallContext } from "../../gateway/call-context.js";
 import type { AudioContainerOptions } from "../../tts/audio-container.js";
 import type { JobContext } from "../job-executor.js";
 
-/** Limits of render and batch jobs (gateway settings). */
+/** Limits of render and batch jobs; build them with {@link renderLimitsFromSettings}. */
 export interface RenderLimits {
   /**
    * Segments (or batch items) of one job synthesized at once. Each is one TtsService call, so
-   * this bounds how many backend slots one job can hold. @default 2 (VOXGATE_RENDER_CONCURRENCY)
+   * this bounds how many backend slots one job can hold (VOXGATE_RENDER_CONCURRENCY).
    */
   concurrency: number;
-  /** Most segments in a render script. @default 1000 (VOXGATE_MAX_RENDER_SEGMENTS) */
+  /** Most segments in a render script (VOXGATE_MAX_RENDER_SEGMENTS). */
   maxSegments: number;
-  /** Most items in a batch job. @default 1000 (VOXGATE_MAX_BATCH_ITEMS) */
+  /** Most items in a batch job (VOXGATE_MAX_BATCH_ITEMS). */
   maxBatchItems: number;
-  /** Longest pause after a segment, in ms. @default 60000 (VOXGATE_MAX_JOB_PAUSE_MS) */
+  /** Longest pause after a segment, in ms (VOXGATE_MAX_JOB_PAUSE_MS). */
   maxPauseMs: number;
-  /** Longest text of one segment or item, in characters. @default 5000 (VOXGATE_MAX_TEXT_CHARS) */
+  /** Longest text of one segment or item, in characters (VOXGATE_MAX_TEXT_CHARS). */
   maxTextChars: number;
 }
 
-/** Defaults of {@link RenderLimits}, the same as the gateway settings' defaults. */
-export const DEFAULT_RENDER_LIMITS: Readonly<RenderLimits> = {
-  concurrency: 2,
-  maxSegments: 1000,
-  maxBatchItems: 1000,
-  maxPauseMs: 60_000,
-  maxTextChars: 5000,
-};
+/** The gateway settings that bound render and batch jobs, by setting name (README: Settings). */
+export interface RenderSettings {
+  /** Segments or items of one job synthesized at once. */
+  renderConcurrency: number;
+  /** Most segments in a render script. */
+  maxRenderSegments: number;
+  /** Most items in a batch job. */
+  maxBatchItems: number;
+  /** Longest pause after a segment, in ms. */
+  maxJobPauseMs: number;
+  /** Longest text of one segment or item, in characters. */
+  maxTextChars: number;
+}
 
-/** {@link DEFAULT_RENDER_LIMITS} with the keys of `limits` that are set. */
-export function resolveRenderLimits(limits: Partial<RenderLimits> | undefined): RenderLimits {
-  const resolved: RenderLimits = { ...DEFAULT_RENDER_LIMITS };
-  for (const [key, value] of Object.entries(limits ?? {})) {
-    if (typeof value === "number") resolved[key as keyof RenderLimits] = value;
-  }
-  return resolved;
+/** {@link RenderLimits} from the settings of the same meaning. */
+export function renderLimitsFromSettings(settings: RenderSettings): RenderLimits {
+  return {
+    concurrency: settings.renderConcurrency,
+    maxSegments: settings.maxRenderSegments,
+    maxBatchItems: settings.maxBatchItems,
+    maxPauseMs: settings.maxJobPauseMs,
+    maxTextChars: settings.maxTextChars,
+  };
 }
 
 /**
@@ -51,8 +58,8 @@ export interface JobExecutorDeps {
   tts: Client<typeof TtsService>;
   /** VoiceService client (in process). */
   voices: Client<typeof VoiceService>;
-  /** Render and batch limits; missing keys take {@link DEFAULT_RENDER_LIMITS}. */
-  limits?: Partial<RenderLimits> | undefined;
+  /** Render and batch limits. */
+  limits: RenderLimits;
   /**
    * Bit rates and resampler quality of render outputs: the gateway's `audio` options, the same
    * that streamed calls get. @default the encoders' own (see `AudioContainerOptions`)

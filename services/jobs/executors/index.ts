@@ -11,11 +11,11 @@ import { createRenderExecutor } from "./render-executor.js";
 export { createAnalyzeVoiceExecutor } from "./analyze-voice-executor.js";
 export { batchItemKey, createBatchExecutor } from "./batch-executor.js";
 export {
-  DEFAULT_RENDER_LIMITS,
   type JobExecutorDeps,
   jobCallContext,
   type RenderLimits,
-  resolveRenderLimits,
+  type RenderSettings,
+  renderLimitsFromSettings,
 } from "./executor-deps.js";
 export { createRenderExecutor } from "./render-executor.js";
 export { type PlannedSegment, planRender, type RenderPlan, silenceFrames } from "./render-plan.js";

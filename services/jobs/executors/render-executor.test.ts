@@ -18,12 +18,15 @@ import { type SynthesizeSpeechRequest, TtsService } from "../../../gen/voxgate/v
 import { VoiceService } from "../../../gen/voxgate/v1/voice_pb.js";
 import { parseWav, readMp3Frames } from "../../audio/index.js";
 import type { Principal } from "../../auth/token-store.js";
+import { settingDefaults } from "../../config/settings.js";
 import { kCallContext } from "../../gateway/call-context.js";
+import { gatewaySettings } from "../../gateway/gateway-settings.js";
 import { createInProcessTransport } from "../../gateway/in-process-transport.js";
 import type { BlobStore } from "../../object-store/blob-store.js";
 import { createFsBlobStore } from "../../object-store/fs-blob-store.js";
 import type { JobContext } from "../job-executor.js";
 import type { RenderLimits } from "./executor-deps.js";
+import { renderLimitsFromSettings } from "./executor-deps.js";
 import { createRenderExecutor } from "./render-executor.js";
 
 const RATE = 22_050;
@@ -145,7 +148,11 @@ function executorWith(tts: ReturnType<typeof createFakeTts>, limits: Partial<Ren
     VoiceService,
     createInProcessTransport({ services: [], interceptors: [] }),
   );
-  return createRenderExecutor({ tts: tts.client, voices, limits });
+  return createRenderExecutor({
+    tts: tts.client,
+    voices,
+    limits: { ...renderLimitsFromSettings(settingDefaults(gatewaySettings)), ...limits },
+  });
 }
 
 async function readObject(key: string): Promise<Buffer> {

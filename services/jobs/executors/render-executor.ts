@@ -3,7 +3,7 @@ import { AudioEncoding } from "../../../gen/voxgate/v1/audio_pb.js";
 import type { Job, RenderJobSpec } from "../../../gen/voxgate/v1/job_pb.js";
 import { inSpan } from "../../tracing/spans.js";
 import type { JobExecutor, JobResult } from "../job-executor.js";
-import { type JobExecutorDeps, jobCallContext, resolveRenderLimits } from "./executor-deps.js";
+import { type JobExecutorDeps, jobCallContext } from "./executor-deps.js";
 import {
   describeStoredOutput,
   type JoinPart,
@@ -40,7 +40,7 @@ import {
  * (FAILED_PRECONDITION naming both otherwise).
  */
 export function createRenderExecutor(deps: JobExecutorDeps): JobExecutor {
-  const limits = resolveRenderLimits(deps.limits);
+  const limits = deps.limits;
   const specOf = (job: Job): RenderJobSpec => {
     if (job.spec?.kind.case !== "render") {
       throw new ConnectError(`job ${job.id} is not a render job`, Code.InvalidArgument);

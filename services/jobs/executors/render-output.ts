@@ -39,7 +39,7 @@ export interface JoinOptions {
   format: RenderFormat;
   /**
    * Bit rates and resampler quality, the same options streamed calls get (`options.audio` of
-   * the gateway). @default MP3 64, Opus 32, AAC 64 kbit/s per channel; resampler quality 7
+   * the gateway); missing keys take the encoders' own rates and quality
    */
   audio?: AudioContainerOptions | undefined;
   /** Stops reading and writing; no partial output is left (puts are all-or-nothing). */
