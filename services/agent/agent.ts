@@ -24,7 +24,13 @@ import {
   type ServerCertificateSeen,
 } from "../tls/grpc-channel-credentials.js";
 import { createAudioCoalescer } from "./audio-coalescer.js";
-import { type BackoffOptions, backoffDelayMs, defaultBackoff } from "./backoff.js";
+import {
+  type BackoffOptions,
+  backoffDelayMs,
+  defaultBackoff,
+  kReplacementRedialWindowMs,
+  replacementRedialDelayMs,
+} from "./backoff.js";
 import {
   type AgentCallStream,
   type CallDispatcher,
@@ -159,6 +165,11 @@ export class Agent {
   #draining: Promise<void> | undefined;
   /** The gateway said it is leaving: the next dial goes out without a backoff delay. */
   #redialNow = false;
+  /**
+   * When the last gateway said it is leaving (monotonic ms), while its replacement has not
+   * welcomed us yet: dials then go out at a short pace, not with the backoff.
+   */
+  #leftAt: number | undefined;
   #runDone: Promise<void> | undefined;
   readonly #target: GatewayTarget;
   /** The gateway certificate of the current link's handshake (TLS only), for logs. */
@@ -247,15 +258,32 @@ export class Agent {
       if (this.#redialNow) {
         // Told to go, not lost: the gateway behind this address may already be the next one.
         this.#redialNow = false;
+        this.#leftAt = performance.now();
         continue;
       }
+      if (welcomed) this.#leftAt = undefined;
       this.#state = "backoff";
+      if (this.#awaitingReplacement()) {
+        // A restart: the replacement's agent port opens any moment now.
+        const delayMs = replacementRedialDelayMs();
+        this.#log.debug({ delayMs }, "waiting for the gateway's replacement");
+        await sleep(delayMs, undefined, { signal: this.#stopSignal.signal }).catch(() => {});
+        continue;
+      }
+      this.#leftAt = undefined;
       const delayMs = backoffDelayMs(attempt++, this.#backoff);
       this.#log.info({ delayMs, attempt }, "reconnecting after delay");
       await sleep(delayMs, undefined, { signal: this.#stopSignal.signal }).catch(() => {});
     }
     // A drain in progress finishes the shutdown itself.
     await this.#draining;
+  }
+
+  /** Whether a gateway said it is leaving within {@link kReplacementRedialWindowMs}. */
+  #awaitingReplacement(): boolean {
+    return (
+      this.#leftAt !== undefined && performance.now() - this.#leftAt < kReplacementRedialWindowMs
+    );
   }
 
   #stopping(): boolean {
@@ -315,7 +343,9 @@ export class Agent {
         clearInterval(this.#heartbeat);
         if (this.#control === control) this.#closeLink();
         if (this.#state !== "stopped" && this.#state !== "draining" && !this.#redialNow) {
-          this.#log.warn(
+          // Refused dials while a restart's replacement starts are expected: not a warning.
+          const expected = !welcomed && this.#awaitingReplacement();
+          this.#log[expected ? "debug" : "warn"](
             { reason: why },
             welcomed ? "lost the gateway" : "could not join the gateway",
           );

@@ -1,5 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { type BackoffOptions, backoffDelayMs, defaultBackoff } from "./backoff.js";
+import {
+  type BackoffOptions,
+  backoffDelayMs,
+  defaultBackoff,
+  kReplacementRedialJitterMs,
+  kReplacementRedialMs,
+  replacementRedialDelayMs,
+} from "./backoff.js";
 
 /** A `random` that returns the given values in turn and counts its calls. */
 function scripted(...values: number[]) {
@@ -61,5 +68,22 @@ describe("backoffDelayMs", () => {
     }
     // Jitter spreads the delays; lockstep values would collapse to a handful.
     expect(seen.size).toBeGreaterThan(100);
+  });
+});
+
+describe("replacementRedialDelayMs", () => {
+  it("is the short pace plus a small jitter, whatever the attempt", () => {
+    expect(replacementRedialDelayMs(() => 0)).toBe(kReplacementRedialMs);
+    expect(replacementRedialDelayMs(() => almostOne)).toBe(
+      kReplacementRedialMs + kReplacementRedialJitterMs,
+    );
+    expect(replacementRedialDelayMs(() => 0.5)).toBe(
+      kReplacementRedialMs + kReplacementRedialJitterMs / 2,
+    );
+    // Far below the first backoff ceilings a fleet would otherwise climb while the
+    // replacement starts (250, 500, 1000, ... ms).
+    expect(kReplacementRedialMs + kReplacementRedialJitterMs).toBeLessThanOrEqual(
+      defaultBackoff.initialDelayMs,
+    );
   });
 });

@@ -95,7 +95,15 @@ export interface GatewayStorage {
   readonly promptSource: PromptSource;
   /** A short-lived URL of a prompt, for serverless backends only. */
   signPromptUrl(digest: string): Promise<string>;
-  /** Opens the database now when it already holds state (a restart resumes at once). */
+  /**
+   * Takes the data directory's lock (embedded database only): a second process on the same
+   * directory fails here with `DataDirLockedError`. Idempotent; {@link start} takes it too.
+   */
+  lock(): Promise<void>;
+  /**
+   * Takes the lock, then opens the database: awaited when it already holds state (a restart
+   * resumes its jobs), in the background when it is new.
+   */
   start(): Promise<void>;
   /** Closes the database and the object store, then deletes a temporary data dir. Idempotent. */
   close(): Promise<void>;
@@ -207,8 +215,14 @@ export function createGatewayStorage(
   };
 
   const embedded = !temporary && !options.databaseUrl;
-  let lock: DataDirLock | undefined;
+  let locking: Promise<DataDirLock | undefined> | undefined;
   let closing: Promise<void> | undefined;
+  // One process per embedded database: a second gateway on the same data directory would
+  // open it too and each would see different jobs. PostgreSQL is how gateways share.
+  const lock = async () => {
+    locking ??= embedded ? lockDataDir(dataDir) : Promise.resolve(undefined);
+    await locking;
+  };
   return {
     dataDir,
     database,
@@ -222,11 +236,10 @@ export function createGatewayStorage(
     promptNames: createPromptNameRepository(database),
     promptSource,
     signPromptUrl: (digest) => prompts.signedReadUrl(digest, ttlMs),
+    lock,
     async start() {
-      // One process per embedded database: a second gateway on the same data directory would
-      // open it too and each would see different jobs. PostgreSQL is how gateways share.
-      if (embedded) lock ??= await lockDataDir(dataDir);
-      // A database that holds state opens before the ports do, so a restart resumes at once.
+      await lock();
+      // A database that holds state is open before jobs start, so a restart resumes at once.
       if (database.existing) {
         await database.get();
         return;
@@ -243,7 +256,7 @@ export function createGatewayStorage(
     close() {
       closing ??= (async () => {
         await Promise.allSettled([database.close(), blobs.close()]);
-        await lock?.release();
+        await (await locking?.catch(() => undefined))?.release();
         if (temporary) await rm(dataDir, { recursive: true, force: true });
       })();
       return closing;

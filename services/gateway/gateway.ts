@@ -255,14 +255,27 @@ export interface GatewayAddresses {
   agentPort: number;
 }
 
+/** Options of {@link Gateway.listen}. */
+export interface GatewayListenOptions {
+  /**
+   * Called once the agent port is bound, before the public port is (`voxgate start` starts its
+   * local agent then, while the rest of the gateway starts).
+   */
+  onAgentPort?: (port: number) => void;
+}
+
 /** A gateway: public API port, agent port and the registry between them. */
 export interface Gateway {
   /** The backend registry. */
   readonly registry: BackendRegistry;
   /** Per-token usage counters; `flush()` shares them with other replicas now. */
   readonly usage: Pick<UsageMeter, "flush">;
-  /** Starts both ports. */
-  listen(): Promise<GatewayAddresses>;
+  /**
+   * Takes the data directory's lock, then starts both ports: the agent port at once (while the
+   * database opens), the public port once a database that holds state is open and its jobs
+   * resumed.
+   */
+  listen(options?: GatewayListenOptions): Promise<GatewayAddresses>;
   /**
    * Reads the TLS certificate, key and CA files of both ports again (what SIGHUP does); new
    * connections use them, established ones keep theirs. Resolves with whether any changed.
@@ -854,18 +867,32 @@ export function createGateway(options: GatewayOptions): Gateway {
       })();
       return drainDone;
     },
-    async listen() {
+    async listen(listenOptions = {}) {
       let publicPort: number;
       let agentPort: number;
       try {
-        // A database that already holds state opens now; a new one waits for its first write.
-        await storage.start();
-        // Resumes jobs at once when the database holds some (a restart, or a killed peer's leases).
-        await jobs.start();
-        // Both settle before anything is closed: a port still binding when the other failed
-        // would start listening after the close and keep the process alive.
+        // The lock first: a second gateway on the same data directory fails before it binds.
+        await storage.lock();
+        // The agent port opens while the database opens (seconds on a loaded machine): agents
+        // that lost their gateway to a restart are back as soon as the port is. A database that
+        // already holds state is open, and its jobs resumed, before the public port opens.
+        const agentBound = listenOn("agent", options.agent.host, options.agent.port, () =>
+          agentServer.listen(),
+        ).then((port) => {
+          listenOptions.onAgentPort?.(port);
+          return port;
+        });
+        // Every step settles before anything is closed: a port still binding when another step
+        // failed would start listening after the close and keep the process alive.
         const bound = await Promise.allSettled([
-          listenOn("agent", options.agent.host, options.agent.port, () => agentServer.listen()),
+          agentBound,
+          (async () => {
+            await storage.start();
+            // Resumes jobs at once when the database holds some (a restart, or a killed peer's
+            // leases).
+            await jobs.start();
+            return 0;
+          })(),
           ...(metricsListener ? [metricsListener.listen()] : []),
         ]);
         for (const result of bound) if (result.status === "rejected") throw result.reason;

@@ -3,6 +3,7 @@ export {
   createGateway,
   type Gateway,
   type GatewayAddresses,
+  type GatewayListenOptions,
   type GatewayOptions,
   isListenError,
   ListenError,

@@ -54,24 +54,43 @@ the token (default: a new one per run); every "voxgate gateway" setting applies 
     ];
     const tracing = await startTracingFromEnv(io.env, "voxgate-gateway");
     const gateway = createGateway(options);
-    const addresses = await listenOrFail(() => gateway.listen());
-    const agent = superviseAgentProcess({
-      // With TLS on the agent port the local agent dials it too; it trusts what any agent does
-      // (VOXGATE_GATEWAY_CA_FILE, NODE_EXTRA_CA_CERTS), so the certificate must name 127.0.0.1.
-      gatewayAddress: `${settings.agentTlsCertFile ? "https://" : ""}127.0.0.1:${addresses.agentPort}`,
-      token: agentToken,
-      agentId: LOCAL_AGENT_ID,
-      env: {
-        ...io.env,
-        VOXGATE_LOG_LEVEL: settings.logLevel,
-        VOXGATE_LOG_FORMAT: settings.logFormat,
-        // The local agent's prompt cache belongs to this system's data directory: with the default
-        // (<tmp>/voxgate-agent-local-cpu) every `npm start` on the machine would share one cache.
-        VOXGATE_AGENT_PROMPT_CACHE_DIR:
-          io.env.VOXGATE_AGENT_PROMPT_CACHE_DIR || resolve(settings.dataDir, "agent-prompts"),
-      },
-      log,
-    });
+    const tlsScheme = settings.agentTlsCertFile ? "https://" : "";
+    const startAgent = (agentPort: number) =>
+      superviseAgentProcess({
+        // With TLS on the agent port the local agent dials it too; it trusts what any agent does
+        // (VOXGATE_GATEWAY_CA_FILE, NODE_EXTRA_CA_CERTS), so the certificate must name 127.0.0.1.
+        gatewayAddress: `${tlsScheme}127.0.0.1:${agentPort}`,
+        token: agentToken,
+        agentId: LOCAL_AGENT_ID,
+        env: {
+          ...io.env,
+          VOXGATE_LOG_LEVEL: settings.logLevel,
+          VOXGATE_LOG_FORMAT: settings.logFormat,
+          // The local agent's prompt cache belongs to this system's data directory: with the
+          // default (<tmp>/voxgate-agent-local-cpu) every `npm start` on the machine would share
+          // one cache.
+          VOXGATE_AGENT_PROMPT_CACHE_DIR:
+            io.env.VOXGATE_AGENT_PROMPT_CACHE_DIR || resolve(settings.dataDir, "agent-prompts"),
+        },
+        log,
+      });
+    // The agent starts as soon as its port is bound: its engine warms up (the longest step of a
+    // start) while the gateway opens its database and public port.
+    let agent: ReturnType<typeof superviseAgentProcess> | undefined;
+    let addresses: Awaited<ReturnType<typeof gateway.listen>>;
+    try {
+      addresses = await listenOrFail(() =>
+        gateway.listen({
+          onAgentPort(port) {
+            agent = startAgent(port);
+          },
+        }),
+      );
+    } catch (err) {
+      await agent?.stop();
+      throw err;
+    }
+    agent ??= startAgent(addresses.agentPort);
     // The banner invites a first call: it waits until the local agent can take one.
     const ready = await localAgentReady(
       gateway.registry,
@@ -88,7 +107,7 @@ the token (default: a new one per run); every "voxgate gateway" setting applies 
       io.stderr.write(
         banner({
           url: addresses.publicUrl,
-          agentAddress: `${settings.agentTlsCertFile ? "https://" : ""}HOST:${addresses.agentPort}`,
+          agentAddress: `${tlsScheme}HOST:${addresses.agentPort}`,
           agentPort: addresses.agentPort,
           token: clientToken,
           generated: !settings.clientToken,
