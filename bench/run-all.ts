@@ -2,7 +2,7 @@
  * The benchmark suite (`npm run bench`): runs each benchmark in its own process, one after the
  * other, so none measures another's leftovers. Each prints its tables and one JSON line.
  *
- *   npm run bench                   # all: relay, held-streams, first-audio, rest-vs-connect,
+ *   npm run bench                   # all: relay, held-streams, first-audio, restart, rest-vs-connect,
  *                                   # prompt-delivery, audio-analysis, audio-codecs, job-queue,
  *                                   # tls-first-byte, scale-out, liveness-load
  *   npm run bench -- --quick        # relay and held-streams only, under 2 minutes on 2 idle cores
@@ -26,6 +26,7 @@ const BENCHMARKS = [
   { name: "held-streams", quick: true, forward: true },
   // espeak-ng end to end: reachable alone (npm run bench:first-audio) and in the full suite.
   { name: "first-audio", quick: false, forward: true },
+  { name: "restart", quick: false, forward: true },
   { name: "rest-vs-connect", quick: false, forward: true },
   { name: "prompt-delivery", quick: false, forward: false },
   { name: "audio-analysis", quick: false, forward: false },

@@ -2,7 +2,8 @@
 // The `voxgate` executable. It runs compiled JavaScript when there is some (an installed package,
 // or a checkout after `npm run build`) and the TypeScript sources through tsx otherwise, so a
 // checkout needs no build step. A checkout's dist/ is used only while it is newer than every
-// source file: a stale build never hides an edit.
+// source file: a stale build never hides an edit. VOXGATE_RUN_SOURCES=1 runs a checkout's sources
+// even then (the first-audio benchmark compares the two; the local agent inherits it).
 import { getEventListeners } from "node:events";
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -45,6 +46,7 @@ async function loadMain() {
   const sourceEntry = new URL("../clients/cli/main.ts", here);
   if (!existsSync(sourceEntry)) return import(new URL("clients/cli/main.js", dist).href);
   // bin/ of a checkout: dist/ when it is complete and newer than the sources.
+  if (process.env.VOXGATE_RUN_SOURCES === "1") return runSources(sourceEntry);
   const sourceDirs = ["../services", "../clients", "../gen", "../package.json"];
   const sourcesAt = Math.max(
     ...sourceDirs.map((path) => {
@@ -53,6 +55,11 @@ async function loadMain() {
     }),
   );
   if (builtAt > sourcesAt) return import(new URL("clients/cli/main.js", dist).href);
+  return runSources(sourceEntry);
+}
+
+/** Loads the TypeScript entry `sourceEntry` through tsx. */
+async function runSources(sourceEntry) {
   const { register } = await import("tsx/esm/api");
   // Pin tsx to this repository's tsconfig, whatever the working directory is.
   register({ tsconfig: fileURLToPath(new URL("../tsconfig.json", here)) });
