@@ -5,6 +5,7 @@ import { type Job, JobKind, JobState } from "../../gen/voxgate/v1/job_pb.js";
 import type { Voice } from "../../gen/voxgate/v1/voice_pb.js";
 import type { VoxgateBrowserClient } from "../browser.js";
 import { downloadBlob, extensionOf } from "./audio-player.js";
+import { FormatSelect, StatusLines, VoiceSelect } from "./form-parts.js";
 import { enumName, errorText, formatBytes } from "./format.js";
 import { FORMATS } from "./playground-panel.js";
 
@@ -102,37 +103,16 @@ export function JobsPanel(props: { client: VoxgateBrowserClient; voices: Voice[]
             {"The first line of a short story.\nAnd the second line, in the same voice."}
           </textarea>
         </label>
-        <label>
-          Voice
-          <select name="voice">
-            <option value="">default</option>
-            {props.voices.map((v) => (
-              <option key={v.id} value={v.id}>
-                {v.name || v.id}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label>
-          Format
-          <select name="format">
-            {FORMATS.map((f) => (
-              <option key={f.encoding} value={f.encoding}>
-                {f.label.replace(" (plays while streaming)", "")}
-              </option>
-            ))}
-          </select>
-        </label>
+        <VoiceSelect voices={props.voices} />
+        <FormatSelect
+          formats={FORMATS}
+          labelOf={(label) => label.replace(" (plays while streaming)", "")}
+        />
         <div class="wide">
           <button type="submit">Render</button>
         </div>
       </form>
-      {status && (
-        <p class="muted" data-testid="jobs-status">
-          {status}
-        </p>
-      )}
-      {error && <p class="error">{error}</p>}
+      <StatusLines status={status} error={error} testId="jobs-status" />
       {jobs.length === 0 && !error && <p class="muted">No jobs yet.</p>}
       {jobs.length > 0 && (
         <table>

@@ -4,6 +4,7 @@ import { AudioEncoding } from "../../gen/voxgate/v1/audio_pb.js";
 import type { Voice } from "../../gen/voxgate/v1/voice_pb.js";
 import type { VoxgateBrowserClient } from "../browser.js";
 import { playStreamedAudio } from "./audio-player.js";
+import { FormatSelect, StatusLines, VoiceSelect } from "./form-parts.js";
 import { errorText, formatBytes } from "./format.js";
 
 /** Formats offered, the first being the default: MP3 is the one that plays while it streams. */
@@ -70,17 +71,7 @@ export function PlaygroundPanel(props: {
             browser.
           </textarea>
         </label>
-        <label>
-          Voice
-          <select name="voice">
-            <option value="">default</option>
-            {props.voices.map((v) => (
-              <option key={v.id} value={v.id}>
-                {v.name || v.id}
-              </option>
-            ))}
-          </select>
-        </label>
+        <VoiceSelect voices={props.voices} />
         <label>
           Engine
           <input name="engine" list="playground-engines" placeholder="any" />
@@ -90,16 +81,7 @@ export function PlaygroundPanel(props: {
             ))}
           </datalist>
         </label>
-        <label>
-          Format
-          <select name="format">
-            {FORMATS.map((f) => (
-              <option key={f.encoding} value={f.encoding}>
-                {f.label}
-              </option>
-            ))}
-          </select>
-        </label>
+        <FormatSelect formats={FORMATS} />
         <label>
           Speed
           <input name="speed" type="number" min="0.25" max="4" step="0.05" value="1" />
@@ -112,12 +94,7 @@ export function PlaygroundPanel(props: {
           <audio ref={audio} controls data-testid="playground-audio" />
         </div>
       </form>
-      {status && (
-        <p class="muted" data-testid="playground-status">
-          {status}
-        </p>
-      )}
-      {error && <p class="error">{error}</p>}
+      <StatusLines status={status} error={error} testId="playground-status" />
     </section>
   );
 }

@@ -4,6 +4,7 @@ import { AudioEncoding } from "../../gen/voxgate/v1/audio_pb.js";
 import { type Voice, VoiceType } from "../../gen/voxgate/v1/voice_pb.js";
 import type { VoxgateBrowserClient } from "../browser.js";
 import { playStreamedAudio } from "./audio-player.js";
+import { StatusLines } from "./form-parts.js";
 import { enumName, errorText, formatBytes } from "./format.js";
 
 /** The voice catalog as the console holds it. */
@@ -198,12 +199,7 @@ export function VoicesPanel(props: {
           </button>
         </div>
       </form>
-      {status && (
-        <p class="muted" data-testid="voices-status">
-          {status}
-        </p>
-      )}
-      {error && <p class="error">{error}</p>}
+      <StatusLines status={status} error={error} testId="voices-status" />
     </section>
   );
 }

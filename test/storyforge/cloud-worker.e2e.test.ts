@@ -21,7 +21,13 @@ import { decodeWithFfmpeg } from "../helpers/ffmpeg-decode.js";
 import { type S3rverServer, startS3rverServer } from "../helpers/s3rver-server.js";
 import { spawnVoxgate } from "../helpers/voxgate-process.js";
 import { type GatewayProcess, startAgentProcess } from "../helpers/voxgate-stack.js";
-import { type FakeStoryForgeCloud, startFakeStoryForgeCloud } from "./fake-storyforge-cloud.js";
+import type { FakeStoryForgeCloud } from "./fake-storyforge-cloud.js";
+import {
+  LOAD_TOLERANT_ENV,
+  startCastCloud,
+  storyForgeWorkerEnv,
+  WORKER_JOB_ENV,
+} from "./worker-setup.js";
 
 const BUCKET = "storyforge-assets";
 const RATE = 22_050;
@@ -73,31 +79,8 @@ scene scene-1 "Long":
 ${Array.from({ length: 40 }, (_, i) => `    - Line ${i + 1} of a story that takes a while to read aloud, slowly and carefully.`).join("\n")}
 `;
 
-/**
- * Liveness limits loose enough for a shared, loaded 2-core machine: agents stay registered
- * through seconds-long stalls (the defaults drop an agent after 3 s of silence).
- */
-const LOAD_TOLERANT_ENV = {
-  VOXGATE_HEARTBEAT_MISS_LIMIT: "30",
-  VOXGATE_AGENT_KEEPALIVE_TIMEOUT_MS: "30000",
-  VOXGATE_PROBE_TIMEOUT_MS: "15000",
-  VOXGATE_PROBE_FAILURE_THRESHOLD: "20",
-};
-
-const JOB_ENV = {
-  ...LOAD_TOLERANT_ENV,
-  VOXGATE_JOB_LEASE_MS: "2000",
-  VOXGATE_JOB_HEARTBEAT_MS: "400",
-  VOXGATE_JOB_POLL_MS: "200",
-  VOXGATE_JOB_RETRY_BASE_MS: "300",
-  VOXGATE_JOB_RETRY_MAX_MS: "2000",
-  VOXGATE_JOB_MAX_ATTEMPTS: "60",
-  VOXGATE_JOB_CANCEL_POLL_MS: "100",
-  // One segment at a time, so the kill lands mid-render.
-  VOXGATE_RENDER_CONCURRENCY: "1",
-  VOXGATE_STORYFORGE_WORKER_POLL_MS: "150",
-  VOXGATE_STORYFORGE_WORKER_LEASE_MS: "1500",
-};
+/** Job timings of the worker tests, and liveness limits a loaded machine needs. */
+const JOB_ENV = { ...LOAD_TOLERANT_ENV, ...WORKER_JOB_ENV };
 
 let cloud: FakeStoryForgeCloud;
 let s3: S3rverServer;
@@ -115,14 +98,7 @@ async function startGateway(previous?: GatewayProcess): Promise<GatewayProcess> 
     VOXGATE_TOKEN: clientToken,
     VOXGATE_AGENT_TOKEN: agentToken,
     VOXGATE_DATA_DIR: dataDir,
-    VOXGATE_STORYFORGE_MEDIA_BUCKET: BUCKET,
-    VOXGATE_STORYFORGE_MEDIA_ENDPOINT: s3.endpoint,
-    VOXGATE_STORYFORGE_MEDIA_FORCE_PATH_STYLE: "true",
-    VOXGATE_STORYFORGE_MEDIA_ACCESS_KEY_ID: s3.credentials.accessKeyId,
-    VOXGATE_STORYFORGE_MEDIA_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
-    VOXGATE_STORYFORGE_MEDIA_PUBLIC_BASES: `${s3.endpoint}/${BUCKET}/`,
-    VOXGATE_STORYFORGE_CLOUD_URL: cloud.url,
-    VOXGATE_STORYFORGE_JOB_TOKEN: cloud.jobToken,
+    ...storyForgeWorkerEnv(cloud, s3, BUCKET),
     ...JOB_ENV,
   });
   const ready = await proc.waitForLog((l) => l.msg === "gateway ready", 90_000);
@@ -151,12 +127,8 @@ async function routable(
 }
 
 beforeAll(async () => {
-  cloud = await startFakeStoryForgeCloud(generateToken());
   // Cloud's roster: both cast voices speak with the CPU engine's presets.
-  cloud.voices.push(
-    { id: "terracotta-glow", engine: "espeak-ng", voice_ref: "en-us", display_name: "Terracotta" },
-    { id: "lunar-violet", engine: "espeak-ng", voice_ref: "en-gb", display_name: "Lunar" },
-  );
+  cloud = await startCastCloud(generateToken());
   s3 = await startS3rverServer(BUCKET);
   dataDir = await mkdtemp(join(tmpdir(), "voxgate-sf-worker-"));
 }, 60_000);

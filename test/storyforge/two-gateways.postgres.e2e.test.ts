@@ -27,31 +27,16 @@ import {
   waitFor,
 } from "../helpers/voxgate-process.js";
 import { type GatewayProcess, startGatewayProcess } from "../helpers/voxgate-stack.js";
-import { type FakeStoryForgeCloud, startFakeStoryForgeCloud } from "./fake-storyforge-cloud.js";
+import type { FakeStoryForgeCloud } from "./fake-storyforge-cloud.js";
+import {
+  LOAD_TOLERANT_ENV,
+  startCastCloud,
+  storyForgeWorkerEnv,
+  WORKER_JOB_ENV,
+} from "./worker-setup.js";
 
 const CLOUD_BUCKET = "storyforge-assets";
 const STORE_BUCKET = "voxgate-blobs";
-
-/** Liveness limits loose enough for a shared, loaded 2-core machine. */
-const LOAD_TOLERANT_ENV = {
-  VOXGATE_HEARTBEAT_MISS_LIMIT: "30",
-  VOXGATE_AGENT_KEEPALIVE_TIMEOUT_MS: "30000",
-  VOXGATE_PROBE_TIMEOUT_MS: "15000",
-  VOXGATE_PROBE_FAILURE_THRESHOLD: "20",
-};
-
-const JOB_ENV = {
-  VOXGATE_JOB_LEASE_MS: "2000",
-  VOXGATE_JOB_HEARTBEAT_MS: "400",
-  VOXGATE_JOB_POLL_MS: "200",
-  VOXGATE_JOB_RETRY_BASE_MS: "300",
-  VOXGATE_JOB_RETRY_MAX_MS: "2000",
-  VOXGATE_JOB_MAX_ATTEMPTS: "60",
-  VOXGATE_JOB_CANCEL_POLL_MS: "100",
-  VOXGATE_RENDER_CONCURRENCY: "1",
-  VOXGATE_STORYFORGE_WORKER_POLL_MS: "150",
-  VOXGATE_STORYFORGE_WORKER_LEASE_MS: "1500",
-};
 
 const short = (n: number) => `# SFML v1
 cast:
@@ -90,11 +75,7 @@ let agent: VoxgateProcess | undefined;
 
 beforeAll(async () => {
   pg = await startPostgresServer();
-  cloud = await startFakeStoryForgeCloud(generateToken());
-  cloud.voices.push(
-    { id: "terracotta-glow", engine: "espeak-ng", voice_ref: "en-us", display_name: "Terracotta" },
-    { id: "lunar-violet", engine: "espeak-ng", voice_ref: "en-gb", display_name: "Lunar" },
-  );
+  cloud = await startCastCloud(generateToken());
   cloudS3 = await startS3rverServer(CLOUD_BUCKET);
   storeS3 = await startS3rverServer(STORE_BUCKET);
   dataDirs = [
@@ -124,7 +105,7 @@ describe("the StoryForge worker on two gateways sharing PostgreSQL", () => {
     const blobUrlSecret = generateToken();
     const env = (dataDir: string) => ({
       ...LOAD_TOLERANT_ENV,
-      ...JOB_ENV,
+      ...WORKER_JOB_ENV,
       VOXGATE_DATABASE_URL: databaseUrl,
       VOXGATE_DATA_DIR: dataDir,
       VOXGATE_STORE: "s3",
@@ -134,14 +115,7 @@ describe("the StoryForge worker on two gateways sharing PostgreSQL", () => {
       VOXGATE_S3_ACCESS_KEY_ID: storeS3.credentials.accessKeyId,
       VOXGATE_S3_SECRET_ACCESS_KEY: storeS3.credentials.secretAccessKey,
       VOXGATE_BLOB_URL_SECRET: blobUrlSecret,
-      VOXGATE_STORYFORGE_MEDIA_BUCKET: CLOUD_BUCKET,
-      VOXGATE_STORYFORGE_MEDIA_ENDPOINT: cloudS3.endpoint,
-      VOXGATE_STORYFORGE_MEDIA_FORCE_PATH_STYLE: "true",
-      VOXGATE_STORYFORGE_MEDIA_ACCESS_KEY_ID: cloudS3.credentials.accessKeyId,
-      VOXGATE_STORYFORGE_MEDIA_SECRET_ACCESS_KEY: cloudS3.credentials.secretAccessKey,
-      VOXGATE_STORYFORGE_MEDIA_PUBLIC_BASES: `${cloudS3.endpoint}/${CLOUD_BUCKET}/`,
-      VOXGATE_STORYFORGE_CLOUD_URL: cloud.url,
-      VOXGATE_STORYFORGE_JOB_TOKEN: cloud.jobToken,
+      ...storyForgeWorkerEnv(cloud, cloudS3, CLOUD_BUCKET),
     });
     const first = await startGatewayProcess({
       env: env(dataDirs[0] ?? ""),
