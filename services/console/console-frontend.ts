@@ -6,6 +6,7 @@ import type { Logger } from "pino";
 import type { NodeRequest, NodeResponse } from "../auth/rpc-error-response.js";
 import { writeRpcError } from "../auth/rpc-error-response.js";
 import type { HttpFrontend, HttpRoute } from "../gateway/http-frontend.js";
+import type { HttpRouteSpec } from "../gateway/http-route-spec.js";
 import { bundleConsole, CONSOLE_FILE_NAMES, type ConsoleFiles } from "./console-bundle.js";
 
 /** Where the console's files come from. */
@@ -67,11 +68,56 @@ const CONTENT_SECURITY_POLICY = [
   "frame-ancestors 'none'",
 ].join("; ");
 
-/** URL path of each console file; the page sits at `/`, its script and style under `/console/`. */
-const PATHS: Record<string, keyof ConsoleFiles> = {
-  "/console/app.js": "app.js",
-  "/console/app.css": "app.css",
-};
+/** The console's files by URL path: the page at `/`, its script and style under `/console/`. */
+const FILES: ReadonlyArray<{
+  path: string;
+  name: keyof ConsoleFiles;
+  operationId: string;
+  summary: string;
+}> = [
+  {
+    path: "/",
+    name: "index.html",
+    operationId: "Console_Page",
+    summary:
+      "The web console for people: answered to requests that accept `text/html` (browsers); " +
+      "any other `GET /` falls through to the REST routes (a JSON 404).",
+  },
+  {
+    path: "/console/app.js",
+    name: "app.js",
+    operationId: "Console_Script",
+    summary: "Its script.",
+  },
+  {
+    path: "/console/app.css",
+    name: "app.css",
+    operationId: "Console_Style",
+    summary: "Its style.",
+  },
+];
+const PATHS: Record<string, keyof ConsoleFiles> = Object.fromEntries(
+  FILES.map((f) => [f.path, f.name]),
+);
+
+/** The routes of {@link createConsoleFrontend} (HEAD too), one per file. */
+export const CONSOLE_ROUTES: readonly HttpRouteSpec[] = FILES.map((f) => ({
+  method: "GET",
+  path: f.path,
+  service: undefined,
+  doc: {
+    operationId: f.operationId,
+    tags: ["Console"],
+    summary: f.summary,
+    responses: {
+      "200": {
+        description: "OK",
+        content: { [CONTENT_TYPES[f.name]]: { schema: { type: "string" } } },
+      },
+      "304": { description: "Not modified (the ETag matched)." },
+    },
+  },
+}));
 
 /**
  * The web console for people at `/`: `GET /` (and `HEAD /`) from a browser — an `Accept` header
@@ -142,10 +188,11 @@ export function createConsoleFrontend(options: ConsoleFrontendOptions): HttpFron
   });
 
   return {
+    routes: CONSOLE_ROUTES,
     route(req: NodeRequest) {
       if (req.method !== "GET" && req.method !== "HEAD") return undefined;
       const path = (req.url ?? "").split("?")[0] ?? "";
-      if (path === "/") return wantsHtml(req) ? route("index.html") : undefined;
+      if (path === "/" && !wantsHtml(req)) return undefined;
       const name = PATHS[path];
       return name ? route(name) : undefined;
     },

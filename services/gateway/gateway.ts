@@ -88,6 +88,7 @@ import {
 import { createHealthHandler, createServingStatus } from "./health-handler.js";
 import { createHealthRoutes } from "./health-routes.js";
 import type { HttpFrontend, HttpRoute } from "./http-frontend.js";
+import { type DeclaredRoute, openApiTemplate } from "./http-route-spec.js";
 import { createInProcessTransport } from "./in-process-transport.js";
 import { createLoggingInterceptor } from "./logging-interceptor.js";
 import { createPublicServer, type PublicServer, type PublicServerLimits } from "./public-server.js";
@@ -302,6 +303,13 @@ export interface Gateway {
   reloadTokens(tokens: readonly TokenEntry[]): void;
   /** Closes both ports (agents are told by their streams ending). Idempotent. */
   close(graceMs?: number): Promise<void>;
+  /**
+   * Every HTTP route the public port answers besides Connect/gRPC/gRPC-Web's
+   * `/package.Service/Method`: each frontend's declared routes (REST bindings, the OpenAI,
+   * StoryForge and relay surfaces, health, docs, …) and the relay's debug WebSocket, in the
+   * order they are matched. The OpenAPI document must describe each (test/openapi-routes.test.ts).
+   */
+  httpRoutes(): DeclaredRoute[];
 }
 
 /** Pairs a service with its complete implementation (a missing method is a compile error). */
@@ -818,6 +826,11 @@ export function createGateway(options: GatewayOptions): Gateway {
   return {
     registry,
     usage: meter,
+    httpRoutes() {
+      return [...frontends, relayDebugSocket].flatMap((f) =>
+        f.routes.map((r) => ({ method: r.method, path: openApiTemplate(r.path) })),
+      );
+    },
     drain(reason, drainOptions = {}) {
       drainDone ??= (async () => {
         const started = performance.now();

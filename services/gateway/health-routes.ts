@@ -6,6 +6,58 @@ import type { NodeRequest, NodeResponse } from "../auth/rpc-error-response.js";
 import { writeRpcError } from "../auth/rpc-error-response.js";
 import type { BackendRegistry } from "../registry/index.js";
 import type { HttpFrontend, HttpRoute } from "./http-frontend.js";
+import { createRouteMatcher, type HttpRouteSpec } from "./http-route-spec.js";
+
+const health = {
+  type: "object",
+  properties: {
+    status: { type: "string" },
+    service: { type: "string" },
+    checks: { type: "object", additionalProperties: { type: "string" } },
+  },
+  required: ["status"],
+};
+const healthJson = (description: string) => ({
+  description,
+  content: { "application/json": { schema: health } },
+});
+
+/** The routes of {@link createHealthRoutes}; both answer HEAD too. */
+export const HEALTH_ROUTES = [
+  {
+    method: "GET",
+    path: "/healthz",
+    service: undefined,
+    doc: {
+      operationId: "Gateway_Healthz",
+      tags: ["Gateway"],
+      summary: "Liveness, or one service's grpc.health.v1 status.",
+      description:
+        "Without `service`: 200 while the process runs. With it: 200 when SERVING, 503 when " +
+        "NOT_SERVING (voxgate.v1.TtsService with no READY backend), 404 for an unknown name.",
+      parameters: [{ name: "service", in: "query", required: false, schema: { type: "string" } }],
+      responses: {
+        "200": healthJson("Alive / SERVING"),
+        "404": healthJson("Unknown service"),
+        "503": healthJson("NOT_SERVING"),
+      },
+    },
+  },
+  {
+    method: "GET",
+    path: "/readyz",
+    service: undefined,
+    doc: {
+      operationId: "Gateway_Readyz",
+      tags: ["Gateway"],
+      summary: "Readiness: accepting work, database answering, a READY backend that can speak.",
+      responses: {
+        "200": healthJson("Ready"),
+        "503": healthJson("Not ready; `checks` says which check failed."),
+      },
+    },
+  },
+] as const satisfies readonly HttpRouteSpec[];
 
 /** What `/readyz` checks besides the process being up. */
 export interface ReadinessProbe {
@@ -86,11 +138,15 @@ export function createHealthRoutes(options: HealthRoutesOptions): HttpFrontend {
     },
   });
 
+  const matcher = createRouteMatcher<HttpRouteSpec>(HEALTH_ROUTES, { headAsGet: true });
   return {
+    routes: HEALTH_ROUTES,
     route(req: NodeRequest) {
-      if (req.method !== "GET" && req.method !== "HEAD") return undefined;
-      const path = (req.url ?? "").split("?")[0];
-      if (path === "/healthz") {
+      const path = (req.url ?? "").split("?")[0] ?? "";
+      const found = matcher.match(req.method ?? "GET", path);
+      // Other methods fall through to the REST routes' answer, as before.
+      if (found.kind !== "match") return undefined;
+      if (found.spec.doc.operationId === "Gateway_Healthz") {
         const service = new URLSearchParams((req.url ?? "").split("?")[1] ?? "").get("service");
         if (service === null) {
           return route((res, head) => writeHealth(res, 200, { status: "ok" }, head));
@@ -102,8 +158,7 @@ export function createHealthRoutes(options: HealthRoutesOptions): HttpFrontend {
           writeHealth(res, code, { service, status: Status[status] }, head);
         });
       }
-      if (path === "/readyz") return route(readyz);
-      return undefined;
+      return route(readyz);
     },
   };
 }

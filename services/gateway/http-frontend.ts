@@ -1,6 +1,7 @@
 import type { ConnectError } from "@connectrpc/connect";
 import type { GateResult } from "../auth/request-gate.js";
 import type { NodeRequest, NodeResponse } from "../auth/rpc-error-response.js";
+import type { DeclaredRoute } from "./http-route-spec.js";
 
 /** One request a frontend will serve, decided from its method, path and headers alone. */
 export interface HttpRoute {
@@ -23,4 +24,9 @@ export interface HttpRoute {
 export interface HttpFrontend {
   /** The route for `req`, or undefined when this frontend does not serve it. Must not read the body. */
   route(req: NodeRequest): HttpRoute | undefined;
+  /**
+   * Every route this frontend answers (its 404 and 405 answers aside), as the OpenAPI document
+   * must describe it: test/openapi-routes.test.ts checks the document against these.
+   */
+  readonly routes: readonly DeclaredRoute[];
 }

@@ -20,6 +20,17 @@ export { gatewayTokensFromSettings, type TokenSettings } from "./gateway-tokens.
 export { createHealthHandler, type HealthHandlerOptions } from "./health-handler.js";
 export type { HttpFrontend, HttpRoute } from "./http-frontend.js";
 export {
+  createRouteMatcher,
+  type DeclaredRoute,
+  type HttpRouteDoc,
+  type HttpRouteSpec,
+  openApiTemplate,
+  type RouteMatch,
+  type RouteMatcher,
+  type RouteMatcherOptions,
+  templateVariables,
+} from "./http-route-spec.js";
+export {
   createInProcessTransport,
   type InProcessTransportOptions,
 } from "./in-process-transport.js";

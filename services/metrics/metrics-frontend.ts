@@ -4,7 +4,24 @@ import type { Logger } from "pino";
 import { writeRpcError } from "../auth/rpc-error-response.js";
 import { METRICS_SURFACE } from "../auth/scopes.js";
 import type { HttpFrontend } from "../gateway/http-frontend.js";
+import type { HttpRouteSpec } from "../gateway/http-route-spec.js";
 import type { GatewayMetrics } from "./gateway-metrics.js";
+
+/** The route of {@link createMetricsFrontend}. */
+export const METRICS_ROUTE = {
+  method: "GET",
+  path: "/metrics",
+  service: METRICS_SURFACE,
+  doc: {
+    operationId: "Gateway_Metrics",
+    tags: ["Gateway"],
+    summary: "Prometheus metrics (text exposition format).",
+    responses: {
+      "200": { description: "OK", content: { "text/plain": { schema: { type: "string" } } } },
+      default: { $ref: "#/components/responses/RpcError" },
+    },
+  },
+} satisfies HttpRouteSpec;
 
 /**
  * `GET /metrics` on the public port for Prometheus scrapers: the text exposition format, for
@@ -14,10 +31,12 @@ export function createMetricsFrontend(
   metrics: Pick<GatewayMetrics, "render" | "contentType">,
 ): HttpFrontend {
   return {
+    routes: [METRICS_ROUTE],
     route(req) {
-      if (req.method !== "GET" || (req.url ?? "").split("?")[0] !== "/metrics") return undefined;
+      const path = (req.url ?? "").split("?")[0];
+      if (req.method !== METRICS_ROUTE.method || path !== METRICS_ROUTE.path) return undefined;
       return {
-        service: METRICS_SURFACE,
+        service: METRICS_ROUTE.service,
         writeError: writeRpcError,
         serve(_req, res) {
           metrics.render().then(

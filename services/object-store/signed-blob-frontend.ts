@@ -4,6 +4,7 @@ import type { Logger } from "pino";
 import type { NodeRequest, NodeResponse } from "../auth/rpc-error-response.js";
 import { writeRpcError } from "../auth/rpc-error-response.js";
 import type { HttpFrontend, HttpRoute } from "../gateway/http-frontend.js";
+import type { HttpRouteSpec } from "../gateway/http-route-spec.js";
 import { assertBlobKey, type BlobStore, isBlobNotFoundError } from "./blob-store.js";
 import { type BlobUrlSigner, SIGNED_BLOB_PATH_PREFIX } from "./blob-url-signer.js";
 
@@ -16,6 +17,35 @@ export interface SignedBlobFrontendOptions {
   /** Root logger. */
   log: Logger;
 }
+
+/**
+ * The route of {@link createSignedBlobFrontend} (HEAD too; other methods answer 405). Served
+ * only with the filesystem store and a URL secret (VOXGATE_BLOB_URL_SECRET).
+ */
+export const SIGNED_BLOB_ROUTE = {
+  method: "GET",
+  path: `${SIGNED_BLOB_PATH_PREFIX}{key=**}`,
+  service: undefined,
+  doc: {
+    operationId: "Gateway_ReadSignedBlob",
+    tags: ["Gateway"],
+    summary: "Reads a blob through a URL the gateway signed (serverless workers fetch prompts so).",
+    description:
+      "Only with the filesystem store: S3 and GCS serve their own signed URLs. The signature is " +
+      "the credential; a missing, wrong or expired one is 403 before the store is read.",
+    parameters: [
+      { name: "expires", in: "query", required: true, schema: { type: "string" } },
+      { name: "signature", in: "query", required: true, schema: { type: "string" } },
+    ],
+    responses: {
+      "200": {
+        description: "The blob's bytes, with its own Content-Type.",
+        content: { "application/octet-stream": { schema: { type: "string", format: "binary" } } },
+      },
+      default: { $ref: "#/components/responses/RpcError" },
+    },
+  },
+} satisfies HttpRouteSpec;
 
 /**
  * Serves gateway-signed read URLs, `GET /v1/blobs/<key>?expires=…&signature=…`, for the
@@ -60,6 +90,7 @@ export function createSignedBlobFrontend(options: SignedBlobFrontendOptions): Ht
   }
 
   return {
+    routes: [SIGNED_BLOB_ROUTE],
     route(req) {
       const url = new URL(req.url ?? "/", "http://gateway");
       if (!url.pathname.startsWith(SIGNED_BLOB_PATH_PREFIX)) return undefined;

@@ -31,7 +31,7 @@ export {
   kTimeoutHeader,
   type OpenAiFrontendOptions,
 } from "./openai-frontend.js";
-export { OPENAI_SCHEMAS, openAiOperations } from "./openai-openapi.js";
+export { OPENAI_ROUTES, OPENAI_SCHEMAS, type OpenAiRouteId } from "./openai-openapi.js";
 export { openAiSettings } from "./openai-settings.js";
 export {
   OPENAI_SPEECH_MODELS,

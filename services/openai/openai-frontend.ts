@@ -19,6 +19,7 @@ import type { GateResult } from "../auth/request-gate.js";
 import type { NodeRequest, NodeResponse } from "../auth/rpc-error-response.js";
 import { kCallContext, kExpectedCodes } from "../gateway/call-context.js";
 import type { HttpFrontend, HttpRoute } from "../gateway/http-frontend.js";
+import { createRouteMatcher } from "../gateway/http-route-spec.js";
 import { isJsonLimitError, type JsonLimits, readJsonText } from "../input-limits/json-limits.js";
 import type { BackendRegistry } from "../registry/index.js";
 import { isClonedVoiceId } from "../voices/voice-id.js";
@@ -42,6 +43,7 @@ import {
   toOpenAiError,
   writeOpenAiError,
 } from "./openai-error.js";
+import { OPENAI_ROUTES, type OpenAiRouteId } from "./openai-openapi.js";
 import { OPENAI_VOICES, parseSpeechRequest, type SpeechCall } from "./speech-request.js";
 
 /** Response header with the sample rate of `pcm` audio, in Hz. */
@@ -83,9 +85,6 @@ export interface OpenAiFrontendOptions {
   publicVoiceList?: boolean;
 }
 
-const SERVICE_TTS = TtsService.typeName;
-const SERVICE_VOICES = VoiceService.typeName;
-const SERVICE_LLM = LlmService.typeName;
 const LIST_PAGE_SIZE = 500;
 /**
  * Most voices one `GET /v1/audio/voices` answer lists; `has_more`/`next_page` page on. Without a
@@ -523,29 +522,28 @@ export function createOpenAiFrontend(options: OpenAiFrontendOptions): HttpFronte
   const listService = (req: NodeRequest, service: string): string | undefined =>
     options.publicVoiceList && req.headers.authorization === undefined ? undefined : service;
 
+  type Handler = (req: NodeRequest, res: NodeResponse, gate: GateResult) => Promise<void>;
+  const handlers: Record<OpenAiRouteId, Handler> = {
+    OpenAI_CreateSpeech: speech,
+    OpenAI_ListVoices: listVoices,
+    OpenAI_ListSpeechModels: audioModels,
+    OpenAI_ListModels: models,
+    OpenAI_GetModel: models,
+    OpenAI_CreateChatCompletion: chat,
+  };
+  /** Lists a request without `Authorization` may read when the voice list is public. */
+  const publicLists = new Set<OpenAiRouteId>(["OpenAI_ListVoices", "OpenAI_ListSpeechModels"]);
+  const matcher = createRouteMatcher(OPENAI_ROUTES);
+
   return {
+    routes: OPENAI_ROUTES,
     route(req) {
-      const path = pathOf(req);
-      if (path === "/v1/audio/models") {
-        return req.method === "GET"
-          ? route(listService(req, SERVICE_TTS), audioModels)
-          : methodNotAllowed("GET");
-      }
-      if (path === "/v1/audio/speech") {
-        return req.method === "POST" ? route(SERVICE_TTS, speech) : methodNotAllowed("POST");
-      }
-      if (path === "/v1/audio/voices") {
-        return req.method === "GET"
-          ? route(listService(req, SERVICE_VOICES), listVoices)
-          : methodNotAllowed("GET");
-      }
-      if (path === "/v1/chat/completions") {
-        return req.method === "POST" ? route(SERVICE_LLM, chat) : methodNotAllowed("POST");
-      }
-      if (path === "/v1/models" || /^\/v1\/models\/.+$/.test(path)) {
-        return req.method === "GET" ? route(SERVICE_TTS, models) : methodNotAllowed("GET");
-      }
-      return undefined;
+      const found = matcher.match(req.method ?? "GET", pathOf(req));
+      if (found.kind === "none") return undefined;
+      if (found.kind === "method-not-allowed") return methodNotAllowed(found.allow.join(", "));
+      const id = found.spec.doc.operationId;
+      const service = found.spec.service as string;
+      return route(publicLists.has(id) ? listService(req, service) : service, handlers[id]);
     },
   };
 }

@@ -1,5 +1,4 @@
-import type { ExtraOperation } from "../openapi/openapi-document.js";
-import { securityOf } from "../openapi/openapi-document.js";
+import type { HttpRouteSpec } from "../gateway/http-route-spec.js";
 import { type JsonSchema, schemaRef } from "../openapi/proto-json-schema.js";
 
 const TAG = "OpenAI";
@@ -192,8 +191,16 @@ export const OPENAI_SCHEMAS: Record<string, JsonSchema> = {
  * The OpenAI-compatible routes of {@link createOpenAiFrontend} for the OpenAPI document: their
  * bodies, answers (raw audio, SSE events, JSON) and the token scope each needs.
  */
-export function openAiOperations(): ExtraOperation[] {
-  const models = (summary: string): ExtraOperation["operation"] => ({
+/** Declares one route; the id stays a literal type, so the handler table must name each route. */
+function spec<const Id extends string>(
+  route: HttpRouteSpec & { doc: { operationId: Id } },
+): HttpRouteSpec & { doc: { operationId: Id } } {
+  return route;
+}
+
+function openAiRoutes() {
+  const models = <const Id extends string>(operationId: Id, summary: string) => ({
+    operationId,
     tags: [TAG],
     summary,
     parameters: [timeout],
@@ -201,13 +208,13 @@ export function openAiOperations(): ExtraOperation[] {
       "200": { description: "OK", content: json(schemaRef("OpenAiModelList")) },
       default: errorResponse,
     },
-    security: securityOf(TTS),
   });
   return [
-    {
+    spec({
+      method: "POST",
       path: "/v1/audio/speech",
-      method: "post",
-      operation: {
+      service: TTS,
+      doc: {
         operationId: "OpenAI_CreateSpeech",
         tags: [TAG],
         summary: "Speaks text (OpenAI's speech API), streamed as it is produced.",
@@ -231,13 +238,13 @@ export function openAiOperations(): ExtraOperation[] {
           },
           default: errorResponse,
         },
-        security: securityOf(TTS),
       },
-    },
-    {
+    }),
+    spec({
+      method: "GET",
       path: "/v1/audio/voices",
-      method: "get",
-      operation: {
+      service: VOICES,
+      doc: {
         operationId: "OpenAI_ListVoices",
         tags: [TAG],
         summary: "Lists voice aliases and voices (VoiceService), up to 1000 per answer.",
@@ -253,29 +260,29 @@ export function openAiOperations(): ExtraOperation[] {
           "200": { description: "OK", content: json(schemaRef("OpenAiVoiceList")) },
           default: errorResponse,
         },
-        security: securityOf(VOICES),
       },
-    },
-    {
+    }),
+    spec({
+      method: "GET",
       path: "/v1/audio/models",
-      method: "get",
-      operation: {
-        operationId: "OpenAI_ListSpeechModels",
-        ...models("Lists the speech models backends offer."),
+      service: TTS,
+      doc: {
+        ...models("OpenAI_ListSpeechModels", "Lists the speech models backends offer."),
       },
-    },
-    {
+    }),
+    spec({
+      method: "GET",
       path: "/v1/models",
-      method: "get",
-      operation: {
-        operationId: "OpenAI_ListModels",
-        ...models("Lists the speech and language models backends offer."),
+      service: TTS,
+      doc: {
+        ...models("OpenAI_ListModels", "Lists the speech and language models backends offer."),
       },
-    },
-    {
-      path: "/v1/models/{id}",
-      method: "get",
-      operation: {
+    }),
+    spec({
+      method: "GET",
+      path: "/v1/models/{id=**}",
+      service: TTS,
+      doc: {
         operationId: "OpenAI_GetModel",
         tags: [TAG],
         summary: "Describes one model.",
@@ -287,13 +294,13 @@ export function openAiOperations(): ExtraOperation[] {
           "200": { description: "OK", content: json(schemaRef("OpenAiModel")) },
           default: errorResponse,
         },
-        security: securityOf(TTS),
       },
-    },
-    {
+    }),
+    spec({
+      method: "POST",
       path: "/v1/chat/completions",
-      method: "post",
-      operation: {
+      service: LLM,
+      doc: {
         operationId: "OpenAI_CreateChatCompletion",
         tags: [TAG],
         summary: "Runs a language model (LlmService), whole or streamed as SSE chunks.",
@@ -310,8 +317,13 @@ export function openAiOperations(): ExtraOperation[] {
           },
           default: errorResponse,
         },
-        security: securityOf(LLM),
       },
-    },
+    }),
   ];
 }
+
+/** The OpenAI-compatible routes {@link createOpenAiFrontend} serves, declared once. */
+export const OPENAI_ROUTES = openAiRoutes() satisfies readonly HttpRouteSpec[];
+
+/** Operation id of an OpenAI-compatible route. */
+export type OpenAiRouteId = (typeof OPENAI_ROUTES)[number]["doc"]["operationId"];

@@ -6,6 +6,7 @@ import { gzipSync } from "node:zlib";
 import type { NodeRequest, NodeResponse } from "../auth/rpc-error-response.js";
 import { writeRpcError } from "../auth/rpc-error-response.js";
 import type { HttpFrontend, HttpRoute } from "../gateway/http-frontend.js";
+import type { HttpRouteSpec } from "../gateway/http-route-spec.js";
 
 /** Options of {@link createApiDocsFrontend}. */
 export interface ApiDocsFrontendOptions {
@@ -57,6 +58,77 @@ const UI_FILES: Record<string, string> = {
   "/docs/swagger-ui.css": "text/css; charset=utf-8",
   "/docs/swagger-ui-bundle.js": "text/javascript; charset=utf-8",
 };
+
+/** Files of the page under `/docs/`: its start script and swagger-ui's files. */
+const DOCS_FILES = ["/docs/init.js", ...Object.keys(UI_FILES)];
+
+const text = (type: string) => ({
+  "200": { description: "OK", content: { [type]: { schema: { type: "string" } } } },
+});
+
+/** The routes of {@link createApiDocsFrontend} (HEAD too); none needs a token. */
+export const API_DOCS_ROUTES: readonly HttpRouteSpec[] = [
+  {
+    method: "GET",
+    path: "/openapi.json",
+    service: undefined,
+    doc: {
+      operationId: "Gateway_OpenApi",
+      tags: ["Gateway"],
+      summary: "This document.",
+      responses: {
+        "200": {
+          description: "OK",
+          content: { "application/json": { schema: { type: "object" } } },
+        },
+      },
+    },
+  },
+  {
+    method: "GET",
+    path: "/docs",
+    service: undefined,
+    doc: {
+      operationId: "Gateway_Docs",
+      tags: ["Gateway"],
+      summary: "An API reference page for people, rendered from this document.",
+      responses: text("text/html"),
+    },
+  },
+  {
+    method: "GET",
+    path: "/docs/",
+    service: undefined,
+    doc: {
+      operationId: "Gateway_DocsSlash",
+      tags: ["Gateway"],
+      summary: "Redirects to /docs (the page's relative links resolve against it).",
+      responses: { "308": { description: "To ../docs." } },
+    },
+  },
+  {
+    method: "GET",
+    path: "/docs/{file}",
+    service: undefined,
+    doc: {
+      operationId: "Gateway_DocsFile",
+      tags: ["Gateway"],
+      summary: "The reference page's script and style (swagger-ui, served here, no CDN).",
+      parameters: [
+        {
+          name: "file",
+          in: "path",
+          required: true,
+          schema: { type: "string", enum: DOCS_FILES.map((f) => f.slice("/docs/".length)) },
+        },
+      ],
+      responses: {
+        ...text("text/javascript"),
+        "404": { description: "swagger-ui-dist is not installed (the page's files only)." },
+      },
+    },
+  },
+];
 
 /** Where swagger-ui's files are: the built package's copy, else the installed package. */
 function findUiDir(): string | undefined {
@@ -131,6 +203,7 @@ export function createApiDocsFrontend(options: ApiDocsFrontendOptions = {}): Htt
   });
 
   return {
+    routes: API_DOCS_ROUTES,
     route(req) {
       if (req.method !== "GET" && req.method !== "HEAD") return undefined;
       const path = (req.url ?? "").split("?")[0] ?? "";
@@ -145,10 +218,7 @@ export function createApiDocsFrontend(options: ApiDocsFrontendOptions = {}): Htt
           },
         };
       }
-      if (path === "/openapi.json" || path === "/docs" || path.startsWith("/docs/")) {
-        if (path.startsWith("/docs/") && !UI_FILES[path] && path !== "/docs/init.js") {
-          return undefined;
-        }
+      if (path === "/openapi.json" || path === "/docs" || DOCS_FILES.includes(path)) {
         return serve(path);
       }
       return undefined;

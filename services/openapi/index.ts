@@ -1,6 +1,9 @@
 /** The OpenAPI 3.1 document of the public HTTP surface, and the /openapi.json and /docs routes. */
-export { type ApiDocsFrontendOptions, createApiDocsFrontend } from "./api-docs-frontend.js";
-export { gatewayOperations } from "./gateway-operations.js";
+export {
+  API_DOCS_ROUTES,
+  type ApiDocsFrontendOptions,
+  createApiDocsFrontend,
+} from "./api-docs-frontend.js";
 export {
   createOpenApiDocument,
   type ExtraOperation,
@@ -8,6 +11,7 @@ export {
   type OpenApiDocumentOptions,
   type OpenApiOperation,
   openApiPath,
+  routeOperations,
   securityOf,
 } from "./openapi-document.js";
 export { commentsFromDescriptorSet } from "./proto-comments.js";

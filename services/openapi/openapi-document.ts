@@ -1,6 +1,16 @@
 import type { DescField, DescMessage } from "@bufbuild/protobuf";
 import { serviceAccess } from "../auth/scopes.js";
-import { isHttpBody, type RestBinding, type RouteTable } from "../transcoding/route-table.js";
+import {
+  type HttpRouteSpec,
+  openApiTemplate,
+  templateVariables,
+} from "../gateway/http-route-spec.js";
+import {
+  isHttpBody,
+  openApiPath,
+  type RestBinding,
+  type RouteTable,
+} from "../transcoding/route-table.js";
 import {
   createSchemaCollector,
   type JsonSchema,
@@ -195,10 +205,42 @@ const STATUS_SCHEMAS: Record<string, JsonSchema> = {
   },
 };
 
-/** The OpenAPI path of a binding: `{field=pattern}` variables become `{field}`. */
-export function openApiPath(binding: RestBinding): string {
-  return binding.template.source.replace(/\{([^}=]+)(=[^}]*)?\}/g, "{$1}");
+/**
+ * The operations of hand-written routes, from the declarations their frontends serve them from:
+ * the path under `basePath`, a path parameter per template variable (those spanning segments
+ * with a pattern that allows slashes) unless the declaration describes it, and the security of
+ * the route's service (none for open routes).
+ */
+export function routeOperations(specs: readonly HttpRouteSpec[], basePath = ""): ExtraOperation[] {
+  return specs.map((spec) => {
+    const { parameters = [], ...doc } = spec.doc;
+    const described = new Set(
+      (parameters as Array<{ name?: string; in?: string }>)
+        .filter((p) => p.in === "path")
+        .map((p) => p.name),
+    );
+    const pathParameters = templateVariables(spec.path)
+      .filter((v) => !described.has(v.name))
+      .map((v) => ({
+        name: v.name,
+        in: "path",
+        required: true,
+        schema: v.multi ? { type: "string", pattern: "^.+$" } : { type: "string" },
+      }));
+    const all = [...pathParameters, ...parameters];
+    return {
+      path: openApiTemplate(spec.path, basePath),
+      method: spec.method.toLowerCase() as ExtraOperation["method"],
+      operation: {
+        ...doc,
+        ...(all.length > 0 ? { parameters: all } : {}),
+        security: spec.service === undefined ? [] : securityOf(spec.service),
+      },
+    };
+  });
 }
+
+export { openApiPath };
 
 /** The security requirement of a service: its scope, or none for open services. */
 export function securityOf(serviceTypeName: string): Array<Record<string, string[]>> {

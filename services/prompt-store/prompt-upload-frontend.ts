@@ -14,6 +14,7 @@ import {
 } from "../auth/rpc-error-response.js";
 import type { Principal } from "../auth/token-store.js";
 import type { HttpFrontend, HttpRoute } from "../gateway/http-frontend.js";
+import type { HttpRouteSpec } from "../gateway/http-route-spec.js";
 import { isPromptStoreError } from "./prompt-errors.js";
 import { toPromptRpcError } from "./prompt-rpc-error.js";
 import type { PromptMetadata, PromptStore } from "./prompt-store.js";
@@ -21,6 +22,52 @@ import { toPromptMessage } from "./prompt-store-handler.js";
 
 /** Path of the raw prompt upload. */
 export const PROMPT_UPLOAD_PATH = "/v1/prompts:upload";
+
+const PROMPT_TAG = "PromptStoreService";
+
+/** The route of {@link createPromptUploadFrontend}; other methods on its path answer 405. */
+export const PROMPT_UPLOAD_ROUTE = {
+  method: "POST",
+  path: PROMPT_UPLOAD_PATH,
+  service: PromptStoreService.typeName,
+  doc: {
+    operationId: "PromptStoreService_UploadPrompt",
+    tags: [PROMPT_TAG],
+    summary: "Uploads a clone prompt as the raw request body, streamed into the prompt store.",
+    description:
+      "The body's Content-Type is the prompt's unless `content_type` says otherwise. A body " +
+      "over VOXGATE_MAX_PROMPT_BYTES is refused with 413 (before reading when Content-Length " +
+      "shows it). Answers what PutPrompt answers.",
+    parameters: [
+      ...["name", "reference_text", "model_family", "model_size", "engine", "content_type"].map(
+        (name) => ({ name, in: "query", required: false, schema: { type: "string" } }),
+      ),
+      {
+        name: "tag",
+        in: "query",
+        required: false,
+        description: "Tags as `tag.<key>=<value>`; any other query parameter is refused.",
+        style: "deepObject",
+        schema: { type: "object", additionalProperties: { type: "string" } },
+      },
+    ],
+    requestBody: {
+      required: true,
+      content: { "application/octet-stream": { schema: { type: "string", format: "binary" } } },
+    },
+    responses: {
+      "200": {
+        description: "The stored prompt.",
+        content: {
+          "application/json": {
+            schema: { $ref: "#/components/schemas/voxgate.v1.PutPromptResponse" },
+          },
+        },
+      },
+      default: { $ref: "#/components/responses/RpcError" },
+    },
+  },
+} satisfies HttpRouteSpec;
 
 /** Options of {@link createPromptUploadFrontend}. */
 export interface PromptUploadFrontendOptions {
@@ -116,14 +163,15 @@ export function createPromptUploadFrontend(options: PromptUploadFrontendOptions)
   }
 
   return {
+    routes: [PROMPT_UPLOAD_ROUTE],
     route(req) {
       const url = new URL(req.url ?? "/", "http://gateway");
-      if (url.pathname !== PROMPT_UPLOAD_PATH) return undefined;
+      if (url.pathname !== PROMPT_UPLOAD_ROUTE.path) return undefined;
       const route: HttpRoute = {
-        service: PromptStoreService.typeName,
+        service: PROMPT_UPLOAD_ROUTE.service,
         writeError: (r, s, error) => writeRpcError(r, s, error),
         serve(r: NodeRequest, s: NodeResponse, gate: GateResult) {
-          if (r.method !== "POST") {
+          if (r.method !== PROMPT_UPLOAD_ROUTE.method) {
             s.writeHead(405, { allow: "POST", "content-type": "application/json" });
             s.end(
               JSON.stringify({

@@ -6,11 +6,45 @@ import { WebSocketServer } from "ws";
 import { BackendAdminService } from "../../gen/voxgate/v1/backend_admin_pb.js";
 import type { GateResult } from "../auth/request-gate.js";
 import type { NodeRequest, NodeResponse } from "../auth/rpc-error-response.js";
+import type { HttpRouteSpec } from "../gateway/http-route-spec.js";
 import type { RelayDebugLog } from "./relay-debug-log.js";
 import { toRelayError, writeRelayError } from "./relay-error.js";
 
 /** Path of the relay's live debug WebSocket. */
 export const kRelayDebugSocketPath = "/ws/debug";
+
+/** The socket's route: a GET with `Upgrade: websocket` (HTTP/1.1). */
+export const RELAY_DEBUG_SOCKET_ROUTE = {
+  method: "GET",
+  path: kRelayDebugSocketPath,
+  service: BackendAdminService.typeName,
+  doc: {
+    operationId: "Relay_DebugSocket",
+    tags: ["Relay"],
+    summary: "The relay's live debug events over a WebSocket (an HTTP/1.1 upgrade).",
+    description:
+      "Sends the recent debug events as JSON text messages, then each new one as it happens " +
+      "(registry changes, relay calls); messages from the client are ignored. A request " +
+      "without `Upgrade: websocket` is not answered here.",
+    parameters: [
+      {
+        name: "Upgrade",
+        in: "header",
+        required: true,
+        schema: { type: "string", const: "websocket" },
+      },
+    ],
+    responses: {
+      "101": { description: "Switching to the WebSocket protocol." },
+      default: {
+        description: "A relay error (401/403 token, 503 too many sockets).",
+        content: {
+          "application/json": { schema: { $ref: "#/components/schemas/RelayError" } },
+        },
+      },
+    },
+  },
+} satisfies HttpRouteSpec;
 
 /** Options of {@link createRelayDebugSocket}. */
 export interface RelayDebugSocketOptions {
@@ -33,6 +67,8 @@ export interface RelayDebugSocketOptions {
 
 /** The upgrade handler and a close for shutdown. */
 export interface RelayDebugSocket {
+  /** The route the socket answers ({@link RELAY_DEBUG_SOCKET_ROUTE}). */
+  readonly routes: readonly HttpRouteSpec[];
   /** Handles an HTTP/1.1 upgrade request; refuses paths other than {@link kRelayDebugSocketPath}. */
   upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void;
   /** Closes every open socket. Idempotent. */
@@ -50,11 +86,12 @@ export function createRelayDebugSocket(options: RelayDebugSocketOptions): RelayD
   const log = options.log.child({ component: "relay-debug-socket" });
   const server = new WebSocketServer({ noServer: true, maxPayload: 4096 });
   const route = {
-    service: BackendAdminService.typeName,
+    service: RELAY_DEBUG_SOCKET_ROUTE.service,
     writeError: (req: NodeRequest, res: NodeResponse, error: ConnectError) =>
       writeRelayError(req, res, toRelayError(error)),
   };
   return {
+    routes: [RELAY_DEBUG_SOCKET_ROUTE],
     upgrade(req, socket, head) {
       // A response written on the upgrade socket, for the gate's refusals.
       const res = new http.ServerResponse(req);

@@ -9,7 +9,6 @@ import {
   type Transport,
 } from "@connectrpc/connect";
 import type { Logger } from "pino";
-import { BackendAdminService } from "../../gen/voxgate/v1/backend_admin_pb.js";
 import { type NamedPrompt, PromptStoreService } from "../../gen/voxgate/v1/prompt_store_pb.js";
 import { type SynthesizeSpeechRequestSchema, TtsService } from "../../gen/voxgate/v1/tts_pb.js";
 import { VoiceService, VoiceType } from "../../gen/voxgate/v1/voice_pb.js";
@@ -17,6 +16,7 @@ import type { GateResult } from "../auth/request-gate.js";
 import type { NodeRequest, NodeResponse } from "../auth/rpc-error-response.js";
 import { kCallContext, kExpectedCodes } from "../gateway/call-context.js";
 import type { HttpFrontend, HttpRoute } from "../gateway/http-frontend.js";
+import { createRouteMatcher } from "../gateway/http-route-spec.js";
 import type { BackendRegistry } from "../registry/index.js";
 import { clipFacts } from "./relay-audio.js";
 import { parseMultipart, readBody, readJsonObject } from "./relay-body.js";
@@ -39,7 +39,10 @@ import {
   stringList,
 } from "./relay-fields.js";
 import { backendsDeclaring, type RelayCapability, refuseMode } from "./relay-modes.js";
+import { RELAY_ROUTES, type RelayRouteId } from "./relay-routes.js";
 import { connectedAgents, modelsLoaded, readyAgents, runPodStatus } from "./relay-status.js";
+
+type RelayRouteSpec = (typeof RELAY_ROUTES)[number];
 
 /** Options of {@link createRelayFrontend}. */
 export interface RelayFrontendOptions {
@@ -61,11 +64,6 @@ export interface RelayFrontendOptions {
   startedAt?: number;
 }
 
-const TTS = TtsService.typeName;
-const VOICES = VoiceService.typeName;
-const PROMPTS = PromptStoreService.typeName;
-const ADMIN = BackendAdminService.typeName;
-
 /** Most prompts one relay listing returns (pages of 500 are read until then). */
 export const kRelayMaxListedPrompts = 10_000;
 
@@ -84,15 +82,6 @@ interface RelayCall {
   /** Context of lookups whose NOT_FOUND (or malformed key) is an expected answer. */
   lookupContext: ContextValues;
   log: Logger;
-}
-
-interface RouteSpec {
-  method: string;
-  /** Path pattern; one capture group is the path parameter. */
-  path: RegExp;
-  /** Service whose scope the gate checks. */
-  service: string;
-  handler: Handler;
 }
 
 /**
@@ -238,515 +227,403 @@ export function createRelayFrontend(options: RelayFrontendOptions): HttpFrontend
     return createPrompt(call, { ...fields, audio: Buffer.from(wav).toString("base64") });
   }
 
-  const routes: RouteSpec[] = [
+  const handlers: Record<RelayRouteId, Handler> = {
     // ── Status ───────────────────────────────────────────────────────────────────────────────
-    {
-      method: "GET",
-      path: /^\/api\/v1\/status$/,
-      service: TTS,
-      async handler(call) {
-        const runpod = await runPodStatus(registry, { signal: call.callOptions.signal });
-        const ready = readyAgents(registry);
-        const body: Record<string, unknown> = {
-          relay: "ok",
-          tunnel_connected: ready.length > 0,
-          connected_clients: connectedAgents(registry).length,
-          uptime_seconds: uptime(startedAt),
-          runpod_configured: runpod.configured,
-          runpod_available: runpod.available,
-        };
-        if (runpod.health) body.runpod_health = runpod.health;
-        if (ready.length > 0) {
-          body.local = {
-            status: "ok",
-            models_loaded: modelsLoaded(registry),
-            prompts_count: await promptCount(call),
-            engine_ready: true,
-            backends: ready.map((b) => b.id),
-          };
-        }
-        writeJson(call.res, body);
-      },
-    },
-    {
-      method: "GET",
-      path: /^\/api\/v1\/tts\/status$/,
-      service: TTS,
-      async handler(call) {
-        const runpod = await runPodStatus(registry, { signal: call.callOptions.signal });
-        const connected = readyAgents(registry).length > 0;
-        const body: Record<string, unknown> = {
+    async Relay_Status(call) {
+      const runpod = await runPodStatus(registry, { signal: call.callOptions.signal });
+      const ready = readyAgents(registry);
+      const body: Record<string, unknown> = {
+        relay: "ok",
+        tunnel_connected: ready.length > 0,
+        connected_clients: connectedAgents(registry).length,
+        uptime_seconds: uptime(startedAt),
+        runpod_configured: runpod.configured,
+        runpod_available: runpod.available,
+      };
+      if (runpod.health) body.runpod_health = runpod.health;
+      if (ready.length > 0) {
+        body.local = {
           status: "ok",
-          tunnel_connected: connected,
-          runpod_configured: runpod.configured,
-          runpod_available: runpod.available,
-          models_loaded: connected ? modelsLoaded(registry) : [],
-          prompts_count: 0,
+          models_loaded: modelsLoaded(registry),
+          prompts_count: await promptCount(call),
+          engine_ready: true,
+          backends: ready.map((b) => b.id),
         };
-        if (runpod.health) body.runpod_health = runpod.health;
-        try {
-          body.prompts_count = await promptCount(call);
-        } catch (err) {
-          body.local_error = toRelayError(err).message;
-        }
-        writeJson(call.res, body);
-      },
+      }
+      writeJson(call.res, body);
     },
-    {
-      method: "POST",
-      path: /^\/api\/v1\/tts\/warmup$/,
-      service: TTS,
-      async handler(call) {
-        await readJsonObject(call.req, call.res, jsonLimits);
-        if (readyAgents(registry).length > 0) {
-          writeJson(call.res, {
-            status: "connected",
-            message: "GPU tunnel is already connected",
-          });
-          return;
-        }
-        const runpod = await runPodStatus(registry, {
-          warmUp: true,
-          signal: call.callOptions.signal,
-        });
-        if (!runpod.configured) {
-          throw new RelayError("RunPod is not configured — cannot warm up", 503, "unavailable");
-        }
-        if (runpod.failed) {
-          const reason = runpod.health && "error" in runpod.health ? runpod.health.error : "";
-          throw new RelayError(
-            `Failed to submit warmup job to RunPod: ${reason}`,
-            502,
-            "backend_failed",
-          );
-        }
-        if (!runpod.warmUpJob) {
-          writeJson(call.res, {
-            status: "noop",
-            message: "Workers already ready/idle — no warmup needed",
-            workers_ready: runpod.workersReady,
-          });
-          return;
-        }
-        debugLog.record("warmup_submitted", { job_id: runpod.warmUpJob });
-        writeJson(call.res, { status: "warming", message: "RunPod worker requested" });
-      },
+    async Relay_TtsStatus(call) {
+      const runpod = await runPodStatus(registry, { signal: call.callOptions.signal });
+      const connected = readyAgents(registry).length > 0;
+      const body: Record<string, unknown> = {
+        status: "ok",
+        tunnel_connected: connected,
+        runpod_configured: runpod.configured,
+        runpod_available: runpod.available,
+        models_loaded: connected ? modelsLoaded(registry) : [],
+        prompts_count: 0,
+      };
+      if (runpod.health) body.runpod_health = runpod.health;
+      try {
+        body.prompts_count = await promptCount(call);
+      } catch (err) {
+        body.local_error = toRelayError(err).message;
+      }
+      writeJson(call.res, body);
     },
-    {
-      method: "GET",
-      path: /^\/api\/v1\/debug$/,
-      service: ADMIN,
-      async handler(call) {
-        const backends = registry.list();
-        const inFlight = backends.reduce((sum, b) => sum + b.inFlight, 0);
-        const memory = process.memoryUsage();
+    async Relay_Warmup(call) {
+      await readJsonObject(call.req, call.res, jsonLimits);
+      if (readyAgents(registry).length > 0) {
         writeJson(call.res, {
-          mem_rss_mb: Math.round((memory.rss / 1024 / 1024) * 10) / 10,
-          mem_heap_used_mb: Math.round((memory.heapUsed / 1024 / 1024) * 10) / 10,
-          tunnel_connected: readyAgents(registry).length > 0,
-          pending_requests: inFlight,
-          uptime_seconds: uptime(startedAt),
-          backends: backends.map((b) => ({
-            id: b.id,
-            kind: kindName(b.kind),
-            state: stateName(b.state),
-            in_flight: b.inFlight,
-            slots: b.capabilities.slots,
-            address: b.address,
-            calls_total: b.callsTotal,
-            failures_total: b.failuresTotal,
-            last_error: b.lastError,
-          })),
-          recent_events: debugLog.recent(50),
+          status: "connected",
+          message: "GPU tunnel is already connected",
         });
-      },
+        return;
+      }
+      const runpod = await runPodStatus(registry, {
+        warmUp: true,
+        signal: call.callOptions.signal,
+      });
+      if (!runpod.configured) {
+        throw new RelayError("RunPod is not configured — cannot warm up", 503, "unavailable");
+      }
+      if (runpod.failed) {
+        const reason = runpod.health && "error" in runpod.health ? runpod.health.error : "";
+        throw new RelayError(
+          `Failed to submit warmup job to RunPod: ${reason}`,
+          502,
+          "backend_failed",
+        );
+      }
+      if (!runpod.warmUpJob) {
+        writeJson(call.res, {
+          status: "noop",
+          message: "Workers already ready/idle — no warmup needed",
+          workers_ready: runpod.workersReady,
+        });
+        return;
+      }
+      debugLog.record("warmup_submitted", { job_id: runpod.warmUpJob });
+      writeJson(call.res, { status: "warming", message: "RunPod worker requested" });
+    },
+    async Relay_Debug(call) {
+      const backends = registry.list();
+      const inFlight = backends.reduce((sum, b) => sum + b.inFlight, 0);
+      const memory = process.memoryUsage();
+      writeJson(call.res, {
+        mem_rss_mb: Math.round((memory.rss / 1024 / 1024) * 10) / 10,
+        mem_heap_used_mb: Math.round((memory.heapUsed / 1024 / 1024) * 10) / 10,
+        tunnel_connected: readyAgents(registry).length > 0,
+        pending_requests: inFlight,
+        uptime_seconds: uptime(startedAt),
+        backends: backends.map((b) => ({
+          id: b.id,
+          kind: kindName(b.kind),
+          state: stateName(b.state),
+          in_flight: b.inFlight,
+          slots: b.capabilities.slots,
+          address: b.address,
+          calls_total: b.callsTotal,
+          failures_total: b.failuresTotal,
+          last_error: b.lastError,
+        })),
+        recent_events: debugLog.recent(50),
+      });
     },
 
     // ── Clone prompts by name ────────────────────────────────────────────────────────────────
-    {
-      method: "POST",
-      path: /^\/api\/v1\/voices\/clone-prompt$/,
-      service: PROMPTS,
-      async handler(call) {
-        const body = await readJsonObject(call.req, call.res, jsonLimits);
-        const prompt = await createPrompt(call, body);
-        writeJson(call.res, {
-          name: prompt.name,
-          status: "created",
-          prompt_id: prompt.name,
-          gcs_path: prompt.storeKey,
-          metadata: relayPrompt(prompt),
-        });
-      },
+    async Relay_CreateClonePrompt(call) {
+      const body = await readJsonObject(call.req, call.res, jsonLimits);
+      const prompt = await createPrompt(call, body);
+      writeJson(call.res, {
+        name: prompt.name,
+        status: "created",
+        prompt_id: prompt.name,
+        gcs_path: prompt.storeKey,
+        metadata: relayPrompt(prompt),
+      });
     },
-    {
-      method: "POST",
-      path: /^\/api\/v1\/voices\/clone-prompt\/batch$/,
-      service: PROMPTS,
-      async handler(call) {
-        const body = await readJsonObject(call.req, call.res, jsonLimits);
-        const items = body.items;
-        if (!Array.isArray(items) || items.length === 0) throw badRequest("Missing 'items' array");
-        if (items.length > 100) throw badRequest(`${items.length} items; the limit is 100`);
-        const results: Record<string, unknown>[] = [];
-        for (const [i, item] of items.entries()) {
-          const fields = (typeof item === "object" && item !== null ? item : {}) as RelayBody;
-          const name = optionalString(fields, "name") ?? `prompt_${i}`;
-          try {
-            const prompt = await createPrompt(call, { ...fields, name });
-            results.push({ name, status: "created", gcs_path: prompt.storeKey });
-          } catch (err) {
-            // One bad item does not sink the batch (as the relay); a gone caller does.
-            if (call.callOptions.signal.aborted) throw err;
-            results.push({ name, status: "error", error: toRelayError(err).message });
-          }
+    async Relay_CreateClonePrompts(call) {
+      const body = await readJsonObject(call.req, call.res, jsonLimits);
+      const items = body.items;
+      if (!Array.isArray(items) || items.length === 0) throw badRequest("Missing 'items' array");
+      if (items.length > 100) throw badRequest(`${items.length} items; the limit is 100`);
+      const results: Record<string, unknown>[] = [];
+      for (const [i, item] of items.entries()) {
+        const fields = (typeof item === "object" && item !== null ? item : {}) as RelayBody;
+        const name = optionalString(fields, "name") ?? `prompt_${i}`;
+        try {
+          const prompt = await createPrompt(call, { ...fields, name });
+          results.push({ name, status: "created", gcs_path: prompt.storeKey });
+        } catch (err) {
+          // One bad item does not sink the batch (as the relay); a gone caller does.
+          if (call.callOptions.signal.aborted) throw err;
+          results.push({ name, status: "error", error: toRelayError(err).message });
         }
-        writeJson(call.res, {
-          results,
-          total: results.length,
-          succeeded: results.filter((r) => r.status === "created").length,
-        });
-      },
+      }
+      writeJson(call.res, {
+        results,
+        total: results.length,
+        succeeded: results.filter((r) => r.status === "created").length,
+      });
     },
-    {
-      method: "GET",
-      path: /^\/api\/v1\/voices\/prompts$/,
-      service: PROMPTS,
-      async handler(call) {
-        const all = await listAllPrompts(call, { tags: tagsOf(call.query.get("tags")) });
-        writeJson(call.res, { prompts: all.map(relayPrompt), count: all.length });
-      },
+    async Relay_ListPrompts(call) {
+      const all = await listAllPrompts(call, { tags: tagsOf(call.query.get("tags")) });
+      writeJson(call.res, { prompts: all.map(relayPrompt), count: all.length });
     },
-    {
-      method: "GET",
-      path: /^\/api\/v1\/voices\/prompts\/search$/,
-      service: PROMPTS,
-      async handler(call) {
-        const labels: Record<string, string> = {};
-        for (const key of ["character", "emotion", "intensity"]) {
-          const value = call.query.get(key);
-          if (value) labels[key] = value;
-        }
-        const all = await listAllPrompts(call, {
-          tags: tagsOf(call.query.get("tags")),
-          labels,
-          query: call.query.get("q") ?? "",
-        });
-        writeJson(call.res, { prompts: all.map(relayPrompt), count: all.length });
-      },
+    async Relay_SearchPrompts(call) {
+      const labels: Record<string, string> = {};
+      for (const key of ["character", "emotion", "intensity"]) {
+        const value = call.query.get(key);
+        if (value) labels[key] = value;
+      }
+      const all = await listAllPrompts(call, {
+        tags: tagsOf(call.query.get("tags")),
+        labels,
+        query: call.query.get("q") ?? "",
+      });
+      writeJson(call.res, { prompts: all.map(relayPrompt), count: all.length });
     },
-    {
-      method: "GET",
-      path: /^\/api\/v1\/voices\/prompts\/([^/]+)$/,
-      service: PROMPTS,
-      async handler(call) {
-        const found = await notFoundAs(
-          prompts.getNamedPrompt({ name: call.param }, call.callOptions),
-          `Prompt '${call.param}' not found`,
-        );
-        if (!found.prompt) throw new ConnectError("GetNamedPrompt returned nothing", Code.Internal);
-        writeJson(call.res, relayPrompt(found.prompt));
-      },
+    async Relay_GetPrompt(call) {
+      const found = await notFoundAs(
+        prompts.getNamedPrompt({ name: call.param }, call.callOptions),
+        `Prompt '${call.param}' not found`,
+      );
+      if (!found.prompt) throw new ConnectError("GetNamedPrompt returned nothing", Code.Internal);
+      writeJson(call.res, relayPrompt(found.prompt));
     },
-    {
-      method: "DELETE",
-      path: /^\/api\/v1\/voices\/prompts\/([^/]+)$/,
-      service: PROMPTS,
-      async handler(call) {
-        await notFoundAs(
-          prompts.deleteNamedPrompt({ name: call.param }, call.callOptions),
-          `Prompt '${call.param}' not found`,
-        );
-        debugLog.record("prompt_deleted", { prompt: call.param });
-        writeJson(call.res, { name: call.param, status: "deleted" });
-      },
+    async Relay_DeletePrompt(call) {
+      await notFoundAs(
+        prompts.deleteNamedPrompt({ name: call.param }, call.callOptions),
+        `Prompt '${call.param}' not found`,
+      );
+      debugLog.record("prompt_deleted", { prompt: call.param });
+      writeJson(call.res, { name: call.param, status: "deleted" });
     },
-    {
-      method: "GET",
-      path: /^\/api\/v1\/voices\/characters$/,
-      service: PROMPTS,
-      async handler(call) {
-        const characters = charactersOf(await listAllPrompts(call, {}));
-        writeJson(call.res, { characters, count: characters.length });
-      },
+    async Relay_ListCharacters(call) {
+      const characters = charactersOf(await listAllPrompts(call, {}));
+      writeJson(call.res, { characters, count: characters.length });
     },
-    {
-      method: "POST",
-      path: /^\/api\/v1\/tts\/clone-prompt$/,
-      service: TTS,
-      async handler(call) {
-        const body = await readJsonObject(call.req, call.res, jsonLimits);
-        const text = optionalString(body, "text");
-        const promptName = optionalString(body, "voice_prompt");
-        if (!text || !promptName) throw badRequest("Missing 'text' and 'voice_prompt'");
-        const format = optionalString(body, "format") ?? "wav";
-        const request = {
-          text,
-          promptName,
-          language: languageTag(optionalString(body, "language")),
-          encoding: encodingOf(format),
-        };
-        debugLog.record("clone_synth_start", { prompt: promptName, text_chars: text.length });
-        const speak = wantsRawAudio(call.req)
-          ? speakRaw(call, request, promptName)
-          : speakJson(call, request, format);
-        await notFoundAs(speak, `Clone prompt '${promptName}' not found`);
-      },
+    async Relay_SpeakWithPrompt(call) {
+      const body = await readJsonObject(call.req, call.res, jsonLimits);
+      const text = optionalString(body, "text");
+      const promptName = optionalString(body, "voice_prompt");
+      if (!text || !promptName) throw badRequest("Missing 'text' and 'voice_prompt'");
+      const format = optionalString(body, "format") ?? "wav";
+      const request = {
+        text,
+        promptName,
+        language: languageTag(optionalString(body, "language")),
+        encoding: encodingOf(format),
+      };
+      debugLog.record("clone_synth_start", { prompt: promptName, text_chars: text.length });
+      const speak = wantsRawAudio(call.req)
+        ? speakRaw(call, request, promptName)
+        : speakJson(call, request, format);
+      await notFoundAs(speak, `Clone prompt '${promptName}' not found`);
     },
 
     // ── Voices (the relay's /api/v1/tts/* routes, used by client/tts_client.py) ──────────────
-    {
-      method: "GET",
-      path: /^\/api\/v1\/tts\/voices$/,
-      service: VOICES,
-      async handler(call) {
-        const all: Record<string, unknown>[] = [];
-        let pageToken = "";
-        do {
-          const page = await voices.listVoices({ pageSize: 500, pageToken }, call.callOptions);
-          for (const v of page.voices) {
-            all.push({
-              voice_id: v.id,
-              name: v.name,
-              type: v.type === VoiceType.CLONED ? "cloned" : "preset",
-              description: v.description || null,
-              engine: v.engine,
-              languages: v.languages,
-            });
-          }
-          pageToken = page.nextPageToken;
-        } while (pageToken && all.length < kRelayMaxListedPrompts);
-        writeJson(call.res, { voices: all });
-      },
+    async Relay_ListVoices(call) {
+      const all: Record<string, unknown>[] = [];
+      let pageToken = "";
+      do {
+        const page = await voices.listVoices({ pageSize: 500, pageToken }, call.callOptions);
+        for (const v of page.voices) {
+          all.push({
+            voice_id: v.id,
+            name: v.name,
+            type: v.type === VoiceType.CLONED ? "cloned" : "preset",
+            description: v.description || null,
+            engine: v.engine,
+            languages: v.languages,
+          });
+        }
+        pageToken = page.nextPageToken;
+      } while (pageToken && all.length < kRelayMaxListedPrompts);
+      writeJson(call.res, { voices: all });
     },
-    {
-      method: "POST",
-      path: /^\/api\/v1\/tts\/synthesize$/,
-      service: TTS,
-      async handler(call) {
+    async Relay_Synthesize(call) {
+      const body = await readJsonObject(call.req, call.res, jsonLimits);
+      const text = optionalString(body, "text");
+      if (!text) throw badRequest("Missing 'text' field");
+      if (body.ref_audio !== undefined || body.ref_audio_b64 !== undefined) {
+        throw refuseMode(registry, "voice_clone_oneshot");
+      }
+      const key = optionalString(body, "voice_name") || optionalString(body, "voice_id");
+      if (!key) throw badRequest("Missing 'voice_id' or 'voice_name' field");
+      const format = optionalString(body, "format") ?? "mp3";
+      const selector = await resolveVoice(call, key);
+      await speakRaw(
+        call,
+        {
+          text,
+          ...selector,
+          instructions: optionalString(body, "instructions") ?? "",
+          language: languageTag(optionalString(body, "language")),
+          encoding: encodingOf(format),
+        },
+        selector.voice || key,
+      );
+    },
+    async Relay_CloneVoice(call) {
+      const contentType = String(call.req.headers["content-type"] ?? "");
+      let name: string | undefined;
+      let audio: Uint8Array | undefined;
+      if (/^multipart\/form-data/i.test(contentType)) {
+        const parts = parseMultipart(await readBody(call.req, call.res, maxBytes), contentType);
+        name = parts.find((p) => p.name === "voice_name")?.data.toString("utf8");
+        audio = parts.find((p) => p.name === "reference_audio")?.data;
+      } else {
         const body = await readJsonObject(call.req, call.res, jsonLimits);
-        const text = optionalString(body, "text");
-        if (!text) throw badRequest("Missing 'text' field");
-        if (body.ref_audio !== undefined || body.ref_audio_b64 !== undefined) {
-          throw refuseMode(registry, "voice_clone_oneshot");
-        }
-        const key = optionalString(body, "voice_name") || optionalString(body, "voice_id");
-        if (!key) throw badRequest("Missing 'voice_id' or 'voice_name' field");
-        const format = optionalString(body, "format") ?? "mp3";
-        const selector = await resolveVoice(call, key);
-        await speakRaw(
-          call,
-          {
-            text,
-            ...selector,
-            instructions: optionalString(body, "instructions") ?? "",
-            language: languageTag(optionalString(body, "language")),
-            encoding: encodingOf(format),
-          },
-          selector.voice || key,
-        );
-      },
+        name = optionalString(body, "voice_name");
+        const b64 = optionalString(body, "reference_audio");
+        audio = b64 ? decodeBase64(b64, "reference_audio") : undefined;
+      }
+      if (!name || !audio) throw badRequest("Missing 'voice_name' or 'reference_audio'");
+      const created = await voices.createVoice({ name, referenceAudio: audio }, call.callOptions);
+      const voice = created.voice;
+      if (!voice) throw new ConnectError("CreateVoice returned no voice", Code.Internal);
+      debugLog.record("voice_cloned", { voice: voice.id });
+      writeJson(call.res, { voice_id: voice.id, name: voice.name, type: "cloned" });
     },
-    {
-      method: "POST",
-      path: /^\/api\/v1\/tts\/clone$/,
-      service: VOICES,
-      async handler(call) {
-        const contentType = String(call.req.headers["content-type"] ?? "");
-        let name: string | undefined;
-        let audio: Uint8Array | undefined;
-        if (/^multipart\/form-data/i.test(contentType)) {
-          const parts = parseMultipart(await readBody(call.req, call.res, maxBytes), contentType);
-          name = parts.find((p) => p.name === "voice_name")?.data.toString("utf8");
-          audio = parts.find((p) => p.name === "reference_audio")?.data;
-        } else {
-          const body = await readJsonObject(call.req, call.res, jsonLimits);
-          name = optionalString(body, "voice_name");
-          const b64 = optionalString(body, "reference_audio");
-          audio = b64 ? decodeBase64(b64, "reference_audio") : undefined;
-        }
-        if (!name || !audio) throw badRequest("Missing 'voice_name' or 'reference_audio'");
-        const created = await voices.createVoice({ name, referenceAudio: audio }, call.callOptions);
-        const voice = created.voice;
-        if (!voice) throw new ConnectError("CreateVoice returned no voice", Code.Internal);
-        debugLog.record("voice_cloned", { voice: voice.id });
-        writeJson(call.res, { voice_id: voice.id, name: voice.name, type: "cloned" });
-      },
-    },
-    {
-      method: "DELETE",
-      path: /^\/api\/v1\/tts\/voices\/([^/]+)$/,
-      service: VOICES,
-      async handler(call) {
-        await notFoundAs(
-          voices.deleteVoice({ voiceId: call.param }, call.callOptions),
-          `Voice not found: ${call.param}`,
-        );
-        writeJson(call.res, { deleted: call.param });
-      },
+    async Relay_DeleteVoice(call) {
+      await notFoundAs(
+        voices.deleteVoice({ voiceId: call.param }, call.callOptions),
+        `Voice not found: ${call.param}`,
+      );
+      writeJson(call.res, { deleted: call.param });
     },
 
     // ── Modes of the Qwen3 model server ──────────────────────────────────────────────────────
-    {
-      method: "POST",
-      path: /^\/api\/v1\/voices\/design$/,
-      service: TTS,
-      async handler(call) {
-        const body = await readJsonObject(call.req, call.res, jsonLimits);
-        const text = optionalString(body, "text");
-        const instruct = optionalString(body, "instruct");
-        if (!text || !instruct) throw badRequest("Missing 'text' and 'instruct'");
-        const createPrompt = body.create_prompt === true;
-        const promptName = optionalString(body, "prompt_name");
-        if (createPrompt && !promptName) {
-          throw badRequest("'prompt_name' is required when create_prompt is true");
-        }
-        const format = optionalString(body, "format") ?? "wav";
-        if (createPrompt && format !== "wav") {
-          throw badRequest("create_prompt needs format 'wav' (the prompt is made from the clip)");
-        }
-        const clip = await design(call, text, instruct, body, format);
-        const answer: Record<string, unknown> = { ...clip.json };
-        if (createPrompt && promptName) {
-          const prompt = await promptFromClip(call, clip.wav, {
-            name: promptName,
-            ref_text: text,
-            instruct,
-            tags: stringList(body, "tags"),
-          });
-          answer.prompt_created = true;
-          answer.prompt_name = prompt.name;
-          answer.gcs_path = prompt.storeKey;
-        }
-        writeJson(call.res, answer, {
-          "x-duration-seconds": String(clip.json.duration_s),
+    async Relay_DesignVoice(call) {
+      const body = await readJsonObject(call.req, call.res, jsonLimits);
+      const text = optionalString(body, "text");
+      const instruct = optionalString(body, "instruct");
+      if (!text || !instruct) throw badRequest("Missing 'text' and 'instruct'");
+      const createPrompt = body.create_prompt === true;
+      const promptName = optionalString(body, "prompt_name");
+      if (createPrompt && !promptName) {
+        throw badRequest("'prompt_name' is required when create_prompt is true");
+      }
+      const format = optionalString(body, "format") ?? "wav";
+      if (createPrompt && format !== "wav") {
+        throw badRequest("create_prompt needs format 'wav' (the prompt is made from the clip)");
+      }
+      const clip = await design(call, text, instruct, body, format);
+      const answer: Record<string, unknown> = { ...clip.json };
+      if (createPrompt && promptName) {
+        const prompt = await promptFromClip(call, clip.wav, {
+          name: promptName,
+          ref_text: text,
+          instruct,
+          tags: stringList(body, "tags"),
         });
-      },
+        answer.prompt_created = true;
+        answer.prompt_name = prompt.name;
+        answer.gcs_path = prompt.storeKey;
+      }
+      writeJson(call.res, answer, {
+        "x-duration-seconds": String(clip.json.duration_s),
+      });
     },
-    {
-      method: "POST",
-      path: /^\/api\/v1\/tts\/design$/,
-      service: TTS,
-      async handler(call) {
-        const body = await readJsonObject(call.req, call.res, jsonLimits);
-        const text = optionalString(body, "text");
-        if (!text) throw badRequest("Missing 'text' field");
-        const description = optionalString(body, "description");
-        if (!description) throw badRequest("Missing 'description' field");
-        const format = optionalString(body, "format") ?? "wav";
-        const clip = await design(call, text, description, body, format);
-        writeJson(call.res, { ...clip.json, description });
-      },
+    async Relay_TtsDesign(call) {
+      const body = await readJsonObject(call.req, call.res, jsonLimits);
+      const text = optionalString(body, "text");
+      if (!text) throw badRequest("Missing 'text' field");
+      const description = optionalString(body, "description");
+      if (!description) throw badRequest("Missing 'description' field");
+      const format = optionalString(body, "format") ?? "wav";
+      const clip = await design(call, text, description, body, format);
+      writeJson(call.res, { ...clip.json, description });
     },
-    {
-      method: "POST",
-      path: /^\/api\/v1\/voices\/design\/batch$/,
-      service: TTS,
-      async handler(call) {
-        const body = await readJsonObject(call.req, call.res, jsonLimits);
-        const items = body.items;
-        if (!Array.isArray(items) || items.length === 0) throw badRequest("Missing 'items' array");
-        if (items.length > 100) throw badRequest(`${items.length} items; the limit is 100`);
-        if (backendsDeclaring(registry, "voice_design").length === 0) {
-          throw refuseMode(registry, "voice_design_batch");
-        }
-        const format = optionalString(body, "format") ?? "wav";
-        const createPrompts = body.create_prompts === true;
-        if (createPrompts && format !== "wav") {
-          throw badRequest("create_prompts needs format 'wav' (prompts are made from the clips)");
-        }
-        // The yaml and the web backend say tags_prefix; the relay's GPU server read
-        // prompt_tags_prefix.
-        const prefix = [
-          ...stringList(body, "tags_prefix"),
-          ...stringList(body, "prompt_tags_prefix"),
-        ];
-        const results: Record<string, unknown>[] = [];
-        for (const [i, item] of items.entries()) {
-          const fields = (typeof item === "object" && item !== null ? item : {}) as RelayBody;
-          const name = optionalString(fields, "name") ?? `batch_${i}`;
-          try {
-            const text = requiredString(fields, "text");
-            const instruct = requiredString(fields, "instruct");
-            const clip = await design(call, text, instruct, fields, format);
-            const result: Record<string, unknown> = { name, status: "ok", ...clip.json };
-            if (createPrompts) {
-              try {
-                const prompt = await promptFromClip(call, clip.wav, {
-                  ...fields,
-                  name,
-                  ref_text: optionalString(fields, "ref_text") ?? text,
-                  tags: [...prefix, ...stringList(fields, "tags")],
-                });
-                result.prompt_created = true;
-                result.prompt_tags = prompt.tags;
-              } catch (err) {
-                if (call.callOptions.signal.aborted) throw err;
-                result.prompt_created = false;
-                result.prompt_error = toRelayError(err).message;
-              }
+    async Relay_DesignVoices(call) {
+      const body = await readJsonObject(call.req, call.res, jsonLimits);
+      const items = body.items;
+      if (!Array.isArray(items) || items.length === 0) throw badRequest("Missing 'items' array");
+      if (items.length > 100) throw badRequest(`${items.length} items; the limit is 100`);
+      if (backendsDeclaring(registry, "voice_design").length === 0) {
+        throw refuseMode(registry, "voice_design_batch");
+      }
+      const format = optionalString(body, "format") ?? "wav";
+      const createPrompts = body.create_prompts === true;
+      if (createPrompts && format !== "wav") {
+        throw badRequest("create_prompts needs format 'wav' (prompts are made from the clips)");
+      }
+      // The yaml and the web backend say tags_prefix; the relay's GPU server read
+      // prompt_tags_prefix.
+      const prefix = [
+        ...stringList(body, "tags_prefix"),
+        ...stringList(body, "prompt_tags_prefix"),
+      ];
+      const results: Record<string, unknown>[] = [];
+      for (const [i, item] of items.entries()) {
+        const fields = (typeof item === "object" && item !== null ? item : {}) as RelayBody;
+        const name = optionalString(fields, "name") ?? `batch_${i}`;
+        try {
+          const text = requiredString(fields, "text");
+          const instruct = requiredString(fields, "instruct");
+          const clip = await design(call, text, instruct, fields, format);
+          const result: Record<string, unknown> = { name, status: "ok", ...clip.json };
+          if (createPrompts) {
+            try {
+              const prompt = await promptFromClip(call, clip.wav, {
+                ...fields,
+                name,
+                ref_text: optionalString(fields, "ref_text") ?? text,
+                tags: [...prefix, ...stringList(fields, "tags")],
+              });
+              result.prompt_created = true;
+              result.prompt_tags = prompt.tags;
+            } catch (err) {
+              if (call.callOptions.signal.aborted) throw err;
+              result.prompt_created = false;
+              result.prompt_error = toRelayError(err).message;
             }
-            results.push(result);
-          } catch (err) {
-            if (call.callOptions.signal.aborted) throw err;
-            results.push({ name, status: "error", error: toRelayError(err).message });
           }
+          results.push(result);
+        } catch (err) {
+          if (call.callOptions.signal.aborted) throw err;
+          results.push({ name, status: "error", error: toRelayError(err).message });
         }
-        writeJson(call.res, {
-          results,
-          total: results.length,
-          succeeded: results.filter((r) => r.status === "ok").length,
-        });
-      },
+      }
+      writeJson(call.res, {
+        results,
+        total: results.length,
+        succeeded: results.filter((r) => r.status === "ok").length,
+      });
     },
-    mode("POST", /^\/api\/v1\/voices\/cast$/, "voice_cast", []),
-    mode("GET", /^\/api\/v1\/voices\/emotions$/, "emotion_presets", []),
-    mode("POST", /^\/api\/v1\/audio\/normalize$/, "audio_normalize", []),
+    Relay_CastVoices: mode("POST", "voice_cast", []),
+    Relay_ListEmotions: mode("GET", "emotion_presets", []),
+    Relay_NormalizeAudio: mode("POST", "audio_normalize", []),
 
     // ── Voice packages: a file format of the relay's GPU server that voxgate does not have ────
-    unsupported("GET", /^\/api\/v1\/tts\/voices\/([^/]+)\/package$/),
-    unsupported("POST", /^\/api\/v1\/tts\/voices\/import$/),
-    unsupported("POST", /^\/api\/v1\/tts\/voices\/sync$/),
-  ];
+    Relay_ExportVoicePackage: unsupported,
+    Relay_ImportVoicePackage: unsupported,
+    Relay_SyncVoicePackages: unsupported,
+  };
 
-  /** A mode route: checks the body's required fields, then refuses naming the capability. */
-  function mode(
-    method: string,
-    path: RegExp,
-    capability: RelayCapability,
-    required: readonly string[],
-  ): RouteSpec {
-    return {
-      method,
-      path,
-      service: capability === "emotion_presets" ? VOICES : TTS,
-      async handler(call) {
-        if (method === "POST") {
-          const body = await readJsonObject(call.req, call.res, jsonLimits);
-          const missing = required.filter((key) => body[key] === undefined || body[key] === "");
-          if (missing.length > 0) {
-            throw badRequest(`Missing ${missing.map((k) => `'${k}'`).join(" and ")}`);
-          }
+  /** A mode route's handler: checks the body's required fields, then refuses naming the capability. */
+  function mode(method: string, capability: RelayCapability, required: readonly string[]): Handler {
+    return async (call) => {
+      if (method === "POST") {
+        const body = await readJsonObject(call.req, call.res, jsonLimits);
+        const missing = required.filter((key) => body[key] === undefined || body[key] === "");
+        if (missing.length > 0) {
+          throw badRequest(`Missing ${missing.map((k) => `'${k}'`).join(" and ")}`);
         }
-        throw refuseMode(registry, capability);
-      },
+      }
+      throw refuseMode(registry, capability);
     };
   }
 
-  function unsupported(method: string, path: RegExp): RouteSpec {
-    return {
-      method,
-      path,
-      service: VOICES,
-      async handler() {
-        throw new RelayError(
-          "voice packages (.voicepkg.zip) are not served by voxgate: cloned voices and named " +
-            "prompts live in its own store (see GET /api/v1/voices/prompts)",
-          501,
-          "unimplemented",
-        );
-      },
-    };
+  async function unsupported(): Promise<void> {
+    throw new RelayError(
+      "voice packages (.voicepkg.zip) are not served by voxgate: cloned voices and named " +
+        "prompts live in its own store (see GET /api/v1/voices/prompts)",
+      501,
+      "unimplemented",
+    );
   }
 
   /**
@@ -799,7 +676,7 @@ export function createRelayFrontend(options: RelayFrontendOptions): HttpFrontend
       log: callLog,
     });
 
-  const toRoute = (spec: RouteSpec, param: string, query: URLSearchParams): HttpRoute => ({
+  const toRoute = (spec: RelayRouteSpec, param: string, query: URLSearchParams): HttpRoute => ({
     service: spec.service,
     writeError: (req, res, error) => writeRelayError(req, res, toRelayError(error)),
     serve(req, res, gate) {
@@ -826,7 +703,7 @@ export function createRelayFrontend(options: RelayFrontendOptions): HttpFrontend
         ]),
         log: callLog,
       };
-      spec.handler(call).catch((err: unknown) => {
+      handlers[spec.doc.operationId](call).catch((err: unknown) => {
         const error = toRelayError(err);
         if (error.status >= 500 && !isRelayError(err)) {
           callLog.error({ err, path: pathOf(req) }, "relay call failed");
@@ -839,35 +716,31 @@ export function createRelayFrontend(options: RelayFrontendOptions): HttpFrontend
     },
   });
 
+  const matcher = createRouteMatcher(RELAY_ROUTES);
   return {
+    routes: RELAY_ROUTES,
     route(req) {
       const path = pathOf(req);
       if (!path.startsWith("/api/v1/")) return undefined;
-      let allowed: string[] = [];
-      for (const spec of routes) {
-        const match = spec.path.exec(path);
-        if (!match) continue;
-        if (spec.method !== req.method) {
-          allowed.push(spec.method);
-          continue;
-        }
+      const found = matcher.match(req.method ?? "GET", path);
+      if (found.kind === "match") {
+        // One path parameter at most: `{name}` or `{voice_id}`.
         let param = "";
         try {
-          param = decodeURIComponent(match[1] ?? "");
+          param = decodeURIComponent(Object.values(found.params)[0] ?? "");
         } catch {
           return errorRoute(badRequest("the path is not valid percent-encoding"));
         }
-        return toRoute(spec, param, queryOf(req));
+        return toRoute(found.spec, param, queryOf(req));
       }
-      allowed = [...new Set(allowed)];
-      if (allowed.length > 0) {
+      if (found.kind === "method-not-allowed") {
         return errorRoute(
           new RelayError(
-            `${req.method} is not allowed here; use ${allowed.join(", ")}`,
+            `${req.method} is not allowed here; use ${found.allow.join(", ")}`,
             405,
             "method_not_allowed",
           ),
-          { allow: allowed.join(", ") },
+          { allow: found.allow.join(", ") },
         );
       }
       // Other /api/v1/ paths may be voxgate's own REST bindings: not this frontend's.

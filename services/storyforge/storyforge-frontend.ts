@@ -20,6 +20,7 @@ import { STORYFORGE_SURFACE } from "../auth/scopes.js";
 import type { Principal } from "../auth/token-store.js";
 import { kCallContext } from "../gateway/call-context.js";
 import type { HttpFrontend, HttpRoute } from "../gateway/http-frontend.js";
+import { createRouteMatcher, openApiTemplate } from "../gateway/http-route-spec.js";
 import type { BackendRegistry } from "../registry/index.js";
 import type { CallTags } from "./call-tags.js";
 import { createClipVoices, isUrlLike } from "./clip-voices.js";
@@ -35,6 +36,7 @@ import {
   writeAuthRefusal,
   writeJson,
 } from "./storyforge-http.js";
+import { STORYFORGE_ROUTES, type StoryForgeRouteId } from "./storyforge-routes.js";
 
 /** How the frontend reaches the LLM path (a typed service of its own; see the GPU-side work). */
 export interface LlmPort {
@@ -482,41 +484,37 @@ export function createStoryForgeFrontend(options: StoryForgeFrontendOptions): Ht
     );
   };
 
-  const routes: Record<string, { method: string; open?: boolean; handler: Handler }> = {
-    "/ping": {
-      method: "GET",
-      open: true,
-      handler: async (_req, res) =>
-        writeJson(res, { ok: true, service: "voxgate", ts: Math.floor(Date.now() / 1000) }),
-    },
-    "/v1/metrics": { method: "GET", handler: metricsRoute },
-    "/v1/engines": { method: "GET", handler: enginesRoute },
-    "/v1/voice-clips": { method: "GET", handler: clipsRoute },
-    "/v1/voice-clips/file": { method: "GET", handler: clipFileRoute },
-    "/v1/voices/train": { method: "POST", handler: trainRoute },
-    "/v1/tts": { method: "POST", handler: speak },
-    "/v1/audio/analyze": { method: "POST", handler: analyzeRoute },
-    "/v1/audio/age": { method: "POST", handler: ageRoute },
-    "/v1/audio/gender": { method: "POST", handler: genderRoute },
-    "/v1/llm": { method: "POST", handler: llmRoute },
-    "/v1/jobs/abort": { method: "POST", handler: abortRoute },
-    "/v1/admin/vllm/reconfigure": { method: "POST", handler: reconfigureRoute },
+  const handlers: Record<StoryForgeRouteId, Handler> = {
+    StoryForge_Ping: async (_req, res) =>
+      writeJson(res, { ok: true, service: "voxgate", ts: Math.floor(Date.now() / 1000) }),
+    StoryForge_Metrics: metricsRoute,
+    StoryForge_Engines: enginesRoute,
+    StoryForge_VoiceClips: clipsRoute,
+    StoryForge_VoiceClipFile: clipFileRoute,
+    StoryForge_TrainVoice: trainRoute,
+    StoryForge_Tts: speak,
+    StoryForge_AnalyzeAudio: analyzeRoute,
+    StoryForge_AudioAge: ageRoute,
+    StoryForge_AudioGender: genderRoute,
+    StoryForge_Llm: llmRoute,
+    StoryForge_AbortJob: abortRoute,
+    StoryForge_ReconfigureLlm: reconfigureRoute,
   };
+  const matcher = createRouteMatcher(STORYFORGE_ROUTES, { basePath: base, headAsGet: true });
 
   return {
+    routes: STORYFORGE_ROUTES.map((spec) => ({ ...spec, path: openApiTemplate(spec.path, base) })),
     route(req) {
       const path = (req.url ?? "/").split("?")[0] ?? "/";
       if (base && !(path.startsWith(`${base}/`) || path === base)) return undefined;
-      const entry = routes[path.slice(base.length)];
-      if (!entry) {
-        // Below the base path, unknown paths are this surface's 404 (in FastAPI's shape).
-        if (!base) return undefined;
-        return route(false, async (_req, res) => writeJson(res, { detail: "Not Found" }, 404));
+      const found = matcher.match(req.method ?? "GET", path);
+      if (found.kind === "match") {
+        return route(found.spec.service === undefined, handlers[found.spec.doc.operationId]);
       }
-      if (req.method !== entry.method && !(entry.method === "GET" && req.method === "HEAD")) {
-        return notAllowed(entry.method);
-      }
-      return route(entry.open ?? false, entry.handler);
+      if (found.kind === "method-not-allowed") return notAllowed(found.allow.join(", "));
+      // Below the base path, unknown paths are this surface's 404 (in FastAPI's shape).
+      if (!base) return undefined;
+      return route(false, async (_req, res) => writeJson(res, { detail: "Not Found" }, 404));
     },
   };
 }

@@ -17,7 +17,13 @@ import { kCallContext } from "../gateway/call-context.js";
 import type { HttpFrontend, HttpRoute } from "../gateway/http-frontend.js";
 import { buildRequestMessage, type UnknownQueryPolicy } from "./request-mapping.js";
 import { restErrorJson, type WriteRestErrorOptions, writeRestError } from "./rest-error.js";
-import { createRouteTable, isHttpBody, type RestBinding, type RouteTable } from "./route-table.js";
+import {
+  createRouteTable,
+  isHttpBody,
+  openApiPath,
+  type RestBinding,
+  type RouteTable,
+} from "./route-table.js";
 
 /** Request header carrying the caller's deadline, in milliseconds. */
 export const kTimeoutHeader = "x-voxgate-timeout-ms";
@@ -89,6 +95,7 @@ export function createRestTranscoder(options: RestTranscoderOptions): RestTransc
 
   return {
     table,
+    routes: table.bindings.map((b) => ({ method: b.httpMethod, path: openApiPath(b) })),
     route(req) {
       const url = req.url ?? "/";
       const queryAt = url.indexOf("?");

@@ -167,3 +167,8 @@ export function resolveFieldPath(
   }
   return field;
 }
+
+/** The OpenAPI path of a binding: `{field=pattern}` variables become `{field}`. */
+export function openApiPath(binding: RestBinding): string {
+  return binding.template.source.replace(/\{([^}=]+)(=[^}]*)?\}/g, "{$1}");
+}
