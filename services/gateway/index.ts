@@ -18,6 +18,7 @@ export {
 } from "./gateway-storage.js";
 export { gatewayTokensFromSettings, type TokenSettings } from "./gateway-tokens.js";
 export { createHealthHandler, type HealthHandlerOptions } from "./health-handler.js";
+export { HEALTH_ROUTES } from "./health-routes.js";
 export type { HttpFrontend, HttpRoute } from "./http-frontend.js";
 export {
   createRouteMatcher,

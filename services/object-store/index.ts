@@ -42,5 +42,6 @@ export { createLazyBlobStore } from "./lazy-blob-store.js";
 export type { S3BlobStoreOptions } from "./s3-blob-store.js";
 export {
   createSignedBlobFrontend,
+  SIGNED_BLOB_ROUTE,
   type SignedBlobFrontendOptions,
 } from "./signed-blob-frontend.js";

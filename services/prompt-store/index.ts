@@ -26,5 +26,6 @@ export {
 export {
   createPromptUploadFrontend,
   PROMPT_UPLOAD_PATH,
+  PROMPT_UPLOAD_ROUTE,
   type PromptUploadFrontendOptions,
 } from "./prompt-upload-frontend.js";

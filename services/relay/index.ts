@@ -20,4 +20,5 @@ export {
   relayPrompt,
 } from "./relay-frontend.js";
 export { kRelayModes, type RelayCapability, refuseMode } from "./relay-modes.js";
+export { RELAY_ROUTES, RELAY_SCHEMAS, type RelayRouteId } from "./relay-routes.js";
 export { kRelayStatusTimeoutMs, type RunPodHealthView, runPodStatus } from "./relay-status.js";

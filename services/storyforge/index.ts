@@ -23,6 +23,11 @@ export {
 export { isStoryForgeError, StoryForgeError, toStoryForgeError } from "./storyforge-http.js";
 export type { StoryForgeOptions } from "./storyforge-options.js";
 export { DEFAULT_STORYFORGE_OPTIONS, storyforgeOptionsFromSettings } from "./storyforge-options.js";
+export {
+  STORYFORGE_ROUTES,
+  STORYFORGE_SCHEMAS,
+  type StoryForgeRouteId,
+} from "./storyforge-routes.js";
 export type { StoryForgeRuntime, StoryForgeRuntimeOptions } from "./storyforge-runtime.js";
 export { createStoryForgeRuntime } from "./storyforge-runtime.js";
 export { storyforgeSettings } from "./storyforge-settings.js";
