@@ -3,8 +3,8 @@
  * other, so none measures another's leftovers. Each prints its tables and one JSON line.
  *
  *   npm run bench                   # all: relay, held-streams, first-audio, restart, rest-vs-connect,
- *                                   # prompt-delivery, audio-analysis, audio-codecs, job-queue,
- *                                   # tls-first-byte, scale-out, liveness-load
+ *                                   # prompt-delivery, audio-analysis, audio-codecs, word-timings,
+ *                                   # job-queue, tls-first-byte, scale-out, liveness-load
  *   npm run bench -- --quick        # relay and held-streams only, under 2 minutes on 2 idle cores
  *   npm run bench -- --only relay   # one benchmark; other flags are passed on (--reps N)
  */
@@ -31,6 +31,7 @@ const BENCHMARKS = [
   { name: "prompt-delivery", quick: false, forward: false },
   { name: "audio-analysis", quick: false, forward: false },
   { name: "audio-codecs", quick: false, forward: false },
+  { name: "word-timings", quick: false, forward: false },
   { name: "job-queue", quick: false, forward: false },
   { name: "tls-first-byte", quick: false, forward: true },
   { name: "scale-out", quick: false, forward: true },

@@ -120,6 +120,7 @@ export function extensionOf(contentType: string): string {
     "audio/ogg": "ogg",
     "audio/opus": "opus",
     "audio/flac": "flac",
+    "audio/aac": "aac",
     "audio/l16": "pcm",
   };
   return known[mime.toLowerCase()] ?? "bin";

@@ -326,8 +326,7 @@ describe("render executor", () => {
 
   it("converts segments of other rates to the first spoken segment's rate, whatever finished first", async () => {
     const tts = createFakeTts();
-    // Segment 2 (24 kHz) is short, so with two at once it is stored before segment 1 (22.05 kHz):
-    // the rule takes script order, not arrival order.
+    // The rule takes script order (the first segment that speaks), not the order calls end in.
     const job = renderJob({
       segments: [
         { text: "", pauseAfterMs: 100 },
@@ -359,6 +358,37 @@ describe("render executor", () => {
       offset += frames;
     }
     expect(await keysUnder("jobs/test1/")).toEqual(["jobs/test1/output.wav"]);
+  });
+
+  it("resumes a mixed-rate render at the script's first rate, to the same output as a clean run", async () => {
+    const tts = createFakeTts();
+    const segments = [
+      { text: "2000@16000#1000" },
+      { text: "3000#2000" },
+      { text: "2400@24000#3000" },
+      { text: "1000@16000#4000" },
+    ];
+    // The first segment fails: what the first attempt stores is all at other rates, yet the
+    // re-run must still take segment 1's 16 kHz.
+    tts.state.failOn.set("2000@16000#1000", new ConnectError("busy", Code.Unavailable));
+    const executor = executorWith(tts, { concurrency: 4 });
+    await expect(executor.run(renderJob({ segments }), contextFor().context)).rejects.toMatchObject(
+      { code: Code.Unavailable },
+    );
+    tts.state.failOn.clear();
+    const resumed = await executor.run(renderJob({ segments }), contextFor().context);
+    const info = parseWav(await readObject("jobs/test1/output.wav"));
+    expect(info.sampleRateHz).toBe(16_000);
+    const frames =
+      2000 + Math.round((3000 * 16_000) / RATE) + Math.round((2400 * 16_000) / 24_000) + 1000;
+    expect(info.dataBytes / 2).toBe(frames);
+
+    await blobs.delete("jobs/test1/output.wav");
+    const clean = await executorWith(createFakeTts()).run(
+      renderJob({ segments }),
+      contextFor().context,
+    );
+    expect(clean.output.digest).toBe(resumed.output.digest);
   });
 
   it("fails with FAILED_PRECONDITION naming both when segments differ in channels", async () => {
