@@ -23,7 +23,8 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { pino } from "pino";
 import { BackendState } from "../gen/voxgate/v1/backend_admin_pb.js";
-import { Agent } from "../services/agent/agent.js";
+import { Agent, agentLinkOptionsFromSettings } from "../services/agent/agent.js";
+import { agentSettings } from "../services/agent/agent-settings.js";
 import { createPromptCache } from "../services/agent/prompt-cache.js";
 import { createAgentPortServer } from "../services/agent-link/index.js";
 import type { PromptSource } from "../services/agent-link/prompt-source.js";
@@ -77,6 +78,7 @@ async function runAgent(): Promise<void> {
   const cacheDir = values["cache-dir"] ?? "";
   const promptCache = createPromptCache({ dir: cacheDir, log });
   const agent = new Agent({
+    ...agentLinkOptionsFromSettings(settingDefaults(agentSettings)),
     gatewayAddress: `127.0.0.1:${values.port}`,
     token: TOKEN,
     agentId: AGENT_ID,

@@ -9,8 +9,11 @@ import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createVoxgateClient, type VoxgateClient } from "../clients/voxgate-client.js";
 import { BackendState } from "../gen/voxgate/v1/backend_admin_pb.js";
+import { agentLinkOptionsFromSettings } from "../services/agent/agent.js";
 import { AgentFleet } from "../services/agent/agent-fleet.js";
+import { agentSettings } from "../services/agent/agent-settings.js";
 import { hashToken } from "../services/auth/token-codec.js";
+import { settingDefaults } from "../services/config/settings.js";
 import { createEngineHost, describeEngines } from "../services/engine-host/index.js";
 import { createGateway, type Gateway } from "../services/gateway/index.js";
 import { waitUntil } from "./helpers/failover-stack.js";
@@ -56,6 +59,7 @@ beforeAll(async () => {
   }, 2);
   sampler.unref();
   fleet = new AgentFleet({
+    ...agentLinkOptionsFromSettings(settingDefaults(agentSettings)),
     gateways: `replicas.voxgate.test:${agentPort}`,
     resolve: async () => [...resolved],
     resolveIntervalMs: 100,

@@ -17,9 +17,11 @@ import type { HttpBody } from "../gen/google/api/httpbody_pb.js";
 import { HealthCheckResponse_ServingStatus } from "../gen/health/v1/health_pb.js";
 import { AudioEncoding } from "../gen/voxgate/v1/audio_pb.js";
 import { BackendState } from "../gen/voxgate/v1/backend_admin_pb.js";
-import { Agent } from "../services/agent/agent.js";
+import { Agent, agentLinkOptionsFromSettings } from "../services/agent/agent.js";
+import { agentSettings } from "../services/agent/agent-settings.js";
 import { parseWav, WAV_HEADER_BYTES } from "../services/audio/wav.js";
 import { hashToken } from "../services/auth/token-codec.js";
+import { settingDefaults } from "../services/config/settings.js";
 import {
   createEngineHost,
   describeEngines,
@@ -135,6 +137,7 @@ function startAgent(
   const slots = options.slots ?? 2;
   const host = createEngineHost({ engines: [engine], slots });
   const agent = new Agent({
+    ...agentLinkOptionsFromSettings(settingDefaults(agentSettings)),
     gatewayAddress: `127.0.0.1:${agentPort}`,
     token: options.token ?? AGENT_TOKEN,
     agentId: AGENT_ID,

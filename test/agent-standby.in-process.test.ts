@@ -21,8 +21,10 @@ import {
 } from "../gen/voxgate/v1/agent_pb.js";
 import { AudioEncoding } from "../gen/voxgate/v1/audio_pb.js";
 import { BackendState } from "../gen/voxgate/v1/backend_admin_pb.js";
-import { Agent } from "../services/agent/agent.js";
+import { Agent, agentLinkOptionsFromSettings } from "../services/agent/agent.js";
+import { agentSettings } from "../services/agent/agent-settings.js";
 import { hashToken } from "../services/auth/token-codec.js";
+import { settingDefaults } from "../services/config/settings.js";
 import { createEngineHost, describeEngines } from "../services/engine-host/index.js";
 import { createGateway, type Gateway } from "../services/gateway/index.js";
 import { createGrpcServiceDefinition } from "../services/grpc/service-definition.js";
@@ -133,6 +135,7 @@ async function startStack(options: {
   const slots = options.slots ?? 4;
   const recorder = createRecorder();
   const agent = new Agent({
+    ...agentLinkOptionsFromSettings(settingDefaults(agentSettings)),
     gatewayAddress: `127.0.0.1:${agentPort}`,
     token: AGENT_TOKEN,
     agentId: AGENT_ID,
@@ -282,6 +285,7 @@ describe("standby call streams", () => {
     opened.closers.push(() => server.forceShutdown());
     const engine = createInProcessFakeEngine();
     const agent = new Agent({
+      ...agentLinkOptionsFromSettings(settingDefaults(agentSettings)),
       gatewayAddress: `127.0.0.1:${port}`,
       token: AGENT_TOKEN,
       agentId: AGENT_ID,

@@ -10,8 +10,14 @@ import { afterEach, expect, it } from "vitest";
 import { createVoxgateClient, type VoxgateClient } from "../clients/voxgate-client.js";
 import { AudioEncoding } from "../gen/voxgate/v1/audio_pb.js";
 import { BackendState } from "../gen/voxgate/v1/backend_admin_pb.js";
-import { Agent, kMaxCoalescedAudioBytes } from "../services/agent/agent.js";
+import {
+  Agent,
+  agentLinkOptionsFromSettings,
+  kMaxCoalescedAudioBytes,
+} from "../services/agent/agent.js";
+import { agentSettings } from "../services/agent/agent-settings.js";
 import { hashToken } from "../services/auth/token-codec.js";
+import { settingDefaults } from "../services/config/settings.js";
 import { createEngineHost, describeEngines } from "../services/engine-host/index.js";
 import {
   countEchoMismatches,
@@ -43,6 +49,7 @@ async function startStack(): Promise<VoxgateClient> {
   const { publicUrl, agentPort } = await gateway.listen();
   const engine = createEchoEngine();
   const agent = new Agent({
+    ...agentLinkOptionsFromSettings(settingDefaults(agentSettings)),
     gatewayAddress: `127.0.0.1:${agentPort}`,
     token: "vxg_coalesce-agent",
     agentId: "echo-box",

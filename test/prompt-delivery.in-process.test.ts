@@ -31,7 +31,8 @@ import {
   type CreateClonePromptResponse,
   SynthesizeRequestSchema,
 } from "../gen/voxgate/v1/gpu_backend_pb.js";
-import { Agent } from "../services/agent/agent.js";
+import { Agent, agentLinkOptionsFromSettings } from "../services/agent/agent.js";
+import { agentSettings } from "../services/agent/agent-settings.js";
 import { createPromptCache, type PromptCache } from "../services/agent/prompt-cache.js";
 import { type AgentPortServer, createAgentPortServer } from "../services/agent-link/index.js";
 import type { PromptSource } from "../services/agent-link/prompt-source.js";
@@ -260,6 +261,7 @@ async function startAgent(gateway: Gateway, options: AgentOptions) {
     ...(options.maxReferenceBytes ? { maxReferenceBytes: options.maxReferenceBytes } : {}),
   });
   const agent = new Agent({
+    ...agentLinkOptionsFromSettings(settingDefaults(agentSettings)),
     gatewayAddress: `127.0.0.1:${gateway.port}`,
     token: AGENT_TOKEN,
     agentId: options.id,

@@ -23,8 +23,8 @@ export interface AgentFleetOptions extends Omit<AgentOptions, "gatewayAddress"> 
    * every `resolveIntervalMs`, so replicas that appear are joined and those gone are left.
    */
   gateways: string;
-  /** Interval of resolving names again, in ms. @default 10_000 */
-  resolveIntervalMs?: number;
+  /** Interval of resolving names again, in ms (setting gatewayResolveMs). */
+  resolveIntervalMs: number;
   /**
    * Resolves a host name to IP addresses. @default `dns.lookup` with every address, IPv4 only
    * when there are IPv4 ones (dual-stack names would otherwise give two sessions per replica)
@@ -136,7 +136,7 @@ export class AgentFleet {
 
   async #loop(): Promise<void> {
     this.#state = "running";
-    const intervalMs = this.#options.resolveIntervalMs ?? 10_000;
+    const intervalMs = this.#options.resolveIntervalMs;
     while (this.#state === "running") {
       await this.#follow();
       // Only names can change; a list of literal addresses is joined once.

@@ -133,6 +133,15 @@ export const agentSettings = {
     schema: intSetting(100, 600_000),
     defaultValue: 5000,
   }),
+  gatewayMaxMessageBytes: setting({
+    key: "gatewayMaxMessageBytes",
+    flag: "gateway-max-message-bytes",
+    env: "VOXGATE_GATEWAY_MAX_MESSAGE_BYTES",
+    description:
+      "largest message either way on the link to the gateway, in bytes (the gateway's own limit is its VOXGATE_AGENT_MAX_MESSAGE_BYTES)",
+    schema: intSetting(1024, 1024 * 1024 * 1024),
+    defaultValue: 4 * 1024 * 1024,
+  }),
   reconnectMaxMs: setting({
     key: "reconnectMaxMs",
     flag: "reconnect-max-ms",

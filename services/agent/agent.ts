@@ -59,6 +59,44 @@ export const kMaxCoalescedAudioBytes = 256 * 1024;
  */
 export type AgentState = "idle" | "connecting" | "connected" | "backoff" | "draining" | "stopped";
 
+/** The agent settings of its link to the gateway, by setting name (README: Settings). */
+export interface AgentLinkSettings {
+  /** Routing priority. */
+  priority: number;
+  /** Call streams kept open in advance. */
+  standbyStreams: number;
+  /** Longest wait for running calls when draining, in ms. */
+  drainTimeoutMs: number;
+  /** Interval of keepalive pings, in ms. */
+  gatewayKeepaliveMs: number;
+  /** Time the gateway has to answer a ping, in ms. */
+  gatewayKeepaliveTimeoutMs: number;
+  /** Largest message either way, in bytes. */
+  gatewayMaxMessageBytes: number;
+}
+
+/** The link options of {@link AgentOptions} from the settings of the same meaning. */
+export function agentLinkOptionsFromSettings(
+  settings: AgentLinkSettings,
+): Pick<
+  AgentOptions,
+  | "priority"
+  | "standbyStreams"
+  | "drainTimeoutMs"
+  | "keepaliveTimeMs"
+  | "keepaliveTimeoutMs"
+  | "maxMessageBytes"
+> {
+  return {
+    priority: settings.priority,
+    standbyStreams: settings.standbyStreams,
+    drainTimeoutMs: settings.drainTimeoutMs,
+    keepaliveTimeMs: settings.gatewayKeepaliveMs,
+    keepaliveTimeoutMs: settings.gatewayKeepaliveTimeoutMs,
+    maxMessageBytes: settings.gatewayMaxMessageBytes,
+  };
+}
+
 /** Options of {@link Agent}. */
 export interface AgentOptions {
   /**
@@ -82,8 +120,8 @@ export interface AgentOptions {
   agentId: string;
   /** Software version reported in hello. */
   version: string;
-  /** Routing priority; lower is preferred. @default 0 */
-  priority?: number;
+  /** Routing priority; lower is preferred (setting priority). */
+  priority: number;
   /** Labels shown by admin APIs. */
   labels?: Record<string, string>;
   /** The engines this agent serves, behind the GPUBackendService contract. */
@@ -92,20 +130,20 @@ export interface AgentOptions {
   capabilities: Capabilities;
   /** Reconnect backoff. */
   backoff?: Partial<BackoffOptions>;
-  /** Interval of HTTP/2 keepalive pings to the gateway, in ms. @default 10_000 */
-  keepaliveTimeMs?: number;
-  /** Time the gateway has to answer a ping, in ms. @default 5000 */
-  keepaliveTimeoutMs?: number;
-  /** Largest message either way, in bytes. @default 4 MiB */
-  maxMessageBytes?: number;
+  /** Interval of HTTP/2 keepalive pings to the gateway, in ms (setting gatewayKeepaliveMs). */
+  keepaliveTimeMs: number;
+  /** Time the gateway has to answer a ping, in ms (setting gatewayKeepaliveTimeoutMs). */
+  keepaliveTimeoutMs: number;
+  /** Largest message either way, in bytes (setting gatewayMaxMessageBytes). */
+  maxMessageBytes: number;
   /**
    * Call streams kept open in advance: the gateway starts a call on one without a work offer round
    * trip, and the agent opens a replacement. 0 turns them off (every call is offered on the
-   * control stream). @default 8
+   * control stream) (setting standbyStreams).
    */
-  standbyStreams?: number;
-  /** Longest wait for running calls when draining, in ms. @default 30_000 */
-  drainTimeoutMs?: number;
+  standbyStreams: number;
+  /** Longest wait for running calls when draining, in ms (setting drainTimeoutMs). */
+  drainTimeoutMs: number;
   /**
    * On-disk cache of clone prompts, opened by {@link Agent.run}; its digests go into the hello.
    * Without one every call with a clone prompt fetches it from the gateway again.
@@ -180,7 +218,7 @@ export class Agent {
     this.#options = options;
     this.#target = parseGatewayAddress(options.gatewayAddress);
     this.#log = options.log.child({ component: "agent", agent: options.agentId });
-    const maxMessageBytes = options.maxMessageBytes ?? 4 * 1024 * 1024;
+    const { maxMessageBytes } = options;
     this.#dispatcher = createCallDispatcher(GPUBackendService, options.host.handler, {
       ...(options.promptCache ? { promptCache: options.promptCache } : {}),
       coalescers: {
@@ -221,7 +259,7 @@ export class Agent {
       this.#log.info({ reason, inFlight: this.#running.size }, "draining");
       this.#send({ kind: { case: "draining", value: { reason } } });
       this.#cancelStandby();
-      const limitMs = this.#options.drainTimeoutMs ?? 30_000;
+      const limitMs = this.#options.drainTimeoutMs;
       const finished = Promise.all([...this.#running.values()].map((r) => r.done));
       const timedOut = sleep(limitMs, "timeout", { ref: false });
       if ((await Promise.race([finished, timedOut])) === "timeout") {
@@ -294,7 +332,7 @@ export class Agent {
   #session(): Promise<boolean> {
     const o = this.#options;
     this.#state = "connecting";
-    const maxMessageBytes = o.maxMessageBytes ?? 4 * 1024 * 1024;
+    const { maxMessageBytes } = o;
     // A fresh channel per session, so our backoff (not grpc-js's own) paces reconnects.
     let credentials: grpc.ChannelCredentials;
     this.#serverCertificate = undefined;
@@ -310,8 +348,8 @@ export class Agent {
       return Promise.resolve(false);
     }
     const client = new AgentClientConstructor(this.#target.address, credentials, {
-      "grpc.keepalive_time_ms": o.keepaliveTimeMs ?? 10_000,
-      "grpc.keepalive_timeout_ms": o.keepaliveTimeoutMs ?? 5000,
+      "grpc.keepalive_time_ms": o.keepaliveTimeMs,
+      "grpc.keepalive_timeout_ms": o.keepaliveTimeoutMs,
       "grpc.keepalive_permit_without_calls": 1,
       ...(o.tlsServerName
         ? {
@@ -420,7 +458,7 @@ export class Agent {
             agentId: o.agentId,
             version: o.version,
             capabilities: o.capabilities,
-            priority: o.priority ?? 0,
+            priority: o.priority,
             labels: o.labels ?? {},
             cachedPromptDigests: o.promptCache?.digests(kMaxHelloPromptDigests) ?? [],
           },
@@ -444,7 +482,7 @@ export class Agent {
 
   /** Opens standby call streams up to the configured number while the link takes work. */
   #fillStandby(): void {
-    const target = Math.min(this.#options.standbyStreams ?? 8, this.#standbyLimit);
+    const target = Math.min(this.#options.standbyStreams, this.#standbyLimit);
     while (this.#state === "connected" && this.#client && this.#standby.size < target) {
       this.#openStandby(this.#client);
     }

@@ -1,4 +1,11 @@
-export { Agent, type AgentOptions, type AgentState, kMaxHelloPromptDigests } from "./agent.js";
+export {
+  Agent,
+  type AgentLinkSettings,
+  type AgentOptions,
+  type AgentState,
+  agentLinkOptionsFromSettings,
+  kMaxHelloPromptDigests,
+} from "./agent.js";
 export {
   AgentFleet,
   type AgentFleetOptions,

@@ -16,8 +16,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createVoxgateClient, type VoxgateClient } from "../../clients/voxgate-client.js";
 import { AudioEncoding } from "../../gen/voxgate/v1/audio_pb.js";
 import { BackendState } from "../../gen/voxgate/v1/backend_admin_pb.js";
-import { Agent } from "../../services/agent/agent.js";
+import { Agent, agentLinkOptionsFromSettings } from "../../services/agent/agent.js";
+import { agentSettings } from "../../services/agent/agent-settings.js";
 import { hashToken } from "../../services/auth/token-codec.js";
+import { settingDefaults } from "../../services/config/settings.js";
 import { createEngineHost, describeEngines } from "../../services/engine-host/index.js";
 import { createGateway, type Gateway } from "../../services/gateway/index.js";
 import { type DecodedAudio, probeAndDecode } from "../helpers/ffmpeg-probe.js";
@@ -64,6 +66,7 @@ beforeAll(async () => {
   publicUrl = addresses.publicUrl;
   engine = createSineEngine({ sampleRateHz: ENGINE_RATE_HZ, seconds: SECONDS });
   agent = new Agent({
+    ...agentLinkOptionsFromSettings(settingDefaults(agentSettings)),
     gatewayAddress: `127.0.0.1:${addresses.agentPort}`,
     token: AGENT_TOKEN,
     agentId: AGENT_ID,

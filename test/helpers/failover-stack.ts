@@ -15,8 +15,10 @@ import {
 import { BackendState } from "../../gen/voxgate/v1/backend_admin_pb.js";
 import type { Capabilities } from "../../gen/voxgate/v1/capabilities_pb.js";
 import type { GPUBackendService, LoadReportSchema } from "../../gen/voxgate/v1/gpu_backend_pb.js";
-import { Agent } from "../../services/agent/agent.js";
+import { Agent, agentLinkOptionsFromSettings } from "../../services/agent/agent.js";
+import { agentSettings } from "../../services/agent/agent-settings.js";
 import { hashToken } from "../../services/auth/token-codec.js";
+import { settingDefaults } from "../../services/config/settings.js";
 import {
   createEngineHost,
   describeEngines,
@@ -164,6 +166,7 @@ export async function startFailoverStack(
       };
       const described = describeEngines([engine], slots);
       const agent = new Agent({
+        ...agentLinkOptionsFromSettings(settingDefaults(agentSettings)),
         gatewayAddress: `127.0.0.1:${addresses.agentPort}`,
         token: AGENT_TOKEN,
         agentId: id,

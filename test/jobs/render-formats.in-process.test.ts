@@ -19,8 +19,10 @@ import { createVoxgateClient, type VoxgateClient } from "../../clients/voxgate-c
 import { AudioEncoding } from "../../gen/voxgate/v1/audio_pb.js";
 import { BackendState } from "../../gen/voxgate/v1/backend_admin_pb.js";
 import { type Job, JobState, type RenderSegmentSchema } from "../../gen/voxgate/v1/job_pb.js";
-import { Agent } from "../../services/agent/agent.js";
+import { Agent, agentLinkOptionsFromSettings } from "../../services/agent/agent.js";
+import { agentSettings } from "../../services/agent/agent-settings.js";
 import { hashToken } from "../../services/auth/token-codec.js";
+import { settingDefaults } from "../../services/config/settings.js";
 import { createEngineHost, describeEngines } from "../../services/engine-host/index.js";
 import { createGateway, type Gateway } from "../../services/gateway/index.js";
 import { jobKeyPrefix } from "../../services/jobs/job-ids.js";
@@ -74,6 +76,7 @@ beforeAll(async () => {
     createSineEngine({ id: e.id, sampleRateHz: e.rateHz, seconds: 1 }),
   );
   agent = new Agent({
+    ...agentLinkOptionsFromSettings(settingDefaults(agentSettings)),
     gatewayAddress: `127.0.0.1:${addresses.agentPort}`,
     token: AGENT_TOKEN,
     agentId: AGENT_ID,

@@ -13,10 +13,12 @@ import { Stream } from "openai/streaming";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BackendState } from "../../gen/voxgate/v1/backend_admin_pb.js";
-import { Agent } from "../../services/agent/agent.js";
+import { Agent, agentLinkOptionsFromSettings } from "../../services/agent/agent.js";
+import { agentSettings } from "../../services/agent/agent-settings.js";
 import { readMp3Frames } from "../../services/audio/mp3-encoder.js";
 import { parseWav, WAV_HEADER_BYTES, wavDurationMs } from "../../services/audio/wav.js";
 import { hashToken } from "../../services/auth/token-codec.js";
+import { settingDefaults } from "../../services/config/settings.js";
 import { createEngineHost, describeEngines } from "../../services/engine-host/index.js";
 import { createEspeakEngine, type TtsEngine } from "../../services/engines/index.js";
 import { createGateway, type Gateway } from "../../services/gateway/index.js";
@@ -102,6 +104,7 @@ beforeAll(async () => {
   engine = await createEspeakEngine();
   const host = createEngineHost({ engines: [engine], slots: 2 });
   agent = new Agent({
+    ...agentLinkOptionsFromSettings(settingDefaults(agentSettings)),
     gatewayAddress: `127.0.0.1:${addresses.agentPort}`,
     token: AGENT_TOKEN,
     agentId: AGENT_ID,

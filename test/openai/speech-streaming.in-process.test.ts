@@ -12,9 +12,11 @@ import { afterEach, describe, expect, it } from "vitest";
 import { createVoxgateClient, type VoxgateClient } from "../../clients/voxgate-client.js";
 import { AudioEncoding } from "../../gen/voxgate/v1/audio_pb.js";
 import { BackendState } from "../../gen/voxgate/v1/backend_admin_pb.js";
-import { Agent } from "../../services/agent/agent.js";
+import { Agent, agentLinkOptionsFromSettings } from "../../services/agent/agent.js";
+import { agentSettings } from "../../services/agent/agent-settings.js";
 import { readMp3Frames } from "../../services/audio/mp3-encoder.js";
 import { hashToken } from "../../services/auth/token-codec.js";
+import { settingDefaults } from "../../services/config/settings.js";
 import { createEngineHost, describeEngines } from "../../services/engine-host/index.js";
 import { createGateway, type Gateway } from "../../services/gateway/index.js";
 import {
@@ -73,6 +75,7 @@ async function startStack(defaultTimeoutMs = 30_000) {
   const { publicUrl, agentPort } = await gateway.listen();
   const engine: InProcessFakeEngine = createInProcessFakeEngine(ENGINE);
   const agent = new Agent({
+    ...agentLinkOptionsFromSettings(settingDefaults(agentSettings)),
     gatewayAddress: `127.0.0.1:${agentPort}`,
     token: AGENT_TOKEN,
     agentId: AGENT_ID,

@@ -12,13 +12,14 @@ import type { HttpBody } from "../../gen/google/api/httpbody_pb.js";
 import { BackendState } from "../../gen/voxgate/v1/backend_admin_pb.js";
 import { Feature } from "../../gen/voxgate/v1/capabilities_pb.js";
 import { ServingState } from "../../gen/voxgate/v1/gpu_backend_pb.js";
-import { Agent } from "../../services/agent/agent.js";
+import { Agent, agentLinkOptionsFromSettings } from "../../services/agent/agent.js";
+import { agentSettings } from "../../services/agent/agent-settings.js";
 import { parseWav, WAV_HEADER_BYTES } from "../../services/audio/wav.js";
 import {
   createServerlessBackend,
   type ServerlessBackendOptions,
 } from "../../services/backends/index.js";
-import { isSettingsError, loadSettings } from "../../services/config/settings.js";
+import { isSettingsError, loadSettings, settingDefaults } from "../../services/config/settings.js";
 import { createEngineHost, describeEngines } from "../../services/engine-host/index.js";
 import { createEspeakEngine, type TtsEngine } from "../../services/engines/index.js";
 import {
@@ -382,6 +383,7 @@ describe("serverless backend through the gateway", () => {
     const slots = 1;
     const host = createEngineHost({ engines: [engine], slots });
     const agent = new Agent({
+      ...agentLinkOptionsFromSettings(settingDefaults(agentSettings)),
       gatewayAddress: `127.0.0.1:${agentPort}`,
       token: AGENT_TOKEN,
       agentId: "gpu-box",

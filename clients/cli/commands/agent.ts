@@ -72,12 +72,17 @@ ${describeSettings(agentSettings)}`,
       },
     });
     engineReady.catch(() => {}); // handled below, once the other modules are in
-    const [{ AgentFleet }, { createPromptCache }, { createEngineHost, describeEngines }] =
-      await Promise.all([
-        import("../../../services/agent/agent-fleet.js"),
-        import("../../../services/agent/prompt-cache.js"),
-        import("../../../services/engine-host/index.js"),
-      ]);
+    const [
+      { AgentFleet },
+      { agentLinkOptionsFromSettings },
+      { createPromptCache },
+      { createEngineHost, describeEngines },
+    ] = await Promise.all([
+      import("../../../services/agent/agent-fleet.js"),
+      import("../../../services/agent/agent.js"),
+      import("../../../services/agent/prompt-cache.js"),
+      import("../../../services/engine-host/index.js"),
+    ]);
     const engines = await engineReady.catch((err: unknown) => {
       if (isEngineUnavailableError(err)) throw new CliError(err.message);
       throw err;
@@ -113,14 +118,11 @@ ${describeSettings(agentSettings)}`,
       agentId,
       promptCache,
       version: VOXGATE_VERSION,
-      priority: settings.priority,
       host,
       capabilities: describeEngines(engines, settings.slots),
-      drainTimeoutMs: settings.drainTimeoutMs,
+      ...agentLinkOptionsFromSettings(settings),
       // More standby streams than calls the agent can run at once would only sit idle.
       standbyStreams: Math.min(settings.standbyStreams, settings.slots),
-      keepaliveTimeMs: settings.gatewayKeepaliveMs,
-      keepaliveTimeoutMs: settings.gatewayKeepaliveTimeoutMs,
       backoff: { maxDelayMs: settings.reconnectMaxMs },
       log,
     });
