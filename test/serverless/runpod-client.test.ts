@@ -121,14 +121,15 @@ describe("RunPod client against the emulator", () => {
   });
 
   it("answers /runsync with IN_PROGRESS when the job outlasts the wait, and the job goes on", async () => {
-    emulator.faults.chunkDelayMs = 300;
+    // 12 chunks × 1 s: the job outlasts the 1 s wait by far even when the machine is loaded.
+    emulator.faults.chunkDelayMs = 1_000;
     const started = performance.now();
     const job = await client.runSync(input(LONG_TEXT), { waitMs: 1_000 });
     const waited = performance.now() - started;
     expect(job.status).toBe("IN_PROGRESS");
     expect(job.output).toBeUndefined();
     expect(waited).toBeGreaterThanOrEqual(950);
-    expect(waited).toBeLessThan(3_000);
+    expect(waited).toBeLessThan(8_000);
     const cancelled = await client.cancel(job.id);
     expect(cancelled.status).toBe("CANCELLED");
   });
@@ -226,7 +227,8 @@ describe("RunPod client against the emulator", () => {
     const started = performance.now();
     const timeout = await failureOf(() => stuck.health());
     expect(timeout.kind).toBe("timeout");
-    expect(performance.now() - started).toBeLessThan(2_000);
+    // The 200 ms timeout ended it, not the silent server (which never answers): loose bound.
+    expect(performance.now() - started).toBeLessThan(10_000);
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 50);
     const aborted = await failureOf(() =>
