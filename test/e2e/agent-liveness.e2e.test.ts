@@ -165,7 +165,7 @@ describe("agent liveness", () => {
       await agent.proc.waitForLog(
         (l) =>
           l.msg === "lost the gateway" || l.msg === "gateway is leaving; dialling again at once",
-        10_000,
+        60_000,
       );
       const restartedAt = performance.now();
       const second = await startGatewayProcess({
@@ -175,7 +175,7 @@ describe("agent liveness", () => {
         agentToken: first.agentToken,
       });
       try {
-        await waitFor(() => connections() >= 2, { timeoutMs: 20_000, what: "agent reconnected" });
+        await waitFor(() => connections() >= 2, { timeoutMs: 90_000, what: "agent reconnected" });
         console.info(
           `[figures] gateway restart → agent reconnected: ${Math.round(performance.now() - restartedAt)} ms after the new gateway process started`,
         );
@@ -201,5 +201,6 @@ describe("agent liveness", () => {
       await agent.proc.stop("SIGKILL");
       await first.proc.stop();
     }
-  }, 60_000);
+    // Two gateway starts and an agent start: each may take tens of seconds on a loaded machine.
+  }, 240_000);
 });

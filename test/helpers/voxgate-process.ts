@@ -12,6 +12,14 @@ import { fileURLToPath } from "node:url";
 /** Path of the CLI entry point. */
 export const CLI_ENTRY = fileURLToPath(new URL("../../bin/voxgate.mjs", import.meta.url));
 
+/**
+ * Default wait for a log line, and for a gateway or agent process to be ready, in ms. Generous on
+ * purpose: on a loaded 2-core CI machine a fresh `voxgate agent` (tsx loading its sources) once
+ * printed nothing for 30 s. A waiter that times out still fails the test; tests that measure a
+ * time print it as a figure instead of racing this.
+ */
+export const PROCESS_START_TIMEOUT_MS = 90_000;
+
 /** One parsed log line. */
 export type LogLine = Record<string, unknown> & { msg?: string; time?: number };
 
@@ -92,7 +100,7 @@ export function spawnVoxgate(args: string[], env: Record<string, string> = {}): 
     logs,
     rawLines,
     stderr: () => stderr,
-    waitForLog(predicate, timeoutMs = 20_000) {
+    waitForLog(predicate, timeoutMs = PROCESS_START_TIMEOUT_MS) {
       const seen = logs.find(predicate);
       if (seen) return Promise.resolve(seen);
       return new Promise((resolve, reject) => {

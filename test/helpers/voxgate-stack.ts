@@ -2,7 +2,7 @@
  * Starts real gateway and agent processes on 127.0.0.1 with generated tokens, for end-to-end tests.
  */
 import { generateToken } from "../../services/auth/token-codec.js";
-import { spawnVoxgate, type VoxgateProcess } from "./voxgate-process.js";
+import { PROCESS_START_TIMEOUT_MS, spawnVoxgate, type VoxgateProcess } from "./voxgate-process.js";
 
 /** A running gateway process and what a test needs to reach it. */
 export interface GatewayProcess {
@@ -30,7 +30,7 @@ export interface GatewayProcessOptions {
   agentToken?: string;
   /** Extra environment, e.g. limits. */
   env?: Record<string, string>;
-  /** Longest wait for "gateway ready", in ms (a loaded machine may need more). @default 20000 */
+  /** Longest wait for "gateway ready", in ms. @default PROCESS_START_TIMEOUT_MS */
   readyTimeoutMs?: number;
 }
 
@@ -51,7 +51,7 @@ export async function startGatewayProcess(
   try {
     ready = await proc.waitForLog(
       (l) => l.msg === "gateway ready",
-      options.readyTimeoutMs ?? 20_000,
+      options.readyTimeoutMs ?? PROCESS_START_TIMEOUT_MS,
     );
   } catch (err) {
     // Nobody else holds this process yet: a gateway that never got ready must not outlive the test.
@@ -77,8 +77,8 @@ export function startAgentProcess(
   gateway: Pick<GatewayProcess, "agentPort" | "agentToken"> & { proc?: VoxgateProcess },
   id: string,
   env: Record<string, string> = {},
-  /** Longest wait for each of "connected" and "agent ready", in ms. @default 30000 */
-  timeoutMs = 30_000,
+  /** Longest wait for each of "connected" and "agent ready", in ms. */
+  timeoutMs = PROCESS_START_TIMEOUT_MS,
 ): { proc: VoxgateProcess; connected: Promise<unknown> } {
   const proc = spawnVoxgate(["agent", "--gateway", `127.0.0.1:${gateway.agentPort}`, "--id", id], {
     VOXGATE_AGENT_TOKEN: gateway.agentToken,
