@@ -1,6 +1,9 @@
 /**
  * Audio codec benchmark: gateway CPU per second of audio for each encoder (MP3, Ogg Opus, FLAC,
- * AAC) and for the resampler, fed as a stream arrives (0.1 s chunks of a speech-like signal).
+ * AAC) and for the resampler, fed as a stream arrives (0.1 s chunks of a speech-like signal), and
+ * for a render job's output in each format: segments of two engine rates (22050 and 16000 Hz)
+ * joined from the filesystem store, the 16 kHz ones resampled, encoded and stored (what the render
+ * executor's `writeJoinedOutput` does after synthesis).
  * CPU is the process's (`process.cpuUsage`, so the FLAC and AAC worker threads count), measured on
  * a warm codec; the first stream's cost (WASM compile, worker start) is reported apart.
  *
@@ -8,11 +11,21 @@
  *
  * Prints a table and one JSON line of figures.
  */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { interleave, syllableTrain, toInt16 } from "../services/analysis/test-signals.js";
 import { createCompressedEncoder } from "../services/audio/compressed-encoder.js";
 import { createMp3Encoder } from "../services/audio/mp3-encoder.js";
 import { loadResamplerFactory } from "../services/audio/resampler.js";
+import {
+  type JoinPart,
+  renderOutputRate,
+  writeJoinedOutput,
+} from "../services/jobs/executors/render-output.js";
+import type { RenderFormat } from "../services/jobs/executors/render-plan.js";
+import { createFsBlobStore } from "../services/object-store/fs-blob-store.js";
 import { spread } from "./support/stats.js";
 
 const { values } = parseArgs({
@@ -49,6 +62,8 @@ type Case = {
   name: string;
   rateHz: number;
   channels: number;
+  /** What the input column shows, when not `<rate> Hz mono|stereo`. */
+  label?: string;
   run: (c: Uint8Array[]) => Promise<void>;
 };
 const cases: Case[] = [];
@@ -99,22 +114,61 @@ for (const [fromHz, toHz, channels] of [
   });
 }
 
+// Render outputs: four segments, alternately from a 22050 Hz and a 16000 Hz engine, stored as
+// the executor stores them, joined at the first segment's rate (no pauses: every second counted
+// is speech).
+const storeDir = await mkdtemp(join(tmpdir(), "voxgate-bench-render-"));
+const blobs = createFsBlobStore({ rootDir: storeDir });
+const parts: JoinPart[] = [];
+const segmentRates = [22_050, 16_000, 22_050, 16_000];
+for (const [index, rateHz] of segmentRates.entries()) {
+  const pcm = speechLike(rateHz, 1).subarray(0, Math.round((rateHz * seconds) / 4) * 2);
+  await blobs.put(`segments/${index}.pcm`, pcm, { contentType: "application/octet-stream" });
+  parts.push({
+    key: `segments/${index}.pcm`,
+    sizeBytes: pcm.byteLength,
+    sampleRateHz: rateHz,
+    silenceFrames: 0,
+  });
+}
+for (const format of ["wav", "mp3", "opus", "flac", "aac"] as const satisfies RenderFormat[]) {
+  const outputHz = await renderOutputRate(format, 22_050);
+  cases.push({
+    name: `render ${format}`,
+    rateHz: outputHz,
+    channels: 1,
+    label: `22050 + 16000 Hz → ${outputHz} Hz`,
+    run: async () => {
+      await writeJoinedOutput({
+        blobs,
+        key: `output.${format}`,
+        parts,
+        layout: { sampleRateHz: outputHz, channels: 1 },
+        format,
+        signal: new AbortController().signal,
+      });
+    },
+  });
+}
+
 const rows: Record<string, number | string>[] = [];
 for (const c of cases) {
-  const input = chunks(speechLike(c.rateHz, c.channels), c.rateHz, c.channels);
+  const input = c.label ? [] : chunks(speechLike(c.rateHz, c.channels), c.rateHz, c.channels);
   const first = await cpuMs(() => c.run(input));
   const runs: number[] = [];
   for (let i = 0; i < reps; i++) runs.push((await cpuMs(() => c.run(input))) / seconds);
   const warm = spread(runs);
   rows.push({
     codec: c.name,
-    input: `${c.rateHz} Hz ${c.channels === 1 ? "mono" : "stereo"}`,
+    input: c.label ?? `${c.rateHz} Hz ${c.channels === 1 ? "mono" : "stereo"}`,
     cpuMsPerAudioSecond: warm.median,
     min: warm.min,
     max: warm.max,
     firstStreamExtraMs: Math.round(first - warm.median * seconds),
   });
 }
+await blobs.close();
+await rm(storeDir, { recursive: true, force: true });
 console.table(rows);
 console.log(JSON.stringify({ bench: "audio-codecs", reps, seconds, rows }));
 process.exit(0);
