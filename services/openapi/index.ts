@@ -23,4 +23,5 @@ export {
   scalarSchema,
   schemaRef,
 } from "./proto-json-schema.js";
+export { componentRef, objectSchema, stringSchema } from "./schema-builders.js";
 export { createVoxgateOpenApi, type VoxgateOpenApiOptions } from "./voxgate-openapi.js";

@@ -44,6 +44,8 @@ export interface OpenApiDocumentOptions {
   version: string;
   /** Component schemas the extra operations refer to, by name. @default none */
   extraSchemas?: Record<string, JsonSchema>;
+  /** Descriptions of the extra operations' tags, by tag name. @default none */
+  extraTags?: Record<string, string>;
 }
 
 /** Name of the security scheme: `Authorization: Bearer <token>`. */
@@ -122,7 +124,12 @@ export function createOpenApiDocument(options: OpenApiDocumentOptions): Record<s
       restOperation(binding, operationId, tag, schemas, comments),
     );
   }
-  for (const extra of options.extra) add(extra.path, extra.method, extra.operation);
+  for (const extra of options.extra) {
+    add(extra.path, extra.method, extra.operation);
+    for (const tag of (extra.operation.tags as string[] | undefined) ?? []) {
+      tags.set(tag, options.extraTags?.[tag] ?? tags.get(tag) ?? "");
+    }
+  }
 
   return {
     openapi: "3.1.0",

@@ -49,6 +49,18 @@ export function createVoxgateOpenApi(options: VoxgateOpenApiOptions): Record<str
       ...routeOperations(STORYFORGE_ROUTES, DEFAULT_STORYFORGE_OPTIONS.basePath),
     ],
     extraSchemas: { ...OPENAI_SCHEMAS, ...RELAY_SCHEMAS, ...STORYFORGE_SCHEMAS },
+    extraTags: {
+      Gateway: "Health, metrics, signed blob URLs and this document.",
+      Console: "The web console for people.",
+      OpenAI: "OpenAI's speech, models and chat APIs, over the same services.",
+      Relay:
+        "The Qwen3 relay API (decay256/qwen3-tts-server relay-api.yaml) as its clients call it, " +
+        'over the same services; errors are `{"error", "code"}`.',
+      StoryForge:
+        "The Tinybox node API StoryForge Cloud calls, under VOXGATE_STORYFORGE_BASE_PATH " +
+        '(`/storyforge` here); failures are soft `{"ok": false, "error"}` answers with HTTP 200, ' +
+        'auth refusals `{"detail"}` with 401/403. Token scope storyforge.',
+    },
     ...(options.comments ? { comments: options.comments } : {}),
     version: options.version ?? VOXGATE_VERSION,
   });

@@ -348,23 +348,9 @@ export function createRelayFrontend(options: RelayFrontendOptions): HttpFrontend
       const items = body.items;
       if (!Array.isArray(items) || items.length === 0) throw badRequest("Missing 'items' array");
       if (items.length > 100) throw badRequest(`${items.length} items; the limit is 100`);
-      const results: Record<string, unknown>[] = [];
-      for (const [i, item] of items.entries()) {
-        const fields = (typeof item === "object" && item !== null ? item : {}) as RelayBody;
-        const name = optionalString(fields, "name") ?? `prompt_${i}`;
-        try {
-          const prompt = await createPrompt(call, { ...fields, name });
-          results.push({ name, status: "created", gcs_path: prompt.storeKey });
-        } catch (err) {
-          // One bad item does not sink the batch (as the relay); a gone caller does.
-          if (call.callOptions.signal.aborted) throw err;
-          results.push({ name, status: "error", error: toRelayError(err).message });
-        }
-      }
-      writeJson(call.res, {
-        results,
-        total: results.length,
-        succeeded: results.filter((r) => r.status === "created").length,
+      await answerBatch(call, items, "prompt_", "created", async (fields, name) => {
+        const prompt = await createPrompt(call, { ...fields, name });
+        return { gcs_path: prompt.storeKey };
       });
     },
     async Relay_ListPrompts(call) {
@@ -556,41 +542,28 @@ export function createRelayFrontend(options: RelayFrontendOptions): HttpFrontend
         ...stringList(body, "tags_prefix"),
         ...stringList(body, "prompt_tags_prefix"),
       ];
-      const results: Record<string, unknown>[] = [];
-      for (const [i, item] of items.entries()) {
-        const fields = (typeof item === "object" && item !== null ? item : {}) as RelayBody;
-        const name = optionalString(fields, "name") ?? `batch_${i}`;
-        try {
-          const text = requiredString(fields, "text");
-          const instruct = requiredString(fields, "instruct");
-          const clip = await design(call, text, instruct, fields, format);
-          const result: Record<string, unknown> = { name, status: "ok", ...clip.json };
-          if (createPrompts) {
-            try {
-              const prompt = await promptFromClip(call, clip.wav, {
-                ...fields,
-                name,
-                ref_text: optionalString(fields, "ref_text") ?? text,
-                tags: [...prefix, ...stringList(fields, "tags")],
-              });
-              result.prompt_created = true;
-              result.prompt_tags = prompt.tags;
-            } catch (err) {
-              if (call.callOptions.signal.aborted) throw err;
-              result.prompt_created = false;
-              result.prompt_error = toRelayError(err).message;
-            }
+      await answerBatch(call, items, "batch_", "ok", async (fields, name) => {
+        const text = requiredString(fields, "text");
+        const instruct = requiredString(fields, "instruct");
+        const clip = await design(call, text, instruct, fields, format);
+        const result: Record<string, unknown> = { ...clip.json };
+        if (createPrompts) {
+          try {
+            const prompt = await promptFromClip(call, clip.wav, {
+              ...fields,
+              name,
+              ref_text: optionalString(fields, "ref_text") ?? text,
+              tags: [...prefix, ...stringList(fields, "tags")],
+            });
+            result.prompt_created = true;
+            result.prompt_tags = prompt.tags;
+          } catch (err) {
+            if (call.callOptions.signal.aborted) throw err;
+            result.prompt_created = false;
+            result.prompt_error = toRelayError(err).message;
           }
-          results.push(result);
-        } catch (err) {
-          if (call.callOptions.signal.aborted) throw err;
-          results.push({ name, status: "error", error: toRelayError(err).message });
         }
-      }
-      writeJson(call.res, {
-        results,
-        total: results.length,
-        succeeded: results.filter((r) => r.status === "ok").length,
+        return result;
       });
     },
     Relay_CastVoices: mode("POST", "voice_cast", []),
@@ -602,6 +575,36 @@ export function createRelayFrontend(options: RelayFrontendOptions): HttpFrontend
     Relay_ImportVoicePackage: unsupported,
     Relay_SyncVoicePackages: unsupported,
   };
+
+  /**
+   * Runs `each` for every batch item (named by its `name`, else `<defaultPrefix><index>`) and
+   * answers the relay's summary: `okStatus` with what `each` returned, or `error` with the
+   * failure's message. One bad item does not sink the batch (as in the relay); a gone caller does.
+   */
+  async function answerBatch(
+    call: RelayCall,
+    items: readonly unknown[],
+    defaultPrefix: string,
+    okStatus: string,
+    each: (fields: RelayBody, name: string) => Promise<Record<string, unknown>>,
+  ): Promise<void> {
+    const results: Record<string, unknown>[] = [];
+    for (const [i, item] of items.entries()) {
+      const fields = (typeof item === "object" && item !== null ? item : {}) as RelayBody;
+      const name = optionalString(fields, "name") ?? `${defaultPrefix}${i}`;
+      try {
+        results.push({ name, status: okStatus, ...(await each(fields, name)) });
+      } catch (err) {
+        if (call.callOptions.signal.aborted) throw err;
+        results.push({ name, status: "error", error: toRelayError(err).message });
+      }
+    }
+    writeJson(call.res, {
+      results,
+      total: results.length,
+      succeeded: results.filter((r) => r.status === okStatus).length,
+    });
+  }
 
   /** A mode route's handler: checks the body's required fields, then refuses naming the capability. */
   function mode(method: string, capability: RelayCapability, required: readonly string[]): Handler {

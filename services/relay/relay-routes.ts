@@ -8,6 +8,11 @@ import { TtsService } from "../../gen/voxgate/v1/tts_pb.js";
 import { VoiceService } from "../../gen/voxgate/v1/voice_pb.js";
 import type { HttpRouteDoc, HttpRouteSpec } from "../gateway/http-route-spec.js";
 import type { JsonSchema } from "../openapi/proto-json-schema.js";
+import {
+  objectSchema as obj,
+  componentRef as ref,
+  stringSchema as str,
+} from "../openapi/schema-builders.js";
 
 const TTS = TtsService.typeName;
 const VOICES = VoiceService.typeName;
@@ -15,18 +20,10 @@ const PROMPTS = PromptStoreService.typeName;
 const ADMIN = BackendAdminService.typeName;
 const TAG = "Relay";
 
-const ref = (name: string): JsonSchema => ({ $ref: `#/components/schemas/${name}` });
-const str = (description?: string): JsonSchema =>
-  description ? { type: "string", description } : { type: "string" };
 const num: JsonSchema = { type: "number" };
 const int: JsonSchema = { type: "integer" };
 const bool: JsonSchema = { type: "boolean" };
 const strings: JsonSchema = { type: "array", items: { type: "string" } };
-const obj = (properties: Record<string, JsonSchema>, required: string[] = []): JsonSchema => ({
-  type: "object",
-  properties,
-  ...(required.length > 0 ? { required } : {}),
-});
 const json = (schema: JsonSchema, description = "OK") => ({
   description,
   content: { "application/json": { schema } },
@@ -80,6 +77,26 @@ const createPromptBody = obj(
   },
   ["name"],
 );
+/**
+ * A batch's answer: one result per item, `okStatus` with `fields` or `error` with a message, and
+ * the counts.
+ */
+const batchAnswer = (okStatus: string, fields: Record<string, JsonSchema>) =>
+  json(
+    obj({
+      results: {
+        type: "array",
+        items: obj({
+          name: str(),
+          status: { type: "string", enum: [okStatus, "error"] },
+          ...fields,
+          error: str(),
+        }),
+      },
+      total: int,
+      succeeded: int,
+    }),
+  );
 const designClip = {
   audio: str("Base64 audio."),
   format: str(),
@@ -307,24 +324,7 @@ export const RELAY_ROUTES = [
         "items",
       ]),
     ),
-    responses: {
-      "200": json(
-        obj({
-          results: {
-            type: "array",
-            items: obj({
-              name: str(),
-              status: { type: "string", enum: ["created", "error"] },
-              gcs_path: str(),
-              error: str(),
-            }),
-          },
-          total: int,
-          succeeded: int,
-        }),
-      ),
-      ...errors,
-    },
+    responses: { "200": batchAnswer("created", { gcs_path: str() }), ...errors },
   }),
   route("GET", "/api/v1/voices/prompts", PROMPTS, {
     operationId: "Relay_ListPrompts",
@@ -567,24 +567,12 @@ export const RELAY_ROUTES = [
       ),
     ),
     responses: {
-      "200": json(
-        obj({
-          results: {
-            type: "array",
-            items: obj({
-              name: str(),
-              status: { type: "string", enum: ["ok", "error"] },
-              ...designClip,
-              prompt_created: bool,
-              prompt_tags: strings,
-              prompt_error: str(),
-              error: str(),
-            }),
-          },
-          total: int,
-          succeeded: int,
-        }),
-      ),
+      "200": batchAnswer("ok", {
+        ...designClip,
+        prompt_created: bool,
+        prompt_tags: strings,
+        prompt_error: str(),
+      }),
       ...errors,
     },
   }),

@@ -6,20 +6,17 @@
 import { STORYFORGE_SURFACE } from "../auth/scopes.js";
 import type { HttpRouteDoc, HttpRouteSpec } from "../gateway/http-route-spec.js";
 import type { JsonSchema } from "../openapi/proto-json-schema.js";
+import {
+  objectSchema as obj,
+  componentRef as ref,
+  stringSchema as str,
+} from "../openapi/schema-builders.js";
 
 const TAG = "StoryForge";
 
-const ref = (name: string): JsonSchema => ({ $ref: `#/components/schemas/${name}` });
-const str = (description?: string): JsonSchema =>
-  description ? { type: "string", description } : { type: "string" };
 const num: JsonSchema = { type: "number" };
 const int: JsonSchema = { type: "integer" };
 const nullable = (type: string): JsonSchema => ({ type: [type, "null"] });
-const obj = (properties: Record<string, JsonSchema>, required: string[] = []): JsonSchema => ({
-  type: "object",
-  properties,
-  ...(required.length > 0 ? { required } : {}),
-});
 /** An `ok: true` answer with `properties`, or Cloud's soft error, both with HTTP 200. */
 const okOrSoft = (properties: Record<string, JsonSchema>) => ({
   description:
