@@ -2,7 +2,8 @@
  * The OpenAPI document: the committed openapi/openapi.json is exactly what `npm run gen` writes
  * now, an OpenAPI validator (@seriousme/openapi-schema-validator, the 3.1 schema) accepts it,
  * every REST route of the transcoder's route table is in it exactly once, and the proto3 JSON
- * mapping, raw bodies, streams, errors and scopes are described as the gateway serves them.
+ * mapping, raw bodies, streams, errors and scopes are described as the gateway serves them, the
+ * compatibility surfaces (relay, StoryForge, OpenAI) and hand-written routes included.
  */
 import { readFileSync } from "node:fs";
 import { Validator } from "@seriousme/openapi-schema-validator";
@@ -153,6 +154,30 @@ describe("openapi/openapi.json", () => {
     for (const path of ["/healthz", "/readyz", "/openapi.json", "/docs"]) {
       expect(op(path, "get").security, path).toEqual([]);
     }
+  });
+
+  it("describes the relay and StoryForge surfaces: bodies, error shapes and scopes", () => {
+    const clone = op("/api/v1/voices/clone-prompt", "post");
+    expect(clone.security).toEqual([{ bearer: ["voices"] }]);
+    const cloneBody = (clone.requestBody?.content as Json)["application/json"] as Json;
+    expect((cloneBody.schema as Json).required).toEqual(["name"]);
+    expect(clone.responses.default).toMatchObject({
+      content: { "application/json": { schema: { $ref: "#/components/schemas/RelayError" } } },
+    });
+    expect(doc.components.schemas.RelayError?.required).toEqual(["error", "code"]);
+    expect(op("/api/v1/debug", "get").security).toEqual([{ bearer: ["admin"] }]);
+    expect(op("/api/v1/voices/prompts/{name}", "delete").parameters?.[0]).toMatchObject({
+      name: "name",
+      in: "path",
+    });
+    const tts = op("/storyforge/v1/tts", "post");
+    expect(tts.security).toEqual([{ bearer: ["storyforge"] }]);
+    expect(Object.keys(tts.responses).sort()).toEqual(["200", "401", "403"]);
+    expect(JSON.stringify(tts.responses["200"])).toContain("StoryForgeSoftError");
+    expect(op("/storyforge/ping", "get").security).toEqual([]);
+    const upload = op("/v1/prompts:upload", "post");
+    expect(upload.security).toEqual([{ bearer: ["voices"] }]);
+    expect(mediaTypes(upload.requestBody)).toEqual(["application/octet-stream"]);
   });
 
   it("describes the OpenAI-compatible routes", () => {
