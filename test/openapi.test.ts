@@ -159,8 +159,9 @@ describe("openapi/openapi.json", () => {
   it("describes the relay and StoryForge surfaces: bodies, error shapes and scopes", () => {
     const clone = op("/api/v1/voices/clone-prompt", "post");
     expect(clone.security).toEqual([{ bearer: ["voices"] }]);
-    const cloneBody = (clone.requestBody?.content as Json)["application/json"] as Json;
-    expect((cloneBody.schema as Json).required).toEqual(["name"]);
+    expect(clone.requestBody).toMatchObject({
+      content: { "application/json": { schema: { required: ["name"] } } },
+    });
     expect(clone.responses.default).toMatchObject({
       content: { "application/json": { schema: { $ref: "#/components/schemas/RelayError" } } },
     });
