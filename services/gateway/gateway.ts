@@ -847,19 +847,21 @@ export function createGateway(options: GatewayOptions): Gateway {
           jobsIdle = true;
         });
         // Calls still arriving on kept-alive connections and calls waiting in the admission queue
-        // were accepted: they still need the agents, which go once both have stopped.
+        // were accepted: they still need the agents. A load balancer sends requests on the
+        // connections it holds here until it has used each once (the answer closes it) or closed
+        // it idle itself, so the agents go only once no connection that may still bring a
+        // request is open (a quiet spell alone let a late request find no agent).
         const quiet = () => performance.now() - Math.max(lastRequestAt, started) >= kDrainQuietMs;
         await waitUntil(
-          () => (registry.admissionStats()?.queued ?? 0) === 0 && quiet(),
+          () =>
+            (registry.admissionStats()?.queued ?? 0) === 0 &&
+            publicServer.openConnections() === 0 &&
+            quiet(),
           deadline,
           stop,
         );
         agentServer.drain(reason);
-        // A load balancer still holding kept-alive connections here sends requests on them until
-        // it has used each once (their answers close them) and a refused connect marks this
-        // replica down: the drain ends only after a quiet spell, so the last idle connections
-        // are closed when nobody is about to use them.
-        await waitUntil(() => running.size === 0 && jobsIdle && quiet(), deadline, stop);
+        await waitUntil(() => running.size === 0 && jobsIdle, deadline, stop);
         const cutCalls = [...running.values()];
         const cutJobs = jobs.runningJobIds;
         const ms = Math.round(performance.now() - started);

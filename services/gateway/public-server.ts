@@ -87,10 +87,21 @@ export interface PublicServer {
   /**
    * Starts a drain: closes the listener (new connections are refused, so a load balancer moves
    * them to another replica without having sent anything, and the port is free for the next
-   * gateway), sends every HTTP/2 connection a GOAWAY (no new streams, running ones go on)
-   * and makes HTTP/1.1 answers close their connection. Idempotent.
+   * gateway) and ends each open connection only at a moment its peer cannot be sending on it:
+   * an HTTP/1.1 answer closes its connection (`Connection: close`), an HTTP/2 answer carries a
+   * GOAWAY ahead of its last frame, and an idle connection is left to its peer (a load balancer
+   * closes its idle upstream connections itself, see README "Running several gateways") or closed
+   * after {@link PublicServerLimits.keepAliveTimeoutMs} idle. Closing an idle connection at once
+   * races with a load balancer that is just sending a request on it, and that request fails
+   * (nginx does not resend a POST it has sent). Idempotent.
    */
   drain(): void;
+  /**
+   * Open connections that may still bring a request: every connection except upgraded ones
+   * (WebSocket) and HTTP/2 ones sent a GOAWAY more than {@link kGoawayNoticeMs} ago. A drain
+   * lets the agents go once this is 0.
+   */
+  openConnections(): number;
   /**
    * Whether `req` came on an HTTP/2 connection more than {@link kGoawayNoticeMs} after the drain's
    * GOAWAY: a client that opens streams then ignores it, and is refused. Requests the peer
@@ -159,7 +170,17 @@ export function createPublicServer(options: PublicServerOptions): PublicServer {
   // connections), so without this a client that sends headers slowly, byte by byte, keeps its
   // connection forever.
   h1.emit("listening");
-  if (options.upgrade) h1.on("upgrade", options.upgrade);
+  /** Upgraded (WebSocket) connections open now: they bring no more requests. */
+  let upgraded = 0;
+  const upgrade = options.upgrade;
+  const onUpgrade = upgrade
+    ? (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+        upgraded++;
+        socket.once("close", () => upgraded--);
+        upgrade(req, socket, head);
+      }
+    : undefined;
+  if (onUpgrade) h1.on("upgrade", onUpgrade);
   const h2Options: http2.ServerOptions = {
     maxSessionMemory: limits.maxSessionMemoryMb,
     maxHeaderListPairs: 128,
@@ -181,6 +202,7 @@ export function createPublicServer(options: PublicServerOptions): PublicServer {
     }
     // HTTP/1.1 over TLS (ALPN) lands here too.
     if (draining && req.httpVersionMajor === 1) res.setHeader("connection", "close");
+    if (req.httpVersionMajor === 2) noticeBeforeEnd(req, res);
     options.handler(req, res);
   };
   const tlsFiles = options.tls;
@@ -236,7 +258,13 @@ export function createPublicServer(options: PublicServerOptions): PublicServer {
   const h2Sessions = new Set<http2.ServerHttp2Session>();
   /** When each HTTP/2 session was sent the drain's GOAWAY (monotonic ms). */
   const noticedAt = new WeakMap<http2.ServerHttp2Session, number>();
+  /** Streams open on each HTTP/2 session, and when one last opened and last ended (monotonic ms). */
+  const activity = new WeakMap<
+    http2.ServerHttp2Session,
+    { open: number; openedAt: number; activeAt: number }
+  >();
   let draining = false;
+  let sweep: NodeJS.Timeout | undefined;
   const notice = (session: http2.ServerHttp2Session) => {
     if (session.closed || session.destroyed) return;
     try {
@@ -249,9 +277,50 @@ export function createPublicServer(options: PublicServerOptions): PublicServer {
       // The session closed meanwhile.
     }
   };
+  /**
+   * During a drain, an HTTP/2 answer sends the GOAWAY before its last frame: a load balancer that
+   * proxies one stream per connection (nginx's grpc_pass) reads it while its request is still
+   * running, so it finishes that request and does not reuse the connection. A GOAWAY on an idle
+   * connection instead races with the balancer sending a new stream on it, which the GOAWAY
+   * then refuses ("upstream sent goaway with error 0": a 502 nginx does not retry).
+   */
+  const noticeBeforeEnd = (req: NodeRequest, res: NodeResponse) => {
+    const session = (req as http2.Http2ServerRequest).stream?.session as
+      | http2.ServerHttp2Session
+      | undefined;
+    if (!session) return;
+    const end = res.end;
+    res.end = function (this: NodeResponse, ...args: unknown[]) {
+      if (draining && !noticedAt.has(session)) notice(session);
+      return (end as (...a: unknown[]) => NodeResponse).apply(this, args);
+    } as typeof res.end;
+  };
+  /**
+   * Ends what a peer left idle during a drain: a session without a new stream for the keep-alive
+   * time is sent a GOAWAY (its running streams, such as watches, go on), and closed once it has
+   * no stream either. A load balancer closes its own idle connections sooner (README).
+   */
+  const sweepIdle = () => {
+    const now = performance.now();
+    for (const session of h2Sessions) {
+      const seen = activity.get(session);
+      if (!seen || session.closed || session.destroyed) continue;
+      if (now - seen.openedAt < limits.keepAliveTimeoutMs) continue;
+      if (!noticedAt.has(session)) notice(session);
+      if (seen.open === 0 && now - seen.activeAt >= limits.keepAliveTimeoutMs) session.close();
+    }
+  };
   h2.on("session", (session) => {
-    // A TLS connection accepted before the listener closed may finish its handshake later.
-    if (draining) setImmediate(() => notice(session));
+    const seen = { open: 0, openedAt: performance.now(), activeAt: performance.now() };
+    activity.set(session, seen);
+    session.on("stream", (stream: http2.ServerHttp2Stream) => {
+      seen.open++;
+      seen.openedAt = seen.activeAt = performance.now();
+      stream.once("close", () => {
+        seen.open--;
+        seen.activeAt = performance.now();
+      });
+    });
     h2Sessions.add(session);
     session.once("close", () => h2Sessions.delete(session));
     // The connection-level window is not a SETTINGS value; widen it once the session exists.
@@ -314,9 +383,22 @@ export function createPublicServer(options: PublicServerOptions): PublicServer {
     drain() {
       if (draining) return;
       draining = true;
-      front.close();
-      for (const session of h2Sessions) notice(session);
+      // Closing the listener resets the connections the kernel accepted that Node has not taken
+      // yet, and their requests are lost; closing after this turn's accepts ran keeps that window
+      // to the instant between them.
+      setImmediate(() => front.close());
+      sweep = setInterval(sweepIdle, 250);
+      sweep.unref();
       log.info({ connections: sockets.size }, "public port draining: listener closed");
+    },
+    openConnections() {
+      const now = performance.now();
+      let goneAway = 0;
+      for (const session of h2Sessions) {
+        const at = noticedAt.get(session);
+        if (at !== undefined && now - at > kGoawayNoticeMs) goneAway++;
+      }
+      return Math.max(0, sockets.size - upgraded - goneAway);
     },
     arrivedAfterNotice(req) {
       const session = (req as http2.Http2ServerRequest).stream?.session;
@@ -345,6 +427,7 @@ export function createPublicServer(options: PublicServerOptions): PublicServer {
     close(graceMs = 2000) {
       closing ??= new Promise<void>((resolve) => {
         draining = true;
+        clearInterval(sweep);
         stopFollowingFiles?.();
         front.close();
         h1.close();

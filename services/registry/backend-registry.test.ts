@@ -545,6 +545,23 @@ describe("the backend's own load reports", () => {
 });
 
 describe("busy refusals from an agent shared by several gateways", () => {
+  it("count once per report: a burst refused against one stale idle report (a starved agent's late heartbeat) leaves the breaker closed", () => {
+    const registry = newRegistry({ breaker: { failureThreshold: 1 }, busyHoldMs: 0 });
+    addReady(registry, registration("a", { slots: 2 }));
+    // Idle before the burst; the next heartbeat is late, and every refusal meets this report.
+    registry.heartbeat("a", create(LoadReportSchema, { inFlight: 0, slots: 2 }));
+    for (let i = 0; i < 12; i++) {
+      registry.lease(synth).release("backend-busy", "all 2 slots are busy");
+    }
+    expect(registry.get("a")?.breaker).toBe(BreakerState.CLOSED);
+    expect(registry.get("a")?.failuresTotal).toBe(0);
+    // The late heartbeat shows the slots taken (by the other replicas): still load.
+    registry.heartbeat("a", create(LoadReportSchema, { inFlight: 2, slots: 2 }));
+    registry.heartbeat("a", create(LoadReportSchema, { inFlight: 1, slots: 2 }));
+    registry.lease(synth).release("backend-busy", "all 2 slots are busy");
+    expect(registry.get("a")?.breaker).toBe(BreakerState.CLOSED);
+  });
+
   it("are load, not a fault, while its reports show calls in flight: the breaker stays closed", () => {
     const registry = newRegistry({ breaker: { ...routing.breaker, failureThreshold: 1 } });
     addReady(registry, registration("a", { slots: 2 }));

@@ -95,7 +95,10 @@ export interface BackendCallOptions {
    * behind each other, keys take turns. @default "" (one shared line)
    */
   queueKey?: string;
-  /** Called once when the call got a slot, with how long it waited in the queue, in ms (0: none). */
+  /**
+   * Called when the call got a slot (again when a slot taken after all sent it back to wait), with
+   * how long it has waited for one in all, queue and bounces, in ms (0: none).
+   */
   onAdmitted?(waitedMs: number): void;
 }
 
@@ -237,13 +240,20 @@ interface Entry {
    */
   fullByReport: number;
   /**
-   * "Busy" refusals in a row while its latest report showed it idle. One can be a race (another
-   * gateway took the slot after the report); several in a row are a fault.
+   * "Busy" refusals in a row, each against a different report that showed it idle. One can be a
+   * race (other gateways took the slots after the report); several reports in a row are a fault.
    */
   busyContradictions: number;
+  /** Load reports received so far (heartbeats, probes): tells one report from the next. */
+  reportsSeen: number;
+  /** The report the last counted contradiction was against: each report counts once. */
+  contradictedReport: number;
 }
 
-/** "Busy" refusals in a row, each against a report of no call in flight, that count as a failure. */
+/**
+ * "Busy" refusals in a row, each against its own report of no call in flight, that count as a
+ * failure.
+ */
 const kBusyContradictionLimit = 3;
 
 /** Creates an empty registry. */
@@ -427,16 +437,25 @@ export function createBackendRegistry(options: BackendRegistryOptions): BackendR
         } else if (current) {
           current.fullUntil = 0;
         }
-        // "Busy" again and again from a backend whose own latest report shows it idle is not
-        // load, it is a fault (slots it never freed): counted as a failure, so its breaker opens
-        // and routing moves on, and the admin view says why. Only an idle report counts: an agent
-        // shared by several gateway replicas reports calls in flight and a free slot that another
-        // replica may take first, and under overload such races came three in a row and opened
-        // every agent's breaker (the deploy test's 4x overload on a loaded machine).
+        // "Busy" again and again from a backend whose own reports show it idle is not load, it is
+        // a fault: counted as a failure, so its breaker opens and routing moves on, and the admin
+        // view says why. Only an idle report counts (an agent shared by several gateway replicas
+        // reports calls in flight and a free slot that another replica may take first), and each
+        // report once: when a burst starts, every replica leases the agents its last report shows
+        // idle and all but a few of those calls are refused, again after each busy hold, until
+        // the next heartbeat; a starved agent's heartbeat comes seconds late, so one stale report
+        // met a dozen refusals and opened every echo agent's breaker (the deploy test's 4x
+        // overload in full CI runs).
         const load = target.load;
-        const contradicts =
+        const idleByReport =
           outcome === "backend-busy" && load !== undefined && load.inFlight === 0 && load.slots > 0;
-        if (current) current.busyContradictions = contradicts ? current.busyContradictions + 1 : 0;
+        const sameReport =
+          current !== undefined && current.contradictedReport === current.reportsSeen;
+        const contradicts = idleByReport && !sameReport;
+        if (current && !(idleByReport && sameReport)) {
+          current.busyContradictions = contradicts ? current.busyContradictions + 1 : 0;
+          if (contradicts) current.contradictedReport = current.reportsSeen;
+        }
         const contradicted =
           contradicts && (current?.busyContradictions ?? 0) >= kBusyContradictionLimit;
         const settled: CallOutcome = contradicted ? "backend-failure" : outcome;
@@ -501,6 +520,8 @@ export function createBackendRegistry(options: BackendRegistryOptions): BackendR
         fullUntil: 0,
         fullByReport: 0,
         busyContradictions: 0,
+        reportsSeen: 0,
+        contradictedReport: -1,
       });
       log.info({ backend: backend.id, address: backend.address, reason }, "backend added");
       emit(backend, "added", reason);
@@ -555,6 +576,7 @@ export function createBackendRegistry(options: BackendRegistryOptions): BackendR
       if (!entry) return;
       if (load) {
         entry.backend.load = load;
+        entry.reportsSeen++;
         const full = load.slots > 0 && load.inFlight >= load.slots;
         entry.fullByReport =
           full && load.inFlight > entry.backend.inFlight ? entry.fullByReport + 1 : 0;
@@ -572,6 +594,7 @@ export function createBackendRegistry(options: BackendRegistryOptions): BackendR
       const entry = entries.get(id);
       if (!entry) return;
       entry.backend.load = load;
+      entry.reportsSeen++;
       entry.backend.lastSeenAt = new Date(now());
     },
     reportProbe(id, result) {
@@ -592,7 +615,10 @@ export function createBackendRegistry(options: BackendRegistryOptions): BackendR
       }
       const { response } = result;
       const { backend } = entry;
-      if (response.load) backend.load = response.load;
+      if (response.load) {
+        backend.load = response.load;
+        entry.reportsSeen++;
+      }
       switch (response.state) {
         case ServingState.SERVING:
           backend.lastSeenAt = new Date(now());
@@ -631,6 +657,10 @@ export function createBackendRegistry(options: BackendRegistryOptions): BackendR
       // Backends that were full after all (their slots serve other gateways too) are tried again
       // once free and cost no attempt; this bounds how often one call bounces.
       let busyBounces = 0;
+      // Time spent waiting for a slot so far, over every wait and bounce of this call: a bounced
+      // call's last admission alone would report 0 for a call that waited seconds.
+      let waitedMs = 0;
+      let bouncedAt: number | undefined;
       // Attempts and queue waits are children of the call's span, whoever reads this generator.
       const parentContext = context.active();
       for (let attempt = 1; ; attempt++) {
@@ -641,7 +671,9 @@ export function createBackendRegistry(options: BackendRegistryOptions): BackendR
           const picked = pick(wanted);
           if ("lease" in picked) {
             leased = picked.lease;
-            if (attempt === 1) callOptions.onAdmitted?.(0);
+            if (bouncedAt !== undefined) waitedMs += performance.now() - bouncedAt;
+            bouncedAt = undefined;
+            if (attempt === 1) callOptions.onAdmitted?.(waitedMs);
           } else if (picked.busy && admission) {
             // Nothing was sent yet: waiting for a slot changes no failover rule.
             const queuedAt = performance.now();
@@ -672,7 +704,9 @@ export function createBackendRegistry(options: BackendRegistryOptions): BackendR
               });
             queueSpan.setAttribute("voxgate.backend", leased.backend.id);
             queueSpan.end();
-            callOptions.onAdmitted?.(performance.now() - queuedAt);
+            waitedMs += performance.now() - (bouncedAt ?? queuedAt);
+            bouncedAt = undefined;
+            callOptions.onAdmitted?.(waitedMs);
           } else {
             throw picked.error();
           }
@@ -750,6 +784,7 @@ export function createBackendRegistry(options: BackendRegistryOptions): BackendR
           if (busy && !expired && busyBounces < kMaxBusyBounces) {
             busyBounces++;
             attempt--;
+            bouncedAt = performance.now();
             log.debug(
               { backend: backend.id },
               "backend had no free slot after all; waiting for one",

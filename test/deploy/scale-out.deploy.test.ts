@@ -5,14 +5,16 @@
  * `voxgate agent` processes, each holding a session to all three replicas (three echo agents for
  * load, one espeak agent for a real-audio check). Loopback only; every process is stopped.
  *
- * The issue asks for 2,000 concurrent streamed calls and 4× overload for 30 s; on CI's shared
- * cores this file runs {@link CALLS} concurrent calls and a {@link OVERLOAD_MS} ms overload, and
- * `bench/scale-out.ts` runs the full figures.
+ * The issue asks for 2,000 concurrent streamed calls and 4× overload for 30 s. On CI's shared cores
+ * this file runs {@link CALLS} concurrent calls and a {@link OVERLOAD_MS} ms overload:
+ * 2,000 calls of 4 KiB through nginx took about 90 s here at load average 20 (2 of them refused
+ * by the queue's wait estimate), too long for the suite; `npm run bench -- --only scale-out --full`
+ * runs the 2,000 (64 KiB each) and the 30 s overload.
  */
 
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { request as httpsRequest } from "node:https";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -34,7 +36,7 @@ import { createTestCa, issueServerCert } from "../helpers/test-pki.js";
 import { spawnVoxgate, type VoxgateProcess } from "../helpers/voxgate-process.js";
 import { type GatewayProcess, startGatewayProcess } from "../helpers/voxgate-stack.js";
 
-/** Concurrent streamed calls through nginx (the issue's figure is 2,000; see bench/scale-out.ts). */
+/** Concurrent streamed calls through nginx (the issue's figure is 2,000; see above). */
 const CALLS = 300;
 /** Bytes of each echo answer, in 4 chunks. */
 const CALL_BYTES = 32 * 1024;
@@ -53,6 +55,8 @@ let pkiDir: string;
 let caPem: string;
 const replicas: GatewayProcess[] = [];
 const clients: VoxgateClient[] = [];
+/** Environment of every replica (the rolling restart starts replacements with it). */
+let gatewayEnv: Record<string, string> = {};
 
 function client(
   baseUrl: string,
@@ -176,14 +180,10 @@ beforeAll(async () => {
     VOXGATE_AGENT_KEEPALIVE_TIMEOUT_MS: "15000",
     VOXGATE_PROBE_TIMEOUT_MS: "10000",
     VOXGATE_PROBE_FAILURE_THRESHOLD: "5",
-    // Breakers stay out of this test's way: in full-suite runs on Node 20 the starved echo agents
-    // failed enough calls to open all three breakers during the 4x overload (cause not found yet;
-    // it passes alone and on Node 24). The test is about the queue, failover and kill -9.
-    VOXGATE_BREAKER_FAILURE_THRESHOLD: "1000",
-    VOXGATE_BREAKER_FAILURE_PERCENT: "100",
     // "gateway ready" is an info line.
     VOXGATE_LOG_LEVEL: "info",
   };
+  gatewayEnv = env;
   const first = await startGatewayProcess({ env, readyTimeoutMs: 90_000 });
   replicas.push(first);
   processes.push(first.proc);
@@ -242,11 +242,13 @@ describe.skipIf(!available)("three gateways behind nginx on one PostgreSQL and o
       client(nginx.url, "grpc-web", "1.1"),
       client(nginx.url, "connect", "2"),
     ];
+    const began = performance.now();
     const results = await Promise.all(
       Array.from({ length: CALLS }, (_, i) =>
         streamedCall(via[i % via.length] as VoxgateClient, CALL_BYTES),
       ),
     );
+    const seconds = (performance.now() - began) / 1000;
     const failed = results.filter((r) => !r.ok);
     if (failed.length > 0) {
       // What the agents saw, for whoever reads the failure.
@@ -261,6 +263,10 @@ describe.skipIf(!available)("three gateways behind nginx on one PostgreSQL and o
     }
     expect(failed.map((r) => r.error?.message)).toEqual([]);
     expect(results.filter((r) => !r.exact)).toHaveLength(0);
+    console.log(
+      `[figures] deploy: ${CALLS} concurrent streamed calls (${CALL_BYTES} B each) through nginx, ` +
+        `0 failed, all byte-exact, ${seconds.toFixed(1)} s (load average ${loadavg()[0]?.toFixed(1)})`,
+    );
     // REST through nginx too, and one real-audio call on the espeak agent.
     const rest = await restPost("/v1/speech:synthesize", {
       text: "Three gateways behind one load balancer.",
@@ -292,6 +298,8 @@ describe.skipIf(!available)("three gateways behind nginx on one PostgreSQL and o
       while (calls.length < due) calls.push(streamedCall(via, 1024, holdMs));
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
+    // What this process managed to offer: on a loaded machine it may start calls slower than due.
+    const offeredRate = calls.length / ((performance.now() - started) / 1000);
     const results = await Promise.all(calls);
     const failed = results.filter((r) => !r.ok);
     expect(failed.map((r) => `${Code[r.error?.code ?? 0]}: ${r.error?.rawMessage}`)).toEqual([]);
@@ -300,15 +308,108 @@ describe.skipIf(!available)("three gateways behind nginx on one PostgreSQL and o
     const p99 = percentile(waits, 99);
     console.log(
       `[figures] deploy overload: ${results.length} calls offered at ${offeredPerSecond}/s for ${OVERLOAD_MS} ms ` +
-        `(4x ${capacityPerSecond}/s capacity), 0 failed; queue wait p50 ${p50} ms, p99 ${p99} ms`,
+        `(4x ${capacityPerSecond}/s capacity; ${offeredRate.toFixed(0)}/s made), 0 failed; ` +
+        `queue wait p50 ${p50} ms, p99 ${p99} ms`,
     );
-    // The queue did its job: calls waited (some of them a while) instead of failing.
-    expect(p99).toBeGreaterThan(0);
+    // The queue did its job: calls waited (some of them a while) instead of failing. Only when
+    // this process really offered more than the agents can take: a starved test process may not.
+    if (offeredRate > 2 * capacityPerSecond) expect(p99).toBeGreaterThan(0);
   }, 240_000);
 
-  // The rolling restart under load (issue 16) is not in this file: with the zero-cut drain the
-  // replicas restart without cutting a stream, but nginx answered up to a third of the calls
-  // made meanwhile with 502 (README "Running several gateways"), so it is not done yet.
+  it("restarts the three replicas one at a time under steady load: 0 failed calls, 0 cut streams, agents back on each", async () => {
+    // Steady load through nginx over every protocol: LOAD_WORKERS callers, each starting its next
+    // call when the last ends; each call holds its slot HOLD_MS, so a drain has calls to finish.
+    const LOAD_WORKERS = 12;
+    const HOLD_MS = 300;
+    const via = [
+      client(nginx.url, "connect", "1.1"),
+      client(nginx.url, "grpc", "2"),
+      client(nginx.url, "grpc-web", "1.1"),
+      client(nginx.url, "connect", "2"),
+    ];
+    const logBefore = nginx.errorLog().length;
+    let stop = false;
+    const results: Awaited<ReturnType<typeof streamedCall>>[] = [];
+    const load = Promise.all(
+      Array.from({ length: LOAD_WORKERS }, async (_, w) => {
+        for (let i = 0; !stop; i++) {
+          results.push(
+            await streamedCall(via[(w + i) % via.length] as VoxgateClient, 4096, HOLD_MS),
+          );
+        }
+      }),
+    );
+    const figures: string[] = [];
+    try {
+      for (let index = 0; index < replicas.length; index++) {
+        const old = replicas[index] as GatewayProcess;
+        const callsBefore = results.length;
+        old.proc.child.kill("SIGTERM");
+        await old.proc.waitForLog((l) => l.msg === "draining", 30_000);
+        // The same ports are free at once: the replacement starts while the old one drains.
+        const replacement = await startGatewayProcess({
+          // It opens its public port once its agents are back, so nginx never sends it a call it
+          // has no agent for.
+          env: { ...gatewayEnv, VOXGATE_OPEN_AFTER_BACKEND_MS: "30000" },
+          publicPort: old.publicPort,
+          agentPort: old.agentPort,
+          clientToken: old.clientToken,
+          agentToken: old.agentToken,
+          readyTimeoutMs: 90_000,
+        });
+        processes.push(replacement.proc);
+        const readyAt = performance.now();
+        expect(await old.proc.exited()).toBe(0);
+        const drained = old.proc.logs.find((l) => l.msg?.startsWith("drained"));
+        replicas[index] = replacement;
+        // Every agent is back on the new replica (READY there).
+        const admin = client(replacement.url, "connect", "1.1");
+        const wanted = [...ECHO_AGENTS, ESPEAK_AGENT];
+        for (;;) {
+          const { backends } = await admin.backends.listBackends({});
+          const ready = backends.filter((b) => b.state === BackendState.READY).map((b) => b.id);
+          if (wanted.every((id) => ready.includes(id))) break;
+          if (performance.now() - readyAt > 60_000) {
+            throw new Error(`replacement ${index} has only ${ready.join(", ")} READY`);
+          }
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+        const opened = replacement.proc.logs.find((l) => l.msg === "opening the public port");
+        figures.push(
+          `replica ${index + 1}: drain ${drained?.ms} ms, exit 0; the replacement's first agent READY ` +
+            `${opened?.waitedMs} ms after its agent port listened, all ${wanted.length} ` +
+            `${Math.round(performance.now() - readyAt)} ms after its public port did; ` +
+            `${results.length - callsBefore} calls meanwhile`,
+        );
+      }
+      // Some load after the last restart too, on the new replicas.
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    } finally {
+      stop = true;
+      await load;
+    }
+    const failed = results.filter((r) => !r.ok);
+    // nginx's own account of any failure (a 502 names its cause there: a reset or closed
+    // connection, a GOAWAY, no live upstream), for whoever reads a failed run.
+    const nginxErrors = nginx
+      .errorLog()
+      .slice(logBefore)
+      .split("\n")
+      .filter((l) => /\[error\]/.test(l) && !/connect\(\) failed \(111/.test(l));
+    expect(
+      failed.map((r) => `${Code[r.error?.code ?? 0]}: ${r.error?.rawMessage}`),
+      nginxErrors.slice(-20).join("\n"),
+    ).toEqual([]);
+    // No stream was cut: every call got all of its bytes.
+    expect(results.filter((r) => !r.exact)).toHaveLength(0);
+    // Refused connections (the replica being restarted) are all nginx saw go wrong.
+    expect(nginxErrors).toEqual([]);
+    console.log(
+      `[figures] deploy rolling restart: ${results.length} calls through nginx (${LOAD_WORKERS} callers, ` +
+        `held ${HOLD_MS} ms), 0 failed, 0 cut; ` +
+        figures.join("; "),
+    );
+  }, 400_000);
 
   it("survives kill -9 of one replica: only its calls fail, retries succeed, the rest untouched, its jobs re-run", async () => {
     const victim = replicas[2] as GatewayProcess;
@@ -357,11 +458,31 @@ describe.skipIf(!available)("three gateways behind nginx on one PostgreSQL and o
     }).then((r) => r.text());
     const victimQueued = Number(/^voxgate_queue_depth (\d+)$/m.exec(metrics)?.[1] ?? 0);
     const victimInFlight = onVictim.reduce((n, b) => n + b.inFlight, 0) + victimQueued;
+    const survivorLogsBefore = survivors.map((r) => r.proc.logs.length);
+    const nginxLogBefore = nginx.errorLog().length;
     await victim.proc.stop("SIGKILL");
     const results = await Promise.all(held);
     const failed = results.filter((r) => !r.ok);
-    // Only calls that were running or queued on the victim failed; every other call is whole.
-    expect(failed.length).toBeLessThanOrEqual(victimInFlight);
+    // Only calls on the victim failed: everything nginx saw go wrong was its connections to the
+    // victim, and no call on a survivor failed (their logs say so). A count taken before the kill
+    // is a figure, not a bound: calls still on their way to the victim then are its too.
+    const nginxErrors = nginx
+      .errorLog()
+      .slice(nginxLogBefore)
+      .split("\n")
+      .filter((l) => /\[error\]/.test(l));
+    expect(nginxErrors.filter((l) => !l.includes(`127.0.0.1:${victim.publicPort}`))).toEqual([]);
+    expect(failed.length).toBeLessThanOrEqual(nginxErrors.length);
+    const survivorFailures = survivors.flatMap((r, i) =>
+      r.proc.logs.slice(survivorLogsBefore[i]).filter(
+        (l) =>
+          (l.msg === "call" || l.msg === "call failed") &&
+          l.code !== "ok" &&
+          // The clients' calls, not the segments of the victim's jobs the survivors take over.
+          l.method === "voxgate.v1.TtsService/StreamSynthesize",
+      ),
+    );
+    expect(survivorFailures).toEqual([]);
     expect(results.filter((r) => r.ok && !r.exact)).toHaveLength(0);
     // Clients retrying through nginx succeed (nginx moves to the live replicas).
     const retried = await Promise.all(failed.map(() => streamedCall(via, 4096)));

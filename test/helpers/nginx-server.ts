@@ -56,7 +56,10 @@ export async function startNginx(options: NginxOptions): Promise<NginxServer> {
     .replaceAll("{{PORT}}", String(port))
     .replaceAll("{{CERT}}", options.certFile)
     .replaceAll("{{KEY}}", options.keyFile)
-    .replaceAll("{{UPSTREAMS}}", options.upstreams.map((u) => `    server ${u};`).join("\n"));
+    .replaceAll(
+      "{{UPSTREAMS}}",
+      options.upstreams.map((u) => `    server ${u} max_fails=1 fail_timeout=2s;`).join("\n"),
+    );
   const configFile = join(prefix, "nginx.conf");
   writeFileSync(configFile, config);
   execFileSync(binary, ["-c", configFile, "-p", prefix], { stdio: ["ignore", "ignore", "pipe"] });
