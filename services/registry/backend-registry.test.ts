@@ -546,7 +546,10 @@ describe("the backend's own load reports", () => {
 
 describe("busy refusals from an agent shared by several gateways", () => {
   it("count once per report: a burst refused against one stale idle report (a starved agent's late heartbeat) leaves the breaker closed", () => {
-    const registry = newRegistry({ breaker: { ...routing.breaker, failureThreshold: 1 }, busyHoldMs: 0 });
+    const registry = newRegistry({
+      breaker: { ...routing.breaker, failureThreshold: 1 },
+      busyHoldMs: 0,
+    });
     addReady(registry, registration("a", { slots: 2 }));
     // Idle before the burst; the next heartbeat is late, and every refusal meets this report.
     registry.heartbeat("a", create(LoadReportSchema, { inFlight: 0, slots: 2 }));
