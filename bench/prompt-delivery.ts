@@ -31,6 +31,7 @@ import type { PromptSource } from "../services/agent-link/prompt-source.js";
 import { hashToken } from "../services/auth/token-codec.js";
 import { createTokenStore } from "../services/auth/token-store.js";
 import { settingDefaults } from "../services/config/settings.js";
+import { engineHostLimitsFromSettings } from "../services/engine-host/engine-host-handler.js";
 import { createEngineHost, describeEngines } from "../services/engine-host/index.js";
 import type { EngineAudioChunk, TtsEngine } from "../services/engines/tts-engine.js";
 import { gatewaySettings } from "../services/gateway/gateway-settings.js";
@@ -83,7 +84,11 @@ async function runAgent(): Promise<void> {
     token: TOKEN,
     agentId: AGENT_ID,
     version: "bench",
-    host: createEngineHost({ engines: [engine], slots: 2 }),
+    host: createEngineHost({
+      ...engineHostLimitsFromSettings(settingDefaults(agentSettings)),
+      engines: [engine],
+      slots: 2,
+    }),
     capabilities: describeEngines([engine], 2),
     promptCache,
     log,

@@ -14,6 +14,7 @@ import { AgentFleet } from "../services/agent/agent-fleet.js";
 import { agentSettings } from "../services/agent/agent-settings.js";
 import { hashToken } from "../services/auth/token-codec.js";
 import { settingDefaults } from "../services/config/settings.js";
+import { engineHostLimitsFromSettings } from "../services/engine-host/engine-host-handler.js";
 import { createEngineHost, describeEngines } from "../services/engine-host/index.js";
 import { createGateway, type Gateway } from "../services/gateway/index.js";
 import { waitUntil } from "./helpers/failover-stack.js";
@@ -53,7 +54,11 @@ beforeAll(async () => {
     gateways.push(gateway);
     urls.push(addresses.publicUrl);
   }
-  const host = createEngineHost({ engines: [engine], slots: 2 });
+  const host = createEngineHost({
+    ...engineHostLimitsFromSettings(settingDefaults(agentSettings)),
+    engines: [engine],
+    slots: 2,
+  });
   const sampler = setInterval(() => {
     peak = Math.max(peak, host.inFlight);
   }, 2);

@@ -22,6 +22,7 @@ import { agentSettings } from "../services/agent/agent-settings.js";
 import { parseWav, WAV_HEADER_BYTES } from "../services/audio/wav.js";
 import { hashToken } from "../services/auth/token-codec.js";
 import { settingDefaults } from "../services/config/settings.js";
+import { engineHostLimitsFromSettings } from "../services/engine-host/engine-host-handler.js";
 import {
   createEngineHost,
   describeEngines,
@@ -135,7 +136,11 @@ function startAgent(
 ): StartedAgent {
   const engine = createInProcessFakeEngine(options.engine);
   const slots = options.slots ?? 2;
-  const host = createEngineHost({ engines: [engine], slots });
+  const host = createEngineHost({
+    ...engineHostLimitsFromSettings(settingDefaults(agentSettings)),
+    engines: [engine],
+    slots,
+  });
   const agent = new Agent({
     ...agentLinkOptionsFromSettings(settingDefaults(agentSettings)),
     gatewayAddress: `127.0.0.1:${agentPort}`,

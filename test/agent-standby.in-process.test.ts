@@ -25,6 +25,7 @@ import { Agent, agentLinkOptionsFromSettings } from "../services/agent/agent.js"
 import { agentSettings } from "../services/agent/agent-settings.js";
 import { hashToken } from "../services/auth/token-codec.js";
 import { settingDefaults } from "../services/config/settings.js";
+import { engineHostLimitsFromSettings } from "../services/engine-host/engine-host-handler.js";
 import { createEngineHost, describeEngines } from "../services/engine-host/index.js";
 import { createGateway, type Gateway } from "../services/gateway/index.js";
 import { createGrpcServiceDefinition } from "../services/grpc/service-definition.js";
@@ -140,7 +141,11 @@ async function startStack(options: {
     token: AGENT_TOKEN,
     agentId: AGENT_ID,
     version: "test",
-    host: createEngineHost({ engines: [engine], slots }),
+    host: createEngineHost({
+      ...engineHostLimitsFromSettings(settingDefaults(agentSettings)),
+      engines: [engine],
+      slots,
+    }),
     capabilities: describeEngines([engine], slots),
     standbyStreams: options.standbyStreams,
     interceptors: [recorder.interceptor],
@@ -290,7 +295,11 @@ describe("standby call streams", () => {
       token: AGENT_TOKEN,
       agentId: AGENT_ID,
       version: "test",
-      host: createEngineHost({ engines: [engine], slots: 4 }),
+      host: createEngineHost({
+        ...engineHostLimitsFromSettings(settingDefaults(agentSettings)),
+        engines: [engine],
+        slots: 4,
+      }),
       capabilities: describeEngines([engine], 4),
       standbyStreams: 3,
       log: silent,

@@ -18,6 +18,7 @@ import {
 import { agentSettings } from "../services/agent/agent-settings.js";
 import { hashToken } from "../services/auth/token-codec.js";
 import { settingDefaults } from "../services/config/settings.js";
+import { engineHostLimitsFromSettings } from "../services/engine-host/engine-host-handler.js";
 import { createEngineHost, describeEngines } from "../services/engine-host/index.js";
 import {
   countEchoMismatches,
@@ -54,7 +55,11 @@ async function startStack(): Promise<VoxgateClient> {
     token: "vxg_coalesce-agent",
     agentId: "echo-box",
     version: "test",
-    host: createEngineHost({ engines: [engine], slots: 2 }),
+    host: createEngineHost({
+      ...engineHostLimitsFromSettings(settingDefaults(agentSettings)),
+      engines: [engine],
+      slots: 2,
+    }),
     capabilities: describeEngines([engine], 2),
     log: silent,
   });

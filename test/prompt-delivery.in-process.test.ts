@@ -39,6 +39,7 @@ import type { PromptSource } from "../services/agent-link/prompt-source.js";
 import { hashToken } from "../services/auth/token-codec.js";
 import { createTokenStore } from "../services/auth/token-store.js";
 import { settingDefaults } from "../services/config/settings.js";
+import { engineHostLimitsFromSettings } from "../services/engine-host/engine-host-handler.js";
 import { createEngineHost, describeEngines } from "../services/engine-host/index.js";
 import { EngineInputError } from "../services/engines/engine-errors.js";
 import type {
@@ -256,6 +257,7 @@ interface AgentOptions {
 async function startAgent(gateway: Gateway, options: AgentOptions) {
   const engine = options.engine ?? createCloningEngine().engine;
   const host = createEngineHost({
+    ...engineHostLimitsFromSettings(settingDefaults(agentSettings)),
     engines: [engine],
     slots: 2,
     ...(options.maxReferenceBytes ? { maxReferenceBytes: options.maxReferenceBytes } : {}),

@@ -8,11 +8,18 @@
 import * as http2 from "node:http2";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { GPUBackendService } from "../../gen/voxgate/v1/gpu_backend_pb.js";
+import { agentSettings } from "../../services/agent/agent-settings.js";
+import { settingDefaults } from "../../services/config/settings.js";
+import { engineHostLimitsFromSettings } from "../../services/engine-host/engine-host-handler.js";
 import { createEngineHost } from "../../services/engine-host/index.js";
 import { createEchoEngine } from "../../services/engines/echo/index.js";
 
 const WINDOW_BYTES = 8 * 1024 * 1024;
-const host = createEngineHost({ engines: [createEchoEngine()], slots: 4096 });
+const host = createEngineHost({
+  ...engineHostLimitsFromSettings(settingDefaults(agentSettings)),
+  engines: [createEchoEngine()],
+  slots: 4096,
+});
 const handler = connectNodeAdapter({
   routes(router) {
     router.service(GPUBackendService, host.handler);

@@ -169,6 +169,15 @@ export const agentSettings = {
     schema: intSetting(1024 * 1024, 1024 ** 4),
     defaultValue: 2 * 1024 * 1024 * 1024,
   }),
+  maxTextChars: setting({
+    key: "maxTextChars",
+    flag: "max-text-chars",
+    env: "VOXGATE_AGENT_MAX_TEXT_CHARS",
+    description:
+      "longest text one call may carry to this agent's engines, in characters (gateways hold calls to their own, smaller VOXGATE_MAX_TEXT_CHARS first)",
+    schema: intSetting(1, 10_000_000),
+    defaultValue: 100_000,
+  }),
   maxReferenceBytes: setting({
     key: "maxReferenceBytes",
     flag: "max-reference-bytes",

@@ -3,5 +3,6 @@ export {
   createServerlessBackend,
   type ServerlessBackendOptions,
   type StaticBackendConfig,
+  serverlessEntryDefaults,
   staticBackendsSchema,
 } from "./serverless/index.js";

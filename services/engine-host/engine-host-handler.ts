@@ -17,28 +17,42 @@ import { describeEngines } from "./engine-capabilities.js";
 import { toEngineRpcError } from "./engine-error-codes.js";
 import { createEngineExtras } from "./engine-extras.js";
 
-/** Options of {@link createEngineHostHandler}. */
+/** The agent settings that bound an engine host's calls, by setting name (README: Settings). */
+export interface EngineHostLimitSettings {
+  /** Longest text of one call, in characters. */
+  maxTextChars: number;
+  /** Largest reference audio, in bytes. */
+  maxReferenceBytes: number;
+}
+
+/** The limits of {@link EngineHostOptions} from the agent settings of the same names. */
+export function engineHostLimitsFromSettings(
+  settings: EngineHostLimitSettings,
+): Pick<EngineHostOptions, "maxTextChars" | "maxReferenceBytes"> {
+  return { maxTextChars: settings.maxTextChars, maxReferenceBytes: settings.maxReferenceBytes };
+}
+
+/** Options of {@link createEngineHost}. */
 export interface EngineHostOptions {
   /** Engines hosted; the first is the default. */
   engines: readonly TtsEngine[];
   /** Calls run at once; further calls get RESOURCE_EXHAUSTED so the gateway picks another backend. */
   slots: number;
   /**
-   * Longest text accepted, in characters; the gateway enforces its own (smaller) limit first.
-   * @default 100_000
+   * Longest text accepted, in characters; the gateway enforces its own (smaller) limit first
+   * (agent setting maxTextChars).
    */
-  maxTextChars?: number;
+  maxTextChars: number;
   /**
    * Largest audio message, in bytes; longer engine output is sliced (on frame boundaries).
    * @default 65_536
    */
   maxChunkBytes?: number;
   /**
-   * Largest reference audio CreateClonePrompt accepts, in bytes
-   * (`VOXGATE_AGENT_MAX_REFERENCE_BYTES`).
-   * @default 33_554_432 (32 MiB)
+   * Largest reference audio CreateClonePrompt accepts, in bytes (agent setting maxReferenceBytes,
+   * `VOXGATE_AGENT_MAX_REFERENCE_BYTES`).
    */
-  maxReferenceBytes?: number;
+  maxReferenceBytes: number;
   /** The host's GPUs for load reports (latest background sample); none when absent. */
   gpuReport?: () => GpuReport;
 }
@@ -60,7 +74,7 @@ export interface EngineHost {
 /** Creates the engine host. */
 export function createEngineHost(options: EngineHostOptions): EngineHost {
   const { engines, slots } = options;
-  const maxTextChars = options.maxTextChars ?? 100_000;
+  const { maxTextChars } = options;
   const maxChunkBytes = options.maxChunkBytes ?? 64 * 1024;
   if (engines.length === 0) throw new Error("an engine host needs at least one engine");
   let inFlight = 0;
@@ -252,7 +266,7 @@ export function createEngineHost(options: EngineHostOptions): EngineHost {
   const clonePrompts = createClonePrompts({
     engines,
     pickEngine,
-    maxReferenceBytes: options.maxReferenceBytes ?? 32 * 1024 * 1024,
+    maxReferenceBytes: options.maxReferenceBytes,
     maxChunkBytes,
     enter,
     leave,
@@ -260,7 +274,7 @@ export function createEngineHost(options: EngineHostOptions): EngineHost {
 
   const extras = createEngineExtras({
     engines,
-    maxAudioBytes: options.maxReferenceBytes ?? 32 * 1024 * 1024,
+    maxAudioBytes: options.maxReferenceBytes,
     enter,
     leave,
   });

@@ -12,5 +12,7 @@ export { describeEngines } from "./engine-capabilities.js";
 export {
   createEngineHost,
   type EngineHost,
+  type EngineHostLimitSettings,
   type EngineHostOptions,
+  engineHostLimitsFromSettings,
 } from "./engine-host-handler.js";

@@ -20,6 +20,7 @@ import { Agent, agentLinkOptionsFromSettings } from "../../services/agent/agent.
 import { agentSettings } from "../../services/agent/agent-settings.js";
 import { hashToken } from "../../services/auth/token-codec.js";
 import { settingDefaults } from "../../services/config/settings.js";
+import { engineHostLimitsFromSettings } from "../../services/engine-host/engine-host-handler.js";
 import { createEngineHost, describeEngines } from "../../services/engine-host/index.js";
 import { createGateway, type Gateway } from "../../services/gateway/index.js";
 import { type DecodedAudio, probeAndDecode } from "../helpers/ffmpeg-probe.js";
@@ -71,7 +72,11 @@ beforeAll(async () => {
     token: AGENT_TOKEN,
     agentId: AGENT_ID,
     version: "test",
-    host: createEngineHost({ engines: [engine], slots: 4 }),
+    host: createEngineHost({
+      ...engineHostLimitsFromSettings(settingDefaults(agentSettings)),
+      engines: [engine],
+      slots: 4,
+    }),
     capabilities: describeEngines([engine], 4),
     backoff: { initialDelayMs: 50, maxDelayMs: 200 },
     drainTimeoutMs: 2_000,

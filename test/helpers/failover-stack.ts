@@ -19,6 +19,7 @@ import { Agent, agentLinkOptionsFromSettings } from "../../services/agent/agent.
 import { agentSettings } from "../../services/agent/agent-settings.js";
 import { hashToken } from "../../services/auth/token-codec.js";
 import { settingDefaults } from "../../services/config/settings.js";
+import { engineHostLimitsFromSettings } from "../../services/engine-host/engine-host-handler.js";
 import {
   createEngineHost,
   describeEngines,
@@ -141,7 +142,11 @@ export async function startFailoverStack(
     addAgent(id, options = {}) {
       const engine = createInProcessFakeEngine(options.engine);
       const slots = options.slots ?? 2;
-      const inner = createEngineHost({ engines: [engine], slots });
+      const inner = createEngineHost({
+        ...engineHostLimitsFromSettings(settingDefaults(agentSettings)),
+        engines: [engine],
+        slots,
+      });
       const faults: FaultSwitch = { mode: "none", calls: 0, failed: 0 };
       const synthesize = options.synthesize ?? inner.handler.synthesize;
       const handler: ServiceImpl<typeof GPUBackendService> = {

@@ -19,6 +19,7 @@ import { readMp3Frames } from "../../services/audio/mp3-encoder.js";
 import { parseWav, WAV_HEADER_BYTES, wavDurationMs } from "../../services/audio/wav.js";
 import { hashToken } from "../../services/auth/token-codec.js";
 import { settingDefaults } from "../../services/config/settings.js";
+import { engineHostLimitsFromSettings } from "../../services/engine-host/engine-host-handler.js";
 import { createEngineHost, describeEngines } from "../../services/engine-host/index.js";
 import { createEspeakEngine, type TtsEngine } from "../../services/engines/index.js";
 import { createGateway, type Gateway } from "../../services/gateway/index.js";
@@ -102,7 +103,11 @@ beforeAll(async () => {
   const addresses = await gateway.listen();
   baseUrl = addresses.publicUrl;
   engine = await createEspeakEngine();
-  const host = createEngineHost({ engines: [engine], slots: 2 });
+  const host = createEngineHost({
+    ...engineHostLimitsFromSettings(settingDefaults(agentSettings)),
+    engines: [engine],
+    slots: 2,
+  });
   agent = new Agent({
     ...agentLinkOptionsFromSettings(settingDefaults(agentSettings)),
     gatewayAddress: `127.0.0.1:${addresses.agentPort}`,

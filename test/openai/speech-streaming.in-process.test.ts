@@ -17,6 +17,7 @@ import { agentSettings } from "../../services/agent/agent-settings.js";
 import { readMp3Frames } from "../../services/audio/mp3-encoder.js";
 import { hashToken } from "../../services/auth/token-codec.js";
 import { settingDefaults } from "../../services/config/settings.js";
+import { engineHostLimitsFromSettings } from "../../services/engine-host/engine-host-handler.js";
 import { createEngineHost, describeEngines } from "../../services/engine-host/index.js";
 import { createGateway, type Gateway } from "../../services/gateway/index.js";
 import {
@@ -80,7 +81,11 @@ async function startStack(defaultTimeoutMs = 30_000) {
     token: AGENT_TOKEN,
     agentId: AGENT_ID,
     version: "test",
-    host: createEngineHost({ engines: [engine], slots: 2 }),
+    host: createEngineHost({
+      ...engineHostLimitsFromSettings(settingDefaults(agentSettings)),
+      engines: [engine],
+      slots: 2,
+    }),
     capabilities: describeEngines([engine], 2),
     backoff: { initialDelayMs: 50, maxDelayMs: 200 },
     drainTimeoutMs: 2_000,

@@ -7,6 +7,7 @@
 import { pino } from "pino";
 import { BackendState } from "../../gen/voxgate/v1/backend_admin_pb.js";
 import { generateToken, hashToken } from "../../services/auth/token-codec.js";
+import { serverlessEntryDefaults } from "../../services/backends/index.js";
 import { createGateway, type Gateway } from "../../services/gateway/gateway.js";
 import type { GatewayStorageOptions } from "../../services/gateway/gateway-storage.js";
 import { waitUntil } from "../helpers/failover-stack.js";
@@ -66,6 +67,7 @@ export async function startRelayStack(options: RelayStackOptions = {}): Promise<
       ? {
           backends: [
             {
+              ...serverlessEntryDefaults(),
               id: "runpod-relay",
               endpointUrl,
               apiKey: "rp-key",

@@ -18,8 +18,10 @@ import { parseWav, WAV_HEADER_BYTES } from "../../services/audio/wav.js";
 import {
   createServerlessBackend,
   type ServerlessBackendOptions,
+  serverlessEntryDefaults,
 } from "../../services/backends/index.js";
 import { isSettingsError, loadSettings, settingDefaults } from "../../services/config/settings.js";
+import { engineHostLimitsFromSettings } from "../../services/engine-host/engine-host-handler.js";
 import { createEngineHost, describeEngines } from "../../services/engine-host/index.js";
 import { createEspeakEngine, type TtsEngine } from "../../services/engines/index.js";
 import {
@@ -387,7 +389,11 @@ describe("serverless backend through the gateway", () => {
   it("routes to the agent (priority 0) while it is up, then to the serverless backend (priority 10)", async () => {
     const { gateway, voxgate, agentPort } = await readyStack();
     const slots = 1;
-    const host = createEngineHost({ engines: [engine], slots });
+    const host = createEngineHost({
+      ...engineHostLimitsFromSettings(settingDefaults(agentSettings)),
+      engines: [engine],
+      slots,
+    });
     const agent = new Agent({
       ...agentLinkOptionsFromSettings(settingDefaults(agentSettings)),
       gatewayAddress: `127.0.0.1:${agentPort}`,
@@ -432,6 +438,7 @@ describe("serverless backend on its own", () => {
   const options = (
     overrides: Partial<ServerlessBackendOptions> = {},
   ): ServerlessBackendOptions => ({
+    ...serverlessEntryDefaults(),
     id: "direct",
     endpointUrl,
     apiKey: API_KEY,

@@ -15,7 +15,10 @@ import { AnalysisKind } from "../../gen/voxgate/v1/analysis_pb.js";
 import { BackendKind } from "../../gen/voxgate/v1/backend_admin_pb.js";
 import { VoiceGender } from "../../gen/voxgate/v1/capabilities_pb.js";
 import { GPUBackendService } from "../../gen/voxgate/v1/gpu_backend_pb.js";
+import { agentSettings } from "../../services/agent/agent-settings.js";
 import { hashToken } from "../../services/auth/token-codec.js";
+import { settingDefaults } from "../../services/config/settings.js";
+import { engineHostLimitsFromSettings } from "../../services/engine-host/engine-host-handler.js";
 import { createEngineHost, describeEngines } from "../../services/engine-host/index.js";
 import type { EngineAnalyzeRequest, TtsEngine } from "../../services/engines/tts-engine.js";
 import { createGateway, type Gateway } from "../../services/gateway/gateway.js";
@@ -63,7 +66,11 @@ function classifierEngine(): TtsEngine {
 
 function addClassifier(): void {
   const engines = [classifierEngine()];
-  const host = createEngineHost({ engines, slots: 2 });
+  const host = createEngineHost({
+    ...engineHostLimitsFromSettings(settingDefaults(agentSettings)),
+    engines,
+    slots: 2,
+  });
   const transport = createInProcessTransport({
     services: [createServiceImplSpec<typeof GPUBackendService>(GPUBackendService, host.handler)],
     interceptors: [],

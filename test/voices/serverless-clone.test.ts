@@ -15,6 +15,7 @@ import { BackendState } from "../../gen/voxgate/v1/backend_admin_pb.js";
 import type { PutPromptRequestSchema } from "../../gen/voxgate/v1/prompt_store_pb.js";
 import { encodeWavHeader } from "../../services/audio/wav.js";
 import { hashToken } from "../../services/auth/token-codec.js";
+import { serverlessEntryDefaults } from "../../services/backends/index.js";
 import { createEspeakEngine } from "../../services/engines/espeak/index.js";
 import type { TtsEngine } from "../../services/engines/tts-engine.js";
 import { createGateway, type Gateway } from "../../services/gateway/gateway.js";
@@ -62,6 +63,7 @@ beforeAll(async () => {
     tokens: [{ name: "tester", sha256: hashToken(TOKEN), scopes: ["tts", "voices", "admin"] }],
     backends: [
       {
+        ...serverlessEntryDefaults(),
         id: "runpod-e",
         endpointUrl,
         apiKey: API_KEY,

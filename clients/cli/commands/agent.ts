@@ -76,7 +76,7 @@ ${describeSettings(agentSettings)}`,
       { AgentFleet },
       { agentLinkOptionsFromSettings },
       { createPromptCache },
-      { createEngineHost, describeEngines },
+      { createEngineHost, describeEngines, engineHostLimitsFromSettings },
     ] = await Promise.all([
       import("../../../services/agent/agent-fleet.js"),
       import("../../../services/agent/agent.js"),
@@ -98,7 +98,7 @@ ${describeSettings(agentSettings)}`,
     const host = createEngineHost({
       engines,
       slots: settings.slots,
-      maxReferenceBytes: settings.maxReferenceBytes,
+      ...engineHostLimitsFromSettings(settings),
       gpuReport: gpus.latest,
     });
     const agentId = settings.id || defaultAgentId();

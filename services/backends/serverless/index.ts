@@ -25,6 +25,7 @@ export {
 export {
   FEATURE_NAMES,
   type StaticBackendConfig,
+  serverlessEntryDefaults,
   staticBackendsSchema,
 } from "./serverless-config.js";
 export {

@@ -40,7 +40,11 @@ import {
 } from "./serverless-capabilities.js";
 import { decodeTtsJobOutput, isTtsJobOutputError, toTtsJobInput } from "./tts-job.js";
 
-/** Options of {@link createServerlessBackend} (resolved: the API key is the key itself). */
+/**
+ * Options of {@link createServerlessBackend} (resolved: the API key is the key itself). The numbers
+ * are the keys of a `backends` entry, whose defaults live in its schema (`serverless-config.ts`;
+ * {@link serverlessEntryDefaults} for hand-built options).
+ */
 export interface ServerlessBackendOptions {
   /** Registry id, e.g. `runpod-a`. */
   id: string;
@@ -50,27 +54,26 @@ export interface ServerlessBackendOptions {
   apiKey: string;
   /** Engines the endpoint's workers run (declared: serverless workers cannot say). */
   engines: readonly ServerlessEngineDeclaration[];
-  /** Routing priority; lower is preferred. @default 10 */
-  priority?: number;
-  /** Calls routed here at once. @default 4 */
-  slots?: number;
+  /** Routing priority; lower is preferred. */
+  priority: number;
+  /** Calls routed here at once. */
+  slots: number;
   /**
    * Wait of `POST /runsync`, in ms; 0 submits with `POST /run` and polls from the start. With
    * runsync a short job costs one request, but its id is unknown until runsync answers, so a
    * caller who leaves meanwhile has its job cancelled only then (at most this long after).
-   * @default 0
    */
-  runsyncWaitMs?: number;
-  /** First interval between `/status` polls, in ms; each next one is 1.5 times longer. @default 100 */
-  pollIntervalMinMs?: number;
-  /** Longest interval between `/status` polls, in ms. @default 1_000 */
-  pollIntervalMaxMs?: number;
-  /** Longest job, queue time included, in ms; also sent as the job's executionTimeout. @default 600_000 */
-  maxJobDurationMs?: number;
-  /** Largest decoded audio of one job, in bytes. @default 64 MiB */
-  maxAudioBytes?: number;
-  /** Time one RunPod API request may take, in ms. @default 10_000 */
-  requestTimeoutMs?: number;
+  runsyncWaitMs: number;
+  /** First interval between `/status` polls, in ms; each next one is 1.5 times longer. */
+  pollIntervalMinMs: number;
+  /** Longest interval between `/status` polls, in ms. */
+  pollIntervalMaxMs: number;
+  /** Longest job, queue time included, in ms; also sent as the job's executionTimeout. */
+  maxJobDurationMs: number;
+  /** Largest decoded audio of one job, in bytes. */
+  maxAudioBytes: number;
+  /** Time one RunPod API request may take, in ms. */
+  requestTimeoutMs: number;
   /** Largest audio message yielded, in bytes (sliced on frame boundaries). @default 65_536 */
   maxChunkBytes?: number;
   /** Labels for admin views. @default {} */
@@ -126,13 +129,9 @@ export function createServerlessHandler(
   options: ServerlessBackendOptions & { client: RunPodClient },
 ): ServiceImpl<typeof GPUBackendService> & { readonly inFlight: number } {
   const { client, id } = options;
-  const slots = options.slots ?? 4;
-  const runsyncWaitMs = options.runsyncWaitMs ?? 0;
-  const pollMinMs = options.pollIntervalMinMs ?? 100;
-  const pollMaxMs = Math.max(pollMinMs, options.pollIntervalMaxMs ?? 1_000);
-  const maxJobDurationMs = options.maxJobDurationMs ?? 600_000;
-  const maxAudioBytes = options.maxAudioBytes ?? 64 * 1024 * 1024;
-  const requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
+  const { slots, runsyncWaitMs, maxJobDurationMs, maxAudioBytes, requestTimeoutMs } = options;
+  const pollMinMs = options.pollIntervalMinMs;
+  const pollMaxMs = Math.max(pollMinMs, options.pollIntervalMaxMs);
   const maxChunkBytes = options.maxChunkBytes ?? 64 * 1024;
   const log = (options.log ?? pino({ level: "silent" })).child({
     component: "serverless-backend",
@@ -538,9 +537,9 @@ export function createServerlessBackend(options: ServerlessBackendOptions): Back
   const client = createRunPodClient({
     endpointUrl: options.endpointUrl,
     apiKey: options.apiKey,
-    requestTimeoutMs: options.requestTimeoutMs ?? 10_000,
+    requestTimeoutMs: options.requestTimeoutMs,
     // base64 is 4/3 of the audio, plus the JSON around it.
-    maxResponseBytes: Math.ceil(((options.maxAudioBytes ?? 64 * 1024 * 1024) * 4) / 3) + 64 * 1024,
+    maxResponseBytes: Math.ceil((options.maxAudioBytes * 4) / 3) + 64 * 1024,
     ...(options.fetch ? { fetch: options.fetch } : {}),
   });
   const handler = createServerlessHandler({ ...options, client });
@@ -552,8 +551,8 @@ export function createServerlessBackend(options: ServerlessBackendOptions): Back
     id: options.id,
     kind: BackendKind.SERVERLESS,
     client: createClient(GPUBackendService, transport),
-    capabilities: describeServerlessEngines(options.engines, options.slots ?? 4),
-    priority: options.priority ?? 10,
+    capabilities: describeServerlessEngines(options.engines, options.slots),
+    priority: options.priority,
     version: "runpod",
     address: client.endpointUrl,
     labels: { ...options.labels },

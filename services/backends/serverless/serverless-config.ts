@@ -73,6 +73,22 @@ const runpodEntry = z.strictObject({
     .optional(),
 });
 
+/** The keys of a `backends` entry that have defaults, with them (for hand-built options: tests). */
+export function serverlessEntryDefaults() {
+  return runpodEntry
+    .pick({
+      priority: true,
+      slots: true,
+      runsyncWaitMs: true,
+      pollIntervalMinMs: true,
+      pollIntervalMaxMs: true,
+      maxJobDurationMs: true,
+      maxAudioBytes: true,
+      requestTimeoutMs: true,
+    })
+    .parse({});
+}
+
 /** One static backend as written in the config file (`backends`), before its key is resolved. */
 export type StaticBackendConfig = z.output<typeof runpodEntry>;
 

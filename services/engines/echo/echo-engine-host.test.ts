@@ -5,12 +5,19 @@
 import { Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
 import { GPUBackendService } from "../../../gen/voxgate/v1/gpu_backend_pb.js";
+import { agentSettings } from "../../agent/agent-settings.js";
+import { settingDefaults } from "../../config/settings.js";
+import { engineHostLimitsFromSettings } from "../../engine-host/engine-host-handler.js";
 import { createEngineHost } from "../../engine-host/index.js";
 import { createEchoEngine } from "./echo-engine.js";
 import { countEchoMismatches } from "./echo-pattern.js";
 
 function hostClient() {
-  const host = createEngineHost({ engines: [createEchoEngine()], slots: 2 });
+  const host = createEngineHost({
+    ...engineHostLimitsFromSettings(settingDefaults(agentSettings)),
+    engines: [createEchoEngine()],
+    slots: 2,
+  });
   const transport = createRouterTransport(({ service }) => {
     service(GPUBackendService, host.handler);
   });
