@@ -3,7 +3,7 @@ import { join } from "node:path";
 import type { Logger } from "pino";
 import { isDatabaseUnavailableError } from "./database-errors.js";
 import { migrate } from "./migrate.js";
-import { openPgliteDatabase } from "./pglite-database.js";
+import { openPgliteDatabase, type PgliteCreation } from "./pglite-database.js";
 import type { PostgresPoolSettings } from "./postgres-database.js";
 import type { Migration, SqlDatabase } from "./sql-database.js";
 
@@ -20,6 +20,11 @@ export interface DatabaseProviderOptions {
   pool: PostgresPoolSettings;
   /** How often an unavailable database is probed until it answers again, in ms. @default 1000 */
   recoveryProbeMs?: number;
+  /**
+   * Template a new embedded database is copied from (see `openPgliteDatabase`); `false`: none.
+   * @default the per-user template in the temporary directory
+   */
+  pgliteTemplateDir?: string | false;
   /** Schema of every concern that stores rows, applied on open. */
   migrations: readonly Migration[];
   /** Root logger. */
@@ -138,21 +143,32 @@ export function createDatabaseProvider(options: DatabaseProviderOptions): Databa
 
   const open = async (): Promise<SqlDatabase> => {
     const started = performance.now();
+    let created: PgliteCreation | undefined;
     // `pg` is loaded only for a PostgreSQL URL: an embedded gateway never pays for it.
     const db = isServer
       ? await (await import("./postgres-database.js")).openPostgresDatabase({
           url: options.url,
           pool: options.pool,
         })
-      : await openPgliteDatabase({
-          ...(isMemory ? {} : { dataDir: embeddedDir }),
-          signal: abortOpen.signal,
-        });
+      : await openPgliteDatabase(
+          {
+            ...(isMemory ? {} : { dataDir: embeddedDir }),
+            signal: abortOpen.signal,
+            ...(options.pgliteTemplateDir !== undefined
+              ? { templateDir: options.pgliteTemplateDir }
+              : {}),
+          },
+          (how) => {
+            created = how;
+          },
+        );
     const applied = await migrate(db, options.migrations);
     log.info(
       {
         kind: db.kind,
         ...(isServer ? {} : { dir: isMemory ? "memory" : embeddedDir }),
+        // A new embedded database: copied from the template, or made by initdb (seconds).
+        ...(created ? { created } : {}),
         migrationsApplied: applied.length,
         ms: Math.round(performance.now() - started),
       },

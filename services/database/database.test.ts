@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { chmod, cp, mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
@@ -9,7 +9,11 @@ import { settingDefaults } from "../config/settings.js";
 import { gatewaySettings } from "../gateway/gateway-settings.js";
 import { createDatabaseProvider } from "./database-provider.js";
 import { migrate } from "./migrate.js";
-import { openPgliteDatabase } from "./pglite-database.js";
+import {
+  isTrustedPgliteTemplate,
+  openPgliteDatabase,
+  type PgliteCreation,
+} from "./pglite-database.js";
 import { openPostgresDatabase } from "./postgres-database.js";
 import type { SqlDatabase } from "./sql-database.js";
 
@@ -145,4 +149,70 @@ describe("embedded database provider", () => {
       await rm(dataDir, { recursive: true, force: true });
     }
   }, 120_000);
+});
+
+describe("embedded database template", () => {
+  // initdb costs 4-5 s of CPU per new database (tens of seconds on a loaded machine); a new
+  // database is a copy of the first one's initdb output instead. One initdb here, one copy.
+  it("makes the template with the first new database and copies it, pristine, for the next", async () => {
+    const root = await mkdtemp(join(tmpdir(), "voxgate-db-template-"));
+    const templateDir = join(root, "template");
+    const made: PgliteCreation[] = [];
+    try {
+      const first = await openPgliteDatabase(
+        { dataDir: join(root, "one", "db"), templateDir },
+        (how) => made.push(how),
+      );
+      await first.exec("CREATE TABLE written_after (id int); INSERT INTO written_after VALUES (1)");
+      await first.close();
+      expect(await isTrustedPgliteTemplate(templateDir)).toBe(true);
+
+      const second = await openPgliteDatabase(
+        { dataDir: join(root, "two", "db"), templateDir },
+        (how) => made.push(how),
+      );
+      expect(made).toEqual(["initdb", "template"]);
+      // The template is initdb's output: nothing the first database wrote afterwards.
+      const found = await second.query<{ t: string | null }>(
+        "SELECT to_regclass('written_after')::text AS t",
+      );
+      expect(found.rows).toEqual([{ t: null }]);
+      await second.exec("CREATE TABLE items (id int); INSERT INTO items VALUES (7)");
+      await second.close();
+      expect(existsSync(join(root, "two", "db.partial"))).toBe(false);
+      const reopened = await openPgliteDatabase({ dataDir: join(root, "two", "db"), templateDir });
+      expect((await reopened.query<{ id: number }>("SELECT id FROM items")).rows).toEqual([
+        { id: 7 },
+      ]);
+      await reopened.close();
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  }, 180_000);
+
+  it("never copies a template others can write, a link, or a directory without a database", async () => {
+    const root = await mkdtemp(join(tmpdir(), "voxgate-db-template-"));
+    try {
+      const good = join(root, "good");
+      await mkdir(good, { mode: 0o700 });
+      await writeFile(join(good, "PG_VERSION"), "17\n");
+      expect(await isTrustedPgliteTemplate(good)).toBe(true);
+
+      const shared = join(root, "shared");
+      await cp(good, shared, { recursive: true });
+      await chmod(shared, 0o777);
+      expect(await isTrustedPgliteTemplate(shared)).toBe(false);
+
+      const link = join(root, "link");
+      await symlink(good, link);
+      expect(await isTrustedPgliteTemplate(link)).toBe(false);
+
+      const empty = join(root, "empty");
+      await mkdir(empty, { mode: 0o700 });
+      expect(await isTrustedPgliteTemplate(empty)).toBe(false);
+      expect(await isTrustedPgliteTemplate(join(root, "missing"))).toBe(false);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
 });

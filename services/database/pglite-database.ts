@@ -1,5 +1,8 @@
-import { existsSync } from "node:fs";
-import { mkdir, rename, rm } from "node:fs/promises";
+import { existsSync, readFileSync } from "node:fs";
+import { cp, lstat, mkdir, rename, rm } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { Worker } from "node:worker_threads";
 import type { SqlDatabase, SqlExecutor, SqlResult } from "./sql-database.js";
 
@@ -9,6 +12,74 @@ export interface PgliteDatabaseOptions {
   dataDir?: string;
   /** Stops an open still under way: the worker is terminated and the open rejects. */
   signal?: AbortSignal;
+  /**
+   * Directory of a fresh, empty database (PGlite's initdb output) that a new database is copied
+   * from instead of running initdb again; made by the first new database when missing. `false`:
+   * none. Only a directory owned by this user and writable by nobody else is used.
+   * @default {@link defaultPgliteTemplateDir}
+   */
+  templateDir?: string | false;
+}
+
+/** How {@link openPgliteDatabase} made a new database. */
+export type PgliteCreation = "initdb" | "template";
+
+/**
+ * The per-user template directory of the installed PGlite version, in the system's temporary
+ * directory (initdb output depends on PGlite's build; a new version gets a new template), or
+ * undefined where there are no user ids.
+ */
+export function defaultPgliteTemplateDir(): string | undefined {
+  const uid = process.getuid?.();
+  if (uid === undefined) return undefined;
+  return join(tmpdir(), `voxgate-pglite-template-${uid}-${pgliteVersion()}`);
+}
+
+/** Version of the installed `@electric-sql/pglite` (its package.json is not exported). */
+function pgliteVersion(): string {
+  let dir = dirname(createRequire(import.meta.url).resolve("@electric-sql/pglite"));
+  for (;;) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as {
+        name?: string;
+        version?: string;
+      };
+      if (pkg.name === "@electric-sql/pglite") return pkg.version ?? "unknown";
+    } catch {
+      // Not here: look in the parent.
+    }
+    const parent = dirname(dir);
+    if (parent === dir) return "unknown";
+    dir = parent;
+  }
+}
+
+/**
+ * Whether `dir` may serve as a PGlite template: a real directory (not a symbolic link) owned by
+ * this user, writable by nobody else, holding a database (`PG_VERSION`). The temporary directory
+ * is shared: a template another user planted there is never copied.
+ */
+export async function isTrustedPgliteTemplate(dir: string): Promise<boolean> {
+  const stat = await lstat(dir).catch(() => undefined);
+  return (
+    stat?.isDirectory() === true &&
+    stat.uid === process.getuid?.() &&
+    (stat.mode & 0o022) === 0 &&
+    existsSync(join(dir, "PG_VERSION"))
+  );
+}
+
+/** Keeps a copy of the fresh database `from` as the template `dir`; a failure only loses the copy. */
+async function saveTemplate(from: string, dir: string): Promise<void> {
+  const staging = `${dir}.${process.pid}.${Date.now()}`;
+  try {
+    await mkdir(staging, { mode: 0o700 });
+    await cp(from, staging, { recursive: true });
+    // Atomic: a concurrent process sees no template or a whole one; the loser drops its copy.
+    await rename(staging, dir);
+  } catch {
+    await rm(staging, { recursive: true, force: true }).catch(() => {});
+  }
 }
 
 /** A PostgreSQL error as PGlite reported it; `code` is the SQLSTATE (e.g. `23505`). */
@@ -38,28 +109,42 @@ type Reply = {
 };
 
 /**
- * Opens (creating when missing) an embedded PGlite database in a worker thread. The first open of a
- * new directory runs initdb in WASM and takes a few seconds; reopening takes well under one. The
- * worker keeps that work, and every query, off the caller's event loop.
+ * Opens (creating when missing) an embedded PGlite database in a worker thread. A new directory is
+ * copied from the template (`templateDir`) when there is one, in well under a second; otherwise
+ * initdb runs in WASM (4-5 s of CPU, tens of seconds on a loaded machine) and its output becomes
+ * the template. Reopening takes well under one. The worker keeps that work, and every query, off
+ * the caller's event loop. `onCreated` says how a new database was made.
  */
 export async function openPgliteDatabase(
   options: PgliteDatabaseOptions = {},
+  onCreated?: (how: PgliteCreation) => void,
 ): Promise<SqlDatabase> {
   const { dataDir, signal } = options;
   if (!dataDir || existsSync(dataDir)) return startWorker(dataDir, signal);
+  const templateDir =
+    options.templateDir === false ? undefined : (options.templateDir ?? defaultPgliteTemplateDir());
   // A new database is created beside its final place and moved there once whole (closed first,
   // then reopened, well under a second), so a process stopped or killed during initdb never
   // leaves a half-made database that the next start would take for an existing one.
   const partial = `${dataDir}.partial`;
   await rm(partial, { recursive: true, force: true });
-  await mkdir(partial, { recursive: true });
+  let how: PgliteCreation = "initdb";
   try {
-    await (await startWorker(partial, signal)).close();
+    if (templateDir && (await isTrustedPgliteTemplate(templateDir))) {
+      await cp(templateDir, partial, { recursive: true });
+      how = "template";
+    } else {
+      await mkdir(partial, { recursive: true });
+      await (await startWorker(partial, signal)).close();
+      if (templateDir) await saveTemplate(partial, templateDir);
+    }
+    signal?.throwIfAborted();
   } catch (err) {
     await rm(partial, { recursive: true, force: true });
     throw err;
   }
   await rename(partial, dataDir);
+  onCreated?.(how);
   return startWorker(dataDir, signal);
 }
 
