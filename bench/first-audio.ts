@@ -12,12 +12,14 @@
  * Prints a table and one JSON line of figures.
  */
 import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { createVoxgateClient } from "../clients/voxgate-client.js";
 import { generateToken } from "../services/auth/token-codec.js";
 import { spawnVoxgate } from "../test/helpers/voxgate-process.js";
+import { cpuTimeMs } from "./support/proc-stats.js";
 
 const { values } = parseArgs({
   options: {
@@ -41,6 +43,18 @@ function percentile(samples: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
 }
 
+/**
+ * CPU time (user + system, every thread) the `voxgate start` process and its local agent used so
+ * far, in ms: unlike wall times it hardly depends on what else the machine runs.
+ */
+function stackCpuMs(pid: number): number {
+  const children = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8")
+    .split(" ")
+    .filter(Boolean)
+    .map(Number);
+  return [pid, ...children].reduce((sum, p) => sum + cpuTimeMs(p), 0);
+}
+
 /** Spawns a fresh stack and measures spawn → ready, spawn → agent connected, spawn → first audio. */
 async function coldStart(token: string, mode: Mode) {
   const loadAvg1m = loadavg()[0] ?? 0;
@@ -61,15 +75,17 @@ async function coldStart(token: string, mode: Mode) {
     const agentMs = performance.now() - began;
     const client = createVoxgateClient({ baseUrl: url, token });
     let firstAudioMs = 0;
+    let cpuMs = 0;
     try {
       for await (const _chunk of client.tts.streamSynthesize({ text: "Hello from voxgate" })) {
         firstAudioMs = performance.now() - began;
+        cpuMs = stackCpuMs(stack.child.pid ?? 0);
         break;
       }
     } finally {
       client.close();
     }
-    return { stack, url, readyMs, agentMs, firstAudioMs, loadAvg1m };
+    return { stack, url, readyMs, agentMs, firstAudioMs, cpuMs, loadAvg1m };
   } catch (err) {
     await stack.stop("SIGKILL");
     throw err;
@@ -88,7 +104,13 @@ if (values.built) {
   );
 }
 const token = generateToken();
-type ColdRun = { readyMs: number; agentMs: number; firstAudioMs: number; loadAvg1m: number };
+type ColdRun = {
+  readyMs: number;
+  agentMs: number;
+  firstAudioMs: number;
+  cpuMs: number;
+  loadAvg1m: number;
+};
 const cold = new Map<Mode, ColdRun[]>(modes.map((mode) => [mode, []]));
 // The modes alternate, so both see the same machine state on a shared machine.
 for (let i = 0; i < coldReps; i++) {
@@ -134,10 +156,12 @@ for (const [mode, runs] of cold) {
   console.log(
     `\ncold start (npm start → …) from ${mode === "built" ? "dist/" : "sources (tsx)"}, per run:`,
   );
-  console.log("  run   gateway ready   agent ready   first audio byte   load avg (1 min)");
+  console.log(
+    "  run   gateway ready   agent ready   first audio byte   CPU until then   load avg (1 min)",
+  );
   for (const [i, c] of runs.entries()) {
     console.log(
-      `  ${String(i + 1).padEnd(5)}${fmt(c.readyMs)}       ${fmt(c.agentMs)}     ${fmt(c.firstAudioMs)}          ${c.loadAvg1m.toFixed(1)}`,
+      `  ${String(i + 1).padEnd(5)}${fmt(c.readyMs)}       ${fmt(c.agentMs)}     ${fmt(c.firstAudioMs)}        ${fmt(c.cpuMs)}        ${c.loadAvg1m.toFixed(1)}`,
     );
   }
 }
@@ -165,6 +189,10 @@ const figures = {
         },
         coldStartAgentReadyMs: percentile(
           runs.map((c) => c.agentMs),
+          50,
+        ),
+        cpuUntilFirstAudioMs: percentile(
+          runs.map((c) => c.cpuMs),
           50,
         ),
         loadAvg1m: runs.map((c) => Number(c.loadAvg1m.toFixed(1))),
