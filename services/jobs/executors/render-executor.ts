@@ -114,7 +114,11 @@ export function createRenderExecutor(deps: JobExecutorDeps): JobExecutor {
         async (segment, segmentSignal) => {
           const pcm = await inSpan(
             "voxgate.job.segment",
-            { "voxgate.job.segment": segment.index, "voxgate.text_chars": segment.text.length },
+            {
+              "voxgate.job.id": job.id,
+              "voxgate.job.segment": segment.index,
+              "voxgate.text_chars": segment.text.length,
+            },
             () => synthesize(segment, segmentSignal),
           );
           formats.check(segment.index, pcm.layout);

@@ -1,0 +1,165 @@
+/**
+ * Issue 17 item 2, "spans for … job segments": a real render job (a gateway with an in-memory
+ * PGlite database and a real Agent hosting a sine engine, all in this process) is traced with the
+ * OpenTelemetry SDK into an in-memory exporter. Each spoken segment gives one `voxgate.job.segment`
+ * span carrying the job id and the segment index, a child of the job's own `voxgate.job` span (the
+ * root of the job's trace, apart from the CreateJob call's). Size: one job of 4 short segments.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { InMemorySpanExporter, type ReadableSpan } from "@opentelemetry/sdk-trace-base";
+import { pino } from "pino";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { createVoxgateClient, type VoxgateClient } from "../../clients/voxgate-client.js";
+import { AudioEncoding } from "../../gen/voxgate/v1/audio_pb.js";
+import { BackendState } from "../../gen/voxgate/v1/backend_admin_pb.js";
+import { type Job, JobState } from "../../gen/voxgate/v1/job_pb.js";
+import { Agent, agentLinkOptionsFromSettings } from "../../services/agent/agent.js";
+import { agentSettings } from "../../services/agent/agent-settings.js";
+import { hashToken } from "../../services/auth/token-codec.js";
+import { settingDefaults } from "../../services/config/settings.js";
+import { engineHostLimitsFromSettings } from "../../services/engine-host/engine-host-handler.js";
+import { createEngineHost, describeEngines } from "../../services/engine-host/index.js";
+import { gatewaySettings } from "../../services/gateway/gateway-settings.js";
+import { createGateway, type Gateway } from "../../services/gateway/index.js";
+import { startTracing, type Tracing } from "../../services/tracing/start-tracing.js";
+import { createSineEngine } from "../helpers/sine-engine.js";
+
+const CLIENT_TOKEN = "vxg_render-spans-client";
+const AGENT_TOKEN = "vxg_render-spans-agent";
+const AGENT_ID = "sine-spans";
+const SEGMENTS = 4;
+const silent = pino({ level: "silent" });
+
+const exporter = new InMemorySpanExporter();
+let tracing: Tracing;
+let dataDir: string;
+let gateway: Gateway;
+let agent: Agent;
+let agentRun: Promise<void>;
+let client: VoxgateClient;
+
+beforeAll(async () => {
+  tracing = await startTracing(undefined, { exporter, simpleProcessor: true });
+  dataDir = await mkdtemp(join(tmpdir(), "voxgate-render-spans-"));
+  const defaults = settingDefaults(gatewaySettings);
+  gateway = createGateway({
+    public: { host: "127.0.0.1", port: 0 },
+    agent: { host: "127.0.0.1", port: 0 },
+    tokens: [
+      { name: "app", sha256: hashToken(CLIENT_TOKEN), scopes: ["tts", "jobs"] },
+      { name: "gpu", sha256: hashToken(AGENT_TOKEN), scopes: ["agent"] },
+    ],
+    limits: {
+      maxTextChars: defaults.maxTextChars,
+      maxRequestBytes: defaults.maxRequestBytes,
+      maxClipBytes: defaults.maxClipBytes,
+      defaultTimeoutMs: 120_000,
+      maxTimeoutMs: 120_000,
+    },
+    storage: { dataDir, databaseUrl: "memory:" },
+    jobs: { jobPollMs: 50 },
+    log: silent,
+  });
+  const addresses = await gateway.listen();
+  const engines = [createSineEngine({ id: "sine", sampleRateHz: 16_000, seconds: 0.2 })];
+  const agentDefaults = settingDefaults(agentSettings);
+  agent = new Agent({
+    ...agentLinkOptionsFromSettings(agentDefaults),
+    gatewayAddress: `127.0.0.1:${addresses.agentPort}`,
+    token: AGENT_TOKEN,
+    agentId: AGENT_ID,
+    version: "test",
+    host: createEngineHost({
+      ...engineHostLimitsFromSettings(agentDefaults),
+      engines,
+      slots: 2,
+    }),
+    capabilities: describeEngines(engines, 2),
+    backoff: { initialDelayMs: 50, maxDelayMs: 200 },
+    drainTimeoutMs: 2_000,
+    log: silent,
+  });
+  agentRun = agent.run();
+  // Generous bounds for a loaded machine: registering takes well under a second when quiet.
+  const deadline = performance.now() + 30_000;
+  while (gateway.registry.get(AGENT_ID)?.state !== BackendState.READY) {
+    if (performance.now() > deadline) throw new Error("the agent did not register in 30 s");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  client = createVoxgateClient({
+    baseUrl: addresses.publicUrl,
+    token: CLIENT_TOKEN,
+    timeoutMs: 120_000,
+  });
+}, 60_000);
+
+afterAll(async () => {
+  client?.close();
+  await agent?.shutdown();
+  await agentRun;
+  await gateway?.close(500);
+  await tracing?.shutdown();
+  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+});
+
+async function waitForJob(jobId: string): Promise<Job> {
+  const deadline = performance.now() + 90_000;
+  for (;;) {
+    const job = (await client.jobs.getJob({ jobId })).job;
+    if (job && job.state >= JobState.SUCCEEDED) return job;
+    if (performance.now() > deadline) throw new Error(`job ${jobId} did not end in 90 s`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+it("gives each segment of a render job one span with the job id and index, in the job's trace", async () => {
+  const created = await client.jobs.createJob({
+    spec: {
+      kind: {
+        case: "render",
+        value: {
+          segments: Array.from({ length: SEGMENTS }, (_, i) => ({
+            text: `Segment ${i}.`,
+            voice: "tone",
+            engine: "sine",
+          })),
+          encoding: AudioEncoding.WAV,
+        },
+      },
+    },
+  });
+  const jobId = created.job?.id ?? "";
+  const job = await waitForJob(jobId);
+  expect(job.state).toBe(JobState.SUCCEEDED);
+
+  // The job span ends after its segments' spans (a simple processor exports each as it ends).
+  const deadline = performance.now() + 30_000;
+  const jobSpan = (): ReadableSpan | undefined =>
+    exporter
+      .getFinishedSpans()
+      .find((s) => s.name === "voxgate.job" && s.attributes["voxgate.job.id"] === jobId);
+  while (!jobSpan()) {
+    if (performance.now() > deadline) throw new Error("the job span did not end in 30 s");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  const root = jobSpan() as ReadableSpan;
+  expect(root.attributes["voxgate.job.kind"]).toBe("render");
+  expect(root.parentSpanContext).toBeUndefined();
+
+  const segments = exporter
+    .getFinishedSpans()
+    .filter((s) => s.name === "voxgate.job.segment" && s.attributes["voxgate.job.id"] === jobId);
+  expect(segments.map((s) => s.attributes["voxgate.job.segment"]).sort()).toEqual([0, 1, 2, 3]);
+  for (const span of segments) {
+    expect(span.spanContext().traceId).toBe(root.spanContext().traceId);
+    expect(span.parentSpanContext?.spanId).toBe(root.spanContext().spanId);
+  }
+  // The synthesis a segment asks for runs inside its span: some span of the trace is its child.
+  const segmentIds = new Set(segments.map((s) => s.spanContext().spanId));
+  const children = exporter
+    .getFinishedSpans()
+    .filter((s) => segmentIds.has(s.parentSpanContext?.spanId ?? ""));
+  expect(children.length).toBeGreaterThanOrEqual(SEGMENTS);
+}, 120_000);
