@@ -20,27 +20,15 @@ import { parseWav, readMp3Frames } from "../../services/audio/index.js";
 import { generateToken, hashToken } from "../../services/auth/token-codec.js";
 import { jobKeyPrefix } from "../../services/jobs/job-ids.js";
 import { createFsBlobStore } from "../../services/object-store/fs-blob-store.js";
+import { FAST_JOB_ENV } from "../helpers/fast-job-env.js";
 import { decodeWithFfmpeg } from "../helpers/ffmpeg-decode.js";
 import { CLI_ENTRY, type LogLine, spawnVoxgate, waitFor } from "../helpers/voxgate-process.js";
 import { type GatewayProcess, startAgentProcess } from "../helpers/voxgate-stack.js";
 
 const RATE = 22_050;
 
-/**
- * Short leases so a restarted gateway takes over a killed one's job within seconds. A restarted
- * gateway may claim the job before its agents have reconnected: those attempts fail with
- * UNAVAILABLE and are retried, so allow enough of them, at most 2 s apart.
- */
-const JOB_ENV = {
-  VOXGATE_JOB_LEASE_MS: "2000",
-  VOXGATE_JOB_HEARTBEAT_MS: "400",
-  VOXGATE_JOB_POLL_MS: "200",
-  VOXGATE_JOB_RETRY_BASE_MS: "300",
-  VOXGATE_JOB_RETRY_MAX_MS: "2000",
-  VOXGATE_JOB_MAX_ATTEMPTS: "60",
-  VOXGATE_JOB_CANCEL_POLL_MS: "100",
-  VOXGATE_RENDER_CONCURRENCY: "2",
-};
+/** Short leases so a restarted gateway takes over a killed one's job within seconds. */
+const JOB_ENV = { ...FAST_JOB_ENV, VOXGATE_RENDER_CONCURRENCY: "2" };
 
 /** A second client token, to show that jobs are private to the token that made them. */
 const OTHER_TOKEN = generateToken();

@@ -18,6 +18,7 @@ import {
   type FakeOpenAiLlmServer,
   startFakeOpenAiLlmServer,
 } from "../model-servers/index.js";
+import { LOAD_TOLERANT_ENV } from "./worker-setup.js";
 
 const BUCKET = "storyforge-assets";
 const CLIP_KEY = "voices/clips/1700000000-maris.wav";
@@ -51,16 +52,6 @@ let stack:
       s3: S3rverServer;
     }
   | undefined;
-/**
- * Liveness limits loose enough for a shared, loaded 2-core machine: agents stay registered
- * through seconds-long stalls (the defaults drop an agent after 3 s of silence).
- */
-const LOAD_TOLERANT_ENV = {
-  VOXGATE_HEARTBEAT_MISS_LIMIT: "30",
-  VOXGATE_AGENT_KEEPALIVE_TIMEOUT_MS: "30000",
-  VOXGATE_PROBE_TIMEOUT_MS: "15000",
-  VOXGATE_PROBE_FAILURE_THRESHOLD: "20",
-};
 const GEMMA = "google/gemma-2-9b-it";
 const TRAITS_PROMPT = "Describe this voice as JSON with gender age pitch accent tone.";
 let base = "";

@@ -1,9 +1,10 @@
 /**
  * Setup shared by the end-to-end tests of the StoryForge Cloud job worker
- * (cloud-worker.e2e.test.ts, two-gateways.postgres.e2e.test.ts): the liveness and job timings a
- * loaded machine needs, the gateway settings that point the worker at a fake Cloud and its
+ * (cloud-worker.e2e.test.ts, two-gateways.postgres.e2e.test.ts; cloud-calls.e2e.test.ts takes the
+ * liveness limits): the liveness and job timings a loaded machine needs, the gateway settings that point the worker at a fake Cloud and its
  * bucket, and a fake Cloud whose roster holds the two voices the test stories cast.
  */
+import { FAST_JOB_ENV } from "../helpers/fast-job-env.js";
 import type { S3rverServer } from "../helpers/s3rver-server.js";
 import { type FakeStoryForgeCloud, startFakeStoryForgeCloud } from "./fake-storyforge-cloud.js";
 
@@ -23,13 +24,7 @@ export const LOAD_TOLERANT_ENV = {
  * segment rendered at a time, so a kill lands mid-render.
  */
 export const WORKER_JOB_ENV = {
-  VOXGATE_JOB_LEASE_MS: "2000",
-  VOXGATE_JOB_HEARTBEAT_MS: "400",
-  VOXGATE_JOB_POLL_MS: "200",
-  VOXGATE_JOB_RETRY_BASE_MS: "300",
-  VOXGATE_JOB_RETRY_MAX_MS: "2000",
-  VOXGATE_JOB_MAX_ATTEMPTS: "60",
-  VOXGATE_JOB_CANCEL_POLL_MS: "100",
+  ...FAST_JOB_ENV,
   VOXGATE_RENDER_CONCURRENCY: "1",
   VOXGATE_STORYFORGE_WORKER_POLL_MS: "150",
   VOXGATE_STORYFORGE_WORKER_LEASE_MS: "1500",
