@@ -40,6 +40,14 @@ const ENGINE: InProcessFakeEngineOptions = {
   chunkDelayMs: 60,
 };
 
+/**
+ * A deadline that lands mid-stream: the first chunk comes after ~60 ms, the whole text takes
+ * 40 × 3 × 60 ms = 7.2 s. Wide on both sides, so a loaded machine still sees bytes before the
+ * deadline (it was 400 ms on a 1.8 s text, and a loaded CI run got no byte by then).
+ */
+const MID_STREAM_DEADLINE_MS = 3_000;
+const LONG_TEXT = Array.from({ length: 40 }, (_, i) => `Sentence ${i}.`).join(" ");
+
 const openGateways: Gateway[] = [];
 const openAgents: { agent: Agent; run: Promise<void> }[] = [];
 const openClients: VoxgateClient[] = [];
@@ -189,8 +197,8 @@ describe("POST /v1/audio/speech against the fake engine", () => {
   });
 
   it("cuts a raw audio stream that fails after its first bytes, instead of ending it cleanly", async () => {
-    const { engine, sdk } = await startStack(400);
-    const long = Array.from({ length: 10 }, (_, i) => `Sentence ${i}.`).join(" ");
+    const { engine, sdk } = await startStack(MID_STREAM_DEADLINE_MS);
+    const long = LONG_TEXT;
     const response = await sdk.audio.speech
       .create({ model: "tts-1", voice: "alloy", input: long, response_format: "wav" })
       .asResponse();
@@ -213,11 +221,11 @@ describe("POST /v1/audio/speech against the fake engine", () => {
 
   it("ends an SSE stream that fails after its first event with an error event the SDK throws", async () => {
     const { sdk } = await startStack();
-    const long = Array.from({ length: 10 }, (_, i) => `Sentence ${i}.`).join(" ");
+    const long = LONG_TEXT;
     const response = await sdk.audio.speech
       .create(
         { model: "tts-1", voice: "alloy", input: long, stream_format: "sse" },
-        { headers: { "x-voxgate-timeout-ms": "400" } },
+        { headers: { "x-voxgate-timeout-ms": String(MID_STREAM_DEADLINE_MS) } },
       )
       .asResponse();
     let deltas = 0;
