@@ -292,7 +292,11 @@ describe.skipIf(!findPostgresBinDir())("a render job interrupted by SIGTERM", ()
         await new Promise((r) => setTimeout(r, 100));
       }
       expect(state).toBe(JobState.SUCCEEDED);
-      const finished = other.proc.logs.find((l) => l.msg === "job succeeded" && l.jobId === jobId);
+      // The job's state is read from the database; its log line may still be in the pipe.
+      const finished = await other.proc.waitForLog(
+        (l) => l.msg === "job succeeded" && l.jobId === jobId,
+        30_000,
+      );
       const totalMs = Number(finished?.time) - Number(givenBack.time);
       // Resumed at once: well inside the lease the job would otherwise have waited out.
       expect(resumeDelayMs).toBeLessThan(leaseMs / 4);
