@@ -13,13 +13,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import pino from "pino";
+import { settingDefaults } from "../services/config/settings.js";
 import { migrate } from "../services/database/migrate.js";
 import { openPgliteDatabase } from "../services/database/pglite-database.js";
 import { createJobEvents } from "../services/jobs/job-events.js";
 import type { JobExecutor } from "../services/jobs/job-executor.js";
 import { newJobId } from "../services/jobs/job-ids.js";
 import { jobMigrations } from "../services/jobs/job-migrations.js";
-import { createJobRunner } from "../services/jobs/job-runner.js";
+import { createJobRunner, jobRunnerLimitsFromSettings } from "../services/jobs/job-runner.js";
+import { jobSettings } from "../services/jobs/job-settings.js";
 import { createJobStore } from "../services/jobs/job-store.js";
 import { createFsBlobStore } from "../services/object-store/fs-blob-store.js";
 
@@ -65,7 +67,13 @@ const runner = createJobRunner({
   blobs,
   events,
   log: pino({ level: "silent" }),
-  limits: { concurrency: 4, pollMs: 50, cancelPollMs: CANCEL_POLL_MS, heartbeatMs: 5000 },
+  limits: {
+    ...jobRunnerLimitsFromSettings(settingDefaults(jobSettings)),
+    concurrency: 4,
+    pollMs: 50,
+    cancelPollMs: CANCEL_POLL_MS,
+    heartbeatMs: 5000,
+  },
 });
 
 const newJob = () => ({

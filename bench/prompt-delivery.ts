@@ -77,7 +77,11 @@ const engine: TtsEngine = {
 /** The child: a real Agent with an on-disk prompt cache. */
 async function runAgent(): Promise<void> {
   const cacheDir = values["cache-dir"] ?? "";
-  const promptCache = createPromptCache({ dir: cacheDir, log });
+  const promptCache = createPromptCache({
+    dir: cacheDir,
+    maxBytes: settingDefaults(agentSettings).promptCacheBytes,
+    log,
+  });
   const agent = new Agent({
     ...agentLinkOptionsFromSettings(settingDefaults(agentSettings)),
     gatewayAddress: `127.0.0.1:${values.port}`,

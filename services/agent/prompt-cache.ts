@@ -19,9 +19,8 @@ export interface PromptCacheOptions {
   /**
    * Most bytes the cache keeps on disk (`VOXGATE_AGENT_PROMPT_CACHE_BYTES`); the least recently
    * used prompts are evicted past it, and a prompt larger than this is used but never kept.
-   * @default 2_147_483_648 (2 GiB)
    */
-  maxBytes?: number;
+  maxBytes: number;
   /** Logger. */
   log: Logger;
 }
@@ -119,7 +118,7 @@ async function readHashed(
 /** Creates a prompt cache over `options.dir`; call {@link PromptCache.open} before use. */
 export function createPromptCache(options: PromptCacheOptions): PromptCache {
   const { dir } = options;
-  const maxBytes = options.maxBytes ?? 2 * 1024 * 1024 * 1024;
+  const { maxBytes } = options;
   const log = options.log.child({ component: "prompt-cache" });
   const entries = new Map<string, Entry>();
   const loading = new Map<string, Promise<Uint8Array>>();

@@ -6,7 +6,9 @@ import { gatewaySettings } from "../gateway/gateway-settings.js";
 
 // Issue 17 item 8: a setting's default lives in its settings table only. This scans component
 // sources for a second, literal default of an option a setting controls: `name ?? 123`, a
-// `name: 123` line inside an exported `default…` object, or `@default 123` on a `name` field.
+// `name: 123` line inside an exported `default…`/`DEFAULT_…` object, or `@default 123` on a `name`
+// field. An option a setting controls is one named like a setting, one gateway-options.ts maps a
+// setting to, or (in its own file) a field whose JSDoc names a setting's variable (`VOXGATE_…`).
 
 const root = join(import.meta.dirname, "..");
 
@@ -16,6 +18,28 @@ function controlledNames(): Set<string> {
   const mapping = readFileSync(join(root, "gateway/gateway-options.ts"), "utf8");
   for (const m of mapping.matchAll(/(\w+): settings\.(\w+),/g)) names.add(m[1] as string);
   return names;
+}
+
+/** Environment variables of every gateway and agent setting. */
+function settingVariables(): Set<string> {
+  return new Set(
+    [...Object.values(gatewaySettings), ...Object.values(agentSettings)].map((s) => s.env),
+  );
+}
+
+/**
+ * Fields of `source` whose JSDoc names one of `variables`: options that carry a setting under a
+ * name of their own (a job runner's `leaseMs` is VOXGATE_JOB_LEASE_MS).
+ */
+function fieldsNamingASetting(source: string, variables: ReadonlySet<string>): Set<string> {
+  const fields = new Set<string>();
+  for (const m of source.matchAll(
+    /\/\*\*((?:(?!\*\/)[\s\S])*)\*\/\s*\n\s+(?:readonly\s+)?(\w+)\??:/g,
+  )) {
+    const named = [...(m[1] as string).matchAll(/VOXGATE_\w+/g)].some((v) => variables.has(v[0]));
+    if (named) fields.add(m[2] as string);
+  }
+  return fields;
 }
 
 const NUMBER = String.raw`-?\d[\d_]*(?:\s*\*\s*\d[\d_]*)*`;
@@ -35,7 +59,7 @@ function findRedeclaredDefaults(source: string, names: ReadonlySet<string>): str
     for (const m of line.matchAll(new RegExp(String.raw`\b(\w+)\s*\?\?\s*${NUMBER}\b`, "g"))) {
       hit(m[1] as string);
     }
-    if (/^export const default\w+\b.*=\s*\{\s*$/.test(line)) inDefaults = true;
+    if (/^export const (?:default\w+|DEFAULT_\w+)\b.*=\s*\{\s*$/.test(line)) inDefaults = true;
     else if (inDefaults && /^\};?\s*$/.test(line)) inDefaults = false;
     else if (inDefaults) {
       const m = line.match(new RegExp(String.raw`^\s+(\w+):\s*${NUMBER},`));
@@ -67,11 +91,14 @@ function componentFiles(dir = root): string[] {
 describe("one declaration per setting", () => {
   it("no component re-declares a gateway or agent setting's default", () => {
     const names = controlledNames();
-    const found = componentFiles().flatMap((file) =>
-      findRedeclaredDefaults(readFileSync(file, "utf8"), names).map(
+    const variables = settingVariables();
+    const found = componentFiles().flatMap((file) => {
+      const source = readFileSync(file, "utf8");
+      const own = new Set([...names, ...fieldsNamingASetting(source, variables)]);
+      return findRedeclaredDefaults(source, own).map(
         (hit) => `services/${relative(root, file)}:${hit}`,
-      ),
-    );
+      );
+    });
     expect(found).toEqual([]);
   });
 
@@ -96,6 +123,30 @@ describe("one declaration per setting", () => {
       "3: maxConnections: maxConnections: number;",
       "8: maxConnections: maxConnections: 4 * 1024,",
       "11: drainTimeoutMs: const drain = options.drainTimeoutMs ?? 30_000;",
+    ]);
+  });
+
+  it("finds a default of a field whose JSDoc names a setting's variable, in its own file", () => {
+    const source = [
+      "export interface RunnerLimits {",
+      "  /** Length of a lease, in ms (VOXGATE_JOB_LEASE_MS). @default 30_000 */",
+      "  leaseMs: number;",
+      "  /** Deliveries sent at once (not a setting). @default 4 */",
+      "  concurrency: number;",
+      "}",
+      "export const DEFAULT_RUNNER_LIMITS: RunnerLimits = {",
+      "  leaseMs: 30_000,",
+      "  concurrency: 4,",
+      "};",
+      "const poll = options.leaseMs ?? 1000;",
+      "const other = options.concurrency ?? 4;",
+    ].join("\n");
+    const fields = fieldsNamingASetting(source, settingVariables());
+    expect([...fields]).toEqual(["leaseMs"]);
+    expect(findRedeclaredDefaults(source, fields)).toEqual([
+      "3: leaseMs: leaseMs: number;",
+      "8: leaseMs: leaseMs: 30_000,",
+      "11: leaseMs: const poll = options.leaseMs ?? 1000;",
     ]);
   });
 });

@@ -305,8 +305,8 @@ describe("agent settings", () => {
   });
 
   it("does not know gateway-only flags", () => {
-    const error = settingsErrorOf(() => agent({ argv: ["--max-text-chars", "10"] }));
-    expect(error.message).toContain("--max-text-chars");
+    const error = settingsErrorOf(() => agent({ argv: ["--max-request-bytes", "1000"] }));
+    expect(error.message).toContain("--max-request-bytes");
   });
 });
 

@@ -34,11 +34,11 @@ export {
 } from "./job-row.js";
 export {
   createJobRunner,
-  defaultJobRunnerLimits,
   type JobRunner,
   type JobRunnerLimits,
   type JobRunnerOptions,
   type JobRunnerState,
+  jobRunnerLimitsFromSettings,
   newRunnerId,
 } from "./job-runner.js";
 export { jobSettings } from "./job-settings.js";

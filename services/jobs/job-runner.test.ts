@@ -5,6 +5,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import pino from "pino";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { Job } from "../../gen/voxgate/v1/job_pb.js";
+import { settingDefaults } from "../config/settings.js";
 import { migrate } from "../database/migrate.js";
 import { openPgliteDatabase } from "../database/pglite-database.js";
 import type { SqlDatabase } from "../database/sql-database.js";
@@ -16,7 +17,13 @@ import type { JobContext, JobExecutor, JobResult } from "./job-executor.js";
 import { newJobId } from "./job-ids.js";
 import { jobMigrations } from "./job-migrations.js";
 import { changeFromEvent } from "./job-row.js";
-import { createJobRunner, type JobRunner, type JobRunnerLimits } from "./job-runner.js";
+import {
+  createJobRunner,
+  type JobRunner,
+  type JobRunnerLimits,
+  jobRunnerLimitsFromSettings,
+} from "./job-runner.js";
+import { jobSettings } from "./job-settings.js";
 import { createJobStore, type JobStore } from "./job-store.js";
 
 const log = pino({ level: "silent" });
@@ -51,6 +58,9 @@ afterEach(async () => {
   await Promise.all(runners.splice(0).map((r) => r.shutdown()));
 });
 
+/** What a started gateway's runner has: the job settings' defaults. */
+const RUNNER_DEFAULTS = jobRunnerLimitsFromSettings(settingDefaults(jobSettings));
+
 const FAST: Partial<JobRunnerLimits> = {
   concurrency: 2,
   leaseMs: 5000,
@@ -68,7 +78,7 @@ function startRunner(limits: Partial<JobRunnerLimits> = {}, runnerId?: string): 
     blobs,
     log,
     events,
-    limits: { ...FAST, ...limits },
+    limits: { ...RUNNER_DEFAULTS, ...FAST, ...limits },
     ...(runnerId ? { runnerId } : {}),
   });
   runners.push(runner);
@@ -223,7 +233,7 @@ describe("job runner", () => {
       blobs: fullStore,
       log,
       events,
-      limits: { ...FAST, unavailableRetryMaxMs: 50, maxUnavailableRetries: 2 },
+      limits: { ...RUNNER_DEFAULTS, ...FAST, unavailableRetryMaxMs: 50, maxUnavailableRetries: 2 },
     });
     runners.push(runner);
     runner.start();

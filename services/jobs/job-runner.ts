@@ -6,6 +6,7 @@ import { context as otelContext, ROOT_CONTEXT } from "@opentelemetry/api";
 import type { Logger } from "pino";
 import { JobOutputSchema } from "../../gen/voxgate/v1/job_pb.js";
 import type { Scope } from "../auth/scopes.js";
+import type { SettingValues } from "../config/settings.js";
 import { infrastructureErrorOf } from "../gateway/fault-interceptor.js";
 import type { BlobStore } from "../object-store/blob-store.js";
 import { storageFaultOf } from "../object-store/storage-faults.js";
@@ -16,46 +17,62 @@ import type { JobEvents } from "./job-events.js";
 import type { JobContext, JobExecutor, JobResult } from "./job-executor.js";
 import { jobKeyPrefix } from "./job-ids.js";
 import { type JobRow, jobFromRow } from "./job-row.js";
+import type { jobSettings } from "./job-settings.js";
 import type { JobLease, JobStore } from "./job-store.js";
 
-/** Timing and size of a runner; every value comes from a gateway setting. */
+/** Timing and size of a runner; build it with {@link jobRunnerLimitsFromSettings}. */
 export interface JobRunnerLimits {
-  /** Jobs this runner works on at once (VOXGATE_JOB_CONCURRENCY). @default 2 */
+  /** Jobs this runner works on at once (VOXGATE_JOB_CONCURRENCY). */
   concurrency: number;
-  /** Length of a lease, in ms; a stopped runner's jobs are re-run after it (VOXGATE_JOB_LEASE_MS). @default 30_000 */
+  /** Length of a lease, in ms; a stopped runner's jobs are re-run after it (VOXGATE_JOB_LEASE_MS). */
   leaseMs: number;
-  /** Interval of lease renewals, in ms (VOXGATE_JOB_HEARTBEAT_MS). @default 10_000 */
+  /** Interval of lease renewals, in ms (VOXGATE_JOB_HEARTBEAT_MS). */
   heartbeatMs: number;
-  /** Interval of looking for runnable jobs when idle, in ms (VOXGATE_JOB_POLL_MS). @default 1000 */
+  /** Interval of looking for runnable jobs when idle, in ms (VOXGATE_JOB_POLL_MS). */
   pollMs: number;
-  /** Interval of checking held jobs for cancellation by another gateway, in ms (VOXGATE_JOB_CANCEL_POLL_MS). @default 250 */
+  /** Interval of checking held jobs for cancellation by another gateway, in ms (VOXGATE_JOB_CANCEL_POLL_MS). */
   cancelPollMs: number;
-  /** Backoff before the second attempt, in ms; doubles per attempt (VOXGATE_JOB_RETRY_BASE_MS). @default 1000 */
+  /** Backoff before the second attempt, in ms; doubles per attempt (VOXGATE_JOB_RETRY_BASE_MS). */
   retryBaseMs: number;
-  /** Longest backoff, in ms (VOXGATE_JOB_RETRY_MAX_MS). @default 300_000 */
+  /** Longest backoff, in ms (VOXGATE_JOB_RETRY_MAX_MS). */
   retryMaxMs: number;
   /**
    * Runs ending UNAVAILABLE (no backend connected or all failing — e.g. agents still reconnecting
    * after a gateway restart) that are retried without using up an attempt
-   * (VOXGATE_JOB_MAX_UNAVAILABLE_RETRIES). @default 30
+   * (VOXGATE_JOB_MAX_UNAVAILABLE_RETRIES).
    */
   maxUnavailableRetries: number;
-  /** Longest backoff between such runs, in ms (VOXGATE_JOB_UNAVAILABLE_RETRY_MAX_MS). @default 10_000 */
+  /** Longest backoff between such runs, in ms (VOXGATE_JOB_UNAVAILABLE_RETRY_MAX_MS). */
   unavailableRetryMaxMs: number;
 }
 
-/** Defaults of {@link JobRunnerLimits}. */
-export const defaultJobRunnerLimits: JobRunnerLimits = {
-  concurrency: 2,
-  leaseMs: 30_000,
-  heartbeatMs: 10_000,
-  pollMs: 1000,
-  cancelPollMs: 250,
-  retryBaseMs: 1000,
-  retryMaxMs: 300_000,
-  maxUnavailableRetries: 30,
-  unavailableRetryMaxMs: 10_000,
-};
+/** {@link JobRunnerLimits} from the job settings of the same meaning. */
+export function jobRunnerLimitsFromSettings(
+  settings: Pick<
+    SettingValues<typeof jobSettings>,
+    | "jobConcurrency"
+    | "jobLeaseMs"
+    | "jobHeartbeatMs"
+    | "jobPollMs"
+    | "jobCancelPollMs"
+    | "jobRetryBaseMs"
+    | "jobRetryMaxMs"
+    | "jobMaxUnavailableRetries"
+    | "jobUnavailableRetryMaxMs"
+  >,
+): JobRunnerLimits {
+  return {
+    concurrency: settings.jobConcurrency,
+    leaseMs: settings.jobLeaseMs,
+    heartbeatMs: settings.jobHeartbeatMs,
+    pollMs: settings.jobPollMs,
+    cancelPollMs: settings.jobCancelPollMs,
+    retryBaseMs: settings.jobRetryBaseMs,
+    retryMaxMs: settings.jobRetryMaxMs,
+    maxUnavailableRetries: settings.jobMaxUnavailableRetries,
+    unavailableRetryMaxMs: settings.jobUnavailableRetryMaxMs,
+  };
+}
 
 /** Options of {@link createJobRunner}. */
 export interface JobRunnerOptions {
@@ -71,8 +88,8 @@ export interface JobRunnerOptions {
   events?: JobEvents;
   /** Runner id written into leases. @default `<host>:<pid>:<random>` */
   runnerId?: string;
-  /** Timing; missing keys take {@link defaultJobRunnerLimits}. */
-  limits?: Partial<JobRunnerLimits>;
+  /** Timing: the job settings (see {@link jobRunnerLimitsFromSettings}). */
+  limits: JobRunnerLimits;
 }
 
 /** Where a runner is in its life. */
@@ -139,7 +156,7 @@ export function newRunnerId(): string {
 
 /** Creates a runner; nothing happens until {@link JobRunner.start}. */
 export function createJobRunner(options: JobRunnerOptions): JobRunner {
-  const limits = { ...defaultJobRunnerLimits, ...options.limits };
+  const { limits } = options;
   const id = options.runnerId ?? newRunnerId();
   const log = options.log.child({ component: "job-runner", runnerId: id });
   const { store, blobs } = options;

@@ -7,7 +7,12 @@ import type { BlobStore } from "../object-store/blob-store.js";
 import { createJobEvents, type JobEvents } from "./job-events.js";
 import type { JobExecutor } from "./job-executor.js";
 import { createJobHandler } from "./job-handler.js";
-import { createJobRunner, type JobRunner, newRunnerId } from "./job-runner.js";
+import {
+  createJobRunner,
+  type JobRunner,
+  jobRunnerLimitsFromSettings,
+  newRunnerId,
+} from "./job-runner.js";
 import { jobSettings } from "./job-settings.js";
 import { createJobStore, type JobStore } from "./job-store.js";
 import type { HostResolver } from "./webhook-allowlist.js";
@@ -120,17 +125,7 @@ export function createJobSystem(options: JobSystemOptions): JobSystem {
         log: options.log,
         events,
         runnerId,
-        limits: {
-          concurrency: settings.jobConcurrency,
-          leaseMs: settings.jobLeaseMs,
-          heartbeatMs: settings.jobHeartbeatMs,
-          pollMs: settings.jobPollMs,
-          cancelPollMs: settings.jobCancelPollMs,
-          retryBaseMs: settings.jobRetryBaseMs,
-          retryMaxMs: settings.jobRetryMaxMs,
-          maxUnavailableRetries: settings.jobMaxUnavailableRetries,
-          unavailableRetryMaxMs: settings.jobUnavailableRetryMaxMs,
-        },
+        limits: jobRunnerLimitsFromSettings(settings),
       });
       runner.start();
     }

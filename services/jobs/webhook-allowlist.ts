@@ -11,10 +11,10 @@ export interface WebhookPolicy {
   allowedHosts: readonly string[];
   /**
    * Whether hosts resolving to private, loopback, link-local (cloud metadata), CGNAT or other
-   * non-public addresses may be called (VOXGATE_WEBHOOK_ALLOW_PRIVATE). @default false
+   * non-public addresses may be called (VOXGATE_WEBHOOK_ALLOW_PRIVATE).
    */
   allowPrivate: boolean;
-  /** Longest URL, in characters (VOXGATE_MAX_WEBHOOK_URL_CHARS). @default 2048 */
+  /** Longest URL, in characters (VOXGATE_MAX_WEBHOOK_URL_CHARS). */
   maxUrlChars: number;
 }
 

@@ -15,7 +15,8 @@ import { settingDefaults } from "../../services/config/settings.js";
 import { openPostgresDatabase } from "../../services/database/postgres-database.js";
 import { gatewaySettings } from "../../services/gateway/gateway-settings.js";
 import type { JobExecutor } from "../../services/jobs/job-executor.js";
-import { createJobRunner } from "../../services/jobs/job-runner.js";
+import { createJobRunner, jobRunnerLimitsFromSettings } from "../../services/jobs/job-runner.js";
+import { jobSettings } from "../../services/jobs/job-settings.js";
 import { createJobStore } from "../../services/jobs/job-store.js";
 import { createFsBlobStore } from "../../services/object-store/fs-blob-store.js";
 
@@ -65,6 +66,7 @@ const runner = createJobRunner({
   log: pino({ level: "warn" }, pino.destination(2)),
   runnerId,
   limits: {
+    ...jobRunnerLimitsFromSettings(settingDefaults(jobSettings)),
     concurrency: Number(env("CONCURRENCY")),
     leaseMs: Number(env("LEASE_MS")),
     heartbeatMs: Number(env("HEARTBEAT_MS")),
