@@ -122,7 +122,8 @@ describe("failover before the first audio byte", () => {
     expect(error.rawMessage).toBe(
       "no backend offering synthesize can take the call now: a draining; b breaker open",
     );
-    expect(answerMs).toBeLessThan(1000);
+    // Milliseconds on a quiet machine; far below the 30 s call deadline it must not wait for.
+    expect(answerMs).toBeLessThan(10_000);
     expect(b.faults.calls).toBe(1);
     console.info(
       `[figures] in-process: nothing healthy → UNAVAILABLE in ${answerMs.toFixed(1)} ms`,

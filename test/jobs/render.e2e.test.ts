@@ -554,7 +554,9 @@ describe("render jobs with real processes", () => {
     const ended = segmentCalls(stack.agent.proc.logs, jobId).slice(before, before + 2);
     const stopMs = Math.max(...ended.map((c) => c.time)) - cancelledAt;
     console.info(`[figures] CancelJob → both segment calls ended on the agent: ${stopMs} ms`);
-    expect(stopMs).toBeLessThan(1000);
+    // Tens of ms on a quiet machine (the figure above); the bound only has to tell "stopped at
+    // once" from "ran to its end", with room for a loaded CI machine.
+    expect(stopMs).toBeLessThan(10_000);
 
     const final = await waitForJob(client, jobId, [JobState.CANCELLED], 10_000);
     expect(final.state).toBe(JobState.CANCELLED);
