@@ -2,11 +2,11 @@ import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
 import {
+  agentTokenVariable,
   intSetting,
   logFormatSpec,
   logLevelSpec,
   setting,
-  stringSetting,
 } from "../config/settings.js";
 import { ENGINE_KINDS, type EngineKind } from "../engines/engine-factory.js";
 import { agentTlsSettings } from "../tls/tls-settings.js";
@@ -60,10 +60,8 @@ export const agentSettings = {
   token: setting({
     key: "token",
     flag: "token",
-    env: "VOXGATE_AGENT_TOKEN",
     description: "agent token (scope agent); prefer the variable, flags show in ps",
-    schema: stringSetting,
-    defaultValue: "",
+    ...agentTokenVariable,
   }),
   id: setting({
     key: "id",

@@ -1,4 +1,5 @@
 export {
+  agentTokenVariable,
   describeSettings,
   intSetting,
   isSettingsError,
@@ -12,5 +13,6 @@ export {
   SettingsError,
   type SettingValues,
   setting,
+  settingDefaults,
   stringSetting,
 } from "./settings.js";

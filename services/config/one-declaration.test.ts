@@ -102,6 +102,20 @@ describe("one declaration per setting", () => {
     expect(found).toEqual([]);
   });
 
+  it("declares a variable both the gateway and the agent read once (same rule, same default)", () => {
+    const agentByVariable = new Map(Object.values(agentSettings).map((s) => [s.env, s]));
+    const shared = Object.values(gatewaySettings).flatMap((gateway) => {
+      const agent = agentByVariable.get(gateway.env);
+      return agent ? [{ gateway, agent }] : [];
+    });
+    // VOXGATE_AGENT_TOKEN, VOXGATE_LOG_LEVEL and VOXGATE_LOG_FORMAT today.
+    expect(shared.length).toBeGreaterThanOrEqual(3);
+    for (const { gateway, agent } of shared) {
+      expect(agent.schema, gateway.env).toBe(gateway.schema);
+      expect(agent.defaultValue, gateway.env).toBe(gateway.defaultValue);
+    }
+  });
+
   it("finds each form of a re-declared default in a synthetic source", () => {
     const source = [
       "export interface Limits {",

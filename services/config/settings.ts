@@ -221,6 +221,16 @@ export const logLevelSetting = z.enum([
   "silent",
 ]);
 
+/**
+ * The agent token variable, declared once for both processes: the token a gateway accepts on its
+ * agent port and the one an agent presents, so one machine's environment serves both.
+ */
+export const agentTokenVariable = {
+  env: "VOXGATE_AGENT_TOKEN",
+  schema: stringSetting,
+  defaultValue: "",
+};
+
 /** The log format setting every voxgate process shares. */
 export const logFormatSpec = setting({
   key: "logFormat",

@@ -5,6 +5,7 @@ import {
   staticBackendsSchema,
 } from "../backends/serverless/serverless-config.js";
 import {
+  agentTokenVariable,
   boolSetting,
   intSetting,
   logFormatSpec,
@@ -150,10 +151,8 @@ export const gatewaySettings = {
   agentToken: setting({
     key: "agentToken",
     flag: undefined,
-    env: "VOXGATE_AGENT_TOKEN",
     description: "a plain agent token accepted on the agent port",
-    schema: stringSetting,
-    defaultValue: "",
+    ...agentTokenVariable,
   }),
   backends: setting({
     key: "backends",
