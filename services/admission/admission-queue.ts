@@ -11,7 +11,10 @@ export interface AdmissionQueueOptions {
    * @default setting queueMax
    */
   maxQueued?: number;
-  /** Longest time a call waits for a slot, in ms (its own deadline may end the wait sooner). @default 30_000 */
+  /**
+   * Longest time a call waits for a slot, in ms (its own deadline may end the wait sooner).
+   * @default setting queueMaxWaitMs
+   */
   maxWaitMs?: number;
   /**
    * Service time assumed before any call finished, in ms (for the expected wait and
@@ -100,7 +103,7 @@ const SERVICE_EWMA_WEIGHT = 0.2;
 /** Creates an empty admission queue. */
 export function createAdmissionQueue(options: AdmissionQueueOptions = {}): AdmissionQueue {
   const maxQueued = options.maxQueued ?? gatewaySettings.queueMax.defaultValue;
-  const maxWaitMs = options.maxWaitMs ?? 30_000;
+  const maxWaitMs = options.maxWaitMs ?? gatewaySettings.queueMaxWaitMs.defaultValue;
   const now = options.now ?? (() => performance.now());
   let serviceMs = options.initialServiceMs ?? 1000;
   let measured = false;

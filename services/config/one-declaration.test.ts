@@ -16,7 +16,7 @@ const root = join(import.meta.dirname, "..");
 function controlledNames(): Set<string> {
   const names = new Set([...Object.keys(gatewaySettings), ...Object.keys(agentSettings)]);
   const mapping = readFileSync(join(root, "gateway/gateway-options.ts"), "utf8");
-  for (const m of mapping.matchAll(/(\w+): settings\.(\w+),/g)) names.add(m[1] as string);
+  for (const m of mapping.matchAll(/(\w+): settings\.(\w+)\b/g)) names.add(m[1] as string);
   return names;
 }
 

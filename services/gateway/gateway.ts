@@ -176,8 +176,8 @@ export interface GatewayOptions {
   /** Backend health: active probes and circuit breakers; missing keys take their defaults. */
   health?: Partial<GatewayHealthOptions>;
   /**
-   * Admission queue: where calls wait when every capable backend slot is busy. @default 1000
-   * calls, 30 s longest wait
+   * Admission queue: where calls wait when every capable backend slot is busy; missing keys take
+   * the settings queueMax and queueMaxWaitMs.
    */
   admission?: { maxQueued?: number; maxWaitMs?: number };
   /**
