@@ -33,6 +33,23 @@ describe("README", () => {
     }
   });
 
+  it("lists in its CLI table every --format value `voxgate speak` accepts, and no other", () => {
+    // Issue 17 item 10: the speak row's --format list had fallen behind the command.
+    const source = readFileSync(
+      new URL("../clients/cli/commands/speak.ts", import.meta.url),
+      "utf8",
+    );
+    const accepted = source.match(/parseChoiceFlag\("format", values\.format, \[([^\]]*)\]\)/)?.[1];
+    expect(accepted, "speak.ts parses --format with parseChoiceFlag").toBeTruthy();
+    const formats = [...(accepted as string).matchAll(/"(\w+)"/g)].map((m) => m[1]).sort();
+    const row = readme.split("\n").find((line) => line.startsWith("| `speak "));
+    const listed = row
+      ?.match(/--format ([\w\\|]+)\]/)?.[1]
+      ?.split("\\|")
+      .sort();
+    expect(listed).toEqual(formats);
+  });
+
   for (const [name, table] of Object.entries({ gateway: gatewaySettings, agent: agentSettings })) {
     it(`documents every ${name} setting with its variable, flag and default`, () => {
       for (const spec of Object.values(table)) {
