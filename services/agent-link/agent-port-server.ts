@@ -155,7 +155,7 @@ export interface AgentPortTls {
   /**
    * Require the client certificate to name the agent id of the hello (its CN, a DNS SAN, a URI SAN
    * or that URI's last segment), so one agent's certificate cannot join as another. Needs a
-   * client CA. @default false
+   * client CA. @default setting agentCertMatchId
    */
   requireAgentIdentity?: boolean;
 }

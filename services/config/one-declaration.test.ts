@@ -5,7 +5,7 @@ import { agentSettings } from "../agent/agent-settings.js";
 import { gatewaySettings } from "../gateway/gateway-settings.js";
 
 // Issue 17 item 8: a setting's default lives in its settings table only. This scans component
-// sources for a second, literal default of an option a setting controls: `name ?? 123`, a
+// sources for a second, literal default (a number or boolean) of an option a setting controls: `name ?? 123`, a
 // `name: 123` line inside an exported `default…`/`DEFAULT_…` object, or `@default 123` on a `name`
 // field. An option a setting controls is one named like a setting, one gateway-options.ts maps a
 // setting to, or (in its own file) a field whose JSDoc names a setting's variable (`VOXGATE_…`).
@@ -42,7 +42,7 @@ function fieldsNamingASetting(source: string, variables: ReadonlySet<string>): S
   return fields;
 }
 
-const NUMBER = String.raw`-?\d[\d_]*(?:\s*\*\s*\d[\d_]*)*`;
+const NUMBER = String.raw`(?:-?\d[\d_]*(?:\s*\*\s*\d[\d_]*)*|"[^"]*"|true|false)`;
 
 /**
  * Lines of `source` that re-declare a literal default of one of `names`, as `line: text`.
@@ -130,13 +130,18 @@ describe("one declaration per setting", () => {
       "};",
       "const drain = options.drainTimeoutMs ?? 30_000;",
       "const other = options.notASetting ?? 5;",
+      "const ready = options.readyNeedsBackend ?? true;",
     ].join("\n");
     expect(
-      findRedeclaredDefaults(source, new Set(["maxConnections", "maxStreams", "drainTimeoutMs"])),
+      findRedeclaredDefaults(
+        source,
+        new Set(["maxConnections", "maxStreams", "drainTimeoutMs", "readyNeedsBackend"]),
+      ),
     ).toEqual([
       "3: maxConnections: maxConnections: number;",
       "8: maxConnections: maxConnections: 4 * 1024,",
       "11: drainTimeoutMs: const drain = options.drainTimeoutMs ?? 30_000;",
+      "13: readyNeedsBackend: const ready = options.readyNeedsBackend ?? true;",
     ]);
   });
 

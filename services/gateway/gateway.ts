@@ -134,7 +134,7 @@ export interface GatewayOptions {
   };
   /**
    * Whether `/readyz` needs a READY backend that can synthesize (besides accepting work and a
-   * database that answers). @default true
+   * database that answers). @default setting readyNeedsBackend
    */
   readyNeedsBackend?: boolean;
   /** Accepted tokens (hashed). */
@@ -649,7 +649,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         // A readiness probe must answer quickly even when the database hangs.
         database: () => databaseAnswers(storage, 2000),
       },
-      readyNeedsBackend: options.readyNeedsBackend ?? true,
+      readyNeedsBackend: options.readyNeedsBackend ?? defaults.readyNeedsBackend,
     }),
     // /openapi.json and the /docs reference page, without a token.
     createApiDocsFrontend(),
@@ -814,7 +814,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       ? {
           tls: {
             files: tlsFiles.agent,
-            requireAgentIdentity: options.agent.tls?.requireAgentIdentity ?? false,
+            requireAgentIdentity: options.agent.tls?.requireAgentIdentity ?? defaults.agentCertMatchId,
           },
         }
       : {}),

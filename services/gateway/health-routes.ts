@@ -80,10 +80,9 @@ export interface HealthRoutesOptions {
   servingStatus(service: string): Status;
   /**
    * Whether `/readyz` also needs a READY backend that can synthesize: a gateway without GPUs
-   * behind it then leaves a load balancer's rotation.
-   * @default true
+   * behind it then leaves a load balancer's rotation (setting readyNeedsBackend).
    */
-  readyNeedsBackend?: boolean;
+  readyNeedsBackend: boolean;
 }
 
 /**
@@ -97,7 +96,7 @@ export interface HealthRoutesOptions {
  * Both take `HEAD` too. The answers name no address or credential.
  */
 export function createHealthRoutes(options: HealthRoutesOptions): HttpFrontend {
-  const readyNeedsBackend = options.readyNeedsBackend ?? true;
+  const { readyNeedsBackend } = options;
   const { registry, readiness } = options;
 
   const canSynthesize = () =>

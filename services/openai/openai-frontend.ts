@@ -80,7 +80,7 @@ export interface OpenAiFrontendOptions {
   /**
    * Whether `GET /v1/audio/voices` and `GET /v1/audio/models` answer requests without an
    * `Authorization` header (Open WebUI fetches them without one). Such requests see preset voices
-   * only; a request with a token is checked as always. @default false
+   * only; a request with a token is checked as always. @default setting openaiPublicVoiceList
    */
   publicVoiceList?: boolean;
 }

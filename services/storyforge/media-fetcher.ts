@@ -44,7 +44,7 @@ export interface MediaFetcherOptions {
   /**
    * Lets HTTP bases resolve to loopback addresses (127.0.0.0/8, ::1), for tests whose fake
    * servers listen on 127.0.0.1. Other non-public ranges stay refused.
-   * @default false (VOXGATE_STORYFORGE_FETCH_ALLOW_LOOPBACK)
+   * (VOXGATE_STORYFORGE_FETCH_ALLOW_LOOPBACK)
    */
   allowLoopback: boolean;
   /** Largest object, in bytes (VOXGATE_STORYFORGE_FETCH_MAX_BYTES). */
