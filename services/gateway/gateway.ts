@@ -814,7 +814,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       ? {
           tls: {
             files: tlsFiles.agent,
-            requireAgentIdentity: options.agent.tls?.requireAgentIdentity ?? defaults.agentCertMatchId,
+            requireAgentIdentity:
+              options.agent.tls?.requireAgentIdentity ?? defaults.agentCertMatchId,
           },
         }
       : {}),
