@@ -102,9 +102,10 @@ export interface GatewayStorage {
   lock(): Promise<void>;
   /**
    * Takes the lock, then opens the database: awaited when it already holds state (a restart
-   * resumes its jobs), in the background when it is new.
+   * resumes its jobs), in the background when it is new, once `openNewAfter` settled (a call
+   * that needs it before opens it at once).
    */
-  start(): Promise<void>;
+  start(options?: { openNewAfter?: Promise<unknown> }): Promise<void>;
   /** Closes the database and the object store, then deletes a temporary data dir. Idempotent. */
   close(): Promise<void>;
 }
@@ -237,7 +238,7 @@ export function createGatewayStorage(
     promptSource,
     signPromptUrl: (digest) => prompts.signedReadUrl(digest, ttlMs),
     lock,
-    async start() {
+    async start(startOptions = {}) {
       await lock();
       // A database that holds state is open before jobs start, so a restart resumes at once.
       if (database.existing) {
@@ -249,8 +250,14 @@ export function createGatewayStorage(
       // for it with nothing on screen. /readyz says "opening" until it is done. A temporary
       // in-memory one (in-process tests) opens on first use.
       if (!temporary) {
-        log.info("opening the embedded database (first start: a few seconds)");
-        database.get().catch((err: unknown) => log.error({ err }, "database failed to open"));
+        void (startOptions.openNewAfter ?? Promise.resolve()).finally(() => {
+          if (closing || database.state !== "closed") return;
+          log.info("opening the new embedded database in the background");
+          database.get().catch((err: unknown) => {
+            // Stopped while opening: the close says so.
+            if (!closing) log.error({ err }, "database failed to open");
+          });
+        });
       }
     },
     close() {

@@ -82,6 +82,21 @@ describe("npm start: gateway and a local CPU agent with zero config", () => {
     expect(String(promptCacheDir)).toBe(join(dir, "agent-prompts"));
   });
 
+  it("creates its new database only once the local agent is ready, and then opens it", async () => {
+    // Creating a database costs seconds of CPU (initdb, or a template's copy and first open) that
+    // would compete with the agent's engine start on 2 cores: it waits for the agent (issue 17).
+    const opening = await stack.waitForLog(
+      (l) => l.msg === "opening the new embedded database in the background",
+      60_000,
+    );
+    const gatewayLines = stack.logs.filter((l) => l.service === "gateway");
+    const agentReadyAt = gatewayLines.findIndex((l) => l.msg === "agent ready");
+    expect(agentReadyAt).toBeGreaterThanOrEqual(0);
+    expect(gatewayLines.indexOf(opening)).toBeGreaterThan(agentReadyAt);
+    const open = await stack.waitForLog((l) => l.msg === "database open", 120_000);
+    expect(["template", "initdb"]).toContain(open.created);
+  });
+
   it("prints the API URL and the token to use", () => {
     expect(stack.stderr()).toContain(url);
     expect(stack.stderr()).toContain(token);

@@ -77,6 +77,15 @@ the token (default: a new one per run); every "voxgate gateway" setting applies 
     // The agent starts as soon as its port is bound: its engine warms up (the longest step of a
     // start) while the gateway opens its database and public port.
     let agent: ReturnType<typeof superviseAgentProcess> | undefined;
+    // The banner invites a first call: it waits until the local agent can take one.
+    const startFailed = new AbortController();
+    const ready = localAgentReady(
+      gateway.registry,
+      LOCAL_AGENT_ID,
+      BackendState.READY,
+      io.signal ? AbortSignal.any([io.signal, startFailed.signal]) : startFailed.signal,
+      log,
+    );
     let addresses: Awaited<ReturnType<typeof gateway.listen>>;
     try {
       addresses = await listenOrFail(() =>
@@ -84,22 +93,18 @@ the token (default: a new one per run); every "voxgate gateway" setting applies 
           onAgentPort(port) {
             agent = startAgent(port);
           },
+          // A new database is created once the agent is ready: initdb's CPU (or a template's
+          // copy) would otherwise compete with the agent's engine start on a 2-core machine.
+          openNewDatabaseAfter: ready,
         }),
       );
     } catch (err) {
+      startFailed.abort();
       await agent?.stop();
       throw err;
     }
     agent ??= startAgent(addresses.agentPort);
-    // The banner invites a first call: it waits until the local agent can take one.
-    const ready = await localAgentReady(
-      gateway.registry,
-      LOCAL_AGENT_ID,
-      BackendState.READY,
-      io.signal,
-      log,
-    );
-    if (ready) {
+    if (await ready) {
       log.info(
         { ...addresses, tokenSource: settings.clientToken ? "VOXGATE_TOKEN" : "generated" },
         "voxgate ready",
