@@ -100,6 +100,8 @@ the token (default: a new one per run); every "voxgate gateway" setting applies 
       );
     } catch (err) {
       startFailed.abort();
+      // A failed start exits at once: the agent, still starting, has nothing to drain.
+      agent?.child?.kill("SIGKILL");
       await agent?.stop();
       throw err;
     }
