@@ -4,11 +4,11 @@
  * spawned CPU agent), real espeak-ng, loopback only. Each start gets a new data directory (a
  * first start: the embedded database is created in the background).
  *
- *   npm run bench:first-audio -- [--reps N] [--quick] [--built]
+ *   npm run bench:first-audio -- [--reps N] [--quick] [--built [--skip-build]]
  *
  * Cold starts run the TypeScript sources through tsx (VOXGATE_RUN_SOURCES=1); `--built` runs
  * `npm run build` first and measures cold starts from dist/ too, so both figures come from one
- * run. The 1-minute load average is shown beside every start (the machine is shared).
+ * run (`--skip-build`: dist/ is current already). The 1-minute load average is shown beside every start (the machine is shared).
  * Prints a table and one JSON line of figures.
  */
 import { execFileSync } from "node:child_process";
@@ -26,6 +26,7 @@ const { values } = parseArgs({
     reps: { type: "string" },
     quick: { type: "boolean" },
     built: { type: "boolean" },
+    "skip-build": { type: "boolean" },
   },
 });
 const coldReps = Number(values.reps ?? (values.quick ? 2 : 5));
@@ -93,7 +94,7 @@ async function coldStart(token: string, mode: Mode) {
 }
 
 const modes: Mode[] = values.built ? ["sources", "built"] : ["sources"];
-if (values.built) {
+if (values.built && !values["skip-build"]) {
   console.log("building dist/ (npm run build) ...");
   execFileSync(
     process.execPath,
