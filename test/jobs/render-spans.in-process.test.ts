@@ -3,7 +3,8 @@
  * PGlite database and a real Agent hosting a sine engine, all in this process) is traced with the
  * OpenTelemetry SDK into an in-memory exporter. Each spoken segment gives one `voxgate.job.segment`
  * span carrying the job id and the segment index, a child of the job's own `voxgate.job` span (the
- * root of the job's trace, apart from the CreateJob call's). Size: one job of 4 short segments.
+ * root of the job's trace, apart from the CreateJob call's); each item of a batch job gives one
+ * `voxgate.job.item` span the same way. Size: one render of 4 short segments, one batch of 3 items.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -104,6 +105,20 @@ afterAll(async () => {
   if (dataDir) await rm(dataDir, { recursive: true, force: true });
 });
 
+/** The finished `voxgate.job` span of `jobId`, once the job's run has ended. */
+async function jobSpanOf(jobId: string): Promise<ReadableSpan> {
+  // The job span ends after its segments' spans (a simple processor exports each as it ends).
+  const deadline = performance.now() + 30_000;
+  for (;;) {
+    const span = exporter
+      .getFinishedSpans()
+      .find((s) => s.name === "voxgate.job" && s.attributes["voxgate.job.id"] === jobId);
+    if (span) return span;
+    if (performance.now() > deadline) throw new Error("the job span did not end in 30 s");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 async function waitForJob(jobId: string): Promise<Job> {
   const deadline = performance.now() + 90_000;
   for (;;) {
@@ -134,17 +149,7 @@ it("gives each segment of a render job one span with the job id and index, in th
   const job = await waitForJob(jobId);
   expect(job.state).toBe(JobState.SUCCEEDED);
 
-  // The job span ends after its segments' spans (a simple processor exports each as it ends).
-  const deadline = performance.now() + 30_000;
-  const jobSpan = (): ReadableSpan | undefined =>
-    exporter
-      .getFinishedSpans()
-      .find((s) => s.name === "voxgate.job" && s.attributes["voxgate.job.id"] === jobId);
-  while (!jobSpan()) {
-    if (performance.now() > deadline) throw new Error("the job span did not end in 30 s");
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  const root = jobSpan() as ReadableSpan;
+  const root = await jobSpanOf(jobId);
   expect(root.attributes["voxgate.job.kind"]).toBe("render");
   expect(root.parentSpanContext).toBeUndefined();
 
@@ -162,4 +167,34 @@ it("gives each segment of a render job one span with the job id and index, in th
     .getFinishedSpans()
     .filter((s) => segmentIds.has(s.parentSpanContext?.spanId ?? ""));
   expect(children.length).toBeGreaterThanOrEqual(SEGMENTS);
+}, 120_000);
+
+it("gives each item of a batch job one span with the job id and index, in the job's trace", async () => {
+  const created = await client.jobs.createJob({
+    spec: {
+      kind: {
+        case: "batch",
+        value: {
+          items: Array.from({ length: 3 }, (_, i) => ({
+            text: `Item ${i}.`,
+            voice: "tone",
+            engine: "sine",
+            encoding: AudioEncoding.WAV,
+          })),
+        },
+      },
+    },
+  });
+  const jobId = created.job?.id ?? "";
+  expect((await waitForJob(jobId)).state).toBe(JobState.SUCCEEDED);
+  const root = await jobSpanOf(jobId);
+  expect(root.attributes["voxgate.job.kind"]).toBe("batch");
+  const items = exporter
+    .getFinishedSpans()
+    .filter((s) => s.name === "voxgate.job.item" && s.attributes["voxgate.job.id"] === jobId);
+  expect(items.map((s) => s.attributes["voxgate.job.item"]).sort()).toEqual([0, 1, 2]);
+  for (const span of items) {
+    expect(span.spanContext().traceId).toBe(root.spanContext().traceId);
+    expect(span.parentSpanContext?.spanId).toBe(root.spanContext().spanId);
+  }
 }, 120_000);

@@ -1,6 +1,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { AudioEncoding } from "../../../gen/voxgate/v1/audio_pb.js";
 import type { BatchSynthesizeJobSpec, Job } from "../../../gen/voxgate/v1/job_pb.js";
+import { inSpan } from "../../tracing/spans.js";
 import type { JobExecutor } from "../job-executor.js";
 import { type JobExecutorDeps, jobCallContext } from "./executor-deps.js";
 import { runPool } from "./run-pool.js";
@@ -91,10 +92,19 @@ export function createBatchExecutor(deps: JobExecutorDeps): JobExecutor {
           if (!item) return;
           let response: { contentType: string; data: Uint8Array };
           try {
-            response = await deps.tts.synthesize(item, {
-              signal: itemSignal,
-              contextValues: jobCallContext(job, context, `i${index}`),
-            });
+            response = await inSpan(
+              "voxgate.job.item",
+              {
+                "voxgate.job.id": job.id,
+                "voxgate.job.item": index,
+                "voxgate.text_chars": item.text.length,
+              },
+              () =>
+                deps.tts.synthesize(item, {
+                  signal: itemSignal,
+                  contextValues: jobCallContext(job, context, `i${index}`),
+                }),
+            );
           } catch (error) {
             if (!(error instanceof ConnectError) || error.code === Code.Canceled) throw error;
             const code = error.code === Code.Unimplemented ? Code.FailedPrecondition : error.code;
