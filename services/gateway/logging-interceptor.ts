@@ -1,6 +1,7 @@
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import type { GatewayMetrics } from "../metrics/gateway-metrics.js";
+import { kQueueWaitHeader } from "../tts/tts-handler.js";
 import { kCallContext, kExpectedCodes } from "./call-context.js";
 
 /** The wire protocol of a call, from its content type; frontends' in-process calls have none. */
@@ -53,6 +54,7 @@ export function createLoggingInterceptor(
       const ms = Math.round(performance.now() - started);
       const backend = header?.get("x-voxgate-backend");
       const attempts = header?.get("x-voxgate-attempts");
+      const queueMs = header?.get(kQueueWaitHeader);
       const transfer = {
         ...(backend ? { backend } : {}),
         ...(attempts ? { attempts: Number(attempts) } : {}),
@@ -69,6 +71,7 @@ export function createLoggingInterceptor(
         backend: backend ?? undefined,
         bytes,
         firstAudioSeconds: firstDataMs === undefined ? undefined : firstDataMs / 1000,
+        queueWaitSeconds: queueMs ? Number(queueMs) / 1000 : undefined,
       });
       if (error === undefined) {
         log.info({ ...base, code: "ok", ms, ...transfer }, "call");

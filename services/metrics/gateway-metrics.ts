@@ -22,6 +22,8 @@ export interface CallObservation {
   bytes: number;
   /** Time to the first audio byte, in seconds, when audio left. */
   firstAudioSeconds: number | undefined;
+  /** Time the call waited for a backend slot (admission queue and bounces), in seconds, when it got one. */
+  queueWaitSeconds: number | undefined;
 }
 
 /** The gateway's Prometheus metrics. */
@@ -91,6 +93,13 @@ export function createGatewayMetrics(options: GatewayMetricsOptions): GatewayMet
     name: "voxgate_first_audio_seconds",
     help: "Time from a call's start to its first audio byte, by method and serving backend.",
     labelNames: ["method", "backend"] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [prom],
+  });
+  const queueWait = new Histogram({
+    name: "voxgate_queue_wait_seconds",
+    help: "Time calls that got a backend slot waited for it (0 when one was free), by method.",
+    labelNames: ["method"] as const,
     buckets: LATENCY_BUCKETS,
     registers: [prom],
   });
@@ -329,6 +338,9 @@ export function createGatewayMetrics(options: GatewayMetricsOptions): GatewayMet
       duration.observe({ method: call.method, backend }, call.seconds);
       if (call.firstAudioSeconds !== undefined) {
         firstAudio.observe({ method: call.method, backend }, call.firstAudioSeconds);
+      }
+      if (call.queueWaitSeconds !== undefined) {
+        queueWait.observe({ method: call.method }, call.queueWaitSeconds);
       }
       if (call.bytes > 0) relayed.inc({ method: call.method }, call.bytes);
     },

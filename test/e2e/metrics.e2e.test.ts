@@ -96,6 +96,9 @@ describe("metrics of a gateway that served calls", () => {
     expect(text).toMatch(
       new RegExp(`voxgate_first_audio_seconds_bucket\\{le="\\+Inf",${series}\\} 2`),
     );
+    // Both calls got a slot (at once: 0 s waits count too), so both are in the queue-wait histogram.
+    expect(families.get("voxgate_queue_wait_seconds")?.type).toBe("HISTOGRAM");
+    expect(text).toContain('voxgate_queue_wait_seconds_count{method="StreamSynthesize"} 2');
     const calls = families.get("voxgate_calls_total")?.metrics ?? [];
     for (const protocol of ["connect", "grpc"]) {
       expect(calls).toContainEqual({
