@@ -4,9 +4,9 @@
  * imported as `voxgate/client`, types included. Dependencies come from npm's cache (CI ran
  * `npm ci` first), so nothing but the registry is needed.
  */
-import { execFile, spawn } from "node:child_process";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { cp, mkdtemp, readdir, rm, symlink, writeFile } from "node:fs/promises";
+import { cp, mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -31,6 +31,44 @@ const PACKED_SOURCES = [
   "README.md",
   "LICENSE",
 ];
+
+/**
+ * Stops a process started with `detached: true` and everything in its group (npx, voxgate and
+ * the local agent keep writing under `.voxgate/` until they exit), then waits until none is left:
+ * SIGTERM, and SIGKILL after 30 s.
+ */
+async function stopProcessGroup(child: ChildProcess): Promise<void> {
+  const group = -(child.pid ?? 0);
+  const signal = (name: NodeJS.Signals) => {
+    try {
+      process.kill(group, name);
+      return true;
+    } catch {
+      return false; // ESRCH: the group is gone
+    }
+  };
+  if (!child.pid || !signal("SIGTERM")) return;
+  const deadline = performance.now() + 30_000;
+  while (await groupAlive(child.pid)) {
+    if (performance.now() > deadline) {
+      signal("SIGKILL");
+      break;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** Whether any process of group `pgid` still runs (zombies left to an init that never reaps do not count). */
+async function groupAlive(pgid: number): Promise<boolean> {
+  for (const entry of await readdir("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, "utf8").catch(() => "");
+    // "pid (comm) state ppid pgrp …": comm may hold spaces and parentheses, so split after the last ")".
+    const [state, , pgrp] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    if (Number(pgrp) === pgid && state !== "Z") return true;
+  }
+  return false;
+}
 
 describe("npm pack: an installable package", () => {
   let work = "";
@@ -66,7 +104,7 @@ describe("npm pack: an installable package", () => {
   }, 600_000);
 
   afterAll(async () => {
-    if (work) await rm(work, { recursive: true, force: true });
+    if (work) await rm(work, { recursive: true, force: true, maxRetries: 5 });
   });
 
   it("ships compiled JavaScript with types, and no TypeScript sources or tests", async () => {
@@ -115,6 +153,8 @@ describe("npm pack: an installable package", () => {
     const started = performance.now();
     const stack = spawn("npx", ["--no-install", "voxgate", "start"], {
       cwd: app,
+      // Its own process group: npx, voxgate and the local agent are stopped together.
+      detached: true,
       env: {
         ...process.env,
         VOXGATE_PORT: "0",
@@ -180,8 +220,7 @@ console.log(bytes);
         `[figures] installed package: npx voxgate start → audio spoken: ${Math.round(performance.now() - started)} ms`,
       );
     } finally {
-      stack.kill("SIGTERM");
-      await new Promise((resolve) => stack.once("exit", resolve));
+      await stopProcessGroup(stack);
     }
   }, 180_000);
 });

@@ -11,6 +11,7 @@ import { createDatabaseProvider } from "./database-provider.js";
 import { migrate } from "./migrate.js";
 import {
   isTrustedPgliteTemplate,
+  isTrustedPgliteTemplateTar,
   openPgliteDatabase,
   type PgliteCreation,
 } from "./pglite-database.js";
@@ -215,4 +216,42 @@ describe("embedded database template", () => {
       await rm(root, { recursive: true, force: true });
     }
   });
+
+  it("loads in-memory databases from a tar of the first one's initdb output, pristine", async () => {
+    const root = await mkdtemp(join(tmpdir(), "voxgate-db-template-"));
+    const templateDir = join(root, "template");
+    const made: PgliteCreation[] = [];
+    try {
+      const first = await openPgliteDatabase({ templateDir }, (how) => made.push(how));
+      await first.exec("CREATE TABLE written_after (id int); INSERT INTO written_after VALUES (1)");
+      expect(await isTrustedPgliteTemplateTar(`${templateDir}.tar`)).toBe(true);
+      const second = await openPgliteDatabase({ templateDir }, (how) => made.push(how));
+      expect(made).toEqual(["initdb", "template"]);
+      // The tar is initdb's output: nothing the first database wrote, and the two stay apart.
+      const found = await second.query<{ t: string | null }>(
+        "SELECT to_regclass('written_after')::text AS t",
+      );
+      expect(found.rows).toEqual([{ t: null }]);
+      await second.exec("CREATE TABLE items (id int); INSERT INTO items VALUES (7)");
+      expect((await second.query<{ id: number }>("SELECT id FROM items")).rows).toEqual([
+        { id: 7 },
+      ]);
+      expect((await first.query("SELECT id FROM written_after")).rows).toHaveLength(1);
+      await Promise.all([first.close(), second.close()]);
+
+      // A tar others can write is never loaded: initdb runs instead.
+      await chmod(`${templateDir}.tar`, 0o666);
+      expect(await isTrustedPgliteTemplateTar(`${templateDir}.tar`)).toBe(false);
+      const third = await openPgliteDatabase({ templateDir }, (how) => made.push(how));
+      expect(made).toEqual(["initdb", "template", "initdb"]);
+      await third.close();
+      // A damaged tar (owned and private, so trusted) falls back to initdb.
+      await writeFile(join(root, "bad.tar"), "not a tar", { mode: 0o600 });
+      const fourth = await openPgliteDatabase({ templateDir: join(root, "bad") });
+      expect((await fourth.query<{ one: number }>("SELECT 1 AS one")).rows).toEqual([{ one: 1 }]);
+      await fourth.close();
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  }, 180_000);
 });

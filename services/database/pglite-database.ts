@@ -14,8 +14,10 @@ export interface PgliteDatabaseOptions {
   signal?: AbortSignal;
   /**
    * Directory of a fresh, empty database (PGlite's initdb output) that a new database is copied
-   * from instead of running initdb again; made by the first new database when missing. `false`:
-   * none. Only a directory owned by this user and writable by nobody else is used.
+   * from instead of running initdb again; made by the first new database when missing. An
+   * in-memory database loads the same template as a tar file beside it (`<templateDir>.tar`),
+   * made by the first in-memory database. `false`: none. Only a directory or file owned by this
+   * user and writable by nobody else is used.
    * @default {@link defaultPgliteTemplateDir}
    */
   templateDir?: string | false;
@@ -66,6 +68,20 @@ export async function isTrustedPgliteTemplate(dir: string): Promise<boolean> {
     stat.uid === process.getuid?.() &&
     (stat.mode & 0o022) === 0 &&
     existsSync(join(dir, "PG_VERSION"))
+  );
+}
+
+/**
+ * Whether `file` may serve as the in-memory template (a tar of initdb's output): a regular file
+ * (not a link) owned by this user and writable by nobody else.
+ */
+export async function isTrustedPgliteTemplateTar(file: string): Promise<boolean> {
+  const stat = await lstat(file).catch(() => undefined);
+  return (
+    stat?.isFile() === true &&
+    stat.uid === process.getuid?.() &&
+    (stat.mode & 0o022) === 0 &&
+    stat.size > 0
   );
 }
 
@@ -120,9 +136,23 @@ export async function openPgliteDatabase(
   onCreated?: (how: PgliteCreation) => void,
 ): Promise<SqlDatabase> {
   const { dataDir, signal } = options;
-  if (!dataDir || existsSync(dataDir)) return startWorker(dataDir, signal);
   const templateDir =
     options.templateDir === false ? undefined : (options.templateDir ?? defaultPgliteTemplateDir());
+  if (!dataDir) {
+    // In memory (tests, throwaway gateways): load initdb's output from the tar template (0.6 s
+    // against 4-6 s of initdb), or run initdb and leave the tar for the next one.
+    const tar = templateDir && `${templateDir}.tar`;
+    if (!tar) return startWorker(undefined, signal);
+    if (await isTrustedPgliteTemplateTar(tar)) {
+      const db = await startWorker(undefined, signal, { loadFrom: tar });
+      onCreated?.("template");
+      return db;
+    }
+    const db = await startWorker(undefined, signal, { dumpTo: tar });
+    onCreated?.("initdb");
+    return db;
+  }
+  if (existsSync(dataDir)) return startWorker(dataDir, signal);
   // A new database is created beside its final place and moved there once whole (closed first,
   // then reopened, well under a second), so a process stopped or killed during initdb never
   // leaves a half-made database that the next start would take for an existing one.
@@ -148,13 +178,22 @@ export async function openPgliteDatabase(
   return startWorker(dataDir, signal);
 }
 
+/** What an in-memory database does with the tar template (pglite-worker.mjs reads both). */
+interface MemoryTemplate {
+  /** Load initdb's output from this tar instead of running initdb. */
+  loadFrom?: string;
+  /** After initdb, write its output here as a tar (atomically; a failure only loses it). */
+  dumpTo?: string;
+}
+
 async function startWorker(
   dataDir: string | undefined,
   signal: AbortSignal | undefined,
+  memoryTemplate: MemoryTemplate = {},
 ): Promise<SqlDatabase> {
   signal?.throwIfAborted();
   const worker = new Worker(new URL("./pglite-worker.mjs", import.meta.url), {
-    workerData: { dataDir },
+    workerData: { dataDir, ...memoryTemplate },
   });
   const pending = new Map<number, { resolve(value: unknown): void; reject(err: Error): void }>();
   let nextId = 1;

@@ -8,10 +8,12 @@
 //   | { id, op: "begin" } → reply carries txId | { id, op: "end", tx, commit } | { id, op: "close" }
 // Replies (worker → main): { type: "ready" } once open, { type: "failed", error } if opening
 // failed, then { id, ok: true, value } or { id, ok: false, error } per request.
-import { parentPort, workerData } from "node:worker_threads";
+import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { parentPort, threadId, workerData } from "node:worker_threads";
 import { PGlite, types } from "@electric-sql/pglite";
 
-const { dataDir } = workerData;
+// loadFrom / dumpTo: the in-memory template, a tar of initdb's output (pglite-database.ts).
+const { dataDir, loadFrom, dumpTo } = workerData;
 
 /** Copies what callers may branch on (SQLSTATE code, constraint) into a cloneable object. */
 function serializeError(err) {
@@ -25,12 +27,40 @@ function serializeError(err) {
   };
 }
 
+// int8 comes back as a string by default; every count and size we store fits a double.
+const parsers = { [types.INT8]: (value) => Number(value) };
+
+/** Writes the fresh database's files as the tar template; a failure only loses the template. */
+async function saveTarTemplate(fresh) {
+  const staging = `${dumpTo}.${process.pid}.${threadId}`;
+  try {
+    const tar = await fresh.dumpDataDir("none");
+    writeFileSync(staging, new Uint8Array(await tar.arrayBuffer()), { mode: 0o600 });
+    // Atomic: a concurrent process sees no template or a whole one.
+    renameSync(staging, dumpTo);
+  } catch {
+    rmSync(staging, { force: true });
+  }
+}
+
 let db;
 try {
-  // int8 comes back as a string by default; every count and size we store fits a double.
-  db = await PGlite.create(dataDir ?? "memory://", {
-    parsers: { [types.INT8]: (value) => Number(value) },
-  });
+  if (loadFrom) {
+    try {
+      db = await PGlite.create("memory://", {
+        parsers,
+        loadDataDir: new Blob([readFileSync(loadFrom)]),
+      });
+    } catch {
+      // A template that does not load (truncated, another build): make the database anew.
+      db = undefined;
+    }
+  }
+  if (!db) {
+    db = await PGlite.create(dataDir ?? "memory://", { parsers });
+    // Before any query: the template is initdb's output and nothing else.
+    if (dumpTo && !dataDir) await saveTarTemplate(db);
+  }
 } catch (err) {
   parentPort.postMessage({ type: "failed", error: serializeError(err) });
   process.exit(1);
