@@ -15,15 +15,11 @@ import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createVoxgateClient, type VoxgateClient } from "../../clients/voxgate-client.js";
 import { AudioEncoding } from "../../gen/voxgate/v1/audio_pb.js";
-import { BackendState } from "../../gen/voxgate/v1/backend_admin_pb.js";
-import { Agent, agentLinkOptionsFromSettings } from "../../services/agent/agent.js";
-import { agentSettings } from "../../services/agent/agent-settings.js";
+import type { Agent } from "../../services/agent/agent.js";
 import { hashToken } from "../../services/auth/token-codec.js";
-import { settingDefaults } from "../../services/config/settings.js";
-import { engineHostLimitsFromSettings } from "../../services/engine-host/engine-host-handler.js";
-import { createEngineHost, describeEngines } from "../../services/engine-host/index.js";
 import { createGateway, type Gateway } from "../../services/gateway/index.js";
 import { type DecodedAudio, probeAndDecode } from "../helpers/ffmpeg-probe.js";
+import { startInProcessAgent, waitForBackendReady } from "../helpers/in-process-agent.js";
 import { createSineEngine, SINE_ENGINE_TONE_HZ, type SineEngine } from "../helpers/sine-engine.js";
 import { channelSamples, sineSnrDb } from "../helpers/sine-signal.js";
 
@@ -66,28 +62,14 @@ beforeAll(async () => {
   const addresses = await gateway.listen();
   publicUrl = addresses.publicUrl;
   engine = createSineEngine({ sampleRateHz: ENGINE_RATE_HZ, seconds: SECONDS });
-  agent = new Agent({
-    ...agentLinkOptionsFromSettings(settingDefaults(agentSettings)),
-    gatewayAddress: `127.0.0.1:${addresses.agentPort}`,
+  ({ agent, run: agentRun } = startInProcessAgent({
+    agentPort: addresses.agentPort,
     token: AGENT_TOKEN,
-    agentId: AGENT_ID,
-    version: "test",
-    host: createEngineHost({
-      ...engineHostLimitsFromSettings(settingDefaults(agentSettings)),
-      engines: [engine],
-      slots: 4,
-    }),
-    capabilities: describeEngines([engine], 4),
-    backoff: { initialDelayMs: 50, maxDelayMs: 200 },
-    drainTimeoutMs: 2_000,
-    log: silent,
-  });
-  agentRun = agent.run();
-  const deadline = performance.now() + 20_000;
-  while (gateway.registry.get(AGENT_ID)?.state !== BackendState.READY) {
-    if (performance.now() > deadline) throw new Error("the agent did not register in 20 s");
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+    id: AGENT_ID,
+    engines: [engine],
+    slots: 4,
+  }));
+  await waitForBackendReady(gateway.registry, AGENT_ID);
 }, 60_000);
 
 afterAll(async () => {

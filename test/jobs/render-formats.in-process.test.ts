@@ -17,18 +17,14 @@ import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createVoxgateClient, type VoxgateClient } from "../../clients/voxgate-client.js";
 import { AudioEncoding } from "../../gen/voxgate/v1/audio_pb.js";
-import { BackendState } from "../../gen/voxgate/v1/backend_admin_pb.js";
 import { type Job, JobState, type RenderSegmentSchema } from "../../gen/voxgate/v1/job_pb.js";
-import { Agent, agentLinkOptionsFromSettings } from "../../services/agent/agent.js";
-import { agentSettings } from "../../services/agent/agent-settings.js";
+import type { Agent } from "../../services/agent/agent.js";
 import { hashToken } from "../../services/auth/token-codec.js";
-import { settingDefaults } from "../../services/config/settings.js";
-import { engineHostLimitsFromSettings } from "../../services/engine-host/engine-host-handler.js";
-import { createEngineHost, describeEngines } from "../../services/engine-host/index.js";
 import { createGateway, type Gateway } from "../../services/gateway/index.js";
 import { jobKeyPrefix } from "../../services/jobs/job-ids.js";
 import { createFsBlobStore } from "../../services/object-store/fs-blob-store.js";
 import { type DecodedAudio, probeAndDecode } from "../helpers/ffmpeg-probe.js";
+import { startInProcessAgent, waitForBackendReady } from "../helpers/in-process-agent.js";
 import { createSineEngine } from "../helpers/sine-engine.js";
 import { channelSamples, sineSnrDb } from "../helpers/sine-signal.js";
 
@@ -76,28 +72,14 @@ beforeAll(async () => {
   const engines = [HIGH, LOW].map((e) =>
     createSineEngine({ id: e.id, sampleRateHz: e.rateHz, seconds: 1 }),
   );
-  agent = new Agent({
-    ...agentLinkOptionsFromSettings(settingDefaults(agentSettings)),
-    gatewayAddress: `127.0.0.1:${addresses.agentPort}`,
+  ({ agent, run: agentRun } = startInProcessAgent({
+    agentPort: addresses.agentPort,
     token: AGENT_TOKEN,
-    agentId: AGENT_ID,
-    version: "test",
-    host: createEngineHost({
-      ...engineHostLimitsFromSettings(settingDefaults(agentSettings)),
-      engines,
-      slots: 4,
-    }),
-    capabilities: describeEngines(engines, 4),
-    backoff: { initialDelayMs: 50, maxDelayMs: 200 },
-    drainTimeoutMs: 2_000,
-    log: silent,
-  });
-  agentRun = agent.run();
-  const deadline = performance.now() + 30_000;
-  while (gateway.registry.get(AGENT_ID)?.state !== BackendState.READY) {
-    if (performance.now() > deadline) throw new Error("the agent did not register in 30 s");
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+    id: AGENT_ID,
+    engines,
+    slots: 4,
+  }));
+  await waitForBackendReady(gateway.registry, AGENT_ID);
   client = createVoxgateClient({ baseUrl: publicUrl, token: CLIENT_TOKEN, timeoutMs: 120_000 });
 }, 60_000);
 

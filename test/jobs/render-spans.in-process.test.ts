@@ -14,17 +14,14 @@ import { pino } from "pino";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { createVoxgateClient, type VoxgateClient } from "../../clients/voxgate-client.js";
 import { AudioEncoding } from "../../gen/voxgate/v1/audio_pb.js";
-import { BackendState } from "../../gen/voxgate/v1/backend_admin_pb.js";
 import { type Job, JobState } from "../../gen/voxgate/v1/job_pb.js";
-import { Agent, agentLinkOptionsFromSettings } from "../../services/agent/agent.js";
-import { agentSettings } from "../../services/agent/agent-settings.js";
+import type { Agent } from "../../services/agent/agent.js";
 import { hashToken } from "../../services/auth/token-codec.js";
 import { settingDefaults } from "../../services/config/settings.js";
-import { engineHostLimitsFromSettings } from "../../services/engine-host/engine-host-handler.js";
-import { createEngineHost, describeEngines } from "../../services/engine-host/index.js";
 import { gatewaySettings } from "../../services/gateway/gateway-settings.js";
 import { createGateway, type Gateway } from "../../services/gateway/index.js";
 import { startTracing, type Tracing } from "../../services/tracing/start-tracing.js";
+import { startInProcessAgent, waitForBackendReady } from "../helpers/in-process-agent.js";
 import { createSineEngine } from "../helpers/sine-engine.js";
 
 const CLIENT_TOKEN = "vxg_render-spans-client";
@@ -65,30 +62,14 @@ beforeAll(async () => {
   });
   const addresses = await gateway.listen();
   const engines = [createSineEngine({ id: "sine", sampleRateHz: 16_000, seconds: 0.2 })];
-  const agentDefaults = settingDefaults(agentSettings);
-  agent = new Agent({
-    ...agentLinkOptionsFromSettings(agentDefaults),
-    gatewayAddress: `127.0.0.1:${addresses.agentPort}`,
+  ({ agent, run: agentRun } = startInProcessAgent({
+    agentPort: addresses.agentPort,
     token: AGENT_TOKEN,
-    agentId: AGENT_ID,
-    version: "test",
-    host: createEngineHost({
-      ...engineHostLimitsFromSettings(agentDefaults),
-      engines,
-      slots: 2,
-    }),
-    capabilities: describeEngines(engines, 2),
-    backoff: { initialDelayMs: 50, maxDelayMs: 200 },
-    drainTimeoutMs: 2_000,
-    log: silent,
-  });
-  agentRun = agent.run();
-  // Generous bounds for a loaded machine: registering takes well under a second when quiet.
-  const deadline = performance.now() + 30_000;
-  while (gateway.registry.get(AGENT_ID)?.state !== BackendState.READY) {
-    if (performance.now() > deadline) throw new Error("the agent did not register in 30 s");
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+    id: AGENT_ID,
+    engines,
+    slots: 2,
+  }));
+  await waitForBackendReady(gateway.registry, AGENT_ID);
   client = createVoxgateClient({
     baseUrl: addresses.publicUrl,
     token: CLIENT_TOKEN,

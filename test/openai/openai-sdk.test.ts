@@ -12,17 +12,17 @@ import OpenAI, {
 import { Stream } from "openai/streaming";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BackendState } from "../../gen/voxgate/v1/backend_admin_pb.js";
-import { Agent, agentLinkOptionsFromSettings } from "../../services/agent/agent.js";
+import type { Agent } from "../../services/agent/agent.js";
 import { agentSettings } from "../../services/agent/agent-settings.js";
 import { readMp3Frames } from "../../services/audio/mp3-encoder.js";
 import { parseWav, WAV_HEADER_BYTES, wavDurationMs } from "../../services/audio/wav.js";
 import { hashToken } from "../../services/auth/token-codec.js";
 import { settingDefaults } from "../../services/config/settings.js";
 import { engineHostLimitsFromSettings } from "../../services/engine-host/engine-host-handler.js";
-import { createEngineHost, describeEngines } from "../../services/engine-host/index.js";
+import { createEngineHost } from "../../services/engine-host/index.js";
 import { createEspeakEngine, type TtsEngine } from "../../services/engines/index.js";
 import { createGateway, type Gateway } from "../../services/gateway/index.js";
+import { startInProcessAgent, waitForBackendReady } from "../helpers/in-process-agent.js";
 
 const CLIENT_TOKEN = "vxg_openai-sdk-client-token";
 const VOICES_ONLY_TOKEN = "vxg_openai-sdk-voices-only";
@@ -108,24 +108,16 @@ beforeAll(async () => {
     engines: [engine],
     slots: 2,
   });
-  agent = new Agent({
-    ...agentLinkOptionsFromSettings(settingDefaults(agentSettings)),
-    gatewayAddress: `127.0.0.1:${addresses.agentPort}`,
+  ({ agent, run: agentRun } = startInProcessAgent({
+    agentPort: addresses.agentPort,
     token: AGENT_TOKEN,
-    agentId: AGENT_ID,
-    version: "test",
+    id: AGENT_ID,
+    engines: [engine],
+    slots: 2,
     host,
-    capabilities: describeEngines([engine], 2),
-    backoff: { initialDelayMs: 50, maxDelayMs: 200 },
     drainTimeoutMs: 5_000,
-    log: silent,
-  });
-  agentRun = agent.run();
-  const deadline = performance.now() + 20_000;
-  while (gateway.registry.get(AGENT_ID)?.state !== BackendState.READY) {
-    if (performance.now() > deadline) throw new Error("the agent did not register in 20 s");
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  }));
+  await waitForBackendReady(gateway.registry, AGENT_ID);
 }, 60_000);
 
 afterAll(async () => {
