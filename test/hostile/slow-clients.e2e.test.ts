@@ -262,14 +262,16 @@ describe("stream budget under a Health/Watch flood (real gateway process)", () =
       heapAfter = await heapOf();
       console.log(`[figures] after flood ${round}: ${heapAfter.text}`);
     }
-    const [first = 0, , third = 0] = settledAfter;
+    const [, second = 0, third = 0] = settledAfter;
     console.log(
       `[figures] RSS after each flood: ${settledAfter.map((b) => (b / MiB).toFixed(0)).join(", ")} MB ` +
         `(baseline ${(baseline / MiB).toFixed(0)} MB)`,
     );
-    // Reuse, not accumulation: two more floods add at most a fraction of what one flood may
-    // take on a starved machine (each flood's peak bound above is 1 GiB).
-    expect(third - first).toBeLessThan(192 * MiB);
+    // Reuse, not accumulation: the last flood adds at most a fraction of what one flood may take
+    // on a starved machine (each flood's peak bound above is 1 GiB). Measured from the second
+    // flood: the allocator may still be growing to its plateau after the first (Node 24 in CI:
+    // 221, 554, 581 MB; Node 20: 481, 504, 507 MB), while a leak adds a flood's worth each time.
+    expect(third - second).toBeLessThan(192 * MiB);
     // And the memory is given back to the runtime: the JS heap in use is near where it started
     // (measured +9-34 MB after floods that peaked at +200-700 MB of RSS); RSS itself stays with
     // the allocator for reuse. Before the caps the held streams kept +437 MB in use for good.
